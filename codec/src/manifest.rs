@@ -1,0 +1,165 @@
+//! The manifest: what a model was made from, how, and how far it may be from the truth.
+//!
+//! One copy travels inside the GLB (`asset.extras.exhibit`), one beside it (`OUT.manifest.json`).
+//! The embedded copy cannot hold the hash of the file that contains it, so it records the hash of the
+//! binary chunk (`bin_sha256`) instead; the sidecar adds `output` with the SHA-256 of the whole GLB.
+//! Nothing here depends on the clock or the machine, so the same inputs give the same bytes.
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies the manifest layout. Readers accept every version up to this one.
+pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+
+/// Name of the software, as recorded in every step.
+pub const SOFTWARE: &str = concat!("exhibit ", env!("CARGO_PKG_VERSION"));
+
+/// The record of one model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `"exhibit-manifest"`, so a stray JSON file is not mistaken for one.
+    pub format: String,
+    /// Layout version, see [`MANIFEST_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Software that wrote the model, with its version.
+    pub software: String,
+    /// Every raw input, by content hash.
+    pub inputs: Vec<InputRecord>,
+    /// Every processing step in order, with parameters and what it changed.
+    pub steps: Vec<StepRecord>,
+    /// Unit of every length in the model file (glTF uses metres).
+    pub unit: String,
+    /// World position of the model's local origin, in metres: add it to glTF positions for survey coordinates.
+    pub origin_m: [f64; 3],
+    /// Counts and bounds of the encoded geometry.
+    pub geometry: GeometryRecord,
+    /// The error bounds a user of this model must carry with every measurement.
+    pub error_bounds: ErrorBounds,
+    /// Which surface was measured and which was filled in.
+    pub surface: SurfaceRecord,
+    /// SHA-256 of the GLB binary chunk (all geometry), hex.
+    pub bin_sha256: String,
+    /// The GLB file itself; only in the sidecar, never inside the GLB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputRecord>,
+}
+
+/// One raw input file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputRecord {
+    /// File name without its folder, so that re-deriving elsewhere gives the same manifest.
+    pub name: String,
+    /// SHA-256 of the file's bytes, hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Detected format, such as `ply-ascii`.
+    pub format: String,
+    /// Unit the file's coordinates were read in.
+    pub unit: String,
+}
+
+/// One processing step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Stage name, such as `read` or `quantize`.
+    pub name: String,
+    /// Software and version that ran it.
+    pub software: String,
+    /// Parameters as given or as chosen.
+    pub params: serde_json::Value,
+    /// What the step did: counts kept and dropped, errors introduced.
+    pub result: serde_json::Value,
+}
+
+/// Counts and bounds of the encoded geometry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GeometryRecord {
+    /// Vertices in the file (a vertex shared by two chunks counts twice).
+    pub vertices: u64,
+    /// Triangles in the file.
+    pub triangles: u64,
+    /// Lower corner of the bounds in world metres.
+    pub bounds_min_m: [f64; 3],
+    /// Upper corner of the bounds in world metres.
+    pub bounds_max_m: [f64; 3],
+    /// Vertex attributes present, by glTF name.
+    pub attributes: Vec<String>,
+}
+
+/// Error bounds introduced by encoding.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBounds {
+    /// The precision that was requested, in millimetres.
+    pub precision_mm: f64,
+    /// Quantization grid step actually used, in millimetres.
+    pub grid_step_mm: f64,
+    /// Largest distance between an input vertex and its decoded position, measured after encoding, in millimetres.
+    pub max_position_error_mm: f64,
+    /// Largest angle between an input normal and its decoded normal, in degrees; absent without normals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_normal_error_deg: Option<f64>,
+    /// Largest difference of an 8-bit sRGB channel after decoding; absent without colours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_color_error_srgb8: Option<u8>,
+}
+
+/// Which surface was measured and which was filled in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SurfaceRecord {
+    /// Whether the file carries the per-vertex `_MEASURED` attribute.
+    pub measured_flag: bool,
+    /// Vertices on measured surface; every vertex when no flag was given (the input was a measured mesh).
+    pub measured_vertices: u64,
+    /// Vertices filled in by reconstruction.
+    pub reconstructed_vertices: u64,
+    /// Share of triangle area whose three vertices are all reconstructed, 0..1.
+    pub reconstructed_area_fraction: f64,
+}
+
+/// The GLB file the sidecar describes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputRecord {
+    /// File name without its folder.
+    pub name: String,
+    /// SHA-256 of the whole GLB, hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// Where the model came from, as the caller knows it: raw inputs and the steps before encoding.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Provenance {
+    /// Every raw input, by content hash.
+    pub inputs: Vec<InputRecord>,
+    /// Steps that ran before encoding.
+    pub steps: Vec<StepRecord>,
+}
+
+impl Manifest {
+    /// Serialize as pretty JSON with a trailing newline: the sidecar file's exact bytes.
+    pub fn to_pretty_json(&self) -> Vec<u8> {
+        // Serializing plain structs and `Value`s to a Vec cannot fail.
+        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+/// Lower-case hex of a byte string.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// SHA-256 of a byte string, as lower-case hex.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex(&sha2::Sha256::digest(bytes))
+}

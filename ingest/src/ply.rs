@@ -1,0 +1,565 @@
+//! PLY: ascii, binary little- and big-endian; any property order and type; vertex and face elements.
+//!
+//! Elements other than `vertex` and `face` (such as the Stanford scans' `range_grid`) are read past
+//! and named in `dropped`, as are vertex properties exhibit does not keep (`confidence`, `intensity`).
+
+use crate::error::ParseError;
+use crate::raw::RawMesh;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Encoding {
+    Ascii,
+    BinaryLittle,
+    BinaryBig,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scalar {
+    I8,
+    U8,
+    I16,
+    U16,
+    I32,
+    U32,
+    F32,
+    F64,
+}
+
+impl Scalar {
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "char" | "int8" => Scalar::I8,
+            "uchar" | "uint8" => Scalar::U8,
+            "short" | "int16" => Scalar::I16,
+            "ushort" | "uint16" => Scalar::U16,
+            "int" | "int32" => Scalar::I32,
+            "uint" | "uint32" => Scalar::U32,
+            "float" | "float32" => Scalar::F32,
+            "double" | "float64" => Scalar::F64,
+            _ => return None,
+        })
+    }
+
+    fn size(self) -> usize {
+        match self {
+            Scalar::I8 | Scalar::U8 => 1,
+            Scalar::I16 | Scalar::U16 => 2,
+            Scalar::I32 | Scalar::U32 | Scalar::F32 => 4,
+            Scalar::F64 => 8,
+        }
+    }
+
+    /// How a colour channel of this type maps to 0..=255.
+    fn color_scale(self) -> f64 {
+        match self {
+            Scalar::F32 | Scalar::F64 => 255.0,
+            Scalar::U16 | Scalar::I16 => 1.0 / 257.0,
+            _ => 1.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Scalar(Scalar),
+    List { count: Scalar, item: Scalar },
+}
+
+#[derive(Clone, Debug)]
+struct Property {
+    name: String,
+    kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+struct Element {
+    name: String,
+    count: u64,
+    properties: Vec<Property>,
+}
+
+/// What a vertex property is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Position(usize),
+    Normal(usize),
+    Color(usize),
+    Other,
+}
+
+fn vertex_role(name: &str) -> Role {
+    match name {
+        "x" => Role::Position(0),
+        "y" => Role::Position(1),
+        "z" => Role::Position(2),
+        "nx" => Role::Normal(0),
+        "ny" => Role::Normal(1),
+        "nz" => Role::Normal(2),
+        "red" | "r" | "diffuse_red" => Role::Color(0),
+        "green" | "g" | "diffuse_green" => Role::Color(1),
+        "blue" | "b" | "diffuse_blue" => Role::Color(2),
+        "alpha" | "a" | "diffuse_alpha" => Role::Color(3),
+        _ => Role::Other,
+    }
+}
+
+struct Header {
+    encoding: Encoding,
+    elements: Vec<Element>,
+    /// Byte offset where the body starts.
+    body_start: usize,
+    /// Line number of the first body line (ascii).
+    body_line: u64,
+}
+
+/// Headers longer than this are refused: a real one is a few hundred bytes.
+const MAX_HEADER_BYTES: usize = 1 << 20;
+
+fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
+    let mut offset = 0usize;
+    let mut line_number = 0u64;
+    let mut encoding = None;
+    let mut elements: Vec<Element> = Vec::new();
+    loop {
+        if offset >= bytes.len() || offset > MAX_HEADER_BYTES {
+            return Err(ParseError::line(line_number.max(1), "header has no end_header line"));
+        }
+        let end = bytes[offset..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |p| offset + p);
+        line_number += 1;
+        let line = std::str::from_utf8(&bytes[offset..end])
+            .map_err(|_| ParseError::line(line_number, "header line is not text"))?
+            .trim_end_matches('\r');
+        offset = end + 1;
+        let mut words = line.split_ascii_whitespace();
+        let keyword = words.next().unwrap_or("");
+        let fail = |reason: String| Err(ParseError::line(line_number, reason));
+        match keyword {
+            "ply" if line_number == 1 => {}
+            _ if line_number == 1 => return fail("not a PLY file: the first line is not \"ply\"".into()),
+            "format" => {
+                encoding = Some(match (words.next(), words.next()) {
+                    (Some("ascii"), Some(_)) => Encoding::Ascii,
+                    (Some("binary_little_endian"), Some(_)) => Encoding::BinaryLittle,
+                    (Some("binary_big_endian"), Some(_)) => Encoding::BinaryBig,
+                    _ => return fail(format!("unsupported format line {line:?}")),
+                });
+            }
+            "comment" | "obj_info" | "" => {}
+            "element" => {
+                let (Some(name), Some(count)) = (words.next(), words.next()) else {
+                    return fail(format!("element line {line:?} needs a name and a count"));
+                };
+                let Ok(count) = count.parse::<u64>() else {
+                    return fail(format!("element {name} has count {count:?}, not a whole number"));
+                };
+                elements.push(Element { name: name.to_owned(), count, properties: Vec::new() });
+            }
+            "property" => {
+                let Some(element) = elements.last_mut() else {
+                    return fail("property before any element".into());
+                };
+                let words: Vec<&str> = words.collect();
+                let property = match words.as_slice() {
+                    ["list", count, item, name] => {
+                        let (Some(count), Some(item)) = (Scalar::parse(count), Scalar::parse(item)) else {
+                            return fail(format!("unknown type in list property {name}"));
+                        };
+                        if matches!(count, Scalar::F32 | Scalar::F64) {
+                            return fail(format!("list property {name} has a floating-point count type"));
+                        }
+                        Property { name: (*name).to_owned(), kind: Kind::List { count, item } }
+                    }
+                    [kind, name] => {
+                        let Some(scalar) = Scalar::parse(kind) else {
+                            return fail(format!("unknown property type {kind:?}"));
+                        };
+                        Property { name: (*name).to_owned(), kind: Kind::Scalar(scalar) }
+                    }
+                    _ => return fail(format!("property line {line:?} is not understood")),
+                };
+                element.properties.push(property);
+            }
+            "end_header" => break,
+            other => return fail(format!("unknown header keyword {other:?}")),
+        }
+    }
+    let Some(encoding) = encoding else {
+        return Err(ParseError::line(line_number, "header has no format line"));
+    };
+    Ok(Header { encoding, elements, body_start: offset, body_line: line_number + 1 })
+}
+
+/// A source of values: either ascii lines or a binary cursor.
+trait Values {
+    fn begin_record(&mut self) -> Result<(), ParseError>;
+    fn scalar(&mut self, kind: Scalar) -> Result<f64, ParseError>;
+    fn end_record(&mut self) -> Result<(), ParseError>;
+    fn error(&self, reason: String) -> ParseError;
+    /// Bytes left, to bound allocations by what the file can really hold.
+    fn remaining(&self) -> usize;
+}
+
+struct Binary<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    big_endian: bool,
+}
+
+impl Values for Binary<'_> {
+    fn begin_record(&mut self) -> Result<(), ParseError> {
+        Ok(())
+    }
+
+    fn scalar(&mut self, kind: Scalar) -> Result<f64, ParseError> {
+        let size = kind.size();
+        let Some(b) = self.bytes.get(self.offset..self.offset + size) else {
+            return Err(ParseError::byte(self.offset as u64, "file ends inside the data"));
+        };
+        self.offset += size;
+        let mut buf = [0u8; 8];
+        buf[..size].copy_from_slice(b);
+        if self.big_endian {
+            buf[..size].reverse();
+        }
+        Ok(match kind {
+            Scalar::I8 => f64::from(buf[0] as i8),
+            Scalar::U8 => f64::from(buf[0]),
+            Scalar::I16 => f64::from(i16::from_le_bytes([buf[0], buf[1]])),
+            Scalar::U16 => f64::from(u16::from_le_bytes([buf[0], buf[1]])),
+            Scalar::I32 => f64::from(i32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]])),
+            Scalar::U32 => f64::from(u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]])),
+            Scalar::F32 => f64::from(f32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]])),
+            Scalar::F64 => f64::from_le_bytes(buf),
+        })
+    }
+
+    fn end_record(&mut self) -> Result<(), ParseError> {
+        Ok(())
+    }
+
+    fn error(&self, reason: String) -> ParseError {
+        ParseError::byte(self.offset as u64, reason)
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.offset)
+    }
+}
+
+struct Ascii<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    line: u64,
+    tokens: std::vec::IntoIter<&'a str>,
+}
+
+impl<'a> Values for Ascii<'a> {
+    fn begin_record(&mut self) -> Result<(), ParseError> {
+        // Records are one per line; blank lines between them are tolerated.
+        loop {
+            if self.offset >= self.bytes.len() {
+                return Err(ParseError::line(self.line, "file ends before all elements were read"));
+            }
+            let end = self.bytes[self.offset..].iter().position(|&b| b == b'\n').map_or(self.bytes.len(), |p| self.offset + p);
+            let text: &'a str = std::str::from_utf8(&self.bytes[self.offset..end])
+                .map_err(|_| ParseError::line(self.line, "line is not text"))?;
+            self.offset = end + 1;
+            let tokens: Vec<&'a str> = text.split_ascii_whitespace().collect();
+            if tokens.is_empty() {
+                self.line += 1;
+                continue;
+            }
+            self.tokens = tokens.into_iter();
+            return Ok(());
+        }
+    }
+
+    fn scalar(&mut self, kind: Scalar) -> Result<f64, ParseError> {
+        let Some(token) = self.tokens.next() else {
+            return Err(ParseError::line(self.line, "line has fewer values than the header declares"));
+        };
+        let value: f64 = token.parse().map_err(|_| ParseError::line(self.line, format!("{token:?} is not a number")))?;
+        if !matches!(kind, Scalar::F32 | Scalar::F64) && value.fract() != 0.0 {
+            return Err(ParseError::line(self.line, format!("{token:?} is not a whole number")));
+        }
+        Ok(value)
+    }
+
+    fn end_record(&mut self) -> Result<(), ParseError> {
+        if self.tokens.next().is_some() {
+            return Err(ParseError::line(self.line, "line has more values than the header declares"));
+        }
+        self.line += 1;
+        Ok(())
+    }
+
+    fn error(&self, reason: String) -> ParseError {
+        ParseError::line(self.line, reason)
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.offset)
+    }
+}
+
+/// Parse a whole PLY file.
+pub(crate) fn parse_ply(bytes: &[u8]) -> Result<RawMesh, ParseError> {
+    let header = parse_header(bytes)?;
+    let body = &bytes[header.body_start..];
+    match header.encoding {
+        Encoding::Ascii => {
+            let mut values = Ascii { bytes: body, offset: 0, line: header.body_line, tokens: Vec::new().into_iter() };
+            read_body(&header, &mut values, "ply-ascii")
+        }
+        Encoding::BinaryLittle | Encoding::BinaryBig => {
+            let big_endian = header.encoding == Encoding::BinaryBig;
+            let mut values = Binary { bytes, offset: header.body_start, big_endian };
+            read_body(&header, &mut values, if big_endian { "ply-binary-be" } else { "ply-binary-le" })
+        }
+    }
+}
+
+fn read_body(header: &Header, values: &mut impl Values, format: &str) -> Result<RawMesh, ParseError> {
+    let mut raw = RawMesh { format: format.to_owned(), ..RawMesh::default() };
+    let mut seen_vertex = false;
+    let mut polygons: Vec<u32> = Vec::new();
+    for element in &header.elements {
+        // Each record takes at least one byte (binary) or two (ascii): a count the rest of the file
+        // cannot hold is a lie, refused before any allocation.
+        let min_record = element.properties.iter().map(|p| match p.kind {
+            Kind::Scalar(s) => s.size(),
+            Kind::List { count, .. } => count.size(),
+        });
+        let min_record = min_record.sum::<usize>().max(1) as u64;
+        if element.count.saturating_mul(min_record) > values.remaining() as u64 + 1 {
+            return Err(values.error(format!(
+                "element {} declares {} records, more than the remaining {} bytes can hold",
+                element.name,
+                element.count,
+                values.remaining()
+            )));
+        }
+        match element.name.as_str() {
+            "vertex" if !seen_vertex => {
+                seen_vertex = true;
+                read_vertices(element, values, &mut raw)?;
+            }
+            "face" => read_faces(element, values, &mut raw, &mut polygons)?,
+            _ => {
+                skip_element(element, values)?;
+                raw.dropped.push(format!("element {} ({} records)", element.name, element.count));
+            }
+        }
+    }
+    if !seen_vertex {
+        return Err(values.error("no vertex element".into()));
+    }
+    let vertex_count = raw.positions.len() as u64;
+    if let Some(&bad) = raw.indices.iter().find(|&&i| u64::from(i) >= vertex_count) {
+        return Err(values.error(format!("a face refers to vertex {bad}, but there are only {vertex_count} vertices")));
+    }
+    Ok(raw)
+}
+
+fn read_vertices(element: &Element, values: &mut impl Values, raw: &mut RawMesh) -> Result<(), ParseError> {
+    let roles: Vec<Role> = element.properties.iter().map(|p| vertex_role(&p.name)).collect();
+    for axis in 0..3 {
+        if !roles.contains(&Role::Position(axis)) {
+            return Err(values.error(format!("vertex element has no {} property", ["x", "y", "z"][axis])));
+        }
+    }
+    let has_normals = (0..3).all(|a| roles.contains(&Role::Normal(a)));
+    let has_colors = (0..3).all(|a| roles.contains(&Role::Color(a)));
+    for (property, role) in element.properties.iter().zip(&roles) {
+        let kept = match role {
+            Role::Position(_) => true,
+            Role::Normal(_) => has_normals,
+            Role::Color(_) => has_colors,
+            Role::Other => false,
+        };
+        if !kept {
+            raw.dropped.push(format!("vertex property {}", property.name));
+        }
+    }
+    let capacity = (element.count as usize).min(values.remaining());
+    raw.positions.reserve(capacity);
+    let mut normals = Vec::with_capacity(if has_normals { capacity } else { 0 });
+    let mut colors = Vec::with_capacity(if has_colors { capacity } else { 0 });
+    for _ in 0..element.count {
+        values.begin_record()?;
+        let mut position = [0.0f64; 3];
+        let mut normal = [0.0f32; 3];
+        let mut color = [0.0f64, 0.0, 0.0, 255.0];
+        for (property, role) in element.properties.iter().zip(&roles) {
+            match (&property.kind, role) {
+                (Kind::Scalar(kind), Role::Position(axis)) => position[*axis] = values.scalar(*kind)?,
+                (Kind::Scalar(kind), Role::Normal(axis)) => normal[*axis] = values.scalar(*kind)? as f32,
+                (Kind::Scalar(kind), Role::Color(channel)) => color[*channel] = values.scalar(*kind)? * kind.color_scale(),
+                (Kind::Scalar(kind), Role::Other) => {
+                    values.scalar(*kind)?;
+                }
+                (Kind::List { count, item }, _) => skip_list(values, *count, *item)?,
+            }
+        }
+        values.end_record()?;
+        if !position.iter().all(|c| c.is_finite()) {
+            return Err(values.error(format!("vertex {} has a non-finite position {position:?}", raw.positions.len())));
+        }
+        raw.positions.push(position);
+        if has_normals {
+            normals.push(normal);
+        }
+        if has_colors {
+            colors.push(color.map(|c| c.round().clamp(0.0, 255.0) as u8));
+        }
+    }
+    raw.normals = has_normals.then_some(normals);
+    raw.colors_srgb = has_colors.then_some(colors);
+    Ok(())
+}
+
+fn read_faces(element: &Element, values: &mut impl Values, raw: &mut RawMesh, polygon: &mut Vec<u32>) -> Result<(), ParseError> {
+    let corner_list = element
+        .properties
+        .iter()
+        .position(|p| matches!(p.kind, Kind::List { .. }) && (p.name == "vertex_indices" || p.name == "vertex_index"));
+    let Some(corner_list) = corner_list else {
+        skip_element(element, values)?;
+        raw.dropped.push(format!("element face ({} records) without vertex_indices", element.count));
+        return Ok(());
+    };
+    for (i, property) in element.properties.iter().enumerate() {
+        if i != corner_list {
+            raw.dropped.push(format!("face property {}", property.name));
+        }
+    }
+    raw.indices.reserve((element.count as usize).min(values.remaining()).saturating_mul(3));
+    for face in 0..element.count {
+        values.begin_record()?;
+        for (i, property) in element.properties.iter().enumerate() {
+            match &property.kind {
+                Kind::List { count, item } if i == corner_list => {
+                    let corners = values.scalar(*count)?;
+                    if corners < 0.0 {
+                        return Err(values.error(format!("face {face} declares {corners} corners")));
+                    }
+                    polygon.clear();
+                    for _ in 0..corners as u64 {
+                        let index = values.scalar(*item)?;
+                        if !(0.0..=f64::from(u32::MAX - 1)).contains(&index) {
+                            return Err(values.error(format!("face {face} has vertex index {index}")));
+                        }
+                        polygon.push(index as u32);
+                    }
+                    if polygon.len() < 3 {
+                        return Err(values.error(format!("face {face} has {} corners, fewer than 3", polygon.len())));
+                    }
+                    if polygon.len() > 3 {
+                        raw.polygons_triangulated += 1;
+                    }
+                    for k in 2..polygon.len() {
+                        raw.indices.extend([polygon[0], polygon[k - 1], polygon[k]]);
+                    }
+                }
+                Kind::List { count, item } => skip_list(values, *count, *item)?,
+                Kind::Scalar(kind) => {
+                    values.scalar(*kind)?;
+                }
+            }
+        }
+        values.end_record()?;
+    }
+    Ok(())
+}
+
+fn skip_element(element: &Element, values: &mut impl Values) -> Result<(), ParseError> {
+    for _ in 0..element.count {
+        values.begin_record()?;
+        for property in &element.properties {
+            match property.kind {
+                Kind::Scalar(kind) => {
+                    values.scalar(kind)?;
+                }
+                Kind::List { count, item } => skip_list(values, count, item)?,
+            }
+        }
+        values.end_record()?;
+    }
+    Ok(())
+}
+
+fn skip_list(values: &mut impl Values, count: Scalar, item: Scalar) -> Result<(), ParseError> {
+    let n = values.scalar(count)?;
+    if n < 0.0 {
+        return Err(values.error(format!("list declares {n} items")));
+    }
+    for _ in 0..n as u64 {
+        values.scalar(item)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_error(text: &[u8], expect: &str) {
+        let error = parse_ply(text).unwrap_err();
+        assert!(format!("{error:?}").contains(expect), "{error:?}");
+    }
+
+    #[test]
+    fn ascii_quad_becomes_two_triangles() {
+        let text = b"ply\nformat ascii 1.0\ncomment hi\nelement vertex 4\nproperty float x\nproperty float y\nproperty float z\n\
+property uchar red\nproperty uchar green\nproperty uchar blue\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n\
+0 0 0 255 0 0\n1 0 0 0 255 0\n1 1 0 0 0 255\n0 1 0 9 9 9\n4 0 1 2 3\n";
+        let raw = parse_ply(text).unwrap();
+        assert_eq!(raw.indices, vec![0, 1, 2, 0, 2, 3]);
+        assert_eq!(raw.colors_srgb.unwrap()[3], [9, 9, 9, 255]);
+        assert_eq!(raw.polygons_triangulated, 1);
+    }
+
+    #[test]
+    fn binary_big_endian_matches_little_endian() {
+        let mut le = b"ply\nformat binary_little_endian 1.0\nelement vertex 3\nproperty double x\nproperty float y\nproperty short z\n\
+element face 1\nproperty list uchar uint vertex_indices\nend_header\n"
+            .to_vec();
+        let mut be = String::from_utf8(le.clone()).unwrap().replace("little", "big").into_bytes();
+        for (x, y, z) in [(1.5f64, 2.5f32, 3i16), (4.0, 5.0, -6), (7.0, 8.0, 9)] {
+            le.extend(x.to_le_bytes());
+            le.extend(y.to_le_bytes());
+            le.extend(z.to_le_bytes());
+            be.extend(x.to_be_bytes());
+            be.extend(y.to_be_bytes());
+            be.extend(z.to_be_bytes());
+        }
+        le.push(3);
+        be.push(3);
+        for i in [0u32, 1, 2] {
+            le.extend(i.to_le_bytes());
+            be.extend(i.to_be_bytes());
+        }
+        let a = parse_ply(&le).unwrap();
+        let b = parse_ply(&be).unwrap();
+        assert_eq!(a.positions, vec![[1.5, 2.5, 3.0], [4.0, 5.0, -6.0], [7.0, 8.0, 9.0]]);
+        assert_eq!(a.positions, b.positions);
+        assert_eq!(a.indices, b.indices);
+        assert_eq!(b.format, "ply-binary-be");
+    }
+
+    #[test]
+    fn reject_malformed_ply() {
+        check_error(b"plx\n", "first line");
+        check_error(b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\n", "end_header");
+        check_error(b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\nend_header\n1 2\n", "fewer values");
+        check_error(b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\nend_header\n1 2 zz\n", "\"zz\" is not a number");
+        check_error(
+            b"ply\nformat binary_little_endian 1.0\nelement vertex 4000000000\nproperty float x\nproperty float y\nproperty float z\nend_header\n\0\0\0\0",
+            "declares 4000000000 records",
+        );
+        check_error(
+            b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n3 0 1 2\n",
+            "refers to vertex 1",
+        );
+    }
+}

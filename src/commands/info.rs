@@ -1,0 +1,110 @@
+//! `exhibit info`: what is in a model or scan file.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use serde_json::json;
+
+use crate::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A model (.glb, .gltf) or a scan mesh (.ply, .obj).
+    file: PathBuf,
+    /// Print one JSON object on stdout instead of sentences.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let json = describe(&args.file)?;
+    if args.json {
+        return output::print_json(&json);
+    }
+    let mut lines = vec![
+        format!("file        {}", args.file.display()),
+        format!("format      {}", json["format"].as_str().unwrap_or("?")),
+        format!("vertices    {}", json["vertices"]),
+        format!("triangles   {}", json["triangles"]),
+        format!("points      {}", json["points"]),
+        format!("bounds (m)  {} .. {}", json["bounds_min"], json["bounds_max"]),
+        format!("attributes  {}", json["attributes"]),
+    ];
+    if let Some(m) = json.get("manifest").filter(|m| !m.is_null()) {
+        lines.push(format!(
+            "precision   requested {} mm, measured max error {} mm",
+            m["precision_mm"], m["max_error_mm"]
+        ));
+        lines.push(format!("geometry    binary chunk matches the manifest's hash: {}", json["bin_sha256_matches"]));
+    }
+    for note in json["notes"].as_array().into_iter().flatten() {
+        lines.push(format!("note        {}", note.as_str().unwrap_or_default()));
+    }
+    output::print_lines(&lines)
+}
+
+/// The `info` JSON object of a file.
+pub fn describe(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let bytes_len = fs_err::metadata(path)?.len();
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if matches!(extension.as_deref(), Some("ply" | "obj")) {
+        let input = ingest::read_mesh(path, &ingest::ReadOptions::default())?;
+        let (min, max) = input.mesh.bounds_m().unwrap_or(([0.0; 3], [0.0; 3]));
+        let mut attributes = vec!["POSITION"];
+        if input.mesh.normals.is_some() {
+            attributes.push("NORMAL");
+        }
+        if input.mesh.colors_srgb.is_some() {
+            attributes.push("COLOR_0");
+        }
+        return Ok(json!({
+            "format": input.input.format,
+            "bytes": bytes_len,
+            "sha256": input.input.sha256,
+            "points": 0,
+            "vertices": input.mesh.positions.len(),
+            "triangles": input.mesh.triangle_count(),
+            "bounds_min": min,
+            "bounds_max": max,
+            "attributes": attributes,
+            "unit": input.input.unit,
+            "notes": input.notes,
+        }));
+    }
+    let model = codec::read_model(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let empty = ([0.0; 3], [0.0; 3]);
+    let mesh_bounds = model.mesh.bounds_m();
+    let point_bounds = model.points.bounds_m();
+    let (min, max) = match (mesh_bounds, point_bounds) {
+        (Some(a), Some(b)) => ([0, 1, 2].map(|i| a.0[i].min(b.0[i])), [0, 1, 2].map(|i| a.1[i].max(b.1[i]))),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => empty,
+    };
+    let manifest = model.manifest.as_ref().map(|m| {
+        json!({
+            "format_version": m.format_version,
+            "software": m.software,
+            "precision_mm": m.error_bounds.precision_mm,
+            "max_error_mm": m.error_bounds.max_position_error_mm,
+            "max_normal_error_deg": m.error_bounds.max_normal_error_deg,
+            "inputs": m.inputs,
+            "origin_m": m.origin_m,
+            "reconstructed_area_fraction": m.surface.reconstructed_area_fraction,
+        })
+    });
+    let bytes = fs_err::read(path)?;
+    Ok(json!({
+        "format": model.format,
+        "bytes": bytes_len,
+        "sha256": codec::manifest::sha256_hex(&bytes),
+        "points": model.points.positions.len(),
+        "vertices": model.mesh.positions.len(),
+        "triangles": model.mesh.triangle_count(),
+        "bounds_min": min,
+        "bounds_max": max,
+        "attributes": model.attributes,
+        "manifest": manifest,
+        "bin_sha256_matches": model.bin_sha256_matches,
+        "notes": model.notes,
+    }))
+}

@@ -1,0 +1,104 @@
+//! `exhibit ingest`: scan files in, evidence model out.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use serde_json::json;
+
+use crate::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Scan files to read (a mesh: .ply with faces or .obj).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Where to write the model; the manifest goes beside it as OUT.manifest.json.
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+    /// Unit of the input coordinates: m, cm, mm or in (default: the format's, see README).
+    #[arg(long)]
+    unit: Option<ingest::Unit>,
+    /// Largest distance any vertex may move when encoded, in millimetres.
+    #[arg(long = "precision-mm", default_value_t = codec::DEFAULT_PRECISION_M * 1e3)]
+    precision_mm: f64,
+    /// Print one JSON object on stdout instead of sentences.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The result of one ingest, for the demo and for printing.
+pub struct Report {
+    pub json: serde_json::Value,
+    pub lines: Vec<String>,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let report = ingest(args)?;
+    if args.json { output::print_json(&report.json) } else { output::print_lines(&report.lines) }
+}
+
+pub fn ingest(args: &Args) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let [input] = args.inputs.as_slice() else {
+        bail!("{} inputs given: merging several scans needs registration, which is not built yet; give one mesh", args.inputs.len());
+    };
+    if !(args.precision_mm.is_finite() && args.precision_mm > 0.0) {
+        bail!("--precision-mm {} must be a positive number", args.precision_mm);
+    }
+    let config = ingest::IngestConfig {
+        read: ingest::ReadOptions { unit: args.unit },
+        encode: codec::EncodeConfig { precision_m: args.precision_mm * 1e-3 },
+    };
+    let result = ingest::ingest_mesh_file(input, &config)?;
+    let model = &result.model;
+    let glb_name = args.output.file_name().map_or_else(|| "model.glb".into(), |n| n.to_string_lossy().into_owned());
+    let sidecar = model.sidecar_manifest(&glb_name);
+    let manifest_path = output::manifest_path(&args.output);
+    output::write_atomically(&args.output, &model.glb).with_context(|| format!("cannot write {}", args.output.display()))?;
+    output::write_atomically(&manifest_path, &sidecar.to_pretty_json())
+        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    let stats = &model.stats;
+    let sha256 = sidecar.output.as_ref().map(|o| o.sha256.clone()).unwrap_or_default();
+    let points_used = stats.vertices;
+    let stages: serde_json::Map<String, serde_json::Value> =
+        result.stages.iter().map(|(name, seconds)| ((*name).to_owned(), json!(seconds))).collect();
+    let json = json!({
+        "points_in": result.points_in,
+        "points_used": points_used,
+        "vertices": stats.vertices,
+        "triangles": stats.triangles,
+        "bytes": model.glb.len(),
+        "sha256": sha256,
+        "precision_mm": args.precision_mm,
+        "max_error_mm": stats.max_position_error_m * 1e3,
+        "max_normal_error_deg": stats.max_normal_error_deg,
+        "chunks": stats.chunks,
+        "output": args.output,
+        "manifest": manifest_path,
+        "notes": result.notes,
+        "seconds": started.elapsed().as_secs_f64(),
+        "stages": stages,
+    });
+    let input_bytes = sidecar.inputs.first().map_or(0, |i| i.bytes);
+    let mut lines = vec![
+        format!("read     {} ({} bytes, sha256 {})", input.display(), input_bytes, sidecar.inputs.first().map_or("", |i| i.sha256.as_str())),
+        format!("encoded  {} vertices, {} triangles in {} chunk(s)", stats.vertices, stats.triangles, stats.chunks),
+        format!(
+            "error    grid step {:.4} mm, measured max position error {:.4} mm (requested ≤ {} mm){}",
+            stats.grid_step_m * 1e3,
+            stats.max_position_error_m * 1e3,
+            args.precision_mm,
+            stats.max_normal_error_deg.map(|d| format!(", normals ≤ {d:.2}°")).unwrap_or_default()
+        ),
+        format!("wrote    {} ({} bytes, sha256 {sha256})", args.output.display(), model.glb.len()),
+        format!("wrote    {}", manifest_path.display()),
+    ];
+    lines.extend(result.notes.iter().map(|n| format!("note     {n}")));
+    Ok(Report { json, lines })
+}
+
+/// Arguments for ingesting one file with the defaults, as the demo does.
+pub fn demo_args(input: PathBuf, output: PathBuf) -> Args {
+    Args { inputs: vec![input], output, unit: None, precision_mm: codec::DEFAULT_PRECISION_M * 1e3, json: false }
+}

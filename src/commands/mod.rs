@@ -1,0 +1,5 @@
+//! One module per subcommand: parse arguments, call the crates, report.
+
+pub mod demo;
+pub mod info;
+pub mod ingest;

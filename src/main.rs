@@ -1,0 +1,44 @@
+//! `exhibit`: one command line for the whole pipeline. This file only wires subcommands to the crates
+//! that do the work, and maps failures to exit codes: 1 for bad input, 2 for a usage error.
+
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Trustworthy 3D models of court evidence.
+#[derive(Debug, Parser)]
+#[command(name = "exhibit", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Turn a scan mesh (PLY with faces, OBJ) into a compressed GLB with its manifest.
+    Ingest(commands::ingest::Args),
+    /// Describe a model or scan file: counts, bounds, attributes, manifest.
+    Info(commands::info::Args),
+    /// Run the main job on a bundled sample scan and show where everything went.
+    Demo(commands::demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ingest(args) => commands::ingest::run(&args),
+        Command::Info(args) => commands::info::run(&args),
+        Command::Demo(args) => commands::demo::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the whole chain of context on one line, outermost first.
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
