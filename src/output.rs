@@ -29,11 +29,15 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let name = path.file_name().with_context(|| format!("{} has no file name", path.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} has no file name", path.display()))?;
     let temporary = folder.join(format!(".{}.partial", name.to_string_lossy()));
     let mut file = fs_err::File::create(&temporary)?;
-    file.write_all(bytes).with_context(|| format!("cannot write {}", temporary.display()))?;
-    file.sync_all().with_context(|| format!("cannot sync {}", temporary.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    file.sync_all()
+        .with_context(|| format!("cannot sync {}", temporary.display()))?;
     drop(file);
     fs_err::rename(&temporary, path)?;
     // Directory fsync makes the rename durable; not every filesystem allows it, which is not fatal.

@@ -10,8 +10,8 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use crate::manifest::{
-    ErrorBounds, GeometryRecord, MANIFEST_FORMAT_VERSION, Manifest, Provenance, SOFTWARE, StepRecord, SurfaceRecord,
-    sha256_hex,
+    ErrorBounds, GeometryRecord, MANIFEST_FORMAT_VERSION, Manifest, Provenance, SOFTWARE,
+    StepRecord, SurfaceRecord, sha256_hex,
 };
 use crate::quantize::{self, ChunkPlan, Dequantization};
 use crate::{CodecError, Mesh};
@@ -31,7 +31,9 @@ pub struct EncodeConfig {
 
 impl Default for EncodeConfig {
     fn default() -> Self {
-        Self { precision_m: DEFAULT_PRECISION_M }
+        Self {
+            precision_m: DEFAULT_PRECISION_M,
+        }
     }
 }
 
@@ -120,18 +122,29 @@ struct Stream {
 }
 
 /// Encode a mesh into a GLB with its manifest; fails rather than write a file whose recorded error would lie.
-pub fn encode_glb(mesh: &Mesh, config: &EncodeConfig, provenance: Provenance) -> Result<EncodedModel, CodecError> {
+pub fn encode_glb(
+    mesh: &Mesh,
+    config: &EncodeConfig,
+    provenance: Provenance,
+) -> Result<EncodedModel, CodecError> {
     mesh.validate()?;
     if mesh.indices.is_empty() {
-        return Err(CodecError::InvalidMesh { reason: "the mesh has no triangles".into() });
+        return Err(CodecError::InvalidMesh {
+            reason: "the mesh has no triangles".into(),
+        });
     }
     let precision_m = config.precision_m;
     let step = precision_m as f32;
     if !(precision_m.is_finite() && step.is_normal() && step > 0.0) {
-        return Err(CodecError::InvalidPrecision { precision_mm: precision_m * 1e3 });
+        return Err(CodecError::InvalidPrecision {
+            precision_mm: precision_m * 1e3,
+        });
     }
     let plans = quantize::plan_chunks(&mesh.positions, &mesh.indices, f64::from(step));
-    let chunks = plans.par_iter().map(|plan| encode_chunk(mesh, plan, step)).collect::<Result<Vec<_>, _>>()?;
+    let chunks = plans
+        .par_iter()
+        .map(|plan| encode_chunk(mesh, plan, step))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let stats = measure(mesh, &chunks, step);
     if stats.max_position_error_m > precision_m {
@@ -142,65 +155,38 @@ pub fn encode_glb(mesh: &Mesh, config: &EncodeConfig, provenance: Provenance) ->
     }
     let (bin, views_json, fallback_len) = lay_out_buffers(&chunks);
     let manifest = build_manifest(mesh, config, provenance, &chunks, &stats, &bin);
-    let json = gltf_json(mesh, &chunks, views_json, fallback_len, bin.len(), &manifest);
+    let json = gltf_json(
+        mesh,
+        &chunks,
+        &views_json,
+        fallback_len,
+        bin.len(),
+        &manifest,
+    );
     let glb = crate::glb::write_glb(&json, &bin);
-    let stats = EncodeStats { bin_bytes: bin.len(), ..stats };
-    Ok(EncodedModel { glb, manifest, stats })
+    let stats = EncodeStats {
+        bin_bytes: bin.len(),
+        ..stats
+    };
+    Ok(EncodedModel {
+        glb,
+        manifest,
+        stats,
+    })
 }
 
 fn encode_chunk(mesh: &Mesh, plan: &ChunkPlan, step: f32) -> Result<EncodedChunk, CodecError> {
-    // Local vertex numbering: the chunk's referenced vertices, ascending by global index.
-    let mut global_of_local: Vec<u32> = plan
-        .triangles
-        .iter()
-        .flat_map(|&t| mesh.indices[3 * t as usize..3 * t as usize + 3].iter().copied())
-        .collect();
-    global_of_local.sort_unstable();
-    global_of_local.dedup();
-    let local_of = |global: u32| global_of_local.binary_search(&global).unwrap_or(0) as u32;
-    let mut indices: Vec<u32> = plan
-        .triangles
-        .iter()
-        .flat_map(|&t| mesh.indices[3 * t as usize..3 * t as usize + 3].iter().map(|&g| local_of(g)))
-        .collect();
-    let vertex_count = global_of_local.len();
-
-    // Strip-like vertex cache order for the triangles (it compresses best, as gltfpack -cc found), then fetch order for the vertices: what meshopt's codecs expect.
-    meshopt::optimize_vertex_cache_strip_in_place(&mut indices, vertex_count);
-    let remap = meshopt::optimize_vertex_fetch_remap(&indices, vertex_count);
-    let mut order = vec![0u32; vertex_count];
-    for (old, &new) in remap.iter().enumerate() {
-        order[new as usize] = global_of_local[old];
-    }
-    for index in &mut indices {
-        *index = remap[*index as usize];
-    }
+    let (order, indices) = chunk_order(mesh, plan);
+    let vertex_count = order.len();
     let source = |local: usize| order[local] as usize;
+    let positions: Vec<[f32; 3]> = (0..vertex_count)
+        .map(|v| mesh.positions[source(v)])
+        .collect();
 
-    let positions: Vec<[f32; 3]> = (0..vertex_count).map(|v| mesh.positions[source(v)]).collect();
     let mut streams = Vec::new();
-    let dequantization;
-    let decoded_positions: Vec<[f32; 3]>;
-    if plan.float_positions {
-        dequantization = None;
-        let encoded = encode_vertices(&positions)?;
-        decoded_positions = decode_vertices::<[f32; 3]>(&encoded, vertex_count)?;
-        streams.push(Stream { kind: StreamKind::Position, encoded, byte_stride: 12, count: vertex_count });
-    } else {
-        let dq = Dequantization::for_positions(positions.iter().copied(), step);
-        let grid: Vec<[u16; 4]> = positions
-            .iter()
-            .map(|&p| {
-                let q = dq.quantize(p);
-                [q[0], q[1], q[2], 0]
-            })
-            .collect();
-        let encoded = encode_vertices(&grid)?;
-        let decoded = decode_vertices::<[u16; 4]>(&encoded, vertex_count)?;
-        decoded_positions = decoded.iter().map(|q| dq.dequantize([q[0], q[1], q[2]])).collect();
-        dequantization = Some(dq);
-        streams.push(Stream { kind: StreamKind::Position, encoded, byte_stride: 8, count: vertex_count });
-    }
+    let (position_stream, dequantization, decoded_positions) =
+        encode_positions(&positions, plan.float_positions, step)?;
+    streams.push(position_stream);
     let max_position_error_m = positions
         .iter()
         .zip(&decoded_positions)
@@ -209,83 +195,45 @@ fn encode_chunk(mesh: &Mesh, plan: &ChunkPlan, step: f32) -> Result<EncodedChunk
 
     let mut max_normal_error_deg = 0.0;
     if let Some(normals) = &mesh.normals {
-        let unit: Vec<[f32; 4]> = (0..vertex_count)
-            .map(|v| {
-                let n = normals[source(v)];
-                [n[0], n[1], n[2], 0.0]
-            })
-            .collect();
-        let oct: Vec<[i8; 4]> = meshopt::encode_filter_oct::<i8>(&unit, NORMAL_BITS);
-        let encoded = encode_vertices(&oct)?;
-        let mut decoded = decode_vertices::<[i8; 4]>(&encoded, vertex_count)?;
-        meshopt::decode_filter_oct(&mut decoded);
-        max_normal_error_deg = unit
-            .iter()
-            .zip(&decoded)
-            .map(|(n, d)| quantize::angle_deg([n[0], n[1], n[2]], [d[0], d[1], d[2]].map(f64::from)))
-            .fold(0.0, f64::max);
-        streams.push(Stream { kind: StreamKind::Normal, encoded, byte_stride: 4, count: vertex_count });
+        let (stream, error) = encode_normals(
+            &order
+                .iter()
+                .map(|&g| normals[g as usize])
+                .collect::<Vec<_>>(),
+        )?;
+        streams.push(stream);
+        max_normal_error_deg = error;
     }
-
     let mut max_color_error = 0u8;
     if let Some(colors) = &mesh.colors_srgb {
-        let linear: Vec<[u16; 4]> = (0..vertex_count).map(|v| quantize::color_to_linear_u16(colors[source(v)])).collect();
-        let encoded = encode_vertices(&linear)?;
-        let decoded = decode_vertices::<[u16; 4]>(&encoded, vertex_count)?;
-        for (v, d) in decoded.iter().enumerate() {
-            let back = quantize::color_from_linear_u16(*d);
-            let original = colors[source(v)];
-            for channel in 0..4 {
-                max_color_error = max_color_error.max(back[channel].abs_diff(original[channel]));
-            }
-        }
-        streams.push(Stream { kind: StreamKind::Color, encoded, byte_stride: 8, count: vertex_count });
+        let (stream, error) = encode_colors(
+            &order
+                .iter()
+                .map(|&g| colors[g as usize])
+                .collect::<Vec<_>>(),
+        )?;
+        streams.push(stream);
+        max_color_error = error;
     }
-
+    let measured_local: Option<Vec<bool>> = mesh
+        .measured
+        .as_ref()
+        .map(|flags| order.iter().map(|&g| flags[g as usize]).collect());
+    let (triangle_area_m2, reconstructed_area_m2) =
+        surface_areas(&positions, &indices, measured_local.as_deref());
     let mut measured_count = vertex_count;
-    let mut reconstructed_area_m2 = 0.0;
-    let mut triangle_area_m2 = 0.0;
-    let measured_local: Option<Vec<bool>> =
-        mesh.measured.as_ref().map(|flags| (0..vertex_count).map(|v| flags[source(v)]).collect());
-    for corners in indices.chunks_exact(3) {
-        let p = [0, 1, 2].map(|k| positions[corners[k] as usize]);
-        let area = triangle_area(p);
-        triangle_area_m2 += area;
-        if let Some(flags) = &measured_local {
-            let reconstructed = corners.iter().filter(|&&c| !flags[c as usize]).count();
-            reconstructed_area_m2 += area * reconstructed as f64 / 3.0;
-        }
-    }
     if let Some(flags) = &measured_local {
         measured_count = flags.iter().filter(|&&m| m).count();
-        let bytes: Vec<[u8; 4]> = flags.iter().map(|&m| [u8::from(m), 0, 0, 0]).collect();
-        let encoded = encode_vertices(&bytes)?;
-        if decode_vertices::<[u8; 4]>(&encoded, vertex_count)? != bytes {
-            return Err(CodecError::Meshopt { what: "measured flag", message: "round trip changed the data".into() });
-        }
-        streams.push(Stream { kind: StreamKind::Measured, encoded, byte_stride: 4, count: vertex_count });
+        streams.push(encode_measured(flags)?);
     }
-
-    let encoded_indices = meshopt::encode_index_buffer(&indices, vertex_count)?;
-    let decoded_indices: Vec<u32> = meshopt::decode_index_buffer(&encoded_indices, indices.len())?;
-    // The index codec may rotate a triangle's corners (keeping its winding); anything else is a bug.
-    let same_triangles = decoded_indices.chunks_exact(3).zip(indices.chunks_exact(3)).all(|(d, i)| {
-        [[0, 1, 2], [1, 2, 0], [2, 0, 1]].iter().any(|r| [d[r[0]], d[r[1]], d[r[2]]] == [i[0], i[1], i[2]])
-    });
-    if decoded_indices.len() != indices.len() || !same_triangles {
-        return Err(CodecError::Meshopt { what: "index buffer", message: "round trip changed the triangles".into() });
-    }
-    let index_stride = if vertex_count <= 65_536 { 2 } else { 4 };
-    streams.push(Stream { kind: StreamKind::Index, encoded: encoded_indices, byte_stride: index_stride, count: indices.len() });
+    streams.push(encode_indices(&indices, vertex_count)?);
 
     let (position_min, position_max) = match dequantization {
-        Some(dq) => {
-            let (lo, hi) = component_bounds(positions.iter().map(|&p| dq.quantize(p).map(f64::from)));
-            (lo, hi)
-        }
+        Some(dq) => component_bounds(positions.iter().map(|&p| dq.quantize(p).map(f64::from))),
         None => component_bounds(positions.iter().map(|p| p.map(f64::from))),
     };
-    let (world_min, world_max) = component_bounds(decoded_positions.iter().map(|p| p.map(f64::from)));
+    let (world_min, world_max) =
+        component_bounds(decoded_positions.iter().map(|p| p.map(f64::from)));
     Ok(EncodedChunk {
         dequantization,
         vertex_count,
@@ -304,21 +252,223 @@ fn encode_chunk(mesh: &Mesh, plan: &ChunkPlan, step: f32) -> Result<EncodedChunk
     })
 }
 
+/// The chunk's vertices (as mesh indices) in the order they are stored, and its triangles in local indices.
+///
+/// Triangles go in the strip-like vertex cache order (it compresses best, as gltfpack -cc found), then
+/// vertices in first-use order: what meshopt's codecs expect.
+fn chunk_order(mesh: &Mesh, plan: &ChunkPlan) -> (Vec<u32>, Vec<u32>) {
+    let corners = |t: u32| {
+        mesh.indices[3 * t as usize..3 * t as usize + 3]
+            .iter()
+            .copied()
+    };
+    // Local vertex numbering to start from: the chunk's referenced vertices, ascending by mesh index.
+    let mut global_of_local: Vec<u32> = plan.triangles.iter().flat_map(|&t| corners(t)).collect();
+    global_of_local.sort_unstable();
+    global_of_local.dedup();
+    let local_of = |global: u32| global_of_local.binary_search(&global).unwrap_or(0) as u32;
+    let mut indices: Vec<u32> = plan
+        .triangles
+        .iter()
+        .flat_map(|&t| corners(t).map(local_of))
+        .collect();
+    let vertex_count = global_of_local.len();
+    meshopt::optimize_vertex_cache_strip_in_place(&mut indices, vertex_count);
+    let remap = meshopt::optimize_vertex_fetch_remap(&indices, vertex_count);
+    let mut order = vec![0u32; vertex_count];
+    for (old, &new) in remap.iter().enumerate() {
+        order[new as usize] = global_of_local[old];
+    }
+    for index in &mut indices {
+        *index = remap[*index as usize];
+    }
+    (order, indices)
+}
+
+/// The position stream, its dequantization (none for a float chunk) and the positions a reader decodes.
+type EncodedPositions = (Stream, Option<Dequantization>, Vec<[f32; 3]>);
+
+/// Positions on the chunk's grid (or as f32 for a float chunk), encoded, and what a reader decodes from them.
+fn encode_positions(
+    positions: &[[f32; 3]],
+    float_positions: bool,
+    step: f32,
+) -> Result<EncodedPositions, CodecError> {
+    let count = positions.len();
+    if float_positions {
+        let encoded = encode_vertices(positions)?;
+        let decoded = decode_vertices::<[f32; 3]>(&encoded, count)?;
+        return Ok((
+            Stream {
+                kind: StreamKind::Position,
+                encoded,
+                byte_stride: 12,
+                count,
+            },
+            None,
+            decoded,
+        ));
+    }
+    let dq = Dequantization::for_positions(positions.iter().copied(), step);
+    let grid: Vec<[u16; 4]> = positions
+        .iter()
+        .map(|&p| {
+            let q = dq.quantize(p);
+            [q[0], q[1], q[2], 0]
+        })
+        .collect();
+    let encoded = encode_vertices(&grid)?;
+    let decoded = decode_vertices::<[u16; 4]>(&encoded, count)?;
+    let decoded_positions = decoded
+        .iter()
+        .map(|q| dq.dequantize([q[0], q[1], q[2]]))
+        .collect();
+    Ok((
+        Stream {
+            kind: StreamKind::Position,
+            encoded,
+            byte_stride: 8,
+            count,
+        },
+        Some(dq),
+        decoded_positions,
+    ))
+}
+
+/// Oct-encoded normals and the largest angle between an input normal and its decoded copy.
+fn encode_normals(normals: &[[f32; 3]]) -> Result<(Stream, f64), CodecError> {
+    let unit: Vec<[f32; 4]> = normals.iter().map(|n| [n[0], n[1], n[2], 0.0]).collect();
+    let oct: Vec<[i8; 4]> = meshopt::encode_filter_oct::<i8>(&unit, NORMAL_BITS);
+    let encoded = encode_vertices(&oct)?;
+    let mut decoded = decode_vertices::<[i8; 4]>(&encoded, normals.len())?;
+    meshopt::decode_filter_oct(&mut decoded);
+    let max_error = normals
+        .iter()
+        .zip(&decoded)
+        .map(|(n, d)| quantize::angle_deg(*n, [d[0], d[1], d[2]].map(f64::from)))
+        .fold(0.0, f64::max);
+    Ok((
+        Stream {
+            kind: StreamKind::Normal,
+            encoded,
+            byte_stride: 4,
+            count: normals.len(),
+        },
+        max_error,
+    ))
+}
+
+/// Colours as 16-bit linear light and the largest 8-bit sRGB difference after decoding.
+fn encode_colors(colors: &[[u8; 4]]) -> Result<(Stream, u8), CodecError> {
+    let linear: Vec<[u16; 4]> = colors
+        .iter()
+        .map(|&c| quantize::color_to_linear_u16(c))
+        .collect();
+    let encoded = encode_vertices(&linear)?;
+    let decoded = decode_vertices::<[u16; 4]>(&encoded, colors.len())?;
+    let mut max_error = 0u8;
+    for (original, d) in colors.iter().zip(&decoded) {
+        let back = quantize::color_from_linear_u16(*d);
+        for channel in 0..4 {
+            max_error = max_error.max(back[channel].abs_diff(original[channel]));
+        }
+    }
+    Ok((
+        Stream {
+            kind: StreamKind::Color,
+            encoded,
+            byte_stride: 8,
+            count: colors.len(),
+        },
+        max_error,
+    ))
+}
+
+/// The measured/reconstructed flag, one byte per vertex padded to four, verified exactly.
+fn encode_measured(flags: &[bool]) -> Result<Stream, CodecError> {
+    let bytes: Vec<[u8; 4]> = flags.iter().map(|&m| [u8::from(m), 0, 0, 0]).collect();
+    let encoded = encode_vertices(&bytes)?;
+    if decode_vertices::<[u8; 4]>(&encoded, flags.len())? != bytes {
+        return Err(CodecError::Meshopt {
+            what: "measured flag",
+            message: "round trip changed the data".into(),
+        });
+    }
+    Ok(Stream {
+        kind: StreamKind::Measured,
+        encoded,
+        byte_stride: 4,
+        count: flags.len(),
+    })
+}
+
+/// Triangles, verified by decoding.
+fn encode_indices(indices: &[u32], vertex_count: usize) -> Result<Stream, CodecError> {
+    let encoded = meshopt::encode_index_buffer(indices, vertex_count)?;
+    let decoded: Vec<u32> = meshopt::decode_index_buffer(&encoded, indices.len())?;
+    // The index codec may rotate a triangle's corners (keeping its winding); anything else is a bug.
+    let same_triangles = decoded
+        .chunks_exact(3)
+        .zip(indices.chunks_exact(3))
+        .all(|(d, i)| {
+            [[0, 1, 2], [1, 2, 0], [2, 0, 1]]
+                .iter()
+                .any(|r| [d[r[0]], d[r[1]], d[r[2]]] == [i[0], i[1], i[2]])
+        });
+    if decoded.len() != indices.len() || !same_triangles {
+        return Err(CodecError::Meshopt {
+            what: "index buffer",
+            message: "round trip changed the triangles".into(),
+        });
+    }
+    let byte_stride = if vertex_count <= 65_536 { 2 } else { 4 };
+    Ok(Stream {
+        kind: StreamKind::Index,
+        encoded,
+        byte_stride,
+        count: indices.len(),
+    })
+}
+
+/// Total triangle area, and the area attributed to reconstruction: each triangle counts by the share of
+/// its corners that are reconstructed (k/3), so a triangle bridging measured and filled-in surface is split.
+fn surface_areas(positions: &[[f32; 3]], indices: &[u32], measured: Option<&[bool]>) -> (f64, f64) {
+    let mut total = 0.0;
+    let mut reconstructed = 0.0;
+    for corners in indices.chunks_exact(3) {
+        let area = triangle_area([0, 1, 2].map(|k| positions[corners[k] as usize]));
+        total += area;
+        if let Some(flags) = measured {
+            let filled = corners.iter().filter(|&&c| !flags[c as usize]).count();
+            reconstructed += area * filled as f64 / 3.0;
+        }
+    }
+    (total, reconstructed)
+}
+
 fn encode_vertices<T>(vertices: &[T]) -> Result<Vec<u8>, CodecError> {
-    meshopt::encode_vertex_buffer_level(vertices, 2, Some(0))
-        .map_err(|e| CodecError::Meshopt { what: "vertex encode", message: e.to_string() })
+    meshopt::encode_vertex_buffer_level(vertices, 2, Some(0)).map_err(|e| CodecError::Meshopt {
+        what: "vertex encode",
+        message: e.to_string(),
+    })
 }
 
 fn decode_vertices<T: Clone + Default>(encoded: &[u8], count: usize) -> Result<Vec<T>, CodecError> {
-    meshopt::decode_vertex_buffer(encoded, count)
-        .map_err(|e| CodecError::Meshopt { what: "vertex decode", message: e.to_string() })
+    meshopt::decode_vertex_buffer(encoded, count).map_err(|e| CodecError::Meshopt {
+        what: "vertex decode",
+        message: e.to_string(),
+    })
 }
 
 fn triangle_area(p: [[f32; 3]; 3]) -> f64 {
     let a = p[0].map(f64::from);
     let u = [0, 1, 2].map(|i| f64::from(p[1][i]) - a[i]);
     let v = [0, 1, 2].map(|i| f64::from(p[2][i]) - a[i]);
-    let cross = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
+    let cross = [
+        u[1] * v[2] - u[2] * v[1],
+        u[2] * v[0] - u[0] * v[2],
+        u[0] * v[1] - u[1] * v[0],
+    ];
     0.5 * (cross[0] * cross[0] + cross[1] * cross[1] + cross[2] * cross[2]).sqrt()
 }
 
@@ -344,12 +494,20 @@ fn measure(mesh: &Mesh, chunks: &[EncodedChunk], step: f32) -> EncodeStats {
         chunks: chunks.len(),
         float_chunks: chunks.iter().filter(|c| c.dequantization.is_none()).count(),
         grid_step_m: f64::from(step),
-        max_position_error_m: chunks.iter().map(|c| c.max_position_error_m).fold(0.0, f64::max),
-        max_normal_error_deg: mesh
-            .normals
+        max_position_error_m: chunks
+            .iter()
+            .map(|c| c.max_position_error_m)
+            .fold(0.0, f64::max),
+        max_normal_error_deg: mesh.normals.as_ref().map(|_| {
+            chunks
+                .iter()
+                .map(|c| c.max_normal_error_deg)
+                .fold(0.0, f64::max)
+        }),
+        max_color_error_srgb8: mesh
+            .colors_srgb
             .as_ref()
-            .map(|_| chunks.iter().map(|c| c.max_normal_error_deg).fold(0.0, f64::max)),
-        max_color_error_srgb8: mesh.colors_srgb.as_ref().map(|_| chunks.iter().map(|c| c.max_color_error).max().unwrap_or(0)),
+            .map(|_| chunks.iter().map(|c| c.max_color_error).max().unwrap_or(0)),
         vertices,
         triangles: chunks.iter().map(|c| c.index_count / 3).sum(),
         unreferenced_vertices_dropped: referenced.iter().filter(|&&r| !r).count(),
@@ -368,7 +526,11 @@ fn lay_out_buffers(chunks: &[EncodedChunk]) -> (Vec<u8>, Vec<Value>, usize) {
         bin.extend_from_slice(&stream.encoded);
         bin.resize(bin.len().next_multiple_of(4), 0);
         let decoded_len = stream.count * stream.byte_stride;
-        let (mode, target) = if stream.kind == StreamKind::Index { ("TRIANGLES", 34963) } else { ("ATTRIBUTES", 34962) };
+        let (mode, target) = if stream.kind == StreamKind::Index {
+            ("TRIANGLES", 34963)
+        } else {
+            ("ATTRIBUTES", 34962)
+        };
         let mut meshopt = json!({
             "buffer": 0,
             "byteOffset": compressed_offset,
@@ -406,7 +568,15 @@ fn build_manifest(
 ) -> Manifest {
     let origin = mesh.origin_m;
     let (low, high) = component_bounds(chunks.iter().flat_map(|c| [c.world_min, c.world_max]));
-    let world = |p: [f64; 3]| [0, 1, 2].map(|axis| if p[axis].is_finite() { origin[axis] + p[axis] } else { origin[axis] });
+    let world = |p: [f64; 3]| {
+        [0, 1, 2].map(|axis| {
+            if p[axis].is_finite() {
+                origin[axis] + p[axis]
+            } else {
+                origin[axis]
+            }
+        })
+    };
     let measured_vertices: usize = chunks.iter().map(|c| c.measured_count).sum();
     let total_area: f64 = chunks.iter().map(|c| c.triangle_area_m2).sum();
     let reconstructed_area: f64 = chunks.iter().map(|c| c.reconstructed_area_m2).sum();
@@ -469,7 +639,11 @@ fn build_manifest(
             measured_flag: mesh.measured.is_some(),
             measured_vertices: measured_vertices as u64,
             reconstructed_vertices: (stats.vertices - measured_vertices) as u64,
-            reconstructed_area_fraction: if total_area > 0.0 { reconstructed_area / total_area } else { 0.0 },
+            reconstructed_area_fraction: if total_area > 0.0 {
+                reconstructed_area / total_area
+            } else {
+                0.0
+            },
         },
         bin_sha256: sha256_hex(bin),
         output: None,
@@ -480,7 +654,11 @@ fn build_manifest(
 /// (Going through `f64` would print all the binary digits of the widened value.)
 fn shortest_f32(value: f32) -> serde_json::Value {
     let shortest: f64 = value.to_string().parse().unwrap_or(f64::from(value));
-    if shortest.fract() == 0.0 && shortest.abs() < 1e15 { json!(shortest as i64) } else { json!(shortest) }
+    if shortest.fract() == 0.0 && shortest.abs() < 1e15 {
+        json!(shortest as i64)
+    } else {
+        json!(shortest)
+    }
 }
 
 /// Accessor bounds: whole numbers (grid values) without a fraction, floats as the `f32` they came from.
@@ -491,7 +669,7 @@ fn shortest_f64(value: f64) -> serde_json::Value {
 fn gltf_json(
     mesh: &Mesh,
     chunks: &[EncodedChunk],
-    buffer_views: Vec<Value>,
+    buffer_views: &[Value],
     fallback_len: usize,
     bin_len: usize,
     manifest: &Manifest,
@@ -511,15 +689,26 @@ fn gltf_json(
             let buffer_view = next_view();
             let accessor = match stream.kind {
                 StreamKind::Position => {
-                    let component = if chunk.dequantization.is_some() { 5123 } else { 5126 };
-                    let (min, max) = (chunk.position_min.map(shortest_f64), chunk.position_max.map(shortest_f64));
+                    let component = if chunk.dequantization.is_some() {
+                        5123
+                    } else {
+                        5126
+                    };
+                    let (min, max) = (
+                        chunk.position_min.map(shortest_f64),
+                        chunk.position_max.map(shortest_f64),
+                    );
                     json!({ "bufferView": buffer_view, "componentType": component, "count": stream.count, "type": "VEC3",
                             "min": min, "max": max })
                 }
-                StreamKind::Normal => json!({ "bufferView": buffer_view, "componentType": 5120, "normalized": true,
-                                               "count": stream.count, "type": "VEC3" }),
-                StreamKind::Color => json!({ "bufferView": buffer_view, "componentType": 5123, "normalized": true,
-                                              "count": stream.count, "type": "VEC4" }),
+                StreamKind::Normal => {
+                    json!({ "bufferView": buffer_view, "componentType": 5120, "normalized": true,
+                                               "count": stream.count, "type": "VEC3" })
+                }
+                StreamKind::Color => {
+                    json!({ "bufferView": buffer_view, "componentType": 5123, "normalized": true,
+                                              "count": stream.count, "type": "VEC4" })
+                }
                 StreamKind::Measured => json!({ "bufferView": buffer_view, "componentType": 5121,
                                                  "count": stream.count, "type": "SCALAR" }),
                 StreamKind::Index => json!({ "bufferView": buffer_view,
@@ -549,7 +738,11 @@ fn gltf_json(
         nodes.push(node);
     }
     // Vertex colours are the surface's colour as scanned: multiply them by white, not by grey.
-    let base_color = if mesh.colors_srgb.is_some() { [1.0, 1.0, 1.0, 1.0] } else { [0.8, 0.8, 0.8, 1.0] };
+    let base_color = if mesh.colors_srgb.is_some() {
+        [1.0, 1.0, 1.0, 1.0]
+    } else {
+        [0.8, 0.8, 0.8, 1.0]
+    };
     let quantized = chunks.iter().any(|c| c.dequantization.is_some()) || mesh.normals.is_some();
     let mut extensions = vec!["EXT_meshopt_compression"];
     if quantized {
@@ -578,4 +771,209 @@ fn gltf_json(
         "scenes": [{ "nodes": (0..chunks.len()).collect::<Vec<_>>() }],
         "scene": 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read_model_bytes;
+
+    /// A wavy grid of `n` x `n` vertices spanning `size_m`, with normals, colours and flags.
+    fn grid_mesh(n: u32, size_m: f32) -> Mesh {
+        let mut mesh = Mesh {
+            origin_m: [1000.0, -20.0, 3.0],
+            ..Mesh::default()
+        };
+        let (mut normals, mut colors, mut measured) = (Vec::new(), Vec::new(), Vec::new());
+        for j in 0..n {
+            for i in 0..n {
+                let (u, v) = (i as f32 / (n - 1) as f32, j as f32 / (n - 1) as f32);
+                let z = 0.01 * (u * 17.0).sin() * (v * 13.0).cos();
+                mesh.positions.push([u * size_m, v * size_m, z]);
+                let normal = [-(u * 3.0).sin(), 0.3, 1.0];
+                let length =
+                    (normal[0] * normal[0] + normal[1] * normal[1] + normal[2] * normal[2]).sqrt();
+                normals.push(normal.map(|c| c / length));
+                colors.push([
+                    (i * 7 % 256) as u8,
+                    (j * 11 % 256) as u8,
+                    ((i + j) % 256) as u8,
+                    255,
+                ]);
+                measured.push((i + j) % 5 != 0);
+            }
+        }
+        for j in 0..n - 1 {
+            for i in 0..n - 1 {
+                let a = j * n + i;
+                mesh.indices
+                    .extend([a, a + 1, a + n, a + 1, a + n + 1, a + n]);
+            }
+        }
+        mesh.normals = Some(normals);
+        mesh.colors_srgb = Some(colors);
+        mesh.measured = Some(measured);
+        mesh
+    }
+
+    /// Triangles as corner triples rotated so the smallest index comes first (same triangle, same winding), sorted.
+    fn canonical_triangles(indices: impl Iterator<Item = [u32; 3]>) -> Vec<[u32; 3]> {
+        let mut set: Vec<[u32; 3]> = indices
+            .map(|t| {
+                let first = (0..3).min_by_key(|&k| t[k]).unwrap_or(0);
+                [t[first], t[(first + 1) % 3], t[(first + 2) % 3]]
+            })
+            .collect();
+        set.sort_unstable();
+        set
+    }
+
+    fn check_round_trip(mesh: &Mesh, precision_m: f64) -> EncodedModel {
+        let encoded =
+            encode_glb(mesh, &EncodeConfig { precision_m }, Provenance::default()).unwrap();
+        let stats = &encoded.stats;
+        assert!(stats.max_position_error_m <= precision_m, "{stats:?}");
+        let model = read_model_bytes(&encoded.glb, None).unwrap();
+        assert_eq!(model.bin_sha256_matches, Some(true));
+        let decoded = &model.mesh;
+        assert_eq!(decoded.triangle_count(), mesh.triangle_count());
+        // Every decoded vertex lies within the recorded error of an input vertex with the same attributes.
+        let recorded = encoded.manifest.error_bounds.max_position_error_mm * 1e-3;
+        let mut by_cell: std::collections::HashMap<[i64; 3], Vec<usize>> =
+            std::collections::HashMap::new();
+        let cell = |p: [f64; 3]| p.map(|c| (c / (4.0 * precision_m)).floor() as i64);
+        let world =
+            |m: &Mesh, i: usize| [0, 1, 2].map(|a| m.origin_m[a] + f64::from(m.positions[i][a]));
+        for i in 0..mesh.positions.len() {
+            by_cell.entry(cell(world(mesh, i))).or_default().push(i);
+        }
+        let mut source_of = vec![0u32; decoded.positions.len()];
+        for v in 0..decoded.positions.len() {
+            let p = world(decoded, v);
+            let c = cell(p);
+            let nearest = (-1..=1)
+                .flat_map(|dx| {
+                    (-1..=1).flat_map(move |dy| {
+                        (-1..=1).map(move |dz| [c[0] + dx, c[1] + dy, c[2] + dz])
+                    })
+                })
+                .filter_map(|k| by_cell.get(&k))
+                .flatten()
+                .map(|&i| {
+                    let q = world(mesh, i);
+                    let d = ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2))
+                        .sqrt();
+                    (d, i)
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            let (distance, source) = nearest
+                .unwrap_or_else(|| panic!("decoded vertex {v} is far from every input vertex"));
+            assert!(
+                distance <= recorded + 1e-12,
+                "vertex {v}: {distance} m > recorded {recorded} m"
+            );
+            source_of[v] = source as u32;
+            if let (Some(a), Some(b)) = (&mesh.colors_srgb, &decoded.colors_srgb) {
+                assert_eq!(a[source], b[v], "colour of vertex {v}");
+            }
+            if let (Some(a), Some(b)) = (&mesh.measured, &decoded.measured) {
+                assert_eq!(a[source], b[v], "measured flag of vertex {v}");
+            }
+        }
+        // Same set of triangles: each decoded corner, mapped back to the input vertex it came from.
+        let input = canonical_triangles(mesh.indices.chunks_exact(3).map(|t| [t[0], t[1], t[2]]));
+        let output = canonical_triangles(
+            decoded
+                .indices
+                .chunks_exact(3)
+                .map(|t| [0, 1, 2].map(|k| source_of[t[k] as usize])),
+        );
+        assert!(
+            input == output,
+            "the decoded triangles differ from the input's"
+        );
+        encoded
+    }
+
+    #[test]
+    fn round_trip_keeps_every_vertex_within_the_recorded_error() {
+        let mesh = grid_mesh(60, 0.3);
+        let encoded = check_round_trip(&mesh, 0.05e-3);
+        assert_eq!(encoded.stats.chunks, 1);
+        assert!(encoded.stats.max_normal_error_deg.unwrap() < 1.5);
+        assert_eq!(encoded.stats.max_color_error_srgb8, Some(0));
+        assert!(encoded.manifest.surface.reconstructed_area_fraction > 0.0);
+    }
+
+    #[test]
+    fn round_trip_of_an_object_larger_than_16_bits_uses_chunks() {
+        // 12 m at 0.05 mm is 240 000 grid steps: the mesh must be split.
+        let mesh = grid_mesh(80, 12.0);
+        let encoded = check_round_trip(&mesh, 0.05e-3);
+        assert!(encoded.stats.chunks > 1, "{:?}", encoded.stats);
+        assert_eq!(encoded.stats.float_chunks, 0);
+    }
+
+    #[test]
+    fn oversized_triangles_keep_float_positions_exactly() {
+        let mut mesh = grid_mesh(3, 20.0);
+        mesh.measured = None;
+        let encoded = check_round_trip(&mesh, 0.05e-3);
+        assert!(encoded.stats.float_chunks >= 1);
+    }
+
+    #[test]
+    fn output_is_identical_on_any_thread_count() {
+        let mesh = grid_mesh(90, 15.0);
+        let encode_with = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                encode_glb(&mesh, &EncodeConfig::default(), Provenance::default())
+                    .unwrap()
+                    .glb
+            })
+        };
+        let one = encode_with(1);
+        assert!(
+            encode_with(4) == one,
+            "4 threads gave different bytes than 1"
+        );
+        assert!(
+            encode_with(3) == one,
+            "3 threads gave different bytes than 1"
+        );
+    }
+
+    #[test]
+    fn refuse_invalid_input() {
+        let mut mesh = grid_mesh(3, 0.1);
+        assert!(matches!(
+            encode_glb(
+                &mesh,
+                &EncodeConfig { precision_m: 0.0 },
+                Provenance::default()
+            ),
+            Err(CodecError::InvalidPrecision { .. })
+        ));
+        assert!(matches!(
+            encode_glb(
+                &mesh,
+                &EncodeConfig {
+                    precision_m: f64::NAN
+                },
+                Provenance::default()
+            ),
+            Err(CodecError::InvalidPrecision { .. })
+        ));
+        mesh.indices.clear();
+        assert!(
+            encode_glb(&mesh, &EncodeConfig::default(), Provenance::default())
+                .unwrap_err()
+                .to_string()
+                .contains("no triangles")
+        );
+    }
 }

@@ -16,8 +16,13 @@ pub enum CodecError {
 
     /// After encoding, the decoded copy differs from the input by more than the requested bound.
     /// This is a bug guard: the encoder refuses to write a file whose recorded error would lie.
-    #[error("encoded positions deviate by {max_error_mm} mm, more than the requested {precision_mm} mm")]
-    PrecisionNotMet { max_error_mm: f64, precision_mm: f64 },
+    #[error(
+        "encoded positions deviate by {max_error_mm} mm, more than the requested {precision_mm} mm"
+    )]
+    PrecisionNotMet {
+        max_error_mm: f64,
+        precision_mm: f64,
+    },
 
     /// meshoptimizer refused a buffer.
     #[error("meshopt {what}: {message}")]
@@ -25,15 +30,28 @@ pub enum CodecError {
 
     /// The GLB container is malformed at a byte offset.
     #[error("malformed GLB at byte {offset}: {reason} in {path}")]
-    Glb { offset: u64, reason: String, path: PathBuf },
+    Glb {
+        offset: u64,
+        reason: String,
+        path: PathBuf,
+    },
 
     /// The glTF JSON is not valid JSON or not the expected shape.
     #[error("invalid glTF JSON at line {line} column {column}: {message} in {path}")]
-    Json { line: usize, column: usize, message: String, path: PathBuf },
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+        path: PathBuf,
+    },
 
     /// The glTF document is well-formed JSON but refers to things that do not exist or do not fit.
     #[error("invalid glTF at {pointer}: {reason} in {path}")]
-    Gltf { pointer: String, reason: String, path: PathBuf },
+    Gltf {
+        pointer: String,
+        reason: String,
+        path: PathBuf,
+    },
 
     /// A file could not be read or written.
     #[error("cannot access {path}")]
@@ -49,11 +67,29 @@ impl CodecError {
     #[must_use]
     pub fn with_path(self, new_path: &std::path::Path) -> Self {
         match self {
-            CodecError::Glb { offset, reason, .. } => CodecError::Glb { offset, reason, path: new_path.to_path_buf() },
-            CodecError::Json { line, column, message, .. } => {
-                CodecError::Json { line, column, message, path: new_path.to_path_buf() }
-            }
-            CodecError::Gltf { pointer, reason, .. } => CodecError::Gltf { pointer, reason, path: new_path.to_path_buf() },
+            CodecError::Glb { offset, reason, .. } => CodecError::Glb {
+                offset,
+                reason,
+                path: new_path.to_path_buf(),
+            },
+            CodecError::Json {
+                line,
+                column,
+                message,
+                ..
+            } => CodecError::Json {
+                line,
+                column,
+                message,
+                path: new_path.to_path_buf(),
+            },
+            CodecError::Gltf {
+                pointer, reason, ..
+            } => CodecError::Gltf {
+                pointer,
+                reason,
+                path: new_path.to_path_buf(),
+            },
             other => other,
         }
     }
@@ -61,6 +97,9 @@ impl CodecError {
 
 impl From<meshopt::Error> for CodecError {
     fn from(error: meshopt::Error) -> Self {
-        CodecError::Meshopt { what: "codec", message: error.to_string() }
+        CodecError::Meshopt {
+            what: "codec",
+            message: error.to_string(),
+        }
     }
 }

@@ -59,7 +59,9 @@ pub fn parse_glb(bytes: &[u8]) -> Result<GlbChunks<'_>, CodecError> {
         path: std::path::PathBuf::new(),
     };
     let word = |offset: usize| -> Option<u32> {
-        bytes.get(offset..offset + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        bytes
+            .get(offset..offset + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     };
     if bytes.len() < 12 {
         return Err(fail(bytes.len(), "file ends inside the 12-byte header"));
@@ -69,17 +71,32 @@ pub fn parse_glb(bytes: &[u8]) -> Result<GlbChunks<'_>, CodecError> {
     }
     let version = word(4).unwrap_or(0);
     if version != 2 {
-        return Err(fail(4, &format!("unsupported GLB version {version}, only 2 is defined")));
+        return Err(fail(
+            4,
+            &format!("unsupported GLB version {version}, only 2 is defined"),
+        ));
     }
     let declared = word(8).unwrap_or(0) as usize;
     if declared < 20 {
-        return Err(fail(8, &format!("declared length {declared} is too small for a header and a chunk")));
+        return Err(fail(
+            8,
+            &format!("declared length {declared} is too small for a header and a chunk"),
+        ));
     }
     if declared > bytes.len() {
-        return Err(fail(8, &format!("declared length {declared} exceeds the file's {} bytes", bytes.len())));
+        return Err(fail(
+            8,
+            &format!(
+                "declared length {declared} exceeds the file's {} bytes",
+                bytes.len()
+            ),
+        ));
     }
-    if declared % 4 != 0 {
-        return Err(fail(8, &format!("declared length {declared} is not a multiple of 4")));
+    if !declared.is_multiple_of(4) {
+        return Err(fail(
+            8,
+            &format!("declared length {declared} is not a multiple of 4"),
+        ));
     }
     // Bytes after the declared length are ignored, as the specification allows (the validator warns).
     let body = &bytes[..declared];
@@ -94,11 +111,17 @@ pub fn parse_glb(bytes: &[u8]) -> Result<GlbChunks<'_>, CodecError> {
         let length = word(offset).unwrap_or(0) as usize;
         let kind = word(offset + 4).unwrap_or(0);
         let data_start = offset + 8;
-        if length % 4 != 0 {
-            return Err(fail(offset, &format!("chunk length {length} is not a multiple of 4")));
+        if !length.is_multiple_of(4) {
+            return Err(fail(
+                offset,
+                &format!("chunk length {length} is not a multiple of 4"),
+            ));
         }
         if length > body.len() - data_start {
-            return Err(fail(offset, &format!("chunk of {length} bytes runs past the end of the file")));
+            return Err(fail(
+                offset,
+                &format!("chunk of {length} bytes runs past the end of the file"),
+            ));
         }
         let data = &body[data_start..data_start + length];
         match (chunk_number, kind) {
@@ -117,7 +140,10 @@ pub fn parse_glb(bytes: &[u8]) -> Result<GlbChunks<'_>, CodecError> {
                 bin = Some(data);
             }
             (_, CHUNK_BIN) => {
-                return Err(fail(offset, "a binary chunk that does not directly follow the JSON chunk"));
+                return Err(fail(
+                    offset,
+                    "a binary chunk that does not directly follow the JSON chunk",
+                ));
             }
             // Unknown chunk types after the first are ignored, as the specification requires.
             _ => {}
@@ -126,7 +152,11 @@ pub fn parse_glb(bytes: &[u8]) -> Result<GlbChunks<'_>, CodecError> {
         offset = data_start + length;
     }
     let (json, json_offset) = json.ok_or_else(|| fail(12, "no JSON chunk"))?;
-    Ok(GlbChunks { json, json_offset, bin })
+    Ok(GlbChunks {
+        json,
+        json_offset,
+        bin,
+    })
 }
 
 #[cfg(test)]
@@ -135,11 +165,18 @@ mod tests {
 
     #[test]
     fn write_then_parse_round_trips() {
-        let glb = write_glb(&serde_json::json!({"asset": {"version": "2.0"}}), &[1, 2, 3]);
+        let glb = write_glb(
+            &serde_json::json!({"asset": {"version": "2.0"}}),
+            &[1, 2, 3],
+        );
         assert_eq!(glb.len() % 4, 0);
         let chunks = parse_glb(&glb).unwrap();
         assert_eq!(chunks.bin, Some(&[1u8, 2, 3, 0][..]));
-        assert!(std::str::from_utf8(chunks.json).unwrap().starts_with("{\"asset\""));
+        assert!(
+            std::str::from_utf8(chunks.json)
+                .unwrap()
+                .starts_with("{\"asset\"")
+        );
     }
 
     #[test]
@@ -166,6 +203,11 @@ mod tests {
         let json_len = u32::from_le_bytes([glb[12], glb[13], glb[14], glb[15]]) as usize;
         let bin_header = 20 + json_len;
         glb[bin_header..bin_header + 4].copy_from_slice(&0x7fff_fff0u32.to_le_bytes());
-        assert!(parse_glb(&glb).unwrap_err().to_string().contains("runs past the end"));
+        assert!(
+            parse_glb(&glb)
+                .unwrap_err()
+                .to_string()
+                .contains("runs past the end")
+        );
     }
 }

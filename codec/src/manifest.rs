@@ -138,6 +138,7 @@ pub struct Provenance {
 
 impl Manifest {
     /// Serialize as pretty JSON with a trailing newline: the sidecar file's exact bytes.
+    #[must_use]
     pub fn to_pretty_json(&self) -> Vec<u8> {
         // Serializing plain structs and `Value`s to a Vec cannot fail.
         let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();

@@ -58,29 +58,57 @@ impl Mesh {
     /// Check the invariants listed on the type; the error names the first offending element.
     pub fn validate(&self) -> Result<(), CodecError> {
         let invalid = |reason: String| Err(CodecError::InvalidMesh { reason });
-        if self.indices.len() % 3 != 0 {
-            return invalid(format!("{} indices is not a multiple of 3", self.indices.len()));
+        if !self.indices.len().is_multiple_of(3) {
+            return invalid(format!(
+                "{} indices is not a multiple of 3",
+                self.indices.len()
+            ));
         }
         let vertex_count = self.positions.len();
         if u32::try_from(vertex_count).is_err() {
             return invalid(format!("{vertex_count} vertices do not fit 32-bit indices"));
         }
-        if let Some(at) = self.indices.iter().position(|&i| i as usize >= vertex_count) {
-            return invalid(format!("index {} at position {at} is not below the vertex count {vertex_count}", self.indices[at]));
+        if let Some(at) = self
+            .indices
+            .iter()
+            .position(|&i| i as usize >= vertex_count)
+        {
+            return invalid(format!(
+                "index {} at position {at} is not below the vertex count {vertex_count}",
+                self.indices[at]
+            ));
         }
-        if let Some(at) = self.positions.iter().position(|p| !p.iter().all(|c| c.is_finite())) {
-            return invalid(format!("vertex {at} has a non-finite position {:?}", self.positions[at]));
+        if let Some(at) = self
+            .positions
+            .iter()
+            .position(|p| !p.iter().all(|c| c.is_finite()))
+        {
+            return invalid(format!(
+                "vertex {at} has a non-finite position {:?}",
+                self.positions[at]
+            ));
         }
         if !self.origin_m.iter().all(|c| c.is_finite()) {
             return invalid(format!("origin {:?} is not finite", self.origin_m));
         }
         check_len("normals", self.normals.as_ref().map(Vec::len), vertex_count)?;
-        check_len("colours", self.colors_srgb.as_ref().map(Vec::len), vertex_count)?;
-        check_len("measured flags", self.measured.as_ref().map(Vec::len), vertex_count)?;
-        if let Some(normals) = &self.normals {
-            if let Some(at) = normals.iter().position(|n| !is_unit(*n)) {
-                return invalid(format!("normal of vertex {at} is not a finite unit vector: {:?}", normals[at]));
-            }
+        check_len(
+            "colours",
+            self.colors_srgb.as_ref().map(Vec::len),
+            vertex_count,
+        )?;
+        check_len(
+            "measured flags",
+            self.measured.as_ref().map(Vec::len),
+            vertex_count,
+        )?;
+        if let Some(normals) = &self.normals
+            && let Some(at) = normals.iter().position(|n| !is_unit(*n))
+        {
+            return invalid(format!(
+                "normal of vertex {at} is not a finite unit vector: {:?}",
+                normals[at]
+            ));
         }
         Ok(())
     }
@@ -122,8 +150,16 @@ fn bounds_world(origin_m: [f64; 3], positions: &[[f32; 3]]) -> Option<([f64; 3],
         }
     }
     Some((
-        [origin_m[0] + min[0], origin_m[1] + min[1], origin_m[2] + min[2]],
-        [origin_m[0] + max[0], origin_m[1] + max[1], origin_m[2] + max[2]],
+        [
+            origin_m[0] + min[0],
+            origin_m[1] + min[1],
+            origin_m[2] + min[2],
+        ],
+        [
+            origin_m[0] + max[0],
+            origin_m[1] + max[1],
+            origin_m[2] + max[2],
+        ],
     ))
 }
 
@@ -131,14 +167,22 @@ fn bounds_world(origin_m: [f64; 3], positions: &[[f32; 3]]) -> Option<([f64; 3],
 #[must_use]
 pub fn srgb_to_linear(value: u8) -> f64 {
     let c = f64::from(value) / 255.0;
-    if c <= 0.040_45 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+    if c <= 0.040_45 {
+        c / 12.92
+    } else {
+        ((c + 0.055) / 1.055).powf(2.4)
+    }
 }
 
 /// sRGB transfer function, encoding direction: linear light in 0..=1 to the nearest 8-bit sRGB value.
 #[must_use]
 pub fn linear_to_srgb(linear: f64) -> u8 {
     let l = linear.clamp(0.0, 1.0);
-    let c = if l <= 0.003_130_8 { l * 12.92 } else { 1.055 * l.powf(1.0 / 2.4) - 0.055 };
+    let c = if l <= 0.003_130_8 {
+        l * 12.92
+    } else {
+        1.055 * l.powf(1.0 / 2.4) - 0.055
+    };
     (c * 255.0).round().clamp(0.0, 255.0) as u8
 }
 
@@ -147,7 +191,11 @@ mod tests {
     use super::*;
 
     fn triangle() -> Mesh {
-        Mesh { positions: vec![[0.0; 3], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], indices: vec![0, 1, 2], ..Mesh::default() }
+        Mesh {
+            positions: vec![[0.0; 3], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+            indices: vec![0, 1, 2],
+            ..Mesh::default()
+        }
     }
 
     #[test]
@@ -170,13 +218,28 @@ mod tests {
     fn validate_rejects_nan_and_short_attributes() {
         let mut mesh = triangle();
         mesh.positions[1][2] = f32::NAN;
-        assert!(mesh.validate().unwrap_err().to_string().contains("vertex 1"));
+        assert!(
+            mesh.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("vertex 1")
+        );
         let mut mesh = triangle();
         mesh.colors_srgb = Some(vec![[0; 4]; 2]);
-        assert!(mesh.validate().unwrap_err().to_string().contains("2 colours for 3 vertices"));
+        assert!(
+            mesh.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("2 colours for 3 vertices")
+        );
         let mut mesh = triangle();
         mesh.normals = Some(vec![[0.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]);
-        assert!(mesh.validate().unwrap_err().to_string().contains("normal of vertex 1"));
+        assert!(
+            mesh.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("normal of vertex 1")
+        );
     }
 
     #[test]

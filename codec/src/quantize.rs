@@ -37,7 +37,10 @@ pub fn plan_chunks(positions: &[[f32; 3]], indices: &[u32], step_m: f64) -> Vec<
     let fits_one = (0..3).all(|axis| (max[axis] - min[axis]) / step_m <= f64::from(GRID_MAX) - 2.0);
     if fits_one {
         let all = (0..triangle_count as u32).collect();
-        return vec![ChunkPlan { triangles: all, float_positions: false }];
+        return vec![ChunkPlan {
+            triangles: all,
+            float_positions: false,
+        }];
     }
     let cell_m = CHUNK_CELL_STEPS * step_m;
     let mut cells: BTreeMap<[u32; 3], Vec<u32>> = BTreeMap::new();
@@ -60,10 +63,18 @@ pub fn plan_chunks(positions: &[[f32; 3]], indices: &[u32], step_m: f64) -> Vec<
         });
         cells.entry(cell).or_default().push(triangle as u32);
     }
-    let mut plans: Vec<ChunkPlan> =
-        cells.into_values().map(|triangles| ChunkPlan { triangles, float_positions: false }).collect();
+    let mut plans: Vec<ChunkPlan> = cells
+        .into_values()
+        .map(|triangles| ChunkPlan {
+            triangles,
+            float_positions: false,
+        })
+        .collect();
     if !oversized.is_empty() {
-        plans.push(ChunkPlan { triangles: oversized, float_positions: true });
+        plans.push(ChunkPlan {
+            triangles: oversized,
+            float_positions: true,
+        });
     }
     plans
 }
@@ -101,14 +112,18 @@ impl Dequantization {
             }
         }
         let translation = min.map(|m| if m.is_finite() { m } else { 0.0 });
-        Self { translation, scale: step }
+        Self {
+            translation,
+            scale: step,
+        }
     }
 
     /// Nearest grid point of a position, clamped to the 16-bit range.
     #[must_use]
     pub fn quantize(&self, p: [f32; 3]) -> [u16; 3] {
         [0, 1, 2].map(|axis| {
-            let steps = (f64::from(p[axis]) - f64::from(self.translation[axis])) / f64::from(self.scale);
+            let steps =
+                (f64::from(p[axis]) - f64::from(self.translation[axis])) / f64::from(self.scale);
             steps.round().clamp(0.0, f64::from(GRID_MAX)) as u16
         })
     }
@@ -146,14 +161,24 @@ pub fn angle_deg(a: [f32; 3], b: [f64; 3]) -> f64 {
 #[must_use]
 pub fn color_to_linear_u16(srgb: [u8; 4]) -> [u16; 4] {
     let channel = |c: u8| (crate::mesh::srgb_to_linear(c) * 65535.0).round() as u16;
-    [channel(srgb[0]), channel(srgb[1]), channel(srgb[2]), u16::from(srgb[3]) * 257]
+    [
+        channel(srgb[0]),
+        channel(srgb[1]),
+        channel(srgb[2]),
+        u16::from(srgb[3]) * 257,
+    ]
 }
 
 /// Inverse of [`color_to_linear_u16`], used by the reader and the error measurement.
 #[must_use]
 pub fn color_from_linear_u16(linear: [u16; 4]) -> [u8; 4] {
     let channel = |c: u16| crate::mesh::linear_to_srgb(f64::from(c) / 65535.0);
-    [channel(linear[0]), channel(linear[1]), channel(linear[2]), (f64::from(linear[3]) / 257.0).round() as u8]
+    [
+        channel(linear[0]),
+        channel(linear[1]),
+        channel(linear[2]),
+        (f64::from(linear[3]) / 257.0).round() as u8,
+    ]
 }
 
 #[cfg(test)]
@@ -164,7 +189,13 @@ mod tests {
     fn small_mesh_is_one_chunk() {
         let positions = [[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.1, 0.0]];
         let plans = plan_chunks(&positions, &[0, 1, 2], 5e-5);
-        assert_eq!(plans, vec![ChunkPlan { triangles: vec![0], float_positions: false }]);
+        assert_eq!(
+            plans,
+            vec![ChunkPlan {
+                triangles: vec![0],
+                float_positions: false
+            }]
+        );
     }
 
     #[test]
@@ -187,20 +218,40 @@ mod tests {
         assert_eq!(total, indices.len() / 3);
         for plan in &plans {
             assert!(!plan.float_positions);
-            let chunk_positions = plan.triangles.iter().flat_map(|&t| (0..3).map(move |c| indices[3 * t as usize + c]));
-            let dq = Dequantization::for_positions(chunk_positions.clone().map(|i| positions[i as usize]), step as f32);
+            let indices = &indices;
+            let chunk_positions = plan
+                .triangles
+                .iter()
+                .flat_map(|&t| (0..3).map(move |c| indices[3 * t as usize + c]));
+            let dq = Dequantization::for_positions(
+                chunk_positions.clone().map(|i| positions[i as usize]),
+                step as f32,
+            );
             for i in chunk_positions {
                 let p = positions[i as usize];
                 let q = dq.quantize(p);
-                assert!(distance(dq.dequantize(q), p) <= step, "vertex {i} outside the chunk grid");
+                assert!(
+                    distance(dq.dequantize(q), p) <= step,
+                    "vertex {i} outside the chunk grid"
+                );
             }
         }
     }
 
     #[test]
     fn oversized_triangle_keeps_float_positions() {
-        let positions = [[0.0, 0.0, 0.0], [20.0, 0.0, 0.0], [0.0, 0.01, 0.0], [0.0, 0.0, 0.01]];
+        let positions = [
+            [0.0, 0.0, 0.0],
+            [20.0, 0.0, 0.0],
+            [0.0, 0.01, 0.0],
+            [0.0, 0.0, 0.01],
+        ];
         let plans = plan_chunks(&positions, &[0, 2, 3, 0, 1, 2], 5e-5);
-        assert_eq!(plans.last().map(|p| (p.float_positions, p.triangles.clone())), Some((true, vec![1])));
+        assert_eq!(
+            plans
+                .last()
+                .map(|p| (p.float_positions, p.triangles.clone())),
+            Some((true, vec![1]))
+        );
     }
 }

@@ -8,11 +8,19 @@ use std::path::PathBuf;
 pub enum IngestError {
     /// A text format is malformed on a line.
     #[error("{reason} at line {line} in {path}")]
-    Line { line: u64, reason: String, path: PathBuf },
+    Line {
+        line: u64,
+        reason: String,
+        path: PathBuf,
+    },
 
     /// A binary format is malformed at a byte offset.
     #[error("{reason} at byte {offset} in {path}")]
-    Byte { offset: u64, reason: String, path: PathBuf },
+    Byte {
+        offset: u64,
+        reason: String,
+        path: PathBuf,
+    },
 
     /// The file is well-formed but not something this step can use.
     #[error("{reason} in {path}")]
@@ -51,18 +59,32 @@ pub(crate) struct ParseError {
 
 impl ParseError {
     pub fn line(line: u64, reason: impl Into<String>) -> Self {
-        Self { at: At::Line(line), reason: reason.into() }
+        Self {
+            at: At::Line(line),
+            reason: reason.into(),
+        }
     }
 
     pub fn byte(offset: u64, reason: impl Into<String>) -> Self {
-        Self { at: At::Byte(offset), reason: reason.into() }
+        Self {
+            at: At::Byte(offset),
+            reason: reason.into(),
+        }
     }
 
     pub fn in_file(self, path: &std::path::Path) -> IngestError {
         let path = path.to_path_buf();
         match self.at {
-            At::Line(line) => IngestError::Line { line, reason: self.reason, path },
-            At::Byte(offset) => IngestError::Byte { offset, reason: self.reason, path },
+            At::Line(line) => IngestError::Line {
+                line,
+                reason: self.reason,
+                path,
+            },
+            At::Byte(offset) => IngestError::Byte {
+                offset,
+                reason: self.reason,
+                path,
+            },
         }
     }
 }

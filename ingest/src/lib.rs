@@ -68,7 +68,10 @@ impl MeshFormat {
     /// Detect from the extension, then from the first bytes.
     #[must_use]
     pub fn detect(path: &Path, bytes: &[u8]) -> Option<Self> {
-        let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
         match extension.as_deref() {
             Some("ply") => return Some(Self::Ply),
             Some("obj") => return Some(Self::Obj),
@@ -83,7 +86,10 @@ impl MeshFormat {
 
 /// Read a mesh file (PLY with faces, or OBJ) into metres, hashing the bytes that were parsed.
 pub fn read_mesh(path: &Path, options: &ReadOptions) -> Result<MeshInput, IngestError> {
-    let bytes = fs_err::read(path).map_err(|source| IngestError::Io { source, path: path.to_path_buf() })?;
+    let bytes = fs_err::read(path).map_err(|source| IngestError::Io {
+        source,
+        path: path.to_path_buf(),
+    })?;
     let sha256 = codec::manifest::sha256_hex(&bytes);
     let Some(format) = MeshFormat::detect(path, &bytes) else {
         return Err(IngestError::Unsupported {
@@ -107,22 +113,40 @@ pub fn read_mesh(path: &Path, options: &ReadOptions) -> Result<MeshInput, Ingest
     }
     let unit = options.unit.unwrap_or_else(|| format.default_unit());
     let (points_in, triangles_in) = (raw.positions.len(), raw.indices.len() / 3);
-    let (format_name, dropped, polygons) = (raw.format.clone(), raw.dropped.clone(), raw.polygons_triangulated);
+    let (format_name, dropped, polygons) = (
+        raw.format.clone(),
+        raw.dropped.clone(),
+        raw.polygons_triangulated,
+    );
     let converted = raw::to_mesh(raw, unit);
     let mut notes: Vec<String> = dropped.iter().map(|d| format!("not kept: {d}")).collect();
     if converted.invalid_normals > 0 {
-        notes.push(format!("{} normals of zero length: all normals left out, a viewer recomputes them", converted.invalid_normals));
+        notes.push(format!(
+            "{} normals of zero length: all normals left out, a viewer recomputes them",
+            converted.invalid_normals
+        ));
     }
-    if options.unit.is_none() {
-        if let Some((min, max)) = converted.mesh.bounds_m() {
-            let size = (0..3).map(|a| max[a] - min[a]).fold(0.0, f64::max);
-            if !(1e-3..=100.0).contains(&size) {
-                notes.push(format!("the object is {size:.4} m across in the default unit ({unit}); check --unit"));
-            }
+    if options.unit.is_none()
+        && let Some((min, max)) = converted.mesh.bounds_m()
+    {
+        let size = (0..3).map(|a| max[a] - min[a]).fold(0.0, f64::max);
+        if !(1e-3..=100.0).contains(&size) {
+            notes.push(format!(
+                "the object is {size:.4} m across in the default unit ({unit}); check --unit"
+            ));
         }
     }
-    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-    let input = InputRecord { name, sha256, bytes: bytes.len() as u64, format: format_name, unit: unit.to_string() };
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let input = InputRecord {
+        name,
+        sha256,
+        bytes: bytes.len() as u64,
+        format: format_name,
+        unit: unit.to_string(),
+    };
     let step = StepRecord {
         name: "read".into(),
         software: codec::manifest::SOFTWARE.into(),
@@ -136,7 +160,12 @@ pub fn read_mesh(path: &Path, options: &ReadOptions) -> Result<MeshInput, Ingest
             "normals_left_out": converted.invalid_normals,
         }),
     };
-    Ok(MeshInput { mesh: converted.mesh, input, step, notes })
+    Ok(MeshInput {
+        mesh: converted.mesh,
+        input,
+        step,
+        notes,
+    })
 }
 
 /// Options for [`ingest_mesh_file`].
@@ -167,10 +196,22 @@ pub fn ingest_mesh_file(path: &Path, config: &IngestConfig) -> Result<IngestOutp
     let input = read_mesh(path, &config.read)?;
     let read_seconds = started.elapsed().as_secs_f64();
     let points_in = input.mesh.positions.len();
-    let provenance = Provenance { inputs: vec![input.input], steps: vec![input.step] };
+    let provenance = Provenance {
+        inputs: vec![input.input],
+        steps: vec![input.step],
+    };
     let started = Instant::now();
-    let model = codec::encode_glb(&input.mesh, &config.encode, provenance)
-        .map_err(|source| IngestError::Codec { source, path: path.to_path_buf() })?;
+    let model = codec::encode_glb(&input.mesh, &config.encode, provenance).map_err(|source| {
+        IngestError::Codec {
+            source,
+            path: path.to_path_buf(),
+        }
+    })?;
     let encode_seconds = started.elapsed().as_secs_f64();
-    Ok(IngestOutput { model, points_in, notes: input.notes, stages: vec![("read", read_seconds), ("encode", encode_seconds)] })
+    Ok(IngestOutput {
+        model,
+        points_in,
+        notes: input.notes,
+        stages: vec![("read", read_seconds), ("encode", encode_seconds)],
+    })
 }

@@ -122,9 +122,15 @@ fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
     let mut elements: Vec<Element> = Vec::new();
     loop {
         if offset >= bytes.len() || offset > MAX_HEADER_BYTES {
-            return Err(ParseError::line(line_number.max(1), "header has no end_header line"));
+            return Err(ParseError::line(
+                line_number.max(1),
+                "header has no end_header line",
+            ));
         }
-        let end = bytes[offset..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |p| offset + p);
+        let end = bytes[offset..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |p| offset + p);
         line_number += 1;
         let line = std::str::from_utf8(&bytes[offset..end])
             .map_err(|_| ParseError::line(line_number, "header line is not text"))?
@@ -135,7 +141,9 @@ fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
         let fail = |reason: String| Err(ParseError::line(line_number, reason));
         match keyword {
             "ply" if line_number == 1 => {}
-            _ if line_number == 1 => return fail("not a PLY file: the first line is not \"ply\"".into()),
+            _ if line_number == 1 => {
+                return fail("not a PLY file: the first line is not \"ply\"".into());
+            }
             "format" => {
                 encoding = Some(match (words.next(), words.next()) {
                     (Some("ascii"), Some(_)) => Encoding::Ascii,
@@ -150,9 +158,15 @@ fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
                     return fail(format!("element line {line:?} needs a name and a count"));
                 };
                 let Ok(count) = count.parse::<u64>() else {
-                    return fail(format!("element {name} has count {count:?}, not a whole number"));
+                    return fail(format!(
+                        "element {name} has count {count:?}, not a whole number"
+                    ));
                 };
-                elements.push(Element { name: name.to_owned(), count, properties: Vec::new() });
+                elements.push(Element {
+                    name: name.to_owned(),
+                    count,
+                    properties: Vec::new(),
+                });
             }
             "property" => {
                 let Some(element) = elements.last_mut() else {
@@ -161,19 +175,28 @@ fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
                 let words: Vec<&str> = words.collect();
                 let property = match words.as_slice() {
                     ["list", count, item, name] => {
-                        let (Some(count), Some(item)) = (Scalar::parse(count), Scalar::parse(item)) else {
+                        let (Some(count), Some(item)) = (Scalar::parse(count), Scalar::parse(item))
+                        else {
                             return fail(format!("unknown type in list property {name}"));
                         };
                         if matches!(count, Scalar::F32 | Scalar::F64) {
-                            return fail(format!("list property {name} has a floating-point count type"));
+                            return fail(format!(
+                                "list property {name} has a floating-point count type"
+                            ));
                         }
-                        Property { name: (*name).to_owned(), kind: Kind::List { count, item } }
+                        Property {
+                            name: (*name).to_owned(),
+                            kind: Kind::List { count, item },
+                        }
                     }
                     [kind, name] => {
                         let Some(scalar) = Scalar::parse(kind) else {
                             return fail(format!("unknown property type {kind:?}"));
                         };
-                        Property { name: (*name).to_owned(), kind: Kind::Scalar(scalar) }
+                        Property {
+                            name: (*name).to_owned(),
+                            kind: Kind::Scalar(scalar),
+                        }
                     }
                     _ => return fail(format!("property line {line:?} is not understood")),
                 };
@@ -186,7 +209,12 @@ fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
     let Some(encoding) = encoding else {
         return Err(ParseError::line(line_number, "header has no format line"));
     };
-    Ok(Header { encoding, elements, body_start: offset, body_line: line_number + 1 })
+    Ok(Header {
+        encoding,
+        elements,
+        body_start: offset,
+        body_line: line_number + 1,
+    })
 }
 
 /// A source of values: either ascii lines or a binary cursor.
@@ -197,6 +225,8 @@ trait Values {
     fn error(&self, reason: String) -> ParseError;
     /// Bytes left, to bound allocations by what the file can really hold.
     fn remaining(&self) -> usize;
+    /// The fewest bytes one record of this element can take in this encoding.
+    fn min_record_bytes(&self, element: &Element) -> usize;
 }
 
 struct Binary<'a> {
@@ -213,7 +243,10 @@ impl Values for Binary<'_> {
     fn scalar(&mut self, kind: Scalar) -> Result<f64, ParseError> {
         let size = kind.size();
         let Some(b) = self.bytes.get(self.offset..self.offset + size) else {
-            return Err(ParseError::byte(self.offset as u64, "file ends inside the data"));
+            return Err(ParseError::byte(
+                self.offset as u64,
+                "file ends inside the data",
+            ));
         };
         self.offset += size;
         let mut buf = [0u8; 8];
@@ -222,7 +255,7 @@ impl Values for Binary<'_> {
             buf[..size].reverse();
         }
         Ok(match kind {
-            Scalar::I8 => f64::from(buf[0] as i8),
+            Scalar::I8 => f64::from(buf[0].cast_signed()),
             Scalar::U8 => f64::from(buf[0]),
             Scalar::I16 => f64::from(i16::from_le_bytes([buf[0], buf[1]])),
             Scalar::U16 => f64::from(u16::from_le_bytes([buf[0], buf[1]])),
@@ -244,6 +277,14 @@ impl Values for Binary<'_> {
     fn remaining(&self) -> usize {
         self.bytes.len().saturating_sub(self.offset)
     }
+
+    fn min_record_bytes(&self, element: &Element) -> usize {
+        let sizes = element.properties.iter().map(|p| match p.kind {
+            Kind::Scalar(s) => s.size(),
+            Kind::List { count, .. } => count.size(),
+        });
+        sizes.sum::<usize>().max(1)
+    }
 }
 
 struct Ascii<'a> {
@@ -258,9 +299,15 @@ impl<'a> Values for Ascii<'a> {
         // Records are one per line; blank lines between them are tolerated.
         loop {
             if self.offset >= self.bytes.len() {
-                return Err(ParseError::line(self.line, "file ends before all elements were read"));
+                return Err(ParseError::line(
+                    self.line,
+                    "file ends before all elements were read",
+                ));
             }
-            let end = self.bytes[self.offset..].iter().position(|&b| b == b'\n').map_or(self.bytes.len(), |p| self.offset + p);
+            let end = self.bytes[self.offset..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(self.bytes.len(), |p| self.offset + p);
             let text: &'a str = std::str::from_utf8(&self.bytes[self.offset..end])
                 .map_err(|_| ParseError::line(self.line, "line is not text"))?;
             self.offset = end + 1;
@@ -276,18 +323,29 @@ impl<'a> Values for Ascii<'a> {
 
     fn scalar(&mut self, kind: Scalar) -> Result<f64, ParseError> {
         let Some(token) = self.tokens.next() else {
-            return Err(ParseError::line(self.line, "line has fewer values than the header declares"));
+            return Err(ParseError::line(
+                self.line,
+                "line has fewer values than the header declares",
+            ));
         };
-        let value: f64 = token.parse().map_err(|_| ParseError::line(self.line, format!("{token:?} is not a number")))?;
+        let value: f64 = token
+            .parse()
+            .map_err(|_| ParseError::line(self.line, format!("{token:?} is not a number")))?;
         if !matches!(kind, Scalar::F32 | Scalar::F64) && value.fract() != 0.0 {
-            return Err(ParseError::line(self.line, format!("{token:?} is not a whole number")));
+            return Err(ParseError::line(
+                self.line,
+                format!("{token:?} is not a whole number"),
+            ));
         }
         Ok(value)
     }
 
     fn end_record(&mut self) -> Result<(), ParseError> {
         if self.tokens.next().is_some() {
-            return Err(ParseError::line(self.line, "line has more values than the header declares"));
+            return Err(ParseError::line(
+                self.line,
+                "line has more values than the header declares",
+            ));
         }
         self.line += 1;
         Ok(())
@@ -300,6 +358,11 @@ impl<'a> Values for Ascii<'a> {
     fn remaining(&self) -> usize {
         self.bytes.len().saturating_sub(self.offset)
     }
+
+    fn min_record_bytes(&self, element: &Element) -> usize {
+        // Each value is at least one character and one separator (a space or the newline).
+        2 * element.properties.len().max(1)
+    }
 }
 
 /// Parse a whole PLY file.
@@ -308,29 +371,50 @@ pub(crate) fn parse_ply(bytes: &[u8]) -> Result<RawMesh, ParseError> {
     let body = &bytes[header.body_start..];
     match header.encoding {
         Encoding::Ascii => {
-            let mut values = Ascii { bytes: body, offset: 0, line: header.body_line, tokens: Vec::new().into_iter() };
+            let mut values = Ascii {
+                bytes: body,
+                offset: 0,
+                line: header.body_line,
+                tokens: Vec::new().into_iter(),
+            };
             read_body(&header, &mut values, "ply-ascii")
         }
         Encoding::BinaryLittle | Encoding::BinaryBig => {
             let big_endian = header.encoding == Encoding::BinaryBig;
-            let mut values = Binary { bytes, offset: header.body_start, big_endian };
-            read_body(&header, &mut values, if big_endian { "ply-binary-be" } else { "ply-binary-le" })
+            let mut values = Binary {
+                bytes,
+                offset: header.body_start,
+                big_endian,
+            };
+            read_body(
+                &header,
+                &mut values,
+                if big_endian {
+                    "ply-binary-be"
+                } else {
+                    "ply-binary-le"
+                },
+            )
         }
     }
 }
 
-fn read_body(header: &Header, values: &mut impl Values, format: &str) -> Result<RawMesh, ParseError> {
-    let mut raw = RawMesh { format: format.to_owned(), ..RawMesh::default() };
+fn read_body(
+    header: &Header,
+    values: &mut impl Values,
+    format: &str,
+) -> Result<RawMesh, ParseError> {
+    let mut raw = RawMesh {
+        format: format.to_owned(),
+        ..RawMesh::default()
+    };
     let mut seen_vertex = false;
     let mut polygons: Vec<u32> = Vec::new();
     for element in &header.elements {
         // Each record takes at least one byte (binary) or two (ascii): a count the rest of the file
         // cannot hold is a lie, refused before any allocation.
-        let min_record = element.properties.iter().map(|p| match p.kind {
-            Kind::Scalar(s) => s.size(),
-            Kind::List { count, .. } => count.size(),
-        });
-        let min_record = min_record.sum::<usize>().max(1) as u64;
+        let min_record = values.min_record_bytes(element) as u64;
+        // The last ascii line may lack its newline: allow one byte less.
         if element.count.saturating_mul(min_record) > values.remaining() as u64 + 1 {
             return Err(values.error(format!(
                 "element {} declares {} records, more than the remaining {} bytes can hold",
@@ -347,7 +431,10 @@ fn read_body(header: &Header, values: &mut impl Values, format: &str) -> Result<
             "face" => read_faces(element, values, &mut raw, &mut polygons)?,
             _ => {
                 skip_element(element, values)?;
-                raw.dropped.push(format!("element {} ({} records)", element.name, element.count));
+                raw.dropped.push(format!(
+                    "element {} ({} records)",
+                    element.name, element.count
+                ));
             }
         }
     }
@@ -356,16 +443,29 @@ fn read_body(header: &Header, values: &mut impl Values, format: &str) -> Result<
     }
     let vertex_count = raw.positions.len() as u64;
     if let Some(&bad) = raw.indices.iter().find(|&&i| u64::from(i) >= vertex_count) {
-        return Err(values.error(format!("a face refers to vertex {bad}, but there are only {vertex_count} vertices")));
+        return Err(values.error(format!(
+            "a face refers to vertex {bad}, but there are only {vertex_count} vertices"
+        )));
     }
     Ok(raw)
 }
 
-fn read_vertices(element: &Element, values: &mut impl Values, raw: &mut RawMesh) -> Result<(), ParseError> {
-    let roles: Vec<Role> = element.properties.iter().map(|p| vertex_role(&p.name)).collect();
+fn read_vertices(
+    element: &Element,
+    values: &mut impl Values,
+    raw: &mut RawMesh,
+) -> Result<(), ParseError> {
+    let roles: Vec<Role> = element
+        .properties
+        .iter()
+        .map(|p| vertex_role(&p.name))
+        .collect();
     for axis in 0..3 {
         if !roles.contains(&Role::Position(axis)) {
-            return Err(values.error(format!("vertex element has no {} property", ["x", "y", "z"][axis])));
+            return Err(values.error(format!(
+                "vertex element has no {} property",
+                ["x", "y", "z"][axis]
+            )));
         }
     }
     let has_normals = (0..3).all(|a| roles.contains(&Role::Normal(a)));
@@ -378,7 +478,8 @@ fn read_vertices(element: &Element, values: &mut impl Values, raw: &mut RawMesh)
             Role::Other => false,
         };
         if !kept {
-            raw.dropped.push(format!("vertex property {}", property.name));
+            raw.dropped
+                .push(format!("vertex property {}", property.name));
         }
     }
     let capacity = (element.count as usize).min(values.remaining());
@@ -392,9 +493,15 @@ fn read_vertices(element: &Element, values: &mut impl Values, raw: &mut RawMesh)
         let mut color = [0.0f64, 0.0, 0.0, 255.0];
         for (property, role) in element.properties.iter().zip(&roles) {
             match (&property.kind, role) {
-                (Kind::Scalar(kind), Role::Position(axis)) => position[*axis] = values.scalar(*kind)?,
-                (Kind::Scalar(kind), Role::Normal(axis)) => normal[*axis] = values.scalar(*kind)? as f32,
-                (Kind::Scalar(kind), Role::Color(channel)) => color[*channel] = values.scalar(*kind)? * kind.color_scale(),
+                (Kind::Scalar(kind), Role::Position(axis)) => {
+                    position[*axis] = values.scalar(*kind)?;
+                }
+                (Kind::Scalar(kind), Role::Normal(axis)) => {
+                    normal[*axis] = values.scalar(*kind)? as f32;
+                }
+                (Kind::Scalar(kind), Role::Color(channel)) => {
+                    color[*channel] = values.scalar(*kind)? * kind.color_scale();
+                }
                 (Kind::Scalar(kind), Role::Other) => {
                     values.scalar(*kind)?;
                 }
@@ -403,7 +510,10 @@ fn read_vertices(element: &Element, values: &mut impl Values, raw: &mut RawMesh)
         }
         values.end_record()?;
         if !position.iter().all(|c| c.is_finite()) {
-            return Err(values.error(format!("vertex {} has a non-finite position {position:?}", raw.positions.len())));
+            return Err(values.error(format!(
+                "vertex {} has a non-finite position {position:?}",
+                raw.positions.len()
+            )));
         }
         raw.positions.push(position);
         if has_normals {
@@ -418,14 +528,22 @@ fn read_vertices(element: &Element, values: &mut impl Values, raw: &mut RawMesh)
     Ok(())
 }
 
-fn read_faces(element: &Element, values: &mut impl Values, raw: &mut RawMesh, polygon: &mut Vec<u32>) -> Result<(), ParseError> {
-    let corner_list = element
-        .properties
-        .iter()
-        .position(|p| matches!(p.kind, Kind::List { .. }) && (p.name == "vertex_indices" || p.name == "vertex_index"));
+fn read_faces(
+    element: &Element,
+    values: &mut impl Values,
+    raw: &mut RawMesh,
+    polygon: &mut Vec<u32>,
+) -> Result<(), ParseError> {
+    let corner_list = element.properties.iter().position(|p| {
+        matches!(p.kind, Kind::List { .. })
+            && (p.name == "vertex_indices" || p.name == "vertex_index")
+    });
     let Some(corner_list) = corner_list else {
         skip_element(element, values)?;
-        raw.dropped.push(format!("element face ({} records) without vertex_indices", element.count));
+        raw.dropped.push(format!(
+            "element face ({} records) without vertex_indices",
+            element.count
+        ));
         return Ok(());
     };
     for (i, property) in element.properties.iter().enumerate() {
@@ -433,7 +551,11 @@ fn read_faces(element: &Element, values: &mut impl Values, raw: &mut RawMesh, po
             raw.dropped.push(format!("face property {}", property.name));
         }
     }
-    raw.indices.reserve((element.count as usize).min(values.remaining()).saturating_mul(3));
+    raw.indices.reserve(
+        (element.count as usize)
+            .min(values.remaining())
+            .saturating_mul(3),
+    );
     for face in 0..element.count {
         values.begin_record()?;
         for (i, property) in element.properties.iter().enumerate() {
@@ -447,12 +569,17 @@ fn read_faces(element: &Element, values: &mut impl Values, raw: &mut RawMesh, po
                     for _ in 0..corners as u64 {
                         let index = values.scalar(*item)?;
                         if !(0.0..=f64::from(u32::MAX - 1)).contains(&index) {
-                            return Err(values.error(format!("face {face} has vertex index {index}")));
+                            return Err(
+                                values.error(format!("face {face} has vertex index {index}"))
+                            );
                         }
                         polygon.push(index as u32);
                     }
                     if polygon.len() < 3 {
-                        return Err(values.error(format!("face {face} has {} corners, fewer than 3", polygon.len())));
+                        return Err(values.error(format!(
+                            "face {face} has {} corners, fewer than 3",
+                            polygon.len()
+                        )));
                     }
                     if polygon.len() > 3 {
                         raw.polygons_triangulated += 1;
@@ -505,7 +632,7 @@ mod tests {
 
     fn check_error(text: &[u8], expect: &str) {
         let error = parse_ply(text).unwrap_err();
-        assert!(format!("{error:?}").contains(expect), "{error:?}");
+        assert!(error.reason.contains(expect), "{error:?}");
     }
 
     #[test]
@@ -524,7 +651,10 @@ property uchar red\nproperty uchar green\nproperty uchar blue\nelement face 1\np
         let mut le = b"ply\nformat binary_little_endian 1.0\nelement vertex 3\nproperty double x\nproperty float y\nproperty short z\n\
 element face 1\nproperty list uchar uint vertex_indices\nend_header\n"
             .to_vec();
-        let mut be = String::from_utf8(le.clone()).unwrap().replace("little", "big").into_bytes();
+        let mut be = String::from_utf8(le.clone())
+            .unwrap()
+            .replace("little", "big")
+            .into_bytes();
         for (x, y, z) in [(1.5f64, 2.5f32, 3i16), (4.0, 5.0, -6), (7.0, 8.0, 9)] {
             le.extend(x.to_le_bytes());
             le.extend(y.to_le_bytes());
@@ -541,7 +671,10 @@ element face 1\nproperty list uchar uint vertex_indices\nend_header\n"
         }
         let a = parse_ply(&le).unwrap();
         let b = parse_ply(&be).unwrap();
-        assert_eq!(a.positions, vec![[1.5, 2.5, 3.0], [4.0, 5.0, -6.0], [7.0, 8.0, 9.0]]);
+        assert_eq!(
+            a.positions,
+            vec![[1.5, 2.5, 3.0], [4.0, 5.0, -6.0], [7.0, 8.0, 9.0]]
+        );
         assert_eq!(a.positions, b.positions);
         assert_eq!(a.indices, b.indices);
         assert_eq!(b.format, "ply-binary-be");
@@ -550,8 +683,11 @@ element face 1\nproperty list uchar uint vertex_indices\nend_header\n"
     #[test]
     fn reject_malformed_ply() {
         check_error(b"plx\n", "first line");
-        check_error(b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\n", "end_header");
-        check_error(b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\nend_header\n1 2\n", "fewer values");
+        check_error(
+            b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\n",
+            "end_header",
+        );
+        check_error(b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\nend_header\n1 2        \n", "fewer values");
         check_error(b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\nend_header\n1 2 zz\n", "\"zz\" is not a number");
         check_error(
             b"ply\nformat binary_little_endian 1.0\nelement vertex 4000000000\nproperty float x\nproperty float y\nproperty float z\nend_header\n\0\0\0\0",

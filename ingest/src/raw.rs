@@ -51,7 +51,11 @@ pub fn to_mesh(raw: RawMesh, unit: Unit) -> Converted {
     let origin_m = [0, 1, 2].map(|axis| {
         let centre = 0.5 * (min[axis] + max[axis]);
         // Adding 0.0 turns a -0.0 into 0.0, so the manifest never shows a negative zero.
-        if centre.is_finite() { centre.round() + 0.0 } else { 0.0 }
+        if centre.is_finite() {
+            centre.round() + 0.0
+        } else {
+            0.0
+        }
     });
     let mut max_rounding_m: f64 = 0.0;
     let positions = raw
@@ -88,5 +92,9 @@ pub fn to_mesh(raw: RawMesh, unit: Unit) -> Converted {
         colors_srgb: raw.colors_srgb,
         measured: None,
     };
-    Converted { mesh, max_rounding_m, invalid_normals }
+    Converted {
+        mesh,
+        max_rounding_m,
+        invalid_normals,
+    }
 }

@@ -23,23 +23,38 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<()> {
     fs_err::create_dir_all(&args.out)?;
     let scan = args.out.join(SAMPLE_NAME);
-    output::write_atomically(&scan, SAMPLE).with_context(|| format!("cannot write {}", scan.display()))?;
+    output::write_atomically(&scan, SAMPLE)
+        .with_context(|| format!("cannot write {}", scan.display()))?;
     let mut lines = vec![
-        "exhibit demo: a scan mesh becomes an evidence model with a bounded, recorded error".to_owned(),
+        "exhibit demo: a scan mesh becomes an evidence model with a bounded, recorded error"
+            .to_owned(),
         String::new(),
-        format!("1. sample scan   {} (Stanford bunny, courtesy Stanford Computer Graphics Laboratory)", scan.display()),
+        format!(
+            "1. sample scan   {} (Stanford bunny, courtesy Stanford Computer Graphics Laboratory)",
+            scan.display()
+        ),
     ];
 
     let glb = args.out.join("bunny.glb");
     let ingest_args = crate::commands::ingest::demo_args(scan.clone(), glb.clone());
     let report = crate::commands::ingest::ingest(&ingest_args)?;
-    lines.push("2. ingest        exhibit ingest".to_owned() + &format!(" {} -o {}", scan.display(), glb.display()));
+    lines.push(
+        "2. ingest        exhibit ingest".to_owned()
+            + &format!(" {} -o {}", scan.display(), glb.display()),
+    );
     lines.extend(report.lines.iter().map(|l| format!("                 {l}")));
 
     let info = crate::commands::info::describe(&glb)?;
     let matches = info["bin_sha256_matches"].as_bool() == Some(true);
-    ensure!(matches, "the model just written does not match its manifest's hash: {}", glb.display());
-    ensure!(info["triangles"] == report.json["triangles"], "reading the model back gave a different triangle count");
+    ensure!(
+        matches,
+        "the model just written does not match its manifest's hash: {}",
+        glb.display()
+    );
+    ensure!(
+        info["triangles"] == report.json["triangles"],
+        "reading the model back gave a different triangle count"
+    );
     lines.push(format!(
         "3. read back     {} vertices, {} triangles; geometry hash matches the manifest",
         info["vertices"], info["triangles"]
@@ -53,7 +68,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     ));
     lines.push(String::new());
     lines.push(format!("files in {}:", args.out.display()));
-    lines.push(format!("  {}              the scan as delivered", SAMPLE_NAME));
+    lines.push(format!(
+        "  {SAMPLE_NAME}              the scan as delivered"
+    ));
     lines.push("  bunny.glb                  the model (glTF 2.0; any viewer with EXT_meshopt_compression opens it)".to_owned());
     lines.push("  bunny.manifest.json        inputs, steps, hashes and error bounds".to_owned());
     lines.push(format!("inspect it with: exhibit info {}", glb.display()));

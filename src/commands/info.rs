@@ -27,7 +27,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         format!("vertices    {}", json["vertices"]),
         format!("triangles   {}", json["triangles"]),
         format!("points      {}", json["points"]),
-        format!("bounds (m)  {} .. {}", json["bounds_min"], json["bounds_max"]),
+        format!(
+            "bounds (m)  {} .. {}",
+            json["bounds_min"], json["bounds_max"]
+        ),
         format!("attributes  {}", json["attributes"]),
     ];
     if let Some(m) = json.get("manifest").filter(|m| !m.is_null()) {
@@ -35,7 +38,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "precision   requested {} mm, measured max error {} mm",
             m["precision_mm"], m["max_error_mm"]
         ));
-        lines.push(format!("geometry    binary chunk matches the manifest's hash: {}", json["bin_sha256_matches"]));
+        lines.push(format!(
+            "geometry    binary chunk matches the manifest's hash: {}",
+            json["bin_sha256_matches"]
+        ));
     }
     for note in json["notes"].as_array().into_iter().flatten() {
         lines.push(format!("note        {}", note.as_str().unwrap_or_default()));
@@ -46,7 +52,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 /// The `info` JSON object of a file.
 pub fn describe(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
     let bytes_len = fs_err::metadata(path)?.len();
-    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     if matches!(extension.as_deref(), Some("ply" | "obj")) {
         let input = ingest::read_mesh(path, &ingest::ReadOptions::default())?;
         let (min, max) = input.mesh.bounds_m().unwrap_or(([0.0; 3], [0.0; 3]));
@@ -71,12 +80,16 @@ pub fn describe(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
             "notes": input.notes,
         }));
     }
-    let model = codec::read_model(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let model =
+        codec::read_model(path).with_context(|| format!("cannot read {}", path.display()))?;
     let empty = ([0.0; 3], [0.0; 3]);
     let mesh_bounds = model.mesh.bounds_m();
     let point_bounds = model.points.bounds_m();
     let (min, max) = match (mesh_bounds, point_bounds) {
-        (Some(a), Some(b)) => ([0, 1, 2].map(|i| a.0[i].min(b.0[i])), [0, 1, 2].map(|i| a.1[i].max(b.1[i]))),
+        (Some(a), Some(b)) => (
+            [0, 1, 2].map(|i| a.0[i].min(b.0[i])),
+            [0, 1, 2].map(|i| a.1[i].max(b.1[i])),
+        ),
         (Some(a), None) | (None, Some(a)) => a,
         (None, None) => empty,
     };

@@ -35,34 +35,57 @@ pub struct Report {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let report = ingest(args)?;
-    if args.json { output::print_json(&report.json) } else { output::print_lines(&report.lines) }
+    if args.json {
+        output::print_json(&report.json)
+    } else {
+        output::print_lines(&report.lines)
+    }
 }
 
 pub fn ingest(args: &Args) -> anyhow::Result<Report> {
     let started = Instant::now();
     let [input] = args.inputs.as_slice() else {
-        bail!("{} inputs given: merging several scans needs registration, which is not built yet; give one mesh", args.inputs.len());
+        bail!(
+            "{} inputs given: merging several scans needs registration, which is not built yet; give one mesh",
+            args.inputs.len()
+        );
     };
     if !(args.precision_mm.is_finite() && args.precision_mm > 0.0) {
-        bail!("--precision-mm {} must be a positive number", args.precision_mm);
+        bail!(
+            "--precision-mm {} must be a positive number",
+            args.precision_mm
+        );
     }
     let config = ingest::IngestConfig {
         read: ingest::ReadOptions { unit: args.unit },
-        encode: codec::EncodeConfig { precision_m: args.precision_mm * 1e-3 },
+        encode: codec::EncodeConfig {
+            precision_m: args.precision_mm * 1e-3,
+        },
     };
     let result = ingest::ingest_mesh_file(input, &config)?;
     let model = &result.model;
-    let glb_name = args.output.file_name().map_or_else(|| "model.glb".into(), |n| n.to_string_lossy().into_owned());
+    let glb_name = args
+        .output
+        .file_name()
+        .map_or_else(|| "model.glb".into(), |n| n.to_string_lossy().into_owned());
     let sidecar = model.sidecar_manifest(&glb_name);
     let manifest_path = output::manifest_path(&args.output);
-    output::write_atomically(&args.output, &model.glb).with_context(|| format!("cannot write {}", args.output.display()))?;
+    output::write_atomically(&args.output, &model.glb)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
     output::write_atomically(&manifest_path, &sidecar.to_pretty_json())
         .with_context(|| format!("cannot write {}", manifest_path.display()))?;
     let stats = &model.stats;
-    let sha256 = sidecar.output.as_ref().map(|o| o.sha256.clone()).unwrap_or_default();
+    let sha256 = sidecar
+        .output
+        .as_ref()
+        .map(|o| o.sha256.clone())
+        .unwrap_or_default();
     let points_used = stats.vertices;
-    let stages: serde_json::Map<String, serde_json::Value> =
-        result.stages.iter().map(|(name, seconds)| ((*name).to_owned(), json!(seconds))).collect();
+    let stages: serde_json::Map<String, serde_json::Value> = result
+        .stages
+        .iter()
+        .map(|(name, seconds)| ((*name).to_owned(), json!(seconds)))
+        .collect();
     let json = json!({
         "points_in": result.points_in,
         "points_used": points_used,
@@ -82,16 +105,31 @@ pub fn ingest(args: &Args) -> anyhow::Result<Report> {
     });
     let input_bytes = sidecar.inputs.first().map_or(0, |i| i.bytes);
     let mut lines = vec![
-        format!("read     {} ({} bytes, sha256 {})", input.display(), input_bytes, sidecar.inputs.first().map_or("", |i| i.sha256.as_str())),
-        format!("encoded  {} vertices, {} triangles in {} chunk(s)", stats.vertices, stats.triangles, stats.chunks),
+        format!(
+            "read     {} ({} bytes, sha256 {})",
+            input.display(),
+            input_bytes,
+            sidecar.inputs.first().map_or("", |i| i.sha256.as_str())
+        ),
+        format!(
+            "encoded  {} vertices, {} triangles in {} chunk(s)",
+            stats.vertices, stats.triangles, stats.chunks
+        ),
         format!(
             "error    grid step {:.4} mm, measured max position error {:.4} mm (requested ≤ {} mm){}",
             stats.grid_step_m * 1e3,
             stats.max_position_error_m * 1e3,
             args.precision_mm,
-            stats.max_normal_error_deg.map(|d| format!(", normals ≤ {d:.2}°")).unwrap_or_default()
+            stats
+                .max_normal_error_deg
+                .map(|d| format!(", normals ≤ {d:.2}°"))
+                .unwrap_or_default()
         ),
-        format!("wrote    {} ({} bytes, sha256 {sha256})", args.output.display(), model.glb.len()),
+        format!(
+            "wrote    {} ({} bytes, sha256 {sha256})",
+            args.output.display(),
+            model.glb.len()
+        ),
         format!("wrote    {}", manifest_path.display()),
     ];
     lines.extend(result.notes.iter().map(|n| format!("note     {n}")));
@@ -100,5 +138,11 @@ pub fn ingest(args: &Args) -> anyhow::Result<Report> {
 
 /// Arguments for ingesting one file with the defaults, as the demo does.
 pub fn demo_args(input: PathBuf, output: PathBuf) -> Args {
-    Args { inputs: vec![input], output, unit: None, precision_mm: codec::DEFAULT_PRECISION_M * 1e3, json: false }
+    Args {
+        inputs: vec![input],
+        output,
+        unit: None,
+        precision_mm: codec::DEFAULT_PRECISION_M * 1e3,
+        json: false,
+    }
 }

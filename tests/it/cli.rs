@@ -1,0 +1,261 @@
+//! The command-line contract: JSON fields, exit codes, files written, determinism, the demo.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::support::{assert_valid_gltf, data, exhibit, root, run, run_json, sha256_file};
+
+fn ingest_json(input: &Path, output: &Path, extra: &[&str]) -> serde_json::Value {
+    let (input, output) = (input.to_str().unwrap(), output.to_str().unwrap());
+    let mut args = vec!["ingest", input, "-o", output, "--json"];
+    args.extend_from_slice(extra);
+    run_json(&mut exhibit(&args))
+}
+
+#[test]
+fn ingest_bunny_writes_a_valid_glb_its_manifest_and_the_contract_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let glb = dir.path().join("bunny.glb");
+    let report = ingest_json(
+        &root().join("assets/stanford-bunny/bun_zipper.ply"),
+        &glb,
+        &[],
+    );
+    for field in [
+        "points_in",
+        "points_used",
+        "vertices",
+        "triangles",
+        "bytes",
+        "sha256",
+        "precision_mm",
+        "max_error_mm",
+        "seconds",
+        "stages",
+    ] {
+        assert!(
+            !report[field].is_null(),
+            "ingest --json lacks {field}: {report}"
+        );
+    }
+    assert_eq!(report["points_in"], 35947);
+    assert_eq!(report["triangles"], 69451);
+    assert!(report["max_error_mm"].as_f64().unwrap() <= 0.05);
+    assert_eq!(report["sha256"], sha256_file(&glb));
+    assert_eq!(report["bytes"], std::fs::metadata(&glb).unwrap().len());
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("bunny.manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["output"]["sha256"], report["sha256"]);
+    assert_eq!(
+        manifest["inputs"][0]["sha256"],
+        sha256_file(&root().join("assets/stanford-bunny/bun_zipper.ply"))
+    );
+    assert_eq!(
+        manifest["error_bounds"]["max_position_error_mm"],
+        report["max_error_mm"]
+    );
+    let dropped = manifest["steps"][0]["result"]["dropped"].to_string();
+    assert!(
+        dropped.contains("confidence") && dropped.contains("intensity"),
+        "dropped properties not recorded: {dropped}"
+    );
+
+    let info = run_json(&mut exhibit(&["info", glb.to_str().unwrap(), "--json"]));
+    for field in [
+        "format",
+        "points",
+        "vertices",
+        "triangles",
+        "bounds_min",
+        "bounds_max",
+        "attributes",
+    ] {
+        assert!(!info[field].is_null(), "info --json lacks {field}: {info}");
+    }
+    assert_eq!(info["triangles"], 69451);
+    assert_eq!(info["bin_sha256_matches"], true);
+    // The bunny is about 15.5 cm wide, in metres.
+    let width = info["bounds_max"][0].as_f64().unwrap() - info["bounds_min"][0].as_f64().unwrap();
+    assert!((0.15..0.16).contains(&width), "{width}");
+    assert_valid_gltf(&[&glb]);
+}
+
+#[test]
+fn ingest_binary_ply_keeps_colours_and_normals() {
+    let dir = tempfile::tempdir().unwrap();
+    let glb = dir.path().join("frag.glb");
+    let report = ingest_json(&data("ply/frag_115.ply"), &glb, &["--precision-mm", "0.1"]);
+    assert_eq!(report["points_in"], 64365);
+    assert!(report["max_normal_error_deg"].as_f64().unwrap() < 1.5);
+    let info = run_json(&mut exhibit(&["info", glb.to_str().unwrap(), "--json"]));
+    assert_eq!(
+        info["attributes"],
+        serde_json::json!(["COLOR_0", "NORMAL", "POSITION"])
+    );
+    assert_valid_gltf(&[&glb]);
+}
+
+#[test]
+fn ingest_obj_with_units_and_a_large_object_in_chunks() {
+    // A 4 m x 4 m wavy sheet written in millimetres: 80 000 grid steps at 0.05 mm, so several chunks.
+    let dir = tempfile::tempdir().unwrap();
+    let obj = dir.path().join("sheet.obj");
+    let n = 50;
+    let mut text = String::from("# synthetic test sheet\n");
+    for j in 0..n {
+        for i in 0..n {
+            let (x, y) = (
+                f64::from(i) * 4000.0 / f64::from(n - 1),
+                f64::from(j) * 4000.0 / f64::from(n - 1),
+            );
+            writeln!(text, "v {x} {y} {}", 30.0 * (x / 300.0).sin()).unwrap();
+        }
+    }
+    for j in 0..n - 1 {
+        for i in 0..n - 1 {
+            let a = j * n + i + 1;
+            writeln!(text, "f {a} {} {} {}", a + 1, a + n + 1, a + n).unwrap();
+        }
+    }
+    std::fs::write(&obj, text).unwrap();
+    let glb = dir.path().join("sheet.glb");
+    let report = ingest_json(&obj, &glb, &["--unit", "mm"]);
+    assert!(report["chunks"].as_u64().unwrap() > 1, "{report}");
+    assert_eq!(report["triangles"], 2 * 49 * 49);
+    let info = run_json(&mut exhibit(&["info", glb.to_str().unwrap(), "--json"]));
+    let width = info["bounds_max"][0].as_f64().unwrap() - info["bounds_min"][0].as_f64().unwrap();
+    assert!(
+        (width - 4.0).abs() < 1e-4,
+        "4000 mm should read as 4 m, got {width}"
+    );
+    assert_valid_gltf(&[&glb]);
+}
+
+#[test]
+fn ingest_is_byte_identical_on_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = data("ply/frag_115.ply");
+    let mut outputs = Vec::new();
+    for threads in ["1", "2", "5"] {
+        let glb = dir.path().join(format!("t{threads}.glb"));
+        let output = run(exhibit(&[
+            "ingest",
+            input.to_str().unwrap(),
+            "-o",
+            glb.to_str().unwrap(),
+        ])
+        .env("RAYON_NUM_THREADS", threads));
+        assert!(output.status.success());
+        outputs.push((
+            std::fs::read(&glb).unwrap(),
+            std::fs::read(dir.path().join(format!("t{threads}.manifest.json"))).unwrap(),
+        ));
+    }
+    assert!(
+        outputs[0].0 == outputs[1].0 && outputs[0].0 == outputs[2].0,
+        "GLB differs between thread counts"
+    );
+    // The sidecars differ only in the output file name they record.
+    let strip = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .replace("t1.glb", "")
+            .replace("t2.glb", "")
+            .replace("t5.glb", "")
+    };
+    assert_eq!(strip(&outputs[0].1), strip(&outputs[1].1));
+}
+
+#[test]
+fn bad_input_exits_1_naming_the_file_and_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.ply");
+    std::fs::write(&bad, "ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nproperty float y\nproperty float z\nend_header\n0 0 0\n1 2 oops\n").unwrap();
+    let out = dir.path().join("out.glb");
+    let output = run(&mut exhibit(&[
+        "ingest",
+        bad.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("broken.ply") && stderr.contains("line 9") && stderr.contains("\"oops\""),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "no output may be written for bad input");
+
+    let missing = run(&mut exhibit(&["info", "/nonexistent/model.glb"]));
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/model.glb"));
+
+    let garbage = dir.path().join("garbage.glb");
+    std::fs::write(&garbage, b"glTF\x02\0\0\0\xff\xff\0\0").unwrap();
+    let output = run(&mut exhibit(&["info", garbage.to_str().unwrap()]));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("garbage.glb") && stderr.contains("byte 8"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_point_cloud_is_refused_with_the_reason_until_reconstruction_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = dir.path().join("cloud.ply");
+    std::fs::write(&cloud, "ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\nend_header\n0 0 0\n").unwrap();
+    let output = run(&mut exhibit(&[
+        "ingest",
+        cloud.to_str().unwrap(),
+        "-o",
+        dir.path().join("x.glb").to_str().unwrap(),
+    ]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no faces"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&mut exhibit(&["ingest"])).status.code(), Some(2));
+    assert_eq!(
+        run(&mut exhibit(&["info", "a.glb", "--no-such-flag"]))
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&mut exhibit(&[
+            "ingest", "a.ply", "-o", "b.glb", "--unit", "furlong"
+        ]))
+        .status
+        .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn demo_runs_end_to_end_and_says_where_the_files_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(&mut exhibit(&[
+        "demo",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("bunny.glb") && stdout.contains("max error"),
+        "{stdout}"
+    );
+    for file in ["bun_zipper.ply", "bunny.glb", "bunny.manifest.json"] {
+        assert!(dir.path().join(file).exists(), "demo did not write {file}");
+    }
+    assert_valid_gltf(&[&dir.path().join("bunny.glb")]);
+}
