@@ -84,6 +84,16 @@ impl MeshFormat {
     }
 }
 
+/// Parse a mesh file's bytes in its own unit; `path` only names the file in errors.
+/// This is the entry point the fuzz targets drive with arbitrary bytes.
+pub fn parse_mesh(format: MeshFormat, bytes: &[u8], path: &Path) -> Result<RawMesh, IngestError> {
+    match format {
+        MeshFormat::Ply => ply::parse_ply(bytes),
+        MeshFormat::Obj => obj::parse_obj(bytes),
+    }
+    .map_err(|e| e.in_file(path))
+}
+
 /// Read a mesh file (PLY with faces, or OBJ) into metres, hashing the bytes that were parsed.
 pub fn read_mesh(path: &Path, options: &ReadOptions) -> Result<MeshInput, IngestError> {
     let bytes = fs_err::read(path).map_err(|source| IngestError::Io {
@@ -97,11 +107,7 @@ pub fn read_mesh(path: &Path, options: &ReadOptions) -> Result<MeshInput, Ingest
             path: path.to_path_buf(),
         });
     };
-    let raw = match format {
-        MeshFormat::Ply => ply::parse_ply(&bytes),
-        MeshFormat::Obj => obj::parse_obj(&bytes),
-    }
-    .map_err(|e| e.in_file(path))?;
+    let raw = parse_mesh(format, &bytes, path)?;
     if raw.indices.is_empty() {
         return Err(IngestError::Unsupported {
             reason: format!(

@@ -135,7 +135,8 @@ fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
         let line = std::str::from_utf8(&bytes[offset..end])
             .map_err(|_| ParseError::line(line_number, "header line is not text"))?
             .trim_end_matches('\r');
-        offset = end + 1;
+        // The last line may end the file without a newline.
+        offset = (end + 1).min(bytes.len());
         let mut words = line.split_ascii_whitespace();
         let keyword = words.next().unwrap_or("");
         let fail = |reason: String| Err(ParseError::line(line_number, reason));

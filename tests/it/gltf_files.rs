@@ -224,3 +224,25 @@ fn external_buffers_may_not_leave_the_model_folder() {
         "{message}"
     );
 }
+
+/// Every input a fuzzer once crashed on, named after what it found, must now give an error or a model.
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    let mut checked = 0;
+    for (target, format) in [
+        ("glb_read", None),
+        ("ply_parse", Some(ingest::MeshFormat::Ply)),
+        ("obj_parse", Some(ingest::MeshFormat::Obj)),
+    ] {
+        let dir = data(&format!("fuzz-regressions/{target}"));
+        for path in files_under(&dir, &["glb", "ply", "obj", "bin"]) {
+            let bytes = std::fs::read(&path).unwrap();
+            match format {
+                None => drop(codec::read_model_bytes(&bytes, None)),
+                Some(format) => drop(ingest::parse_mesh(format, &bytes, &path)),
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "the regression corpus is empty");
+}
