@@ -923,6 +923,43 @@ mod tests {
     }
 
     #[test]
+    fn packed_reading_matches_the_converting_reader() {
+        let mesh = grid_mesh(30, 0.2);
+        let glb = encode_glb(&mesh, &EncodeConfig::default(), Provenance::default())
+            .unwrap()
+            .glb;
+        let model = read_model_bytes(&glb, None).unwrap();
+        let packed = crate::read_packed_bytes(&glb, None).unwrap();
+        assert_eq!(packed.primitives.len(), 1);
+        let primitive = &packed.primitives[0];
+        assert_eq!(primitive.indices, model.mesh.indices);
+        assert_eq!(
+            (
+                primitive.positions.component_type,
+                primitive.positions.stride
+            ),
+            (5123, 8)
+        );
+        let m = primitive.world_from_local;
+        for (v, chunk) in primitive
+            .positions
+            .bytes
+            .chunks(primitive.positions.stride)
+            .enumerate()
+        {
+            let q =
+                [0, 1, 2].map(|c| f64::from(u16::from_le_bytes([chunk[2 * c], chunk[2 * c + 1]])));
+            let world = [0, 1, 2]
+                .map(|r| (m[r] * q[0] + m[4 + r] * q[1] + m[8 + r] * q[2] + m[12 + r]) as f32);
+            assert_eq!(world, model.mesh.positions[v], "vertex {v}");
+        }
+        assert_eq!(
+            primitive.measured.as_ref().map(|a| a.count),
+            Some(model.mesh.positions.len())
+        );
+    }
+
+    #[test]
     fn output_is_identical_on_any_thread_count() {
         let mesh = grid_mesh(90, 15.0);
         let encode_with = |threads: usize| {

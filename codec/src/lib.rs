@@ -35,4 +35,13 @@ pub use encode::{DEFAULT_PRECISION_M, EncodeConfig, EncodeStats, EncodedModel, e
 pub use error::CodecError;
 pub use manifest::{InputRecord, Manifest, Provenance, StepRecord};
 pub use mesh::{Mesh, PointCloud, is_unit, linear_to_srgb, srgb_to_linear};
-pub use read::{Model, read_model, read_model_bytes};
+pub use read::{
+    Model, PackedAttribute, PackedModel, PackedPrimitive, read_model, read_model_bytes,
+    read_packed_bytes,
+};
+
+// Decoded buffers are reinterpreted in place (glTF is little-endian), so a big-endian build would misread them.
+#[cfg(target_endian = "big")]
+compile_error!(
+    "exhibit's codec assumes a little-endian machine, as glTF buffers are little-endian"
+);

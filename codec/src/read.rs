@@ -38,6 +38,74 @@ pub struct Model {
     pub notes: Vec<String>,
 }
 
+/// A glTF scene decoded for a GPU: every triangle or point primitive with its vertex data as stored
+/// (quantized, strided) and its node's world matrix. Nothing is converted or flattened, so this is as fast
+/// as the meshopt decoder itself; [`read_model`] is the converting, verifying path.
+#[derive(Clone, Debug, Default)]
+pub struct PackedModel {
+    /// World position of the glTF origin, in metres (from the manifest; zero for other files).
+    pub origin_m: [f64; 3],
+    /// The exhibit manifest, when the file carries one.
+    pub manifest: Option<Manifest>,
+    /// Triangle primitives (strips and fans unrolled) and point primitives.
+    pub primitives: Vec<PackedPrimitive>,
+    /// What was in the file but is not here, one sentence each.
+    pub notes: Vec<String>,
+}
+
+/// One primitive, ready for vertex buffers.
+#[derive(Clone, Debug)]
+pub struct PackedPrimitive {
+    /// Column-major matrix from the primitive's coordinates to the scene's (glTF metres).
+    pub world_from_local: [f64; 16],
+    /// `true` for points, `false` for triangles.
+    pub points: bool,
+    /// Three indices per triangle, or one per point.
+    pub indices: Vec<u32>,
+    /// POSITION as stored.
+    pub positions: PackedAttribute,
+    /// NORMAL as stored.
+    pub normals: Option<PackedAttribute>,
+    /// COLOR_0 as stored.
+    pub colors: Option<PackedAttribute>,
+    /// `_MEASURED` as stored.
+    pub measured: Option<PackedAttribute>,
+}
+
+/// One vertex attribute exactly as the file stores it, tightly packed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackedAttribute {
+    /// glTF component type (5120 byte … 5126 float).
+    pub component_type: u32,
+    /// Components per element.
+    pub components: usize,
+    /// Whether integer components map to 0..1 or -1..1.
+    pub normalized: bool,
+    /// Elements.
+    pub count: usize,
+    /// Bytes from one element to the next in `bytes`.
+    pub stride: usize,
+    /// `count` elements at `stride`, little-endian.
+    pub bytes: Vec<u8>,
+}
+
+/// Decode a glTF document for drawing: parse, decompress, no conversion. Same checks as [`read_model_bytes`].
+pub fn read_packed_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<PackedModel, CodecError> {
+    let (json_bytes, bin, format) = if crate::glb::is_glb(bytes) {
+        let chunks = crate::glb::parse_glb(bytes)?;
+        (chunks.json, chunks.bin, "glb")
+    } else {
+        (bytes, None, "gltf")
+    };
+    let root: Root = serde_json::from_slice(json_bytes).map_err(|e| CodecError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+        path: PathBuf::new(),
+    })?;
+    Reader::new(root, bin, base_dir, format)?.read_packed()
+}
+
 /// Read a `.glb` or `.gltf` file; buffers named by relative URIs are read from the file's folder.
 pub fn read_model(path: &Path) -> Result<Model, CodecError> {
     let bytes = fs_err::read(path).map_err(|source| CodecError::Io {
@@ -258,7 +326,7 @@ const IDENTITY: Matrix = [
 struct Reader<'a> {
     root: Root,
     buffers: Vec<Option<std::borrow::Cow<'a, [u8]>>>,
-    decoded_views: BTreeMap<usize, Vec<u8>>,
+    decoded_views: BTreeMap<usize, DecodedView>,
     notes: Vec<String>,
     format: &'static str,
 }
@@ -350,6 +418,186 @@ impl<'a> Reader<'a> {
             decoded_views: BTreeMap::new(),
             notes: Vec::new(),
             format,
+        })
+    }
+
+    fn read_packed(mut self) -> Result<PackedModel, CodecError> {
+        let (manifest, manifest_note) = self.manifest();
+        self.notes.extend(manifest_note);
+        let mut primitives = Vec::new();
+        for (node, world) in self.scene_nodes()? {
+            let Some(mesh_index) = self.root.nodes[node].mesh else {
+                continue;
+            };
+            let Some(mesh) = self.root.meshes.get(mesh_index) else {
+                return Err(gltf_error(
+                    format!("/nodes/{node}/mesh"),
+                    format!("mesh {mesh_index} does not exist"),
+                ));
+            };
+            for p in 0..mesh.primitives.len() {
+                let pointer = format!("/meshes/{mesh_index}/primitives/{p}");
+                let prim = &self.root.meshes[mesh_index].primitives[p];
+                let (mode, attributes, indices) =
+                    (prim.mode, prim.attributes.clone(), prim.indices);
+                if matches!(mode, 1..=3) || mode > 6 {
+                    self.notes
+                        .push(format!("{pointer}: primitive mode {mode} not read"));
+                    continue;
+                }
+                let Some(&position_accessor) = attributes.get("POSITION") else {
+                    self.notes
+                        .push(format!("{pointer}: no POSITION attribute, skipped"));
+                    continue;
+                };
+                let positions = self.packed_attribute(position_accessor)?;
+                let mut optional = |name: &str| -> Result<Option<PackedAttribute>, CodecError> {
+                    let Some(&a) = attributes.get(name) else {
+                        return Ok(None);
+                    };
+                    let packed = self.packed_attribute(a)?;
+                    if packed.count != positions.count {
+                        return Err(gltf_error(
+                            format!("{pointer}/attributes/{name}"),
+                            format!("{} values for {} positions", packed.count, positions.count),
+                        ));
+                    }
+                    Ok(Some(packed))
+                };
+                let (normals, colors, measured) = (
+                    optional("NORMAL")?,
+                    optional("COLOR_0")?,
+                    optional("_MEASURED")?,
+                );
+                let indices = match indices {
+                    Some(a) => self.read_indices(a)?,
+                    None => (0..positions.count as u32).collect(),
+                };
+                if indices
+                    .iter()
+                    .copied()
+                    .max()
+                    .is_some_and(|m| m as usize >= positions.count)
+                {
+                    return Err(gltf_error(
+                        format!("{pointer}/indices"),
+                        format!("an index is not below the vertex count {}", positions.count),
+                    ));
+                }
+                let indices = if mode == 0 {
+                    indices
+                } else {
+                    to_triangle_list(mode, indices)
+                };
+                primitives.push(PackedPrimitive {
+                    world_from_local: world,
+                    points: mode == 0,
+                    indices,
+                    positions,
+                    normals,
+                    colors,
+                    measured,
+                });
+            }
+        }
+        let origin_m = manifest.as_ref().map_or([0.0; 3], |m| m.origin_m);
+        Ok(PackedModel {
+            origin_m,
+            manifest,
+            primitives,
+            notes: self.notes,
+        })
+    }
+
+    /// An attribute's elements as stored, tightly packed; a decoded view that is exactly the accessor is
+    /// moved rather than copied.
+    fn packed_attribute(&mut self, accessor: usize) -> Result<PackedAttribute, CodecError> {
+        let pointer = format!("/accessors/{accessor}");
+        let Some(a) = self.root.accessors.get(accessor) else {
+            return Err(gltf_error(pointer, "accessor does not exist"));
+        };
+        let components = components_of(&a.kind)
+            .ok_or_else(|| gltf_error(&pointer, format!("unknown type {:?}", a.kind)))?;
+        let (component_type, normalized, count, sparse, view) = (
+            a.component_type,
+            a.normalized,
+            a.count,
+            a.sparse.is_some(),
+            a.buffer_view,
+        );
+        let size = component_size(component_type).ok_or_else(|| {
+            gltf_error(&pointer, format!("unknown component type {component_type}"))
+        })?;
+        let element = components * size;
+        if let (Some(view), false) = (view, sparse) {
+            self.prepare_view(view)?;
+            let (layout, byte_offset, stride) = match components {
+                1 => self.element_layout::<1>(accessor, "attribute")?,
+                2 => self.element_layout::<2>(accessor, "attribute")?,
+                3 => self.element_layout::<3>(accessor, "attribute")?,
+                _ => self.element_layout::<4>(accessor, "attribute")?,
+            };
+            let whole_view = byte_offset == 0
+                && self
+                    .decoded_views
+                    .get(&view)
+                    .is_some_and(|d| d.byte_len == count * stride);
+            if whole_view && let Some(decoded) = self.decoded_views.remove(&view) {
+                let bytes = bytemuck::allocation::try_cast_vec::<u32, u8>(decoded.words)
+                    .unwrap_or_else(|(_, words)| bytemuck::cast_slice(&words).to_vec());
+                let mut bytes = bytes;
+                bytes.truncate(decoded.byte_len);
+                return Ok(PackedAttribute {
+                    component_type,
+                    components,
+                    normalized,
+                    count,
+                    stride,
+                    bytes,
+                });
+            }
+            let data = self.view_bytes(view)?;
+            let region = checked_region(data, byte_offset, stride, &layout)
+                .map_err(|r| gltf_error(&pointer, r))?;
+            let mut bytes = Vec::with_capacity(count * element);
+            for chunk in region.chunks(stride).take(count) {
+                bytes.extend_from_slice(&chunk[..element]);
+            }
+            return Ok(PackedAttribute {
+                component_type,
+                components,
+                normalized,
+                count,
+                stride: element,
+                bytes,
+            });
+        }
+        // Sparse or view-less: rare and small; go through the converting reader and store floats.
+        let values: Vec<f64> = match components {
+            1 => self
+                .read_elements::<1>(accessor, "attribute")?
+                .into_flattened(),
+            2 => self
+                .read_elements::<2>(accessor, "attribute")?
+                .into_flattened(),
+            3 => self
+                .read_elements::<3>(accessor, "attribute")?
+                .into_flattened(),
+            _ => self
+                .read_elements::<4>(accessor, "attribute")?
+                .into_flattened(),
+        };
+        let bytes = values
+            .iter()
+            .flat_map(|&v| (v as f32).to_le_bytes())
+            .collect();
+        Ok(PackedAttribute {
+            component_type: 5126,
+            components,
+            normalized: false,
+            count,
+            stride: 4 * components,
+            bytes,
         })
     }
 
@@ -520,11 +768,28 @@ impl<'a> Reader<'a> {
                 .push(format!("{pointer}: no POSITION attribute, skipped"));
             return Ok(());
         };
-        let positions = self.read_vec3(position_accessor, "POSITION")?;
+        // Positions and normals go straight from the file's components into the scene frame as f32.
+        let positions = self.read_mapped::<3, [f32; 3]>(position_accessor, "POSITION", |p| {
+            transform_point(world, p).map(|c| c as f32)
+        })?;
         let vertex_count = positions.len();
         let attribute = |name: &str| attributes.get(name).copied();
+        // Normals need no more than f32 (they are 8 to 16 bits in files), and this loop runs per vertex.
+        let normal_m = normal_matrix(world).map(|c| c as f32);
         let normals = match attribute("NORMAL") {
-            Some(a) => Some(self.read_vec3(a, "NORMAL")?),
+            Some(a) => Some(self.read_mapped::<3, [f32; 3]>(a, "NORMAL", |n| {
+                let n = n.map(|c| c as f32);
+                let t = [0, 1, 2]
+                    .map(|r| normal_m[r] * n[0] + normal_m[3 + r] * n[1] + normal_m[6 + r] * n[2]);
+                let length_squared = t[0] * t[0] + t[1] * t[1] + t[2] * t[2];
+                // NaN marks a normal that has no direction; the builder counts and reports them.
+                if length_squared > 0.0 && length_squared.is_finite() {
+                    let inverse = length_squared.sqrt().recip();
+                    t.map(|c| c * inverse)
+                } else {
+                    [f32::NAN; 3]
+                }
+            })?),
             None => None,
         };
         let colors = match attribute("COLOR_0") {
@@ -532,12 +797,7 @@ impl<'a> Reader<'a> {
             None => None,
         };
         let measured = match attribute("_MEASURED") {
-            Some(a) => Some(
-                self.read_scalars(a)?
-                    .iter()
-                    .map(|&v| v != 0.0)
-                    .collect::<Vec<bool>>(),
-            ),
+            Some(a) => Some(self.read_mapped::<1, bool>(a, "_MEASURED", |[v]| v != 0.0)?),
             None => None,
         };
         for (name, len) in [
@@ -557,7 +817,13 @@ impl<'a> Reader<'a> {
         let raw_indices: Vec<u32> = match indices {
             Some(a) => {
                 let values = self.read_indices(a)?;
-                if let Some(bad) = values.iter().find(|&&i| i as usize >= vertex_count) {
+                // `max` vectorizes; the index buffer is the largest array in a model.
+                if let Some(bad) = values
+                    .iter()
+                    .copied()
+                    .max()
+                    .filter(|&m| m as usize >= vertex_count)
+                {
                     return Err(gltf_error(
                         format!("{pointer}/indices"),
                         format!("index {bad} is not below the vertex count {vertex_count}"),
@@ -573,123 +839,224 @@ impl<'a> Reader<'a> {
             normals,
             colors,
             measured,
-            world: *world,
             present,
         };
         if mode == 0 {
             builder.add_points(part, &raw_indices);
         } else {
-            let triangles = to_triangle_list(mode, &raw_indices);
-            builder.add_triangles(part, &triangles);
+            builder.add_triangles(
+                part,
+                to_triangle_list(mode, raw_indices),
+                determinant(world) < 0.0,
+            );
         }
         Ok(())
     }
 
-    fn read_vec3(&mut self, accessor: usize, what: &str) -> Result<Vec<[f64; 3]>, CodecError> {
-        let (values, components) = self.read_accessor(accessor)?;
-        if components != 3 {
-            return Err(gltf_error(
-                format!("/accessors/{accessor}"),
-                format!("{what} must be VEC3"),
-            ));
-        }
-        Ok(values.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect())
-    }
-
-    fn read_scalars(&mut self, accessor: usize) -> Result<Vec<f64>, CodecError> {
-        let (values, components) = self.read_accessor(accessor)?;
-        if components != 1 {
-            return Err(gltf_error(
-                format!("/accessors/{accessor}"),
-                "must be SCALAR",
-            ));
-        }
-        Ok(values)
-    }
-
-    fn read_indices(&mut self, accessor: usize) -> Result<Vec<u32>, CodecError> {
-        let Some(component_type) = self.root.accessors.get(accessor).map(|a| a.component_type)
-        else {
-            return Err(gltf_error(
-                format!("/accessors/{accessor}"),
-                "accessor does not exist",
-            ));
+    /// Read an accessor of `C` components and map each element as it is read: no f64 array in between.
+    fn read_mapped<const C: usize, T>(
+        &mut self,
+        accessor: usize,
+        what: &str,
+        map: impl Fn([f64; C]) -> T,
+    ) -> Result<Vec<T>, CodecError> {
+        let simple = self.root.accessors.get(accessor).and_then(|a| {
+            if a.sparse.is_none() {
+                a.buffer_view
+            } else {
+                None
+            }
+        });
+        let Some(view) = simple else {
+            // Sparse or view-less accessors are rare and small: read them whole, then map.
+            return Ok(self
+                .read_elements::<C>(accessor, what)?
+                .into_iter()
+                .map(map)
+                .collect());
         };
-        if !matches!(component_type, 5121 | 5123 | 5125) {
-            return Err(gltf_error(
-                format!("/accessors/{accessor}"),
-                "indices must be unsigned byte, short or int",
-            ));
-        }
-        Ok(self
-            .read_scalars(accessor)?
-            .into_iter()
-            .map(|v| v as u32)
-            .collect())
+        self.prepare_view(view)?;
+        let (layout, byte_offset, stride) = self.element_layout::<C>(accessor, what)?;
+        let data = self.view_bytes(view)?;
+        let region = checked_region(data, byte_offset, stride, &layout)
+            .map_err(|r| gltf_error(format!("/accessors/{accessor}"), r))?;
+        Ok(gather_map(region, stride, &layout, map))
     }
 
-    fn read_colors(&mut self, accessor: usize) -> Result<Vec<[u8; 4]>, CodecError> {
-        let (values, components) = self.read_accessor(accessor)?;
-        if components != 3 && components != 4 {
-            return Err(gltf_error(
-                format!("/accessors/{accessor}"),
-                "COLOR_0 must be VEC3 or VEC4",
-            ));
-        }
-        // Our own files store 16-bit linear colour; map it back exactly. Other files: linear floats to sRGB.
-        let is_u16 = self.root.accessors[accessor].component_type == 5123;
-        Ok(values
-            .chunks_exact(components)
-            .map(|c| {
-                let alpha = if components == 4 { c[3] } else { 1.0 };
-                if is_u16 {
-                    let q = [c[0], c[1], c[2], alpha].map(|v| (v * 65535.0).round() as u16);
-                    crate::quantize::color_from_linear_u16(q)
-                } else {
-                    [
-                        crate::mesh::linear_to_srgb(c[0]),
-                        crate::mesh::linear_to_srgb(c[1]),
-                        crate::mesh::linear_to_srgb(c[2]),
-                        (alpha.clamp(0.0, 1.0) * 255.0).round() as u8,
-                    ]
-                }
-            })
-            .collect())
-    }
-
-    /// Read an accessor as f64 values (normalized integers mapped as the specification says).
-    fn read_accessor(&mut self, index: usize) -> Result<(Vec<f64>, usize), CodecError> {
+    /// The layout, byte offset and stride of an accessor that must have `C` components.
+    fn element_layout<const C: usize>(
+        &self,
+        index: usize,
+        what: &str,
+    ) -> Result<(Layout, usize, usize), CodecError> {
         let pointer = format!("/accessors/{index}");
         let Some(accessor) = self.root.accessors.get(index) else {
             return Err(gltf_error(pointer, "accessor does not exist"));
         };
-        let components = match accessor.kind.as_str() {
-            "SCALAR" => 1,
-            "VEC2" => 2,
-            "VEC3" => 3,
-            "VEC4" | "MAT2" => 4,
-            "MAT3" => 9,
-            "MAT4" => 16,
-            other => {
-                return Err(gltf_error(
-                    format!("{pointer}/type"),
-                    format!("unknown type {other:?}"),
-                ));
-            }
-        };
+        let components = components_of(&accessor.kind).ok_or_else(|| {
+            gltf_error(
+                format!("{pointer}/type"),
+                format!("unknown type {:?}", accessor.kind),
+            )
+        })?;
+        if components != C {
+            return Err(gltf_error(
+                pointer,
+                format!("{what} must have {C} components, not {components}"),
+            ));
+        }
         let component_size = component_size(accessor.component_type).ok_or_else(|| {
             gltf_error(
                 format!("{pointer}/componentType"),
                 format!("unknown component type {}", accessor.component_type),
             )
         })?;
-        let (count, byte_offset, component_type, normalized) = (
-            accessor.count,
-            accessor.byte_offset,
-            accessor.component_type,
-            accessor.normalized,
-        );
+        let layout = Layout {
+            count: accessor.count,
+            components,
+            component_size,
+            component_type: accessor.component_type,
+            normalized: accessor.normalized,
+        };
         let element_size = components * component_size;
+        let stride = accessor
+            .buffer_view
+            .and_then(|v| self.root.buffer_views.get(v))
+            .and_then(|v| v.byte_stride)
+            .unwrap_or(element_size);
+        if stride < element_size {
+            return Err(gltf_error(
+                pointer,
+                format!("byteStride {stride} is smaller than one element ({element_size} bytes)"),
+            ));
+        }
+        Ok((layout, accessor.byte_offset, stride))
+    }
+
+    fn read_indices(&mut self, accessor: usize) -> Result<Vec<u32>, CodecError> {
+        let pointer = format!("/accessors/{accessor}");
+        let Some(a) = self.root.accessors.get(accessor) else {
+            return Err(gltf_error(pointer, "accessor does not exist"));
+        };
+        let (component_type, view, sparse, count, offset) = (
+            a.component_type,
+            a.buffer_view,
+            a.sparse.is_some(),
+            a.count,
+            a.byte_offset,
+        );
+        if !matches!(component_type, 5121 | 5123 | 5125) || a.kind != "SCALAR" {
+            return Err(gltf_error(
+                pointer,
+                "indices must be SCALAR unsigned byte, short or int",
+            ));
+        }
+        // Meshopt-compressed indices decode straight into the u32 array the mesh keeps: index buffers are
+        // the largest arrays in a model, and every copy of them costs.
+        if let (Some(view), false, 0) = (view, sparse, offset) {
+            let meshopt = self.root.buffer_views.get(view).and_then(|v| {
+                v.extensions
+                    .as_ref()
+                    .and_then(|e| e.ext_meshopt.as_ref().or(e.khr_meshopt.as_ref()))
+            });
+            if let Some(m) = meshopt.filter(|m| {
+                m.count == count
+                    && m.mode != "ATTRIBUTES"
+                    && !self.decoded_views.contains_key(&view)
+            }) {
+                let source = slice(&self.buffers, m.buffer, m.byte_offset, m.byte_length).map_err(
+                    |reason| gltf_error(format!("/bufferViews/{view}/extensions"), reason),
+                )?;
+                return decode_meshopt_indices(source, m).map_err(|reason| {
+                    gltf_error(format!("/bufferViews/{view}/extensions"), reason)
+                });
+            }
+        }
+        // Otherwise straight from the view's bytes into u32.
+        if let (Some(view), false) = (view, sparse) {
+            self.prepare_view(view)?;
+            let size = component_size(component_type).unwrap_or(4);
+            let stride = self
+                .root
+                .buffer_views
+                .get(view)
+                .and_then(|v| v.byte_stride)
+                .unwrap_or(size);
+            let data = self.view_bytes(view)?;
+            let needed = count.saturating_mul(stride);
+            if stride < size || offset.saturating_add(needed) > data.len() {
+                return Err(gltf_error(
+                    pointer,
+                    format!(
+                        "{count} indices at offset {offset} do not fit the view's {} bytes",
+                        data.len()
+                    ),
+                ));
+            }
+            let region = &data[offset..offset + needed];
+            return Ok(match size {
+                1 => region.chunks(stride).map(|b| u32::from(b[0])).collect(),
+                2 => region
+                    .chunks(stride)
+                    .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
+                    .collect(),
+                _ => region
+                    .chunks(stride)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            });
+        }
+        Ok(self
+            .read_elements::<1>(accessor, "indices")?
+            .into_iter()
+            .map(|[v]| v as u32)
+            .collect())
+    }
+
+    fn read_colors(&mut self, accessor: usize) -> Result<Vec<[u8; 4]>, CodecError> {
+        // Our own files store 16-bit linear colour; map it back exactly. Other files: linear floats to sRGB.
+        let Some(a) = self.root.accessors.get(accessor) else {
+            return Err(gltf_error(
+                format!("/accessors/{accessor}"),
+                "accessor does not exist",
+            ));
+        };
+        let is_u16 = a.component_type == 5123;
+        let rgba: Vec<[f64; 4]> = if a.kind == "VEC3" {
+            self.read_elements::<3>(accessor, "COLOR_0")?
+                .into_iter()
+                .map(|c| [c[0], c[1], c[2], 1.0])
+                .collect()
+        } else {
+            self.read_elements::<4>(accessor, "COLOR_0 (VEC3 or VEC4)")?
+        };
+        Ok(rgba
+            .into_iter()
+            .map(|c| {
+                if is_u16 {
+                    crate::quantize::color_from_linear_u16(c.map(|v| (v * 65535.0).round() as u16))
+                } else {
+                    [
+                        crate::mesh::linear_to_srgb(c[0]),
+                        crate::mesh::linear_to_srgb(c[1]),
+                        crate::mesh::linear_to_srgb(c[2]),
+                        (c[3].clamp(0.0, 1.0) * 255.0).round() as u8,
+                    ]
+                }
+            })
+            .collect())
+    }
+
+    /// Read an accessor of `C` components as f64 (normalized integers mapped as the specification says),
+    /// sparse values applied.
+    fn read_elements<const C: usize>(
+        &mut self,
+        index: usize,
+        what: &str,
+    ) -> Result<Vec<[f64; C]>, CodecError> {
+        let pointer = format!("/accessors/{index}");
+        let (layout, byte_offset, stride) = self.element_layout::<C>(index, what)?;
+        let accessor = &self.root.accessors[index];
         let views: Vec<usize> = accessor
             .buffer_view
             .into_iter()
@@ -715,68 +1082,25 @@ impl<'a> Reader<'a> {
             self.prepare_view(view)?;
         }
         let mut values = if let Some(view) = buffer_view {
-            let declared_stride = self.root.buffer_views.get(view).and_then(|v| v.byte_stride);
-            let stride = declared_stride.unwrap_or(element_size);
-            if stride < element_size {
-                return Err(gltf_error(
-                    pointer,
-                    format!(
-                        "byteStride {stride} is smaller than one element ({element_size} bytes)"
-                    ),
-                ));
-            }
             let data = self.view_bytes(view)?;
-            let needed = if count == 0 {
-                0
-            } else {
-                (count - 1)
-                    .saturating_mul(stride)
-                    .saturating_add(element_size)
-            };
-            if byte_offset.saturating_add(needed) > data.len() {
-                return Err(gltf_error(
-                    pointer,
-                    format!(
-                        "{count} elements at offset {byte_offset} need {needed} bytes, the view has {}",
-                        data.len()
-                    ),
-                ));
-            }
-            let mut values = Vec::with_capacity(count * components);
-            for e in 0..count {
-                let start = byte_offset + e * stride;
-                for c in 0..components {
-                    let at = start + c * component_size;
-                    values.push(component(
-                        &data[at..at + component_size],
-                        component_type,
-                        normalized,
-                    ));
-                }
-            }
-            values
+            let region = checked_region(data, byte_offset, stride, &layout)
+                .map_err(|r| gltf_error(&pointer, r))?;
+            gather_map(region, stride, &layout, |e| e)
         } else {
             // Without a view the values are zeros (and usually sparse). Zeros cost memory but no bytes,
             // so a bound keeps a tiny file from asking for gigabytes.
-            if count > 1 << 24 {
+            if layout.count > 1 << 24 {
                 return Err(gltf_error(
                     pointer,
-                    format!("{count} elements without a bufferView"),
+                    format!("{} elements without a bufferView", layout.count),
                 ));
             }
-            vec![0.0; count * components]
+            vec![[0.0; C]; layout.count]
         };
         if let Some(sparse) = sparse {
-            let layout = Layout {
-                count,
-                components,
-                component_size,
-                component_type,
-                normalized,
-            };
-            self.apply_sparse(&mut values, sparse, &layout, &pointer)?;
+            self.apply_sparse(values.as_flattened_mut(), sparse, &layout, &pointer)?;
         }
-        Ok((values, components))
+        Ok(values)
     }
 
     /// Overwrite the elements a sparse accessor names with its values, checking every index and offset.
@@ -871,7 +1195,7 @@ impl<'a> Reader<'a> {
     fn view_bytes(&self, index: usize) -> Result<&[u8], CodecError> {
         let pointer = format!("/bufferViews/{index}");
         if let Some(decoded) = self.decoded_views.get(&index) {
-            return Ok(decoded);
+            return Ok(decoded.bytes());
         }
         let Some(view) = self.root.buffer_views.get(index) else {
             return Err(gltf_error(pointer, "bufferView does not exist"));
@@ -918,6 +1242,146 @@ fn component_size(component_type: u32) -> Option<usize> {
         5125 | 5126 => Some(4),
         _ => None,
     }
+}
+
+/// The bytes of `count` elements from `byte_offset`, or why they do not fit.
+fn checked_region<'d>(
+    data: &'d [u8],
+    byte_offset: usize,
+    stride: usize,
+    layout: &Layout,
+) -> Result<&'d [u8], String> {
+    let element_size = layout.components * layout.component_size;
+    let needed = if layout.count == 0 {
+        0
+    } else {
+        (layout.count - 1)
+            .saturating_mul(stride)
+            .saturating_add(element_size)
+    };
+    if byte_offset.saturating_add(needed) > data.len() {
+        return Err(format!(
+            "{} elements at offset {byte_offset} need {needed} bytes, the view has {}",
+            layout.count,
+            data.len()
+        ));
+    }
+    Ok(&data[byte_offset..byte_offset + needed])
+}
+
+/// Every element of a strided region as `C` f64 components, mapped as it is read. The component
+/// conversion is chosen once per accessor: this loop is the reader's hot path.
+fn gather_map<const C: usize, T>(
+    region: &[u8],
+    stride: usize,
+    layout: &Layout,
+    map: impl Fn([f64; C]) -> T,
+) -> Vec<T> {
+    fn run<const N: usize, const C: usize, T>(
+        region: &[u8],
+        stride: usize,
+        count: usize,
+        convert: impl Fn([u8; N]) -> f64,
+        map: impl Fn([f64; C]) -> T,
+    ) -> Vec<T> {
+        region
+            .chunks(stride)
+            .take(count)
+            .map(|element| {
+                map(std::array::from_fn(|c| {
+                    let mut raw = [0u8; N];
+                    raw.copy_from_slice(&element[c * N..c * N + N]);
+                    convert(raw)
+                }))
+            })
+            .collect()
+    }
+    let count = layout.count;
+    match (layout.component_type, layout.normalized) {
+        (5120, false) => run(
+            region,
+            stride,
+            count,
+            |b: [u8; 1]| f64::from(b[0].cast_signed()),
+            map,
+        ),
+        (5120, true) => run(
+            region,
+            stride,
+            count,
+            |b: [u8; 1]| (f64::from(b[0].cast_signed()) / 127.0).max(-1.0),
+            map,
+        ),
+        (5121, false) => run(region, stride, count, |b: [u8; 1]| f64::from(b[0]), map),
+        (5121, true) => run(
+            region,
+            stride,
+            count,
+            |b: [u8; 1]| f64::from(b[0]) / 255.0,
+            map,
+        ),
+        (5122, false) => run(
+            region,
+            stride,
+            count,
+            |b| f64::from(i16::from_le_bytes(b)),
+            map,
+        ),
+        (5122, true) => run(
+            region,
+            stride,
+            count,
+            |b| (f64::from(i16::from_le_bytes(b)) / 32767.0).max(-1.0),
+            map,
+        ),
+        (5123, false) => run(
+            region,
+            stride,
+            count,
+            |b| f64::from(u16::from_le_bytes(b)),
+            map,
+        ),
+        (5123, true) => run(
+            region,
+            stride,
+            count,
+            |b| f64::from(u16::from_le_bytes(b)) / 65535.0,
+            map,
+        ),
+        (5125, false) => run(
+            region,
+            stride,
+            count,
+            |b| f64::from(u32::from_le_bytes(b)),
+            map,
+        ),
+        (5125, true) => run(
+            region,
+            stride,
+            count,
+            |b| f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX),
+            map,
+        ),
+        _ => run(
+            region,
+            stride,
+            count,
+            |b| f64::from(f32::from_le_bytes(b)),
+            map,
+        ),
+    }
+}
+
+fn components_of(kind: &str) -> Option<usize> {
+    Some(match kind {
+        "SCALAR" => 1,
+        "VEC2" => 2,
+        "VEC3" => 3,
+        "VEC4" | "MAT2" => 4,
+        "MAT3" => 9,
+        "MAT4" => 16,
+        _ => return None,
+    })
 }
 
 /// One component as f64; `bytes` has exactly the component's size.
@@ -990,7 +1454,11 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// `meshopt_decode*` into a fresh buffer of `count * byteStride` bytes, refusing implausible sizes first.
-fn decode_meshopt(source: &[u8], m: &MeshoptView, view_length: usize) -> Result<Vec<u8>, String> {
+fn decode_meshopt(
+    source: &[u8],
+    m: &MeshoptView,
+    view_length: usize,
+) -> Result<DecodedView, String> {
     let decoded_len = m
         .count
         .checked_mul(m.byte_stride)
@@ -1020,9 +1488,12 @@ fn decode_meshopt(source: &[u8], m: &MeshoptView, view_length: usize) -> Result<
                     m.byte_stride
                 ));
             }
-            let mut bytes = decode_attribute_bytes(source, m.count, m.byte_stride)?;
-            apply_filter(&mut bytes, filter, m.byte_stride)?;
-            Ok(bytes)
+            let mut words = decode_attribute_words(source, m.count, m.byte_stride)?;
+            apply_filter(&mut words, filter, m.byte_stride)?;
+            Ok(DecodedView {
+                words,
+                byte_len: decoded_len,
+            })
         }
         "TRIANGLES" | "INDICES" => {
             if filter != "NONE" {
@@ -1043,7 +1514,7 @@ fn decode_meshopt(source: &[u8], m: &MeshoptView, view_length: usize) -> Result<
                         meshopt::decode_index_sequence(source, m.count)
                     }
                     .map_err(|e| format!("index data does not decode: {e}"))?;
-                    Ok(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+                    Ok(DecodedView::from_bytes(bytemuck::cast_slice(&v)))
                 }
                 4 => {
                     let v: Vec<u32> = if triangles {
@@ -1052,12 +1523,82 @@ fn decode_meshopt(source: &[u8], m: &MeshoptView, view_length: usize) -> Result<
                         meshopt::decode_index_sequence(source, m.count)
                     }
                     .map_err(|e| format!("index data does not decode: {e}"))?;
-                    Ok(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+                    Ok(DecodedView {
+                        words: v,
+                        byte_len: decoded_len,
+                    })
                 }
                 other => Err(format!("index byteStride {other} is not 2 or 4")),
             }
         }
         other => Err(format!("unknown meshopt mode {other:?}")),
+    }
+}
+
+/// A meshopt index view decoded directly into u32, whatever its stored width, with the same checks as
+/// [`decode_meshopt`].
+fn decode_meshopt_indices(source: &[u8], m: &MeshoptView) -> Result<Vec<u32>, String> {
+    if m.byte_stride != 2 && m.byte_stride != 4 {
+        return Err(format!("index byteStride {} is not 2 or 4", m.byte_stride));
+    }
+    if m.count.saturating_mul(m.byte_stride)
+        > source
+            .len()
+            .saturating_mul(MAX_MESHOPT_EXPANSION)
+            .saturating_add(1 << 16)
+    {
+        return Err(format!(
+            "claims {} indices from {} compressed bytes",
+            m.count,
+            source.len()
+        ));
+    }
+    if m.filter.as_deref().is_some_and(|f| f != "NONE") {
+        return Err("a filter on an index view".into());
+    }
+    let decoded = if m.mode == "TRIANGLES" {
+        if !m.count.is_multiple_of(3) {
+            return Err(format!(
+                "TRIANGLES count {} is not a multiple of 3",
+                m.count
+            ));
+        }
+        meshopt::decode_index_buffer::<u32>(source, m.count)
+    } else {
+        meshopt::decode_index_sequence::<u32>(source, m.count)
+    };
+    let values = decoded.map_err(|e| format!("index data does not decode: {e}"))?;
+    // A 16-bit view holds values below 65536; the decoder does not check what it was given.
+    if m.byte_stride == 2 && values.iter().any(|&i| i > 0xffff) {
+        return Err("16-bit index view decodes to values above 65535".into());
+    }
+    Ok(values)
+}
+
+/// A decompressed buffer view: 4-byte words (so typed filters can work in place) and its length in bytes.
+struct DecodedView {
+    words: Vec<u32>,
+    byte_len: usize,
+}
+
+impl DecodedView {
+    fn from_bytes(bytes: &[u8]) -> Self {
+        let words = bytes
+            .chunks(4)
+            .map(|c| {
+                let mut w = [0u8; 4];
+                w[..c.len()].copy_from_slice(c);
+                u32::from_le_bytes(w)
+            })
+            .collect();
+        Self {
+            words,
+            byte_len: bytes.len(),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u32, u8>(&self.words)[..self.byte_len]
     }
 }
 
@@ -1072,67 +1613,58 @@ impl<const K: usize> Default for Words<K> {
     }
 }
 
-fn decode_words<const K: usize>(source: &[u8], count: usize) -> Result<Vec<u8>, String> {
+/// Decode vertices of `4 * K` bytes straight into words: no copy for strides up to 128 bytes.
+fn decode_words<const K: usize>(source: &[u8], count: usize) -> Result<Vec<u32>, String>
+where
+    [u32; K]: Default + bytemuck::Pod,
+{
+    let v: Vec<[u32; K]> = meshopt::decode_vertex_buffer(source, count)
+        .map_err(|e| format!("vertex data does not decode: {e}"))?;
+    Ok(bytemuck::allocation::try_cast_vec(v)
+        .unwrap_or_else(|(_, v)| v.into_iter().flatten().collect()))
+}
+
+/// Strides of 132 to 256 bytes, beyond what arrays implement `Default` for: decode, then copy.
+fn decode_wide_words<const K: usize>(source: &[u8], count: usize) -> Result<Vec<u32>, String> {
     let v: Vec<Words<K>> = meshopt::decode_vertex_buffer(source, count)
         .map_err(|e| format!("vertex data does not decode: {e}"))?;
-    Ok(v.iter()
-        .flat_map(|w| w.0)
-        .flat_map(u32::to_le_bytes)
-        .collect())
+    Ok(v.into_iter().flat_map(|w| w.0).collect())
 }
 
 macro_rules! decode_by_stride {
-    ($source:expr, $count:expr, $stride:expr, $($k:literal)*) => {
+    ($source:expr, $count:expr, $stride:expr; $($k:literal)*; $($w:literal)*) => {
         match $stride / 4 {
             $($k => decode_words::<$k>($source, $count),)*
+            $($w => decode_wide_words::<$w>($source, $count),)*
             _ => Err(format!("byteStride {} is not supported", $stride)),
         }
     };
 }
 
-fn decode_attribute_bytes(source: &[u8], count: usize, stride: usize) -> Result<Vec<u8>, String> {
-    decode_by_stride!(source, count, stride,
-        1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32
+fn decode_attribute_words(source: &[u8], count: usize, stride: usize) -> Result<Vec<u32>, String> {
+    decode_by_stride!(source, count, stride;
+        1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32;
         33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63 64)
 }
 
-fn apply_filter(bytes: &mut [u8], filter: &str, stride: usize) -> Result<(), String> {
+/// Undo a meshopt filter in place on the decoded words.
+fn apply_filter(words: &mut [u32], filter: &str, stride: usize) -> Result<(), String> {
     match (filter, stride) {
         ("NONE", _) => Ok(()),
         ("OCTAHEDRAL", 4) => {
-            let mut v: Vec<[i8; 4]> = bytes
-                .chunks_exact(4)
-                .map(|c| [c[0], c[1], c[2], c[3]].map(u8::cast_signed))
-                .collect();
-            meshopt::decode_filter_oct(&mut v);
-            for (out, value) in bytes.chunks_exact_mut(4).zip(v) {
-                out.copy_from_slice(&value.map(|x| x as u8));
-            }
+            meshopt::decode_filter_oct(bytemuck::cast_slice_mut::<u32, [i8; 4]>(words));
             Ok(())
         }
-        ("OCTAHEDRAL" | "QUATERNION", 8) => {
-            let mut v: Vec<[i16; 4]> = bytes
-                .chunks_exact(8)
-                .map(|c| [0, 1, 2, 3].map(|i| i16::from_le_bytes([c[2 * i], c[2 * i + 1]])))
-                .collect();
-            if filter == "OCTAHEDRAL" {
-                meshopt::decode_filter_oct(&mut v);
-            } else {
-                meshopt::decode_filter_quat(&mut v);
-            }
-            for (out, value) in bytes.chunks_exact_mut(8).zip(v) {
-                for i in 0..4 {
-                    out[2 * i..2 * i + 2].copy_from_slice(&value[i].to_le_bytes());
-                }
-            }
+        ("OCTAHEDRAL", 8) => {
+            meshopt::decode_filter_oct(bytemuck::cast_slice_mut::<u32, [i16; 4]>(words));
+            Ok(())
+        }
+        ("QUATERNION", 8) => {
+            meshopt::decode_filter_quat(bytemuck::cast_slice_mut::<u32, [i16; 4]>(words));
             Ok(())
         }
         ("EXPONENTIAL", _) => {
-            for word in bytes.chunks_exact_mut(4) {
-                let mut v = [[u32::from_le_bytes([word[0], word[1], word[2], word[3]])]];
-                meshopt::decode_filter_exp(&mut v);
-                word.copy_from_slice(&v[0][0].to_le_bytes());
-            }
+            meshopt::decode_filter_exp(bytemuck::cast_slice_mut::<u32, [u32; 1]>(words));
             Ok(())
         }
         (other, stride) => Err(format!(
@@ -1141,10 +1673,11 @@ fn apply_filter(bytes: &mut [u8], filter: &str, stride: usize) -> Result<(), Str
     }
 }
 
-fn to_triangle_list(mode: u32, indices: &[u32]) -> Vec<[u32; 3]> {
+/// Three indices per triangle; a list is returned as it is, strips and fans are unrolled.
+fn to_triangle_list(mode: u32, indices: Vec<u32>) -> Vec<u32> {
     match mode {
         5 => (2..indices.len())
-            .map(|i| {
+            .flat_map(|i| {
                 // Every other triangle of a strip is flipped to keep the winding.
                 if i % 2 == 0 {
                     [indices[i - 2], indices[i - 1], indices[i]]
@@ -1154,12 +1687,13 @@ fn to_triangle_list(mode: u32, indices: &[u32]) -> Vec<[u32; 3]> {
             })
             .collect(),
         6 => (2..indices.len())
-            .map(|i| [indices[0], indices[i - 1], indices[i]])
+            .flat_map(|i| [indices[0], indices[i - 1], indices[i]])
             .collect(),
-        _ => indices
-            .chunks_exact(3)
-            .map(|c| [c[0], c[1], c[2]])
-            .collect(),
+        _ => {
+            let mut list = indices;
+            list.truncate(list.len() / 3 * 3);
+            list
+        }
     }
 }
 
@@ -1239,13 +1773,13 @@ fn determinant(m: &Matrix) -> f64 {
         + a(0, 2) * (a(1, 0) * a(2, 1) - a(1, 1) * a(2, 0))
 }
 
-/// One primitive's attributes, before they join the scene.
+/// One primitive's attributes, already in the scene frame, before they join the scene.
 struct Part {
-    positions: Vec<[f64; 3]>,
-    normals: Option<Vec<[f64; 3]>>,
+    positions: Vec<[f32; 3]>,
+    /// Unit normals; NaN where the file's normal had no direction.
+    normals: Option<Vec<[f32; 3]>>,
     colors: Option<Vec<[u8; 4]>>,
     measured: Option<Vec<bool>>,
-    world: Matrix,
     present: Vec<String>,
 }
 
@@ -1254,23 +1788,74 @@ struct Part {
 #[derive(Default)]
 struct SceneBuilder {
     origin_m: [f64; 3],
-    mesh_parts: Vec<(Part, Vec<[u32; 3]>)>,
+    mesh_parts: Vec<(Part, Vec<u32>)>,
     point_parts: Vec<(Part, Vec<u32>)>,
     notes: Vec<String>,
 }
 
 impl SceneBuilder {
-    fn add_triangles(&mut self, part: Part, triangles: &[[u32; 3]]) {
-        let flip = determinant(&part.world) < 0.0;
-        let triangles = triangles
-            .iter()
-            .map(|&[a, b, c]| if flip { [a, c, b] } else { [a, b, c] })
-            .collect();
+    fn add_triangles(&mut self, part: Part, mut triangles: Vec<u32>, mirrored: bool) {
+        // A mirroring transform turns the winding inside out; swap two corners to keep faces outward.
+        if mirrored {
+            for t in triangles.chunks_exact_mut(3) {
+                t.swap(1, 2);
+            }
+        }
         self.mesh_parts.push((part, triangles));
     }
 
     fn add_points(&mut self, part: Part, indices: &[u32]) {
         self.point_parts.push((part, indices.to_vec()));
+    }
+
+    fn note_bad_normals(&mut self, bad_normals: usize) {
+        if bad_normals > 0 {
+            self.notes.push(format!(
+                "{bad_normals} zero-length normals: normals left out, a viewer recomputes them"
+            ));
+        }
+    }
+
+    /// Join several primitives into one mesh; attributes some parts lack are filled (white, measured).
+    fn concatenate(
+        &mut self,
+        mesh: &mut Mesh,
+        want_normals: bool,
+        want_colors: bool,
+        want_measured: bool,
+    ) {
+        let vertex_total: usize = self.mesh_parts.iter().map(|(p, _)| p.positions.len()).sum();
+        let index_total: usize = self.mesh_parts.iter().map(|(_, t)| t.len()).sum();
+        mesh.positions.reserve_exact(vertex_total);
+        mesh.indices.reserve_exact(index_total);
+        let mut normals = Vec::with_capacity(if want_normals { vertex_total } else { 0 });
+        let mut colors = Vec::with_capacity(if want_colors { vertex_total } else { 0 });
+        let mut measured = Vec::with_capacity(if want_measured { vertex_total } else { 0 });
+        for (part, triangles) in &self.mesh_parts {
+            let base = mesh.positions.len() as u32;
+            mesh.positions.extend_from_slice(&part.positions);
+            if want_normals {
+                normals.extend_from_slice(part.normals.as_deref().unwrap_or_default());
+            }
+            if want_colors {
+                match &part.colors {
+                    Some(c) => colors.extend_from_slice(c),
+                    None => colors.resize(colors.len() + part.positions.len(), [255; 4]),
+                }
+            }
+            if want_measured {
+                match &part.measured {
+                    Some(m) => measured.extend_from_slice(m),
+                    None => measured.resize(measured.len() + part.positions.len(), true),
+                }
+            }
+            mesh.indices.extend(triangles.iter().map(|i| i + base));
+        }
+        let bad_normals = normals.iter().filter(|n| n[0].is_nan()).count();
+        self.note_bad_normals(bad_normals);
+        mesh.normals = (want_normals && bad_normals == 0).then_some(normals);
+        mesh.colors_srgb = want_colors.then_some(colors);
+        mesh.measured = want_measured.then_some(measured);
     }
 
     /// glTF coordinates are offsets from the manifest's origin (zero for other files), so they become
@@ -1292,7 +1877,7 @@ impl SceneBuilder {
             ..Mesh::default()
         };
         let any =
-            |f: fn(&Part) -> bool, parts: &[(Part, Vec<[u32; 3]>)]| parts.iter().any(|(p, _)| f(p));
+            |f: fn(&Part) -> bool, parts: &[(Part, Vec<u32>)]| parts.iter().any(|(p, _)| f(p));
         let want_normals =
             !self.mesh_parts.is_empty() && self.mesh_parts.iter().all(|(p, _)| p.normals.is_some());
         let want_colors = any(|p| p.colors.is_some(), &self.mesh_parts);
@@ -1303,49 +1888,28 @@ impl SceneBuilder {
                     .into(),
             );
         }
-        let mut normals = Vec::new();
-        let mut colors = Vec::new();
-        let mut measured = Vec::new();
-        let mut bad_normals = 0usize;
-        for (part, triangles) in &self.mesh_parts {
-            let base = mesh.positions.len() as u32;
-            let normal_m = normal_matrix(&part.world);
-            for (v, p) in part.positions.iter().enumerate() {
-                let w = transform_point(&part.world, *p);
-                mesh.positions.push(w.map(|c| c as f32));
-                if want_normals {
-                    let n = part.normals.as_ref().map_or([0.0; 3], |n| n[v]);
-                    let t = [0, 1, 2].map(|r| {
-                        normal_m[r] * n[0] + normal_m[3 + r] * n[1] + normal_m[6 + r] * n[2]
-                    });
-                    let length = (t[0] * t[0] + t[1] * t[1] + t[2] * t[2]).sqrt();
-                    if length > 0.0 && length.is_finite() {
-                        normals.push(t.map(|c| (c / length) as f32));
-                    } else {
-                        bad_normals += 1;
-                        normals.push([0.0, 0.0, 1.0]);
-                    }
-                }
-                if want_colors {
-                    colors.push(part.colors.as_ref().map_or([255; 4], |c| c[v]));
-                }
-                if want_measured {
-                    measured.push(part.measured.as_ref().is_none_or(|m| m[v]));
-                }
+        if self.mesh_parts.len() == 1 && want_normals {
+            // One primitive (every model exhibit writes as one chunk): its arrays become the mesh's as they are.
+            if let Some((part, triangles)) = self.mesh_parts.pop() {
+                mesh.positions = part.positions;
+                mesh.indices = triangles;
+                mesh.colors_srgb = part.colors;
+                mesh.measured = part.measured;
+                let normals = part.normals.unwrap_or_default();
+                let bad_normals = normals.iter().filter(|n| n[0].is_nan()).count();
+                self.note_bad_normals(bad_normals);
+                mesh.normals = (bad_normals == 0).then_some(normals);
             }
-            mesh.indices
-                .extend(triangles.iter().flat_map(|t| t.map(|i| i + base)));
+        } else if self.mesh_parts.len() == 1 {
+            if let Some((part, triangles)) = self.mesh_parts.pop() {
+                mesh.positions = part.positions;
+                mesh.indices = triangles;
+                mesh.colors_srgb = part.colors;
+                mesh.measured = part.measured;
+            }
+        } else {
+            self.concatenate(&mut mesh, want_normals, want_colors, want_measured);
         }
-        if bad_normals > 0 {
-            self.notes.push(format!(
-                "{bad_normals} zero-length normals: normals left out, a viewer recomputes them"
-            ));
-            normals.clear();
-        }
-        mesh.normals = (want_normals && bad_normals == 0).then_some(normals);
-        mesh.colors_srgb = want_colors.then_some(colors);
-        mesh.measured = want_measured.then_some(measured);
-
         let mut points = PointCloud {
             origin_m: origin,
             ..PointCloud::default()
@@ -1354,8 +1918,7 @@ impl SceneBuilder {
         let mut point_colors = Vec::new();
         for (part, indices) in &self.point_parts {
             for &i in indices {
-                let w = transform_point(&part.world, part.positions[i as usize]);
-                points.positions.push(w.map(|c| c as f32));
+                points.positions.push(part.positions[i as usize]);
                 if want_point_colors {
                     point_colors.push(part.colors.as_ref().map_or([255; 4], |c| c[i as usize]));
                 }
