@@ -66,7 +66,7 @@ pub struct PackedPrimitive {
     pub positions: PackedAttribute,
     /// NORMAL as stored.
     pub normals: Option<PackedAttribute>,
-    /// COLOR_0 as stored.
+    /// `COLOR_0` as stored.
     pub colors: Option<PackedAttribute>,
     /// `_MEASURED` as stored.
     pub measured: Option<PackedAttribute>,
