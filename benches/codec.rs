@@ -142,13 +142,13 @@ fn codec(c: &mut Criterion) {
         group.sample_size(20);
         group.throughput(Throughput::Bytes(decoded as u64));
         group.bench_function("read_model", |b| {
-            b.iter(|| read_model_bytes(black_box(&glb), None).unwrap())
+            b.iter(|| read_model_bytes(black_box(&glb), None).unwrap());
         });
         group.bench_function("read_packed", |b| {
-            b.iter(|| codec::read_packed_bytes(black_box(&glb), None).unwrap())
+            b.iter(|| codec::read_packed_bytes(black_box(&glb), None).unwrap());
         });
         group.bench_function("meshopt_decode_only", |b| {
-            b.iter(|| decode_streams(black_box(&streams)))
+            b.iter(|| decode_streams(black_box(&streams)));
         });
         group.finish();
     }
