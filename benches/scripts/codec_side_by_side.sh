@@ -20,7 +20,7 @@ mesh="$work/bench_mesh.obj"
 [ -f "$mesh" ] || OMP_NUM_THREADS=2 "$venv/bin/python" "$here/make_bench_mesh.py" "$mesh" >&2
 cpu() { /usr/bin/time -f '%U %S' -o "$work/time.txt" "$@" >&2; awk '{print $1 + $2}' "$work/time.txt"; }
 
-# A plain GLB of the same mesh for the glTF peers (gltfpack -noq: float attributes, no compression).
+# A plain GLB of the same mesh, the input of every tool (gltfpack -noq: float attributes, no compression).
 "$js/node_modules/.bin/gltfpack" -i "$mesh" -o "$work/plain.glb" -noq >&2
 # gltfpack -cc quantizes positions to 14 bits of the largest extent; give exhibit that same grid step.
 step_mm=$(node -e '
@@ -28,7 +28,7 @@ const fs = require("fs"); const b = fs.readFileSync(process.argv[1]); const n = 
 const j = JSON.parse(b.subarray(20, 20 + n)); const a = j.accessors[j.meshes[0].primitives[0].attributes.POSITION];
 const extent = Math.max(...a.max.map((m, i) => m - a.min[i])); console.log(extent / 16383 * 1000);' "$work/plain.glb")
 
-ours_cpu=$(cpu "$exhibit" ingest "$mesh" -o "$work/ours.glb" --precision-mm "$step_mm" --json)
+ours_cpu=$(cpu "$exhibit" ingest "$work/plain.glb" -o "$work/ours.glb" --precision-mm "$step_mm" --json)
 gltfpack_cpu=$(cpu "$js/node_modules/.bin/gltfpack" -i "$work/plain.glb" -o "$work/gltfpack_cc.glb" -cc)
 ours_bytes=$(stat -c %s "$work/ours.glb")
 ours_zstd=$(zstd -19 -q -c "$work/ours.glb" | wc -c)

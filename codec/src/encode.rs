@@ -254,8 +254,8 @@ fn encode_chunk(mesh: &Mesh, plan: &ChunkPlan, step: f32) -> Result<EncodedChunk
 
 /// The chunk's vertices (as mesh indices) in the order they are stored, and its triangles in local indices.
 ///
-/// Triangles go in the strip-like vertex cache order (it compresses best, as gltfpack -cc found), then
-/// vertices in first-use order: what meshopt's codecs expect.
+/// Triangles go in spatial order, then the strip-like vertex cache order (it compresses best, as
+/// gltfpack -cc found), then vertices in first-use order: what meshopt's codecs expect.
 fn chunk_order(mesh: &Mesh, plan: &ChunkPlan) -> (Vec<u32>, Vec<u32>) {
     let corners = |t: u32| {
         mesh.indices[3 * t as usize..3 * t as usize + 3]
@@ -273,6 +273,10 @@ fn chunk_order(mesh: &Mesh, plan: &ChunkPlan) -> (Vec<u32>, Vec<u32>) {
         .flat_map(|&t| corners(t).map(local_of))
         .collect();
     let vertex_count = global_of_local.len();
+    // Spatial order first: the strip optimizer then walks neighbouring surface, and neighbouring vertices
+    // have similar grid values, which the vertex codec's deltas turn into fewer bytes (0.1-0.2 % smaller).
+    let local_positions: Vec<[f32; 3]> = global_of_local.iter().map(|&g| mesh.positions[g as usize]).collect();
+    indices = meshopt::spatial_sort_triangles_decoder(&indices, &local_positions);
     meshopt::optimize_vertex_cache_strip_in_place(&mut indices, vertex_count);
     let remap = meshopt::optimize_vertex_fetch_remap(&indices, vertex_count);
     let mut order = vec![0u32; vertex_count];
@@ -600,7 +604,7 @@ fn build_manifest(
     steps.push(StepRecord {
         name: "meshopt_encode".into(),
         software: "meshoptimizer 1.3".into(),
-        params: json!({ "vertex_codec": 0, "index_codec": 1, "order": "vertex cache strip, vertex fetch" }),
+        params: json!({ "vertex_codec": 0, "index_codec": 1, "order": "spatial sort, vertex cache strip, vertex fetch" }),
         result: json!({ "lossless": true, "verified_by_decoding": true }),
     });
     let mut attributes = vec!["POSITION".to_owned()];

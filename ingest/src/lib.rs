@@ -55,11 +55,14 @@ pub enum MeshFormat {
     Ply,
     /// Wavefront OBJ.
     Obj,
+    /// glTF 2.0, binary or JSON: re-encoding a model, or a mesh another tool exported.
+    Gltf,
 }
 
 impl MeshFormat {
     /// The unit assumed when the user gives none. PLY and OBJ carry no unit; scanners and the Stanford
     /// repository write metres, so metres it is, and a note asks to check when the size looks implausible.
+    /// glTF is metres by definition.
     #[must_use]
     pub fn default_unit(self) -> Unit {
         Unit::Metre
@@ -75,10 +78,14 @@ impl MeshFormat {
         match extension.as_deref() {
             Some("ply") => return Some(Self::Ply),
             Some("obj") => return Some(Self::Obj),
+            Some("glb" | "gltf") => return Some(Self::Gltf),
             _ => {}
         }
         if bytes.starts_with(b"ply\n") || bytes.starts_with(b"ply\r\n") {
             return Some(Self::Ply);
+        }
+        if codec::glb::is_glb(bytes) {
+            return Some(Self::Gltf);
         }
         None
     }
@@ -90,6 +97,7 @@ pub fn parse_mesh(format: MeshFormat, bytes: &[u8], path: &Path) -> Result<RawMe
     match format {
         MeshFormat::Ply => ply::parse_ply(bytes),
         MeshFormat::Obj => obj::parse_obj(bytes),
+        MeshFormat::Gltf => return raw::from_gltf(bytes, path),
     }
     .map_err(|e| e.in_file(path))
 }
@@ -103,7 +111,7 @@ pub fn read_mesh(path: &Path, options: &ReadOptions) -> Result<MeshInput, Ingest
     let sha256 = codec::manifest::sha256_hex(&bytes);
     let Some(format) = MeshFormat::detect(path, &bytes) else {
         return Err(IngestError::Unsupported {
-            reason: "unknown file type: exhibit reads .ply and .obj meshes here".into(),
+            reason: "unknown file type: exhibit reads .ply, .obj, .glb and .gltf meshes here".into(),
             path: path.to_path_buf(),
         });
     };
