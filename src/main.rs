@@ -18,7 +18,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Turn a scan mesh (PLY with faces, OBJ) into a compressed GLB with its manifest.
+    /// Turn a scan mesh (PLY with faces, OBJ, glTF) into a compressed GLB with its manifest.
     Ingest(commands::ingest::Args),
     /// Describe a model or scan file: counts, bounds, attributes, manifest.
     Info(commands::info::Args),

@@ -1928,3 +1928,73 @@ impl SceneBuilder {
         (mesh, points, attributes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A triangle whose third vertex is moved by a sparse accessor, with a node that mirrors it.
+    fn sparse_gltf() -> Vec<u8> {
+        let mut buffer = Vec::new();
+        for v in [[0.0f32, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]] {
+            for c in v {
+                buffer.extend(c.to_le_bytes());
+            }
+        }
+        buffer.extend(2u16.to_le_bytes()); // sparse index: vertex 2
+        buffer.extend([0, 0]); // padding to 4
+        for c in [0.0f32, 5.0, 0.0] {
+            buffer.extend(c.to_le_bytes()); // its new position
+        }
+        let uri = format!(
+            "data:application/octet-stream;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(&buffer)
+        );
+        serde_json::to_vec(&serde_json::json!({
+            "asset": {"version": "2.0"},
+            "buffers": [{"uri": uri, "byteLength": buffer.len()}],
+            "bufferViews": [
+                {"buffer": 0, "byteOffset": 0, "byteLength": 36},
+                {"buffer": 0, "byteOffset": 36, "byteLength": 2},
+                {"buffer": 0, "byteOffset": 40, "byteLength": 12}
+            ],
+            "accessors": [{
+                "bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3",
+                "sparse": {"count": 1, "indices": {"bufferView": 1, "componentType": 5123}, "values": {"bufferView": 2}}
+            }],
+            "meshes": [{"primitives": [{"attributes": {"POSITION": 0}}]}],
+            "nodes": [{"mesh": 0, "scale": [-1.0, 1.0, 1.0]}],
+            "scenes": [{"nodes": [0]}]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn sparse_values_and_mirroring_nodes_are_applied() {
+        let model = read_model_bytes(&sparse_gltf(), None).unwrap();
+        assert_eq!(
+            model.mesh.positions,
+            vec![[0.0, 0.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 5.0, 0.0]]
+        );
+        // The mirror turns the winding inside out; the reader swaps two corners to keep the face outward.
+        assert_eq!(model.mesh.indices, vec![0, 2, 1]);
+        let packed = read_packed_bytes(&sparse_gltf(), None).unwrap();
+        assert_eq!(packed.primitives[0].positions.count, 3);
+    }
+
+    #[test]
+    fn a_sparse_index_out_of_range_is_refused() {
+        let text = String::from_utf8(sparse_gltf())
+            .unwrap()
+            .replace("\"count\":1", "\"count\":1,\"x\":0");
+        // Point the sparse index at vertex 2 of 3 but shrink the accessor to 2 elements.
+        let text = text.replace("\"count\":3", "\"count\":2");
+        let message = read_model_bytes(text.as_bytes(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("sparse index 2 is not below 2"),
+            "{message}"
+        );
+    }
+}

@@ -111,7 +111,8 @@ pub fn read_mesh(path: &Path, options: &ReadOptions) -> Result<MeshInput, Ingest
     let sha256 = codec::manifest::sha256_hex(&bytes);
     let Some(format) = MeshFormat::detect(path, &bytes) else {
         return Err(IngestError::Unsupported {
-            reason: "unknown file type: exhibit reads .ply, .obj, .glb and .gltf meshes here".into(),
+            reason: "unknown file type: exhibit reads .ply, .obj, .glb and .gltf meshes here"
+                .into(),
             path: path.to_path_buf(),
         });
     };

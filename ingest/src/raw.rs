@@ -29,18 +29,27 @@ pub struct RawMesh {
 /// A glTF document's triangles as a raw mesh in metres: the scene flattened, node transforms applied.
 pub fn from_gltf(bytes: &[u8], path: &std::path::Path) -> Result<RawMesh, crate::IngestError> {
     let folder = path.parent().unwrap_or_else(|| std::path::Path::new("."));
-    let model = codec::read_model_bytes(bytes, Some(folder)).map_err(|e| crate::IngestError::Codec {
-        source: e.with_path(path),
-        path: path.to_path_buf(),
-    })?;
+    let model =
+        codec::read_model_bytes(bytes, Some(folder)).map_err(|e| crate::IngestError::Codec {
+            source: e.with_path(path),
+            path: path.to_path_buf(),
+        })?;
     let origin = model.mesh.origin_m;
     let mut dropped = model.notes;
     if !model.points.positions.is_empty() {
-        dropped.push(format!("{} points of point primitives", model.points.positions.len()));
+        dropped.push(format!(
+            "{} points of point primitives",
+            model.points.positions.len()
+        ));
     }
     Ok(RawMesh {
         format: model.format.to_owned(),
-        positions: model.mesh.positions.iter().map(|p| [0, 1, 2].map(|a| origin[a] + f64::from(p[a]))).collect(),
+        positions: model
+            .mesh
+            .positions
+            .iter()
+            .map(|p| [0, 1, 2].map(|a| origin[a] + f64::from(p[a])))
+            .collect(),
         indices: model.mesh.indices,
         normals: model.mesh.normals,
         colors_srgb: model.mesh.colors_srgb,

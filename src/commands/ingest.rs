@@ -10,7 +10,7 @@ use crate::output;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Scan files to read (a mesh: .ply with faces or .obj).
+    /// Scan files to read (a mesh: .ply with faces, .obj, or .glb/.gltf to re-encode).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Where to write the model; the manifest goes beside it as OUT.manifest.json.

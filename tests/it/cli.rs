@@ -259,3 +259,25 @@ fn demo_runs_end_to_end_and_says_where_the_files_are() {
     }
     assert_valid_gltf(&[&dir.path().join("bunny.glb")]);
 }
+
+#[test]
+fn ingest_reencodes_any_gltf_and_its_own_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = data("gltf/khronos_samples/Duck/Duck.glb");
+    let source_info = run_json(&mut exhibit(&["info", source.to_str().unwrap(), "--json"]));
+    let glb = dir.path().join("duck.glb");
+    let report = ingest_json(&source, &glb, &["--precision-mm", "0.01"]);
+    assert_eq!(report["triangles"], source_info["triangles"]);
+    // Re-encoding our own model at a coarser precision keeps every triangle.
+    let coarse = dir.path().join("duck-coarse.glb");
+    let again = ingest_json(&glb, &coarse, &["--precision-mm", "0.5"]);
+    assert_eq!(again["triangles"], source_info["triangles"]);
+    assert!(again["bytes"].as_u64().unwrap() < report["bytes"].as_u64().unwrap());
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("duck-coarse.manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["inputs"][0]["format"], "glb");
+    assert_eq!(manifest["inputs"][0]["sha256"], sha256_file(&glb));
+    assert_valid_gltf(&[&glb, &coarse]);
+}
