@@ -14,7 +14,7 @@ use crate::manifest::{
     StepRecord, SurfaceRecord, sha256_hex,
 };
 use crate::quantize::{self, ChunkPlan, Dequantization};
-use crate::{CodecError, Mesh};
+use crate::{CodecError, Mesh, PointCloud};
 
 /// Default precision: 0.05 mm, finer than the accuracy of most structured-light scanners.
 pub const DEFAULT_PRECISION_M: f64 = 0.05e-3;
@@ -67,6 +67,8 @@ pub struct EncodeStats {
     pub vertices: usize,
     /// Triangles written.
     pub triangles: usize,
+    /// Points written (a point cloud); zero for a mesh.
+    pub points: usize,
     /// Input vertices that no triangle used, left out.
     pub unreferenced_vertices_dropped: usize,
     /// Bytes of the binary chunk.
@@ -111,6 +113,7 @@ enum StreamKind {
     Normal,
     Color,
     Measured,
+    Intensity,
     Index,
 }
 
@@ -119,6 +122,43 @@ struct Stream {
     encoded: Vec<u8>,
     byte_stride: usize,
     count: usize,
+}
+
+/// Encode a point cloud into a GLB (primitives of mode POINTS) with its manifest, under the same rules as
+/// [`encode_glb`]: positions on the grid with the error measured after decoding, normals oct-encoded, colours
+/// exact, intensity kept as f32 in `_INTENSITY`. Points are stored in spatial order.
+pub fn encode_point_cloud_glb(
+    cloud: &PointCloud,
+    config: &EncodeConfig,
+    provenance: Provenance,
+) -> Result<EncodedModel, CodecError> {
+    if cloud.positions.is_empty() {
+        return Err(CodecError::InvalidMesh {
+            reason: "the point cloud has no points".into(),
+        });
+    }
+    let count = cloud.positions.len();
+    if cloud.intensity.as_ref().is_some_and(|i| i.len() != count) {
+        return Err(CodecError::InvalidMesh {
+            reason: "intensity count differs from the point count".into(),
+        });
+    }
+    let as_mesh = Mesh {
+        origin_m: cloud.origin_m,
+        positions: cloud.positions.clone(),
+        indices: Vec::new(),
+        normals: cloud.normals.clone(),
+        colors_srgb: cloud.colors_srgb.clone(),
+        measured: None,
+    };
+    as_mesh.validate()?;
+    encode_geometry(
+        &as_mesh,
+        cloud.intensity.as_deref(),
+        true,
+        config,
+        provenance,
+    )
 }
 
 /// Encode a mesh into a GLB with its manifest; fails rather than write a file whose recorded error would lie.
@@ -133,6 +173,17 @@ pub fn encode_glb(
             reason: "the mesh has no triangles".into(),
         });
     }
+    encode_geometry(mesh, None, false, config, provenance)
+}
+
+/// The shared encoder: a mesh, or (with `points`) a cloud carried in a `Mesh` without indices.
+fn encode_geometry(
+    mesh: &Mesh,
+    intensity: Option<&[f32]>,
+    points: bool,
+    config: &EncodeConfig,
+    provenance: Provenance,
+) -> Result<EncodedModel, CodecError> {
     let precision_m = config.precision_m;
     let step = precision_m as f32;
     if !(precision_m.is_finite() && step.is_normal() && step > 0.0) {
@@ -140,13 +191,17 @@ pub fn encode_glb(
             precision_mm: precision_m * 1e3,
         });
     }
-    let plans = quantize::plan_chunks(&mesh.positions, &mesh.indices, f64::from(step));
+    let plans = if points {
+        quantize::plan_point_chunks(&mesh.positions, f64::from(step))
+    } else {
+        quantize::plan_chunks(&mesh.positions, &mesh.indices, f64::from(step))
+    };
     let chunks = plans
         .par_iter()
-        .map(|plan| encode_chunk(mesh, plan, step))
+        .map(|plan| encode_chunk(mesh, intensity, plan, step, points))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let stats = measure(mesh, &chunks, step);
+    let stats = measure(mesh, &chunks, step, points);
     if stats.max_position_error_m > precision_m {
         return Err(CodecError::PrecisionNotMet {
             max_error_mm: stats.max_position_error_m * 1e3,
@@ -175,8 +230,18 @@ pub fn encode_glb(
     })
 }
 
-fn encode_chunk(mesh: &Mesh, plan: &ChunkPlan, step: f32) -> Result<EncodedChunk, CodecError> {
-    let (order, indices) = chunk_order(mesh, plan);
+fn encode_chunk(
+    mesh: &Mesh,
+    intensity: Option<&[f32]>,
+    plan: &ChunkPlan,
+    step: f32,
+    points: bool,
+) -> Result<EncodedChunk, CodecError> {
+    let (order, indices) = if points {
+        point_order(mesh, plan)
+    } else {
+        chunk_order(mesh, plan)
+    };
     let vertex_count = order.len();
     let source = |local: usize| order[local] as usize;
     let positions: Vec<[f32; 3]> = (0..vertex_count)
@@ -226,7 +291,29 @@ fn encode_chunk(mesh: &Mesh, plan: &ChunkPlan, step: f32) -> Result<EncodedChunk
         measured_count = flags.iter().filter(|&&m| m).count();
         streams.push(encode_measured(flags)?);
     }
-    streams.push(encode_indices(&indices, vertex_count)?);
+    if let Some(values) = intensity {
+        let local: Vec<f32> = order.iter().map(|&g| values[g as usize]).collect();
+        let encoded = encode_vertices(&local)?;
+        if decode_vertices::<f32>(&encoded, local.len())?
+            .iter()
+            .map(|v| v.to_bits())
+            .ne(local.iter().map(|v| v.to_bits()))
+        {
+            return Err(CodecError::Meshopt {
+                what: "intensity",
+                message: "round trip changed the data".into(),
+            });
+        }
+        streams.push(Stream {
+            kind: StreamKind::Intensity,
+            encoded,
+            byte_stride: 4,
+            count: local.len(),
+        });
+    }
+    if !points {
+        streams.push(encode_indices(&indices, vertex_count)?);
+    }
 
     let (position_min, position_max) = match dequantization {
         Some(dq) => component_bounds(positions.iter().map(|&p| dq.quantize(p).map(f64::from))),
@@ -250,6 +337,22 @@ fn encode_chunk(mesh: &Mesh, plan: &ChunkPlan, step: f32) -> Result<EncodedChunk
         triangle_area_m2,
         reconstructed_area_m2,
     })
+}
+
+/// A cloud chunk's points in spatial order (neighbours have similar grid values, which the vertex codec
+/// turns into fewer bytes); no indices.
+fn point_order(mesh: &Mesh, plan: &ChunkPlan) -> (Vec<u32>, Vec<u32>) {
+    let local_positions: Vec<[f32; 3]> = plan
+        .triangles
+        .iter()
+        .map(|&p| mesh.positions[p as usize])
+        .collect();
+    let remap = meshopt::spatial_sort_remap_decoder(&local_positions);
+    let mut order = vec![0u32; plan.triangles.len()];
+    for (old, &new) in remap.iter().enumerate() {
+        order[new as usize] = plan.triangles[old];
+    }
+    (order, Vec::new())
 }
 
 /// The chunk's vertices (as mesh indices) in the order they are stored, and its triangles in local indices.
@@ -491,9 +594,9 @@ fn component_bounds(points: impl Iterator<Item = [f64; 3]>) -> ([f64; 3], [f64; 
     (min, max)
 }
 
-fn measure(mesh: &Mesh, chunks: &[EncodedChunk], step: f32) -> EncodeStats {
+fn measure(mesh: &Mesh, chunks: &[EncodedChunk], step: f32, points: bool) -> EncodeStats {
     let vertices: usize = chunks.iter().map(|c| c.vertex_count).sum();
-    let mut referenced = vec![false; mesh.positions.len()];
+    let mut referenced = vec![points; mesh.positions.len()];
     for &i in &mesh.indices {
         referenced[i as usize] = true;
     }
@@ -517,6 +620,7 @@ fn measure(mesh: &Mesh, chunks: &[EncodedChunk], step: f32) -> EncodeStats {
             .map(|_| chunks.iter().map(|c| c.max_color_error).max().unwrap_or(0)),
         vertices,
         triangles: chunks.iter().map(|c| c.index_count / 3).sum(),
+        points: if points { vertices } else { 0 },
         unreferenced_vertices_dropped: referenced.iter().filter(|&&r| !r).count(),
         bin_bytes: 0,
     }
@@ -620,6 +724,12 @@ fn build_manifest(
     if mesh.measured.is_some() {
         attributes.push("_MEASURED".into());
     }
+    if chunks
+        .iter()
+        .any(|c| c.streams.iter().any(|s| s.kind == StreamKind::Intensity))
+    {
+        attributes.push("_INTENSITY".into());
+    }
     Manifest {
         format: "exhibit-manifest".into(),
         format_version: MANIFEST_FORMAT_VERSION,
@@ -631,6 +741,7 @@ fn build_manifest(
         geometry: GeometryRecord {
             vertices: stats.vertices as u64,
             triangles: stats.triangles as u64,
+            points: stats.points as u64,
             bounds_min_m: world(low),
             bounds_max_m: world(high),
             attributes,
@@ -716,6 +827,8 @@ fn gltf_json(
                     json!({ "bufferView": buffer_view, "componentType": 5123, "normalized": true,
                                               "count": stream.count, "type": "VEC4" })
                 }
+                StreamKind::Intensity => json!({ "bufferView": buffer_view, "componentType": 5126,
+                                                  "count": stream.count, "type": "SCALAR" }),
                 StreamKind::Measured => json!({ "bufferView": buffer_view, "componentType": 5121,
                                                  "count": stream.count, "type": "SCALAR" }),
                 StreamKind::Index => json!({ "bufferView": buffer_view,
@@ -727,6 +840,7 @@ fn gltf_json(
                 StreamKind::Normal => "NORMAL",
                 StreamKind::Color => "COLOR_0",
                 StreamKind::Measured => "_MEASURED",
+                StreamKind::Intensity => "_INTENSITY",
                 StreamKind::Index => "",
             };
             if stream.kind == StreamKind::Index {
@@ -736,7 +850,12 @@ fn gltf_json(
             }
             accessors.push(accessor);
         }
-        meshes.push(json!({ "primitives": [{ "attributes": attributes, "indices": indices, "material": 0, "mode": 4 }] }));
+        let primitive = if indices.is_null() {
+            json!({ "attributes": attributes, "material": 0, "mode": 0 })
+        } else {
+            json!({ "attributes": attributes, "indices": indices, "material": 0, "mode": 4 })
+        };
+        meshes.push(json!({ "primitives": [primitive] }));
         let mut node = json!({ "mesh": meshes.len() - 1 });
         if let Some(dq) = chunk.dequantization {
             node["translation"] = json!(dq.translation.map(shortest_f32));
@@ -783,7 +902,7 @@ fn gltf_json(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read_model_bytes;
+    use crate::{PointCloud, read_model_bytes};
 
     /// A wavy grid of `n` x `n` vertices spanning `size_m`, with normals, colours and flags.
     fn grid_mesh(n: u32, size_m: f32) -> Mesh {
@@ -963,6 +1082,64 @@ mod tests {
         assert_eq!(
             primitive.measured.as_ref().map(|a| a.count),
             Some(model.mesh.positions.len())
+        );
+    }
+
+    #[test]
+    fn point_clouds_round_trip_with_every_attribute() {
+        let mesh = grid_mesh(70, 9.0); // 9 m: several chunks at 0.05 mm
+        let intensity: Vec<f32> = (0..mesh.positions.len()).map(|i| i as f32 * 0.25).collect();
+        let cloud = PointCloud {
+            origin_m: mesh.origin_m,
+            positions: mesh.positions.clone(),
+            normals: mesh.normals.clone(),
+            colors_srgb: mesh.colors_srgb.clone(),
+            intensity: Some(intensity.clone()),
+        };
+        let encoded =
+            crate::encode_point_cloud_glb(&cloud, &EncodeConfig::default(), Provenance::default())
+                .unwrap();
+        assert!(encoded.stats.chunks > 1);
+        assert_eq!(
+            (encoded.stats.points, encoded.stats.triangles),
+            (cloud.positions.len(), 0)
+        );
+        assert!(encoded.stats.max_position_error_m <= DEFAULT_PRECISION_M);
+        let model = read_model_bytes(&encoded.glb, None).unwrap();
+        assert_eq!(model.mesh.triangle_count(), 0);
+        let points = &model.points;
+        assert_eq!(points.positions.len(), cloud.positions.len());
+        // Points are stored in spatial order: match each decoded point to its source by intensity (unique here).
+        let decoded_intensity = points.intensity.as_ref().unwrap();
+        for (k, value) in decoded_intensity.iter().enumerate() {
+            let source = (value / 0.25) as usize;
+            assert_eq!(intensity[source], *value);
+            assert!(
+                quantize::distance(points.positions[k], cloud.positions[source])
+                    <= encoded.stats.max_position_error_m
+            );
+            assert_eq!(
+                points.colors_srgb.as_ref().unwrap()[k],
+                cloud.colors_srgb.as_ref().unwrap()[source]
+            );
+            let n = points.normals.as_ref().unwrap()[k];
+            let angle =
+                quantize::angle_deg(n, cloud.normals.as_ref().unwrap()[source].map(f64::from));
+            assert!(
+                angle <= encoded.stats.max_normal_error_deg.unwrap() + 1e-3,
+                "normal {k}: {angle}°"
+            );
+        }
+        assert_eq!(
+            encoded.manifest.geometry.points,
+            cloud.positions.len() as u64
+        );
+        assert!(
+            encoded
+                .manifest
+                .geometry
+                .attributes
+                .contains(&"_INTENSITY".to_owned())
         );
     }
 

@@ -31,7 +31,10 @@ mod mesh;
 pub mod quantize;
 mod read;
 
-pub use encode::{DEFAULT_PRECISION_M, EncodeConfig, EncodeStats, EncodedModel, encode_glb};
+pub use encode::{
+    DEFAULT_PRECISION_M, EncodeConfig, EncodeStats, EncodedModel, encode_glb,
+    encode_point_cloud_glb,
+};
 pub use error::CodecError;
 pub use manifest::{InputRecord, Manifest, Provenance, StepRecord};
 pub use mesh::{Mesh, PointCloud, is_unit, linear_to_srgb, srgb_to_linear};

@@ -78,6 +78,9 @@ pub struct GeometryRecord {
     pub vertices: u64,
     /// Triangles in the file.
     pub triangles: u64,
+    /// Points in the file (a point cloud stored as POINTS primitives); absent in files that have none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub points: u64,
     /// Lower corner of the bounds in world metres.
     pub bounds_min_m: [f64; 3],
     /// Upper corner of the bounds in world metres.
@@ -145,6 +148,14 @@ impl Manifest {
         bytes.push(b'\n');
         bytes
     }
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// Lower-case hex of a byte string.

@@ -15,13 +15,57 @@ pub const GRID_MAX: u32 = 65_535;
 /// one triangle extent of the centroid, so a chunk spans at most three times this, which fits 16 bits.
 const CHUNK_CELL_STEPS: f64 = 21_800.0;
 
-/// Triangles of one chunk, by their index in the mesh.
+/// Triangles (of a mesh) or points (of a cloud) of one chunk, by their number.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkPlan {
-    /// Triangle numbers (not index positions), ascending.
+    /// Triangle numbers (not index positions), or point numbers for a cloud, ascending.
     pub triangles: Vec<u32>,
     /// Whether positions in this chunk stay `f32` because a triangle is too large for the grid.
     pub float_positions: bool,
+}
+
+/// Split a point cloud's points into chunks whose positions fit 16 bits at `step_m`: one chunk when the
+/// whole cloud fits, otherwise one per cell of a grid (each cell spans less than 16 bits). Ordered by cell.
+#[must_use]
+pub fn plan_point_chunks(positions: &[[f32; 3]], step_m: f64) -> Vec<ChunkPlan> {
+    if positions.is_empty() {
+        return Vec::new();
+    }
+    let (min, max) = component_bounds_f32(positions);
+    let fits_one = (0..3).all(|axis| (max[axis] - min[axis]) / step_m <= f64::from(GRID_MAX) - 2.0);
+    if fits_one {
+        let all = (0..positions.len() as u32).collect();
+        return vec![ChunkPlan {
+            triangles: all,
+            float_positions: false,
+        }];
+    }
+    let cell_m = CHUNK_CELL_STEPS * step_m;
+    let mut cells: BTreeMap<[u32; 3], Vec<u32>> = BTreeMap::new();
+    for (point, p) in positions.iter().enumerate() {
+        let cell = [0, 1, 2]
+            .map(|axis| ((f64::from(p[axis]) - min[axis]) / cell_m).floor().max(0.0) as u32);
+        cells.entry(cell).or_default().push(point as u32);
+    }
+    cells
+        .into_values()
+        .map(|points| ChunkPlan {
+            triangles: points,
+            float_positions: false,
+        })
+        .collect()
+}
+
+fn component_bounds_f32(positions: &[[f32; 3]]) -> ([f64; 3], [f64; 3]) {
+    let mut min = [f64::INFINITY; 3];
+    let mut max = [f64::NEG_INFINITY; 3];
+    for p in positions {
+        for axis in 0..3 {
+            min[axis] = min[axis].min(f64::from(p[axis]));
+            max[axis] = max[axis].max(f64::from(p[axis]));
+        }
+    }
+    (min, max)
 }
 
 /// Split a mesh's triangles into chunks whose positions fit 16 bits at `step_m`.

@@ -834,11 +834,22 @@ impl<'a> Reader<'a> {
             None => (0..vertex_count as u32).collect(),
         };
         let present: Vec<String> = attributes.keys().cloned().collect();
+        let intensity = match attribute("_INTENSITY") {
+            Some(a) => Some(self.read_mapped::<1, f32>(a, "_INTENSITY", |[v]| v as f32)?),
+            None => None,
+        };
+        if intensity.as_ref().is_some_and(|i| i.len() != vertex_count) {
+            return Err(gltf_error(
+                format!("{pointer}/attributes/_INTENSITY"),
+                "count differs from POSITION",
+            ));
+        }
         let part = Part {
             positions,
             normals,
             colors,
             measured,
+            intensity,
             present,
         };
         if mode == 0 {
@@ -1780,6 +1791,7 @@ struct Part {
     normals: Option<Vec<[f32; 3]>>,
     colors: Option<Vec<[u8; 4]>>,
     measured: Option<Vec<bool>>,
+    intensity: Option<Vec<f32>>,
     present: Vec<String>,
 }
 
@@ -1915,16 +1927,34 @@ impl SceneBuilder {
             ..PointCloud::default()
         };
         let want_point_colors = self.point_parts.iter().any(|(p, _)| p.colors.is_some());
+        // Normals and intensity only when every point primitive has them: nothing is invented.
+        let want_point_normals = !self.point_parts.is_empty()
+            && self.point_parts.iter().all(|(p, _)| p.normals.is_some());
+        let want_intensity = !self.point_parts.is_empty()
+            && self.point_parts.iter().all(|(p, _)| p.intensity.is_some());
         let mut point_colors = Vec::new();
+        let mut point_normals = Vec::new();
+        let mut intensity = Vec::new();
         for (part, indices) in &self.point_parts {
             for &i in indices {
-                points.positions.push(part.positions[i as usize]);
+                let i = i as usize;
+                points.positions.push(part.positions[i]);
                 if want_point_colors {
-                    point_colors.push(part.colors.as_ref().map_or([255; 4], |c| c[i as usize]));
+                    point_colors.push(part.colors.as_ref().map_or([255; 4], |c| c[i]));
+                }
+                if let (true, Some(n)) = (want_point_normals, &part.normals) {
+                    point_normals.push(n[i]);
+                }
+                if let (true, Some(v)) = (want_intensity, &part.intensity) {
+                    intensity.push(v[i]);
                 }
             }
         }
+        let bad_point_normals = point_normals.iter().filter(|n| n[0].is_nan()).count();
+        self.note_bad_normals(bad_point_normals);
         points.colors_srgb = want_point_colors.then_some(point_colors);
+        points.normals = (want_point_normals && bad_point_normals == 0).then_some(point_normals);
+        points.intensity = want_intensity.then_some(intensity);
         (mesh, points, attributes)
     }
 }
