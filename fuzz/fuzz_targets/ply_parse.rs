@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
-    let _ = ingest::parse_mesh(ingest::MeshFormat::Ply, bytes, "fuzz.ply".as_ref());
+    let _ = ingest::parse_scan(ingest::ScanFormat::Ply, bytes, "fuzz.ply".as_ref());
 });

@@ -1,13 +1,13 @@
 //! Ingest: read what scanners write and turn it into an evidence model.
 //!
-//! Readers (one module per format) produce a [`RawMesh`] in the file's own unit; [`raw::to_mesh`]
-//! applies the unit and the origin; the codec encodes. Each stage is plain data plus one function,
+//! Readers (one module per format) produce a [`RawMesh`] in the file's own unit; [`raw::to_mesh`] and
+//! [`raw::to_cloud`] apply the unit and the origin; the codec encodes. Each stage is plain data plus one function,
 //! and each records what it kept, dropped and changed in the manifest.
 //!
 //! ```no_run
-//! use ingest::{IngestConfig, ingest_mesh_file};
+//! use ingest::{IngestConfig, ingest_file};
 //!
-//! let output = ingest_mesh_file("bunny.ply".as_ref(), &IngestConfig::default())?;
+//! let output = ingest_file("bunny.ply".as_ref(), &IngestConfig::default())?;
 //! println!("{} triangles, max error {} mm", output.model.stats.triangles, output.model.stats.max_position_error_m * 1e3);
 //! # Ok::<(), ingest::IngestError>(())
 //! ```
@@ -21,7 +21,7 @@ mod units;
 use std::path::Path;
 use std::time::Instant;
 
-use codec::{EncodeConfig, EncodedModel, InputRecord, Mesh, Provenance, StepRecord};
+use codec::{EncodeConfig, EncodedModel, InputRecord, Mesh, PointCloud, Provenance, StepRecord};
 use serde_json::json;
 
 pub use error::IngestError;
@@ -35,23 +35,67 @@ pub struct ReadOptions {
     pub unit: Option<Unit>,
 }
 
-/// A mesh file as read: the mesh in metres, the record of the file, and the record of the read step.
+/// What a scan file holds once read: a surface, or points (which go on to reconstruction when it exists).
 #[derive(Clone, Debug)]
-pub struct MeshInput {
-    /// The mesh in metres.
-    pub mesh: Mesh,
+pub enum Geometry {
+    /// Triangles.
+    Mesh(Mesh),
+    /// Points without faces.
+    Points(PointCloud),
+}
+
+impl Geometry {
+    /// Axis-aligned bounds in world metres.
+    #[must_use]
+    pub fn bounds_m(&self) -> Option<([f64; 3], [f64; 3])> {
+        match self {
+            Geometry::Mesh(m) => m.bounds_m(),
+            Geometry::Points(p) => p.bounds_m(),
+        }
+    }
+
+    /// glTF names of the vertex attributes present.
+    #[must_use]
+    pub fn attributes(&self) -> Vec<&'static str> {
+        let (normals, colors, extra) = match self {
+            Geometry::Mesh(m) => (
+                m.normals.is_some(),
+                m.colors_srgb.is_some(),
+                m.measured.is_some().then_some("_MEASURED"),
+            ),
+            Geometry::Points(p) => (
+                p.normals.is_some(),
+                p.colors_srgb.is_some(),
+                p.intensity.is_some().then_some("_INTENSITY"),
+            ),
+        };
+        let mut names = vec!["POSITION"];
+        names.extend(normals.then_some("NORMAL"));
+        names.extend(colors.then_some("COLOR_0"));
+        names.extend(extra);
+        names
+    }
+}
+
+/// A scan file as read: its geometry in metres, the record of the file, and the record of the read step.
+#[derive(Clone, Debug)]
+pub struct ScanInput {
+    /// The mesh or points, in metres.
+    pub geometry: Geometry,
     /// Name, hash, size, format and unit of the file.
     pub input: InputRecord,
     /// What reading kept and dropped.
     pub step: StepRecord,
+    /// Scanner metadata found in the file, name → value.
+    pub metadata: Vec<(String, String)>,
     /// Sentences for the user about anything dropped or doubtful.
     pub notes: Vec<String>,
 }
 
-/// The mesh formats this build reads.
+/// The scan formats this build reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MeshFormat {
-    /// Stanford PLY.
+pub enum ScanFormat {
+    /// Stanford PLY (meshes and point clouds).
     Ply,
     /// Wavefront OBJ.
     Obj,
@@ -59,10 +103,10 @@ pub enum MeshFormat {
     Gltf,
 }
 
-impl MeshFormat {
-    /// The unit assumed when the user gives none. PLY and OBJ carry no unit; scanners and the Stanford
-    /// repository write metres, so metres it is, and a note asks to check when the size looks implausible.
-    /// glTF is metres by definition.
+impl ScanFormat {
+    /// The unit assumed when the user gives none, as documented in the README: PLY and OBJ carry no unit;
+    /// scanners and the Stanford repository write metres, so metres it is, and a note asks to check when
+    /// the size looks implausible. glTF is metres by definition.
     #[must_use]
     pub fn default_unit(self) -> Unit {
         Unit::Metre
@@ -91,58 +135,73 @@ impl MeshFormat {
     }
 }
 
-/// Parse a mesh file's bytes in its own unit; `path` only names the file in errors.
+/// Parse a scan file's bytes in its own unit; `path` names the file in errors (and locates glTF buffers).
 /// This is the entry point the fuzz targets drive with arbitrary bytes.
-pub fn parse_mesh(format: MeshFormat, bytes: &[u8], path: &Path) -> Result<RawMesh, IngestError> {
+pub fn parse_scan(format: ScanFormat, bytes: &[u8], path: &Path) -> Result<RawMesh, IngestError> {
     match format {
-        MeshFormat::Ply => ply::parse_ply(bytes),
-        MeshFormat::Obj => obj::parse_obj(bytes),
-        MeshFormat::Gltf => return raw::from_gltf(bytes, path),
+        ScanFormat::Ply => ply::parse_ply(bytes),
+        ScanFormat::Obj => obj::parse_obj(bytes),
+        ScanFormat::Gltf => return raw::from_gltf(bytes, path),
     }
     .map_err(|e| e.in_file(path))
 }
 
-/// Read a mesh file (PLY with faces, or OBJ) into metres, hashing the bytes that were parsed.
-pub fn read_mesh(path: &Path, options: &ReadOptions) -> Result<MeshInput, IngestError> {
+/// Read a scan file into metres, hashing the bytes that were parsed. A file with faces is a mesh; one
+/// without is a point cloud.
+pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<ScanInput, IngestError> {
     let bytes = fs_err::read(path).map_err(|source| IngestError::Io {
         source,
         path: path.to_path_buf(),
     })?;
     let sha256 = codec::manifest::sha256_hex(&bytes);
-    let Some(format) = MeshFormat::detect(path, &bytes) else {
+    let Some(format) = ScanFormat::detect(path, &bytes) else {
         return Err(IngestError::Unsupported {
-            reason: "unknown file type: exhibit reads .ply, .obj, .glb and .gltf meshes here"
-                .into(),
+            reason: "unknown file type: exhibit reads .ply, .obj, .glb and .gltf here".into(),
             path: path.to_path_buf(),
         });
     };
-    let raw = parse_mesh(format, &bytes, path)?;
-    if raw.indices.is_empty() {
-        return Err(IngestError::Unsupported {
-            reason: format!(
-                "{} vertices but no faces: this is a point cloud, and reconstruction from points is not built yet",
-                raw.positions.len()
-            ),
-            path: path.to_path_buf(),
-        });
-    }
+    let raw = parse_scan(format, &bytes, path)?;
     let unit = options.unit.unwrap_or_else(|| format.default_unit());
     let (points_in, triangles_in) = (raw.positions.len(), raw.indices.len() / 3);
-    let (format_name, dropped, polygons) = (
+    let mut dropped = raw.dropped.clone();
+    if !raw.indices.is_empty() && raw.intensity.is_some() {
+        // The mesh types carry no per-vertex intensity (a point cloud does).
+        dropped.push("vertex property intensity (a mesh does not keep it)".into());
+    }
+    let (format_name, polygons, metadata) = (
         raw.format.clone(),
-        raw.dropped.clone(),
         raw.polygons_triangulated,
+        raw.metadata.clone(),
     );
-    let converted = raw::to_mesh(raw, unit);
     let mut notes: Vec<String> = dropped.iter().map(|d| format!("not kept: {d}")).collect();
-    if converted.invalid_normals > 0 {
-        notes.push(format!(
-            "{} normals of zero length: all normals left out, a viewer recomputes them",
-            converted.invalid_normals
-        ));
+    let (geometry, max_rounding_m, invalid_normals, non_finite, triangles_dropped) =
+        if raw.indices.is_empty() {
+            let c = raw::to_cloud(raw, unit);
+            (
+                Geometry::Points(c.geometry),
+                c.max_rounding_m,
+                c.invalid_normals,
+                c.non_finite_dropped,
+                c.triangles_dropped,
+            )
+        } else {
+            let c = raw::to_mesh(raw, unit);
+            (
+                Geometry::Mesh(c.geometry),
+                c.max_rounding_m,
+                c.invalid_normals,
+                c.non_finite_dropped,
+                c.triangles_dropped,
+            )
+        };
+    if invalid_normals > 0 {
+        notes.push(format!("{invalid_normals} normals of zero length: all normals left out, a viewer recomputes them"));
+    }
+    if non_finite > 0 {
+        notes.push(format!("dropped {non_finite} points with NaN or infinite coordinates (and {triangles_dropped} triangles using them)"));
     }
     if options.unit.is_none()
-        && let Some((min, max)) = converted.mesh.bounds_m()
+        && let Some((min, max)) = geometry.bounds_m()
     {
         let size = (0..3).map(|a| max[a] - min[a]).fold(0.0, f64::max);
         if !(1e-3..=100.0).contains(&size) {
@@ -171,19 +230,23 @@ pub fn read_mesh(path: &Path, options: &ReadOptions) -> Result<MeshInput, Ingest
             "triangles": triangles_in,
             "polygons_triangulated": polygons,
             "dropped": dropped,
-            "max_f32_rounding_mm": converted.max_rounding_m * 1e3,
-            "normals_left_out": converted.invalid_normals,
+            "non_finite_dropped": non_finite,
+            "triangles_dropped": triangles_dropped,
+            "max_f32_rounding_mm": max_rounding_m * 1e3,
+            "normals_left_out": invalid_normals,
+            "metadata": metadata.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
         }),
     };
-    Ok(MeshInput {
-        mesh: converted.mesh,
+    Ok(ScanInput {
+        geometry,
         input,
         step,
+        metadata,
         notes,
     })
 }
 
-/// Options for [`ingest_mesh_file`].
+/// Options for [`ingest_file`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IngestConfig {
     /// How to read the input.
@@ -197,7 +260,7 @@ pub struct IngestConfig {
 pub struct IngestOutput {
     /// The GLB and its manifest.
     pub model: EncodedModel,
-    /// Vertices in the input.
+    /// Vertices or points in the input.
     pub points_in: usize,
     /// Sentences about anything dropped or doubtful.
     pub notes: Vec<String>,
@@ -205,28 +268,32 @@ pub struct IngestOutput {
     pub stages: Vec<(&'static str, f64)>,
 }
 
-/// Read one mesh file and encode it into a GLB with its manifest.
-pub fn ingest_mesh_file(path: &Path, config: &IngestConfig) -> Result<IngestOutput, IngestError> {
+/// Read one scan file and encode it into a GLB with its manifest. A point cloud is stored as points
+/// (glTF mode POINTS) until reconstruction exists, and a note says so.
+pub fn ingest_file(path: &Path, config: &IngestConfig) -> Result<IngestOutput, IngestError> {
     let started = Instant::now();
-    let input = read_mesh(path, &config.read)?;
+    let scan = read_scan(path, &config.read)?;
     let read_seconds = started.elapsed().as_secs_f64();
-    let points_in = input.mesh.positions.len();
+    let step_points_in = scan.step.result["vertices"].as_u64().unwrap_or(0) as usize;
     let provenance = Provenance {
-        inputs: vec![input.input],
-        steps: vec![input.step],
+        inputs: vec![scan.input],
+        steps: vec![scan.step],
     };
+    let mut notes = scan.notes;
     let started = Instant::now();
-    let model = codec::encode_glb(&input.mesh, &config.encode, provenance).map_err(|source| {
-        IngestError::Codec {
-            source,
-            path: path.to_path_buf(),
+    let model = match &scan.geometry {
+        Geometry::Mesh(mesh) => codec::encode_glb(mesh, &config.encode, provenance),
+        Geometry::Points(cloud) => {
+            notes.push("a point cloud: stored as points (glTF POINTS); surface reconstruction is not built yet".into());
+            codec::encode_point_cloud_glb(cloud, &config.encode, provenance)
         }
-    })?;
+    }
+    .map_err(|source| IngestError::Codec { source, path: path.to_path_buf() })?;
     let encode_seconds = started.elapsed().as_secs_f64();
     Ok(IngestOutput {
         model,
-        points_in,
-        notes: input.notes,
+        points_in: step_points_in,
+        notes,
         stages: vec![("read", read_seconds), ("encode", encode_seconds)],
     })
 }

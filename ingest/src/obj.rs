@@ -134,7 +134,7 @@ pub(crate) fn parse_obj(bytes: &[u8]) -> Result<RawMesh, ParseError> {
             colors_srgb,
             dropped,
             polygons_triangulated,
-            measured: None,
+            ..RawMesh::default()
         });
     }
     // One output vertex per distinct (position, normal) pair, numbered in order of first use.

@@ -84,6 +84,7 @@ enum Role {
     Position(usize),
     Normal(usize),
     Color(usize),
+    Intensity,
     Other,
 }
 
@@ -99,6 +100,9 @@ fn vertex_role(name: &str) -> Role {
         "green" | "g" | "diffuse_green" => Role::Color(1),
         "blue" | "b" | "diffuse_blue" => Role::Color(2),
         "alpha" | "a" | "diffuse_alpha" => Role::Color(3),
+        "intensity" | "scalar_intensity" | "scalar_Intensity" | "quality" | "scalar_quality" => {
+            Role::Intensity
+        }
         _ => Role::Other,
     }
 }
@@ -456,11 +460,20 @@ fn read_vertices(
     values: &mut impl Values,
     raw: &mut RawMesh,
 ) -> Result<(), ParseError> {
-    let roles: Vec<Role> = element
+    let mut roles: Vec<Role> = element
         .properties
         .iter()
         .map(|p| vertex_role(&p.name))
         .collect();
+    // One intensity channel is kept: the first; any other is dropped like an unknown property.
+    if let Some(first) = roles.iter().position(|&r| r == Role::Intensity) {
+        for role in roles.iter_mut().skip(first + 1) {
+            if *role == Role::Intensity {
+                *role = Role::Other;
+            }
+        }
+    }
+    let has_intensity = roles.contains(&Role::Intensity);
     for axis in 0..3 {
         if !roles.contains(&Role::Position(axis)) {
             return Err(values.error(format!(
@@ -473,7 +486,7 @@ fn read_vertices(
     let has_colors = (0..3).all(|a| roles.contains(&Role::Color(a)));
     for (property, role) in element.properties.iter().zip(&roles) {
         let kept = match role {
-            Role::Position(_) => true,
+            Role::Position(_) | Role::Intensity => true,
             Role::Normal(_) => has_normals,
             Role::Color(_) => has_colors,
             Role::Other => false,
@@ -487,6 +500,7 @@ fn read_vertices(
     raw.positions.reserve(capacity);
     let mut normals = Vec::with_capacity(if has_normals { capacity } else { 0 });
     let mut colors = Vec::with_capacity(if has_colors { capacity } else { 0 });
+    let mut intensity = Vec::with_capacity(if has_intensity { capacity } else { 0 });
     for _ in 0..element.count {
         values.begin_record()?;
         let mut position = [0.0f64; 3];
@@ -503,6 +517,9 @@ fn read_vertices(
                 (Kind::Scalar(kind), Role::Color(channel)) => {
                     color[*channel] = values.scalar(*kind)? * kind.color_scale();
                 }
+                (Kind::Scalar(kind), Role::Intensity) => {
+                    intensity.push(values.scalar(*kind)? as f32);
+                }
                 (Kind::Scalar(kind), Role::Other) => {
                     values.scalar(*kind)?;
                 }
@@ -510,12 +527,6 @@ fn read_vertices(
             }
         }
         values.end_record()?;
-        if !position.iter().all(|c| c.is_finite()) {
-            return Err(values.error(format!(
-                "vertex {} has a non-finite position {position:?}",
-                raw.positions.len()
-            )));
-        }
         raw.positions.push(position);
         if has_normals {
             normals.push(normal);
@@ -526,6 +537,7 @@ fn read_vertices(
     }
     raw.normals = has_normals.then_some(normals);
     raw.colors_srgb = has_colors.then_some(colors);
+    raw.intensity = has_intensity.then_some(intensity);
     Ok(())
 }
 

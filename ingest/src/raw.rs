@@ -1,7 +1,7 @@
 //! What a reader hands over before units and the origin are applied: positions in the file's own
 //! unit as f64, with everything the file had that exhibit will not keep named in `dropped`.
 
-use codec::Mesh;
+use codec::{Mesh, PointCloud};
 
 use crate::Unit;
 
@@ -24,6 +24,10 @@ pub struct RawMesh {
     pub polygons_triangulated: u64,
     /// Measured (`true`) or reconstructed, when the file says (exhibit's own GLB).
     pub measured: Option<Vec<bool>>,
+    /// Return intensity or quality per vertex, in the scanner's scale.
+    pub intensity: Option<Vec<f32>>,
+    /// Scanner metadata found in the file (device, pose, coordinate system...), name → value, sorted.
+    pub metadata: Vec<(String, String)>,
 }
 
 /// A glTF document's triangles as a raw mesh in metres: the scene flattened, node transforms applied.
@@ -56,28 +60,44 @@ pub fn from_gltf(bytes: &[u8], path: &std::path::Path) -> Result<RawMesh, crate:
         dropped,
         polygons_triangulated: 0,
         measured: model.mesh.measured,
+        intensity: None,
+        metadata: Vec::new(),
     })
 }
 
-/// The mesh in metres around an origin, and what the conversion changed.
+/// The geometry in metres around an origin, and what the conversion changed.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Converted {
-    /// The mesh, in metres.
-    pub mesh: Mesh,
+pub struct Converted<G> {
+    /// The mesh or point cloud, in metres.
+    pub geometry: G,
     /// Largest distance between a vertex as read (in metres, f64) and as stored (f32 offset from the origin).
     pub max_rounding_m: f64,
     /// Normals that were not unit vectors and could not be normalized; when nonzero, normals are left out.
     pub invalid_normals: u64,
+    /// Vertices or points with a NaN or infinite coordinate, dropped (scanners write them for empty pixels).
+    pub non_finite_dropped: u64,
+    /// Triangles dropped because a corner was one of those vertices.
+    pub triangles_dropped: u64,
 }
 
-/// Scale to metres, choose an origin (the bounds' centre rounded to whole metres, so small models keep
-/// origin zero and survey coordinates keep their digits) and store offsets as f32.
-#[must_use]
-pub fn to_mesh(raw: RawMesh, unit: Unit) -> Converted {
+/// The shared part of [`to_mesh`] and [`to_cloud`]: finite vertices only, in metres around an origin.
+struct Placed {
+    origin_m: [f64; 3],
+    positions: Vec<[f32; 3]>,
+    /// For each input vertex, its new number, or `u32::MAX` when dropped.
+    new_index: Vec<u32>,
+    max_rounding_m: f64,
+    non_finite_dropped: u64,
+}
+
+/// Scale to metres, drop non-finite vertices, choose an origin (the bounds' centre rounded to whole
+/// metres, so small models keep origin zero and survey coordinates keep their digits), store f32 offsets.
+fn place(positions: &[[f64; 3]], unit: Unit) -> Placed {
     let scale = unit.metres();
+    let finite = |p: &[f64; 3]| p.iter().all(|c| (c * scale).is_finite());
     let mut min = [f64::INFINITY; 3];
     let mut max = [f64::NEG_INFINITY; 3];
-    for p in &raw.positions {
+    for p in positions.iter().filter(|p| finite(p)) {
         for axis in 0..3 {
             min[axis] = min[axis].min(p[axis] * scale);
             max[axis] = max[axis].max(p[axis] * scale);
@@ -93,19 +113,45 @@ pub fn to_mesh(raw: RawMesh, unit: Unit) -> Converted {
         }
     });
     let mut max_rounding_m: f64 = 0.0;
-    let positions = raw
-        .positions
-        .iter()
-        .map(|p| {
-            let relative = [0, 1, 2].map(|axis| p[axis] * scale - origin_m[axis]);
-            let stored = relative.map(|c| c as f32);
-            let d = [0, 1, 2].map(|axis| f64::from(stored[axis]) - relative[axis]);
-            max_rounding_m = max_rounding_m.max((d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt());
-            stored
-        })
-        .collect();
-    let mut invalid_normals = 0;
-    let normals = raw.normals.map(|normals| {
+    let mut kept = Vec::with_capacity(positions.len());
+    let mut new_index = Vec::with_capacity(positions.len());
+    for p in positions {
+        if !finite(p) {
+            new_index.push(u32::MAX);
+            continue;
+        }
+        let relative = [0, 1, 2].map(|axis| p[axis] * scale - origin_m[axis]);
+        let stored = relative.map(|c| c as f32);
+        let d = [0, 1, 2].map(|axis| f64::from(stored[axis]) - relative[axis]);
+        max_rounding_m = max_rounding_m.max((d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt());
+        new_index.push(kept.len() as u32);
+        kept.push(stored);
+    }
+    let non_finite_dropped = (positions.len() - kept.len()) as u64;
+    Placed {
+        origin_m,
+        positions: kept,
+        new_index,
+        max_rounding_m,
+        non_finite_dropped,
+    }
+}
+
+/// Keep the entries of a per-vertex array whose vertex survived.
+fn keep<T: Copy>(values: Option<Vec<T>>, new_index: &[u32]) -> Option<Vec<T>> {
+    values.map(|v| {
+        v.into_iter()
+            .zip(new_index)
+            .filter(|(_, n)| **n != u32::MAX)
+            .map(|(x, _)| x)
+            .collect()
+    })
+}
+
+/// Normalize normals; when any has no direction, leave them all out (the count says how many).
+fn unit_normals(normals: Option<Vec<[f32; 3]>>) -> (Option<Vec<[f32; 3]>>, u64) {
+    let mut invalid = 0;
+    let normals = normals.map(|normals| {
         normals
             .into_iter()
             .map(|n| {
@@ -113,23 +159,64 @@ pub fn to_mesh(raw: RawMesh, unit: Unit) -> Converted {
                 if length > 0.0 && length.is_finite() {
                     n.map(|c| c / length)
                 } else {
-                    invalid_normals += 1;
+                    invalid += 1;
                     n
                 }
             })
             .collect()
     });
+    (if invalid > 0 { None } else { normals }, invalid)
+}
+
+/// The mesh in metres: non-finite vertices and the triangles that use them are dropped and counted.
+#[must_use]
+pub fn to_mesh(raw: RawMesh, unit: Unit) -> Converted<Mesh> {
+    let placed = place(&raw.positions, unit);
+    let mut indices = Vec::with_capacity(raw.indices.len());
+    let mut triangles_dropped = 0;
+    for t in raw.indices.chunks_exact(3) {
+        let mapped = [0, 1, 2].map(|k| placed.new_index[t[k] as usize]);
+        if mapped.contains(&u32::MAX) {
+            triangles_dropped += 1;
+        } else {
+            indices.extend(mapped);
+        }
+    }
+    let (normals, invalid_normals) = unit_normals(keep(raw.normals, &placed.new_index));
     let mesh = Mesh {
-        origin_m,
-        positions,
-        indices: raw.indices,
-        normals: if invalid_normals > 0 { None } else { normals },
-        colors_srgb: raw.colors_srgb,
-        measured: raw.measured,
+        origin_m: placed.origin_m,
+        positions: placed.positions,
+        indices,
+        normals,
+        colors_srgb: keep(raw.colors_srgb, &placed.new_index),
+        measured: keep(raw.measured, &placed.new_index),
     };
     Converted {
-        mesh,
-        max_rounding_m,
+        geometry: mesh,
+        max_rounding_m: placed.max_rounding_m,
         invalid_normals,
+        non_finite_dropped: placed.non_finite_dropped,
+        triangles_dropped,
+    }
+}
+
+/// The points in metres: non-finite points are dropped and counted.
+#[must_use]
+pub fn to_cloud(raw: RawMesh, unit: Unit) -> Converted<PointCloud> {
+    let placed = place(&raw.positions, unit);
+    let (normals, invalid_normals) = unit_normals(keep(raw.normals, &placed.new_index));
+    let cloud = PointCloud {
+        origin_m: placed.origin_m,
+        positions: placed.positions,
+        normals,
+        colors_srgb: keep(raw.colors_srgb, &placed.new_index),
+        intensity: keep(raw.intensity, &placed.new_index),
+    };
+    Converted {
+        geometry: cloud,
+        max_rounding_m: placed.max_rounding_m,
+        invalid_normals,
+        non_finite_dropped: placed.non_finite_dropped,
+        triangles_dropped: 0,
     }
 }

@@ -56,28 +56,33 @@ pub fn describe(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    if matches!(extension.as_deref(), Some("ply" | "obj")) {
-        let input = ingest::read_mesh(path, &ingest::ReadOptions::default())?;
-        let (min, max) = input.mesh.bounds_m().unwrap_or(([0.0; 3], [0.0; 3]));
-        let mut attributes = vec!["POSITION"];
-        if input.mesh.normals.is_some() {
-            attributes.push("NORMAL");
-        }
-        if input.mesh.colors_srgb.is_some() {
-            attributes.push("COLOR_0");
-        }
+    let is_gltf = matches!(extension.as_deref(), Some("glb" | "gltf"));
+    if !is_gltf {
+        let scan = ingest::read_scan(path, &ingest::ReadOptions::default())?;
+        let (min, max) = scan.geometry.bounds_m().unwrap_or(([0.0; 3], [0.0; 3]));
+        let (points, vertices, triangles) = match &scan.geometry {
+            ingest::Geometry::Mesh(m) => (0, m.positions.len(), m.triangle_count()),
+            ingest::Geometry::Points(p) => (p.positions.len(), 0, 0),
+        };
+        let metadata: serde_json::Map<String, serde_json::Value> = scan
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
         return Ok(json!({
-            "format": input.input.format,
+            "format": scan.input.format,
             "bytes": bytes_len,
-            "sha256": input.input.sha256,
-            "points": 0,
-            "vertices": input.mesh.positions.len(),
-            "triangles": input.mesh.triangle_count(),
+            "sha256": scan.input.sha256,
+            "points": points,
+            "vertices": vertices,
+            "triangles": triangles,
             "bounds_min": min,
             "bounds_max": max,
-            "attributes": attributes,
-            "unit": input.input.unit,
-            "notes": input.notes,
+            "attributes": scan.geometry.attributes(),
+            "unit": scan.input.unit,
+            "metadata": metadata,
+            "read": scan.step.result,
+            "notes": scan.notes,
         }));
     }
     let model =

@@ -62,7 +62,7 @@ pub fn ingest(args: &Args) -> anyhow::Result<Report> {
             precision_m: args.precision_mm * 1e-3,
         },
     };
-    let result = ingest::ingest_mesh_file(input, &config)?;
+    let result = ingest::ingest_file(input, &config)?;
     let model = &result.model;
     let glb_name = args
         .output

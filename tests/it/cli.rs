@@ -203,18 +203,31 @@ fn bad_input_exits_1_naming_the_file_and_the_line() {
 }
 
 #[test]
-fn a_point_cloud_is_refused_with_the_reason_until_reconstruction_exists() {
+fn a_point_cloud_is_stored_as_points_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let cloud = dir.path().join("cloud.ply");
-    std::fs::write(&cloud, "ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\nend_header\n0 0 0\n").unwrap();
-    let output = run(&mut exhibit(&[
-        "ingest",
-        cloud.to_str().unwrap(),
-        "-o",
-        dir.path().join("x.glb").to_str().unwrap(),
-    ]));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no faces"));
+    let mut text = String::from(
+        "ply\nformat ascii 1.0\nelement vertex 5\nproperty float x\nproperty float y\nproperty float z\nproperty float intensity\nend_header\n",
+    );
+    text += "0 0 0 1\n0.1 0 0 2\nnan 0 0 3\n0 0.1 0 4\n0 0 0.1 5\n";
+    std::fs::write(&cloud, text).unwrap();
+    let glb = dir.path().join("cloud.glb");
+    let report = ingest_json(&cloud, &glb, &[]);
+    assert_eq!(report["points_in"], 5);
+    assert_eq!(report["points_used"], 4);
+    assert_eq!(report["triangles"], 0);
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("stored as points") && notes.contains("dropped 1 points with NaN"),
+        "{notes}"
+    );
+    let info = run_json(&mut exhibit(&["info", glb.to_str().unwrap(), "--json"]));
+    assert_eq!(info["points"], 4);
+    assert_eq!(
+        info["attributes"],
+        serde_json::json!(["POSITION", "_INTENSITY"])
+    );
+    assert_valid_gltf(&[&glb]);
 }
 
 #[test]

@@ -231,8 +231,8 @@ fn fuzz_regressions_stay_fixed() {
     let mut checked = 0;
     for (target, format) in [
         ("glb_read", None),
-        ("ply_parse", Some(ingest::MeshFormat::Ply)),
-        ("obj_parse", Some(ingest::MeshFormat::Obj)),
+        ("ply_parse", Some(ingest::ScanFormat::Ply)),
+        ("obj_parse", Some(ingest::ScanFormat::Obj)),
     ] {
         let dir = data(&format!("fuzz-regressions/{target}"));
         // A target's folder exists once a fuzzer has found something in it.
@@ -243,7 +243,7 @@ fn fuzz_regressions_stay_fixed() {
             let bytes = std::fs::read(&path).unwrap();
             match format {
                 None => drop(codec::read_model_bytes(&bytes, None)),
-                Some(format) => drop(ingest::parse_mesh(format, &bytes, &path)),
+                Some(format) => drop(ingest::parse_scan(format, &bytes, &path)),
             }
             checked += 1;
         }
