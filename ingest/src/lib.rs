@@ -14,9 +14,12 @@
 
 mod error;
 mod obj;
+mod pcd;
 mod ply;
 pub mod raw;
+mod stl;
 mod units;
+mod xyz;
 
 use std::path::Path;
 use std::time::Instant;
@@ -33,7 +36,11 @@ pub use units::Unit;
 pub struct ReadOptions {
     /// The unit of the file's coordinates; `None` takes the format's documented default.
     pub unit: Option<Unit>,
+    /// For text point files: what each column is (see [`parse_columns`]); `None` applies the documented rule.
+    pub columns: Option<Vec<String>>,
 }
+
+pub use xyz::parse_columns;
 
 /// What a scan file holds once read: a surface, or points (which go on to reconstruction when it exists).
 #[derive(Clone, Debug)]
@@ -101,6 +108,12 @@ pub enum ScanFormat {
     Obj,
     /// glTF 2.0, binary or JSON: re-encoding a model, or a mesh another tool exported.
     Gltf,
+    /// Point Cloud Library PCD.
+    Pcd,
+    /// Text points: XYZ, PTS, TXT, CSV.
+    Xyz,
+    /// STL, ascii or binary.
+    Stl,
 }
 
 impl ScanFormat {
@@ -109,7 +122,11 @@ impl ScanFormat {
     /// the size looks implausible. glTF is metres by definition.
     #[must_use]
     pub fn default_unit(self) -> Unit {
-        Unit::Metre
+        match self {
+            // STL comes from CAD, which works in millimetres.
+            ScanFormat::Stl => Unit::Millimetre,
+            _ => Unit::Metre,
+        }
     }
 
     /// Detect from the extension, then from the first bytes.
@@ -123,6 +140,9 @@ impl ScanFormat {
             Some("ply") => return Some(Self::Ply),
             Some("obj") => return Some(Self::Obj),
             Some("glb" | "gltf") => return Some(Self::Gltf),
+            Some("pcd") => return Some(Self::Pcd),
+            Some("xyz" | "pts" | "txt" | "csv") => return Some(Self::Xyz),
+            Some("stl") => return Some(Self::Stl),
             _ => {}
         }
         if bytes.starts_with(b"ply\n") || bytes.starts_with(b"ply\r\n") {
@@ -138,9 +158,21 @@ impl ScanFormat {
 /// Parse a scan file's bytes in its own unit; `path` names the file in errors (and locates glTF buffers).
 /// This is the entry point the fuzz targets drive with arbitrary bytes.
 pub fn parse_scan(format: ScanFormat, bytes: &[u8], path: &Path) -> Result<RawMesh, IngestError> {
+    parse_scan_with(format, bytes, path, &ReadOptions::default())
+}
+
+fn parse_scan_with(
+    format: ScanFormat,
+    bytes: &[u8],
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<RawMesh, IngestError> {
     match format {
         ScanFormat::Ply => ply::parse_ply(bytes),
         ScanFormat::Obj => obj::parse_obj(bytes),
+        ScanFormat::Pcd => pcd::parse_pcd(bytes),
+        ScanFormat::Xyz => xyz::parse_xyz(bytes, options.columns.as_deref()),
+        ScanFormat::Stl => stl::parse_stl(bytes),
         ScanFormat::Gltf => return raw::from_gltf(bytes, path),
     }
     .map_err(|e| e.in_file(path))
@@ -156,11 +188,11 @@ pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<ScanInput, Ingest
     let sha256 = codec::manifest::sha256_hex(&bytes);
     let Some(format) = ScanFormat::detect(path, &bytes) else {
         return Err(IngestError::Unsupported {
-            reason: "unknown file type: exhibit reads .ply, .obj, .glb and .gltf here".into(),
+            reason: "unknown file type: exhibit reads .ply .pcd .xyz .pts .txt .csv .obj .stl .glb .gltf".into(),
             path: path.to_path_buf(),
         });
     };
-    let raw = parse_scan(format, &bytes, path)?;
+    let raw = parse_scan_with(format, &bytes, path, options)?;
     let unit = options.unit.unwrap_or_else(|| format.default_unit());
     let (points_in, triangles_in) = (raw.positions.len(), raw.indices.len() / 3);
     let mut dropped = raw.dropped.clone();

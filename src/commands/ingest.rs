@@ -10,7 +10,7 @@ use crate::output;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Scan files to read (a mesh: .ply with faces, .obj, or .glb/.gltf to re-encode).
+    /// Scan file to read: .ply .pcd .xyz .pts .txt .csv .obj .stl, or .glb/.gltf to re-encode.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Where to write the model; the manifest goes beside it as OUT.manifest.json.
@@ -19,12 +19,23 @@ pub struct Args {
     /// Unit of the input coordinates: m, cm, mm or in (default: the format's, see README).
     #[arg(long)]
     unit: Option<ingest::Unit>,
+    /// For text point files (.xyz .pts .txt .csv): what each column is, e.g. x,y,z,i,r,g,b (_ skips one).
+    #[arg(long, value_parser = parse_columns)]
+    columns: Option<Columns>,
     /// Largest distance any vertex may move when encoded, in millimetres.
     #[arg(long = "precision-mm", default_value_t = codec::DEFAULT_PRECISION_M * 1e3)]
     precision_mm: f64,
     /// Print one JSON object on stdout instead of sentences.
     #[arg(long)]
     json: bool,
+}
+
+/// The column names of `--columns`, checked when the arguments are parsed (a bad one is a usage error).
+#[derive(Clone, Debug)]
+pub struct Columns(Vec<String>);
+
+fn parse_columns(spec: &str) -> Result<Columns, String> {
+    ingest::parse_columns(spec).map(Columns)
 }
 
 /// The result of one ingest, for the demo and for printing.
@@ -57,7 +68,10 @@ pub fn ingest(args: &Args) -> anyhow::Result<Report> {
         );
     }
     let config = ingest::IngestConfig {
-        read: ingest::ReadOptions { unit: args.unit },
+        read: ingest::ReadOptions {
+            unit: args.unit,
+            columns: args.columns.as_ref().map(|c| c.0.clone()),
+        },
         encode: codec::EncodeConfig {
             precision_m: args.precision_mm * 1e-3,
         },
@@ -142,6 +156,7 @@ pub fn demo_args(input: PathBuf, output: PathBuf) -> Args {
         inputs: vec![input],
         output,
         unit: None,
+        columns: None,
         precision_mm: codec::DEFAULT_PRECISION_M * 1e3,
         json: false,
     }

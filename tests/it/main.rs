@@ -10,4 +10,5 @@
 mod architecture;
 mod cli;
 mod gltf_files;
+mod scans;
 mod support;

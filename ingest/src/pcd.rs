@@ -1,0 +1,585 @@
+//! PCD (Point Cloud Library): `ascii`, `binary` and `binary_compressed` (LZF, fields stored one after
+//! another); fields `x y z`, `normal_x normal_y normal_z`, `rgb`/`rgba` (packed, as float bits or uint),
+//! `intensity`; other fields are named in `dropped`. `VIEWPOINT` (the sensor pose) goes into the metadata.
+//! Organized clouds mark empty pixels with NaN; those points are dropped and counted later.
+
+use crate::error::ParseError;
+use crate::raw::RawMesh;
+
+#[derive(Clone, Debug)]
+struct Field {
+    name: String,
+    size: usize,
+    kind: u8,
+    count: usize,
+}
+
+impl Field {
+    fn bytes(&self) -> usize {
+        self.size * self.count
+    }
+}
+
+struct Header {
+    fields: Vec<Field>,
+    points: usize,
+    data: String,
+    viewpoint: Option<String>,
+    width: Option<usize>,
+    height: Option<usize>,
+    body_start: usize,
+    body_line: u64,
+}
+
+/// Parse a whole PCD file.
+pub(crate) fn parse_pcd(bytes: &[u8]) -> Result<RawMesh, ParseError> {
+    let header = parse_header(bytes)?;
+    let point_bytes: usize = header.fields.iter().map(Field::bytes).sum();
+    let body = &bytes[header.body_start..];
+    let columns: Vec<Vec<f64>> = match header.data.as_str() {
+        "ascii" => read_ascii(body, &header)?,
+        "binary" => {
+            let needed = header
+                .points
+                .checked_mul(point_bytes)
+                .ok_or_else(|| ParseError::byte(0, "POINTS times the point size overflows"))?;
+            if body.len() < needed {
+                return Err(ParseError::byte(
+                    header.body_start as u64 + body.len() as u64,
+                    format!(
+                        "{} points of {point_bytes} bytes need {needed} bytes, the file has {}",
+                        header.points,
+                        body.len()
+                    ),
+                ));
+            }
+            read_binary_rows(&body[..needed], &header, point_bytes)
+        }
+        "binary_compressed" => {
+            let data = decompress_columns(body, &header, point_bytes)?;
+            read_binary_columns(&data, &header)
+        }
+        other => {
+            return Err(ParseError::line(
+                header.body_line - 1,
+                format!("unknown DATA type {other:?}"),
+            ));
+        }
+    };
+    assemble(&header, &columns)
+}
+
+fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
+    let mut offset = 0;
+    let mut line_number = 0u64;
+    let mut names: Vec<String> = Vec::new();
+    let mut sizes: Vec<usize> = Vec::new();
+    let mut kinds: Vec<u8> = Vec::new();
+    let mut counts: Vec<usize> = Vec::new();
+    let (mut points, mut width, mut height, mut viewpoint) = (None, None, None, None);
+    loop {
+        if offset >= bytes.len() || offset > 1 << 20 {
+            return Err(ParseError::line(
+                line_number.max(1),
+                "header ends without a DATA line",
+            ));
+        }
+        let end = bytes[offset..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |p| offset + p);
+        line_number += 1;
+        let line = std::str::from_utf8(&bytes[offset..end])
+            .map_err(|_| ParseError::line(line_number, "header line is not text"))?
+            .trim();
+        offset = (end + 1).min(bytes.len());
+        let mut words = line.split_ascii_whitespace();
+        let Some(key) = words.next() else { continue };
+        let values: Vec<&str> = words.collect();
+        let numbers = |what: &str| -> Result<Vec<usize>, ParseError> {
+            values
+                .iter()
+                .map(|v| {
+                    v.parse::<usize>().map_err(|_| {
+                        ParseError::line(
+                            line_number,
+                            format!("{what} value {v:?} is not a whole number"),
+                        )
+                    })
+                })
+                .collect()
+        };
+        match key {
+            _ if key.starts_with('#') => {}
+            "VERSION" => {}
+            "FIELDS" | "COLUMNS" => names = values.iter().map(|v| (*v).to_owned()).collect(),
+            "SIZE" => sizes = numbers("SIZE")?,
+            "TYPE" => {
+                kinds = values
+                    .iter()
+                    .map(|v| v.bytes().next().unwrap_or(b'?'))
+                    .collect();
+            }
+            "COUNT" => counts = numbers("COUNT")?,
+            "WIDTH" => width = numbers("WIDTH")?.first().copied(),
+            "HEIGHT" => height = numbers("HEIGHT")?.first().copied(),
+            "POINTS" => points = numbers("POINTS")?.first().copied(),
+            "VIEWPOINT" => viewpoint = Some(values.join(" ")),
+            "DATA" => {
+                let data = values.first().copied().unwrap_or("").to_owned();
+                if counts.is_empty() {
+                    counts = vec![1; names.len()];
+                }
+                if names.is_empty()
+                    || sizes.len() != names.len()
+                    || kinds.len() != names.len()
+                    || counts.len() != names.len()
+                {
+                    return Err(ParseError::line(
+                        line_number,
+                        format!(
+                            "FIELDS ({}), SIZE ({}), TYPE ({}) and COUNT ({}) disagree",
+                            names.len(),
+                            sizes.len(),
+                            kinds.len(),
+                            counts.len()
+                        ),
+                    ));
+                }
+                let mut fields = Vec::new();
+                for i in 0..names.len() {
+                    let valid = matches!(
+                        (kinds[i], sizes[i]),
+                        (b'I' | b'U', 1 | 2 | 4 | 8) | (b'F', 4 | 8)
+                    );
+                    if !valid || counts[i] == 0 || counts[i] > 1 << 16 {
+                        return Err(ParseError::line(
+                            line_number,
+                            format!(
+                                "field {} has TYPE {} SIZE {} COUNT {}",
+                                names[i], kinds[i] as char, sizes[i], counts[i]
+                            ),
+                        ));
+                    }
+                    fields.push(Field {
+                        name: names[i].clone(),
+                        size: sizes[i],
+                        kind: kinds[i],
+                        count: counts[i],
+                    });
+                }
+                let points = match (points, width, height) {
+                    (Some(p), _, _) => p,
+                    (None, Some(w), Some(h)) => w.saturating_mul(h),
+                    _ => {
+                        return Err(ParseError::line(
+                            line_number,
+                            "neither POINTS nor WIDTH and HEIGHT",
+                        ));
+                    }
+                };
+                return Ok(Header {
+                    fields,
+                    points,
+                    data,
+                    viewpoint,
+                    width,
+                    height,
+                    body_start: offset,
+                    body_line: line_number + 1,
+                });
+            }
+            other => {
+                return Err(ParseError::line(
+                    line_number,
+                    format!("unknown header keyword {other:?}"),
+                ));
+            }
+        }
+    }
+}
+
+fn value(bytes: &[u8], kind: u8) -> f64 {
+    let mut b = [0u8; 8];
+    b[..bytes.len()].copy_from_slice(bytes);
+    match (kind, bytes.len()) {
+        (b'F', 4) => f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        (b'F', _) => f64::from_le_bytes(b),
+        (b'I', 1) => f64::from(b[0].cast_signed()),
+        (b'I', 2) => f64::from(i16::from_le_bytes([b[0], b[1]])),
+        (b'I', 4) => f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        (b'I', _) => i64::from_le_bytes(b) as f64,
+        (_, 1) => f64::from(b[0]),
+        (_, 2) => f64::from(u16::from_le_bytes([b[0], b[1]])),
+        (_, 4) => f64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        _ => u64::from_le_bytes(b) as f64,
+    }
+}
+
+/// Packed colours are read as the raw 32 bits whatever the declared type (PCL stores `rgb` as float bits).
+fn packed_bits(bytes: &[u8]) -> f64 {
+    f64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+}
+
+fn is_packed_color(field: &Field) -> bool {
+    (field.name == "rgb" || field.name == "rgba") && field.size == 4
+}
+
+/// One column per field component, each `points` long.
+fn read_binary_rows(body: &[u8], header: &Header, point_bytes: usize) -> Vec<Vec<f64>> {
+    let mut columns: Vec<Vec<f64>> = header
+        .fields
+        .iter()
+        .flat_map(|f| (0..f.count).map(|_| Vec::with_capacity(header.points)))
+        .collect();
+    for row in body.chunks_exact(point_bytes) {
+        let mut at = 0;
+        let mut column = 0;
+        for field in &header.fields {
+            for _ in 0..field.count {
+                let raw = &row[at..at + field.size];
+                columns[column].push(if is_packed_color(field) {
+                    packed_bits(raw)
+                } else {
+                    value(raw, field.kind)
+                });
+                at += field.size;
+                column += 1;
+            }
+        }
+    }
+    columns
+}
+
+fn read_binary_columns(data: &[u8], header: &Header) -> Vec<Vec<f64>> {
+    let mut columns = Vec::new();
+    let mut at = 0;
+    for field in &header.fields {
+        let block = &data[at..at + header.points * field.bytes()];
+        at += block.len();
+        let mut component_columns: Vec<Vec<f64>> = (0..field.count)
+            .map(|_| Vec::with_capacity(header.points))
+            .collect();
+        for element in block.chunks_exact(field.bytes()) {
+            for (c, raw) in element.chunks_exact(field.size).enumerate() {
+                component_columns[c].push(if is_packed_color(field) {
+                    packed_bits(raw)
+                } else {
+                    value(raw, field.kind)
+                });
+            }
+        }
+        columns.extend(component_columns);
+    }
+    columns
+}
+
+fn read_ascii(body: &[u8], header: &Header) -> Result<Vec<Vec<f64>>, ParseError> {
+    let width: usize = header.fields.iter().map(|f| f.count).sum();
+    // Every value takes at least two bytes: a count the file cannot hold is refused before allocating.
+    if header.points.saturating_mul(width * 2) > body.len() + 1 {
+        return Err(ParseError::line(
+            header.body_line,
+            format!("POINTS {} is more than the file can hold", header.points),
+        ));
+    }
+    let mut columns: Vec<Vec<f64>> = (0..width)
+        .map(|_| Vec::with_capacity(header.points))
+        .collect();
+    let mut line_number = header.body_line;
+    let mut read = 0;
+    for line in body.split(|&b| b == b'\n') {
+        if read == header.points {
+            break;
+        }
+        let text = std::str::from_utf8(line)
+            .map_err(|_| ParseError::line(line_number, "line is not text"))?;
+        let words: Vec<&str> = text.split_ascii_whitespace().collect();
+        if words.is_empty() {
+            line_number += 1;
+            continue;
+        }
+        if words.len() != width {
+            return Err(ParseError::line(
+                line_number,
+                format!("{} values where the header declares {width}", words.len()),
+            ));
+        }
+        let mut column = 0;
+        for field in &header.fields {
+            for _ in 0..field.count {
+                let word = words[column];
+                let parsed: f64 = word.parse().map_err(|_| {
+                    ParseError::line(line_number, format!("{word:?} is not a number"))
+                })?;
+                // Packed colours in ascii are written as the float whose bits are the colour, or as an integer.
+                let parsed = if is_packed_color(field) && field.kind == b'F' {
+                    f64::from((parsed as f32).to_bits())
+                } else {
+                    parsed
+                };
+                columns[column].push(parsed);
+                column += 1;
+            }
+        }
+        read += 1;
+        line_number += 1;
+    }
+    if read != header.points {
+        return Err(ParseError::line(
+            line_number,
+            format!("{read} points where POINTS says {}", header.points),
+        ));
+    }
+    Ok(columns)
+}
+
+/// `binary_compressed`: two u32 sizes, then LZF data that expands to every field's values, field after field.
+fn decompress_columns(
+    body: &[u8],
+    header: &Header,
+    point_bytes: usize,
+) -> Result<Vec<u8>, ParseError> {
+    let at = |o: usize| header.body_start as u64 + o as u64;
+    if body.len() < 8 {
+        return Err(ParseError::byte(
+            at(body.len()),
+            "file ends before the compressed sizes",
+        ));
+    }
+    let compressed = u32::from_le_bytes([body[0], body[1], body[2], body[3]]) as usize;
+    let uncompressed = u32::from_le_bytes([body[4], body[5], body[6], body[7]]) as usize;
+    let expected = header
+        .points
+        .checked_mul(point_bytes)
+        .ok_or_else(|| ParseError::byte(at(0), "POINTS times the point size overflows"))?;
+    if uncompressed != expected {
+        return Err(ParseError::byte(
+            at(4),
+            format!(
+                "uncompressed size {uncompressed} is not {} points of {point_bytes} bytes",
+                header.points
+            ),
+        ));
+    }
+    if compressed > body.len() - 8 {
+        return Err(ParseError::byte(
+            at(0),
+            format!("compressed size {compressed} runs past the end of the file"),
+        ));
+    }
+    lzf_decompress(&body[8..8 + compressed], uncompressed)
+        .map_err(|(offset, reason)| ParseError::byte(at(8 + offset), reason))
+}
+
+/// LZF (liblzf), the compressor PCL uses. Produces exactly `expected` bytes or an error with the offset.
+pub(crate) fn lzf_decompress(input: &[u8], expected: usize) -> Result<Vec<u8>, (usize, String)> {
+    // LZF expands at most about 100:1; a larger claim is a lie, refused before allocating.
+    if expected > input.len().saturating_mul(128).saturating_add(64) {
+        return Err((
+            0,
+            format!(
+                "claims {expected} bytes from {} compressed bytes",
+                input.len()
+            ),
+        ));
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(expected);
+    let mut i = 0;
+    while i < input.len() {
+        let control = usize::from(input[i]);
+        let at = i;
+        i += 1;
+        if control < 32 {
+            let run = control + 1;
+            if i + run > input.len() || out.len() + run > expected {
+                return Err((at, "literal run past the end".into()));
+            }
+            out.extend_from_slice(&input[i..i + run]);
+            i += run;
+        } else {
+            let mut length = control >> 5;
+            if length == 7 {
+                let Some(&extra) = input.get(i) else {
+                    return Err((at, "truncated back reference".into()));
+                };
+                length += usize::from(extra);
+                i += 1;
+            }
+            let Some(&low) = input.get(i) else {
+                return Err((at, "truncated back reference".into()));
+            };
+            i += 1;
+            let distance = ((control & 0x1f) << 8) + usize::from(low) + 1;
+            let length = length + 2;
+            if distance > out.len() || out.len() + length > expected {
+                return Err((
+                    at,
+                    format!(
+                        "back reference of {length} bytes at distance {distance} is out of range"
+                    ),
+                ));
+            }
+            let start = out.len() - distance;
+            for k in 0..length {
+                out.push(out[start + k]);
+            }
+        }
+    }
+    if out.len() != expected {
+        return Err((
+            input.len(),
+            format!("decompressed to {} bytes, expected {expected}", out.len()),
+        ));
+    }
+    Ok(out)
+}
+
+fn assemble(header: &Header, columns: &[Vec<f64>]) -> Result<RawMesh, ParseError> {
+    let mut raw = RawMesh {
+        format: format!("pcd-{}", header.data),
+        ..RawMesh::default()
+    };
+    let mut column_of = std::collections::BTreeMap::new();
+    let mut column = 0;
+    for field in &header.fields {
+        if field.count == 1 {
+            column_of.insert(field.name.as_str(), column);
+        } else if field.name != "_" {
+            raw.dropped.push(format!(
+                "field {} ({} values per point)",
+                field.name, field.count
+            ));
+        }
+        column += field.count;
+    }
+    let get = |name: &str| column_of.get(name).map(|&c| &columns[c]);
+    let (Some(x), Some(y), Some(z)) = (get("x"), get("y"), get("z")) else {
+        return Err(ParseError::line(
+            header.body_line - 1,
+            "no x, y and z fields",
+        ));
+    };
+    raw.positions = (0..header.points).map(|i| [x[i], y[i], z[i]]).collect();
+    if let (Some(nx), Some(ny), Some(nz)) = (get("normal_x"), get("normal_y"), get("normal_z")) {
+        raw.normals = Some(
+            (0..header.points)
+                .map(|i| [nx[i] as f32, ny[i] as f32, nz[i] as f32])
+                .collect(),
+        );
+    }
+    let packed = get("rgba")
+        .map(|c| (c, true))
+        .or_else(|| get("rgb").map(|c| (c, false)));
+    if let Some((values, has_alpha)) = packed {
+        raw.colors_srgb = Some(
+            values
+                .iter()
+                .map(|&v| {
+                    let bits = v as u32;
+                    let alpha = if has_alpha { (bits >> 24) as u8 } else { 255 };
+                    [(bits >> 16) as u8, (bits >> 8) as u8, bits as u8, alpha]
+                })
+                .collect(),
+        );
+    }
+    if let Some(values) = get("intensity") {
+        raw.intensity = Some(values.iter().map(|&v| v as f32).collect());
+    }
+    let known = [
+        "x",
+        "y",
+        "z",
+        "normal_x",
+        "normal_y",
+        "normal_z",
+        "rgb",
+        "rgba",
+        "intensity",
+        "_",
+    ];
+    for field in header
+        .fields
+        .iter()
+        .filter(|f| f.count == 1 && !known.contains(&f.name.as_str()))
+    {
+        raw.dropped.push(format!("field {}", field.name));
+    }
+    if let Some(viewpoint) = &header.viewpoint {
+        raw.metadata
+            .push(("viewpoint (tx ty tz qw qx qy qz)".into(), viewpoint.clone()));
+    }
+    if let (Some(w), Some(h)) = (header.width, header.height)
+        && h > 1
+    {
+        raw.metadata
+            .push(("organized".into(), format!("{w} x {h}")));
+    }
+    Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lzf_round_trip_of_a_hand_made_stream() {
+        // "abcabcabcX": literal "abc", back reference (length 6, distance 3), literal "X".
+        let stream = [2, b'a', b'b', b'c', (4 << 5), 2, 0, b'X'];
+        assert_eq!(lzf_decompress(&stream, 10).unwrap(), b"abcabcabcX");
+        assert!(lzf_decompress(&stream, 11).is_err());
+        assert!(
+            lzf_decompress(&[(1 << 5), 9], 3)
+                .unwrap_err()
+                .1
+                .contains("out of range")
+        );
+        assert!(
+            lzf_decompress(&[0], 1)
+                .unwrap_err()
+                .1
+                .contains("past the end")
+        );
+        assert!(
+            lzf_decompress(&[0, 1], 1_000_000)
+                .unwrap_err()
+                .1
+                .contains("claims")
+        );
+    }
+
+    #[test]
+    fn ascii_with_packed_rgb_and_viewpoint() {
+        let rgb = f32::from_bits(0x00ff_8001);
+        let text = format!(
+            "# .PCD v0.7\nVERSION 0.7\nFIELDS x y z rgb curvature\nSIZE 4 4 4 4 4\nTYPE F F F F F\nCOUNT 1 1 1 1 1\nWIDTH 2\nHEIGHT 1\nVIEWPOINT 1 2 3 1 0 0 0\nPOINTS 2\nDATA ascii\n0 0 0 {rgb:e} 0.5\n1 2 nan {rgb:e} 0.1\n"
+        );
+        let raw = parse_pcd(text.as_bytes()).unwrap();
+        assert_eq!(raw.positions[0], [0.0, 0.0, 0.0]);
+        assert!(raw.positions[1][2].is_nan());
+        assert_eq!(raw.colors_srgb.unwrap()[0], [255, 128, 1, 255]);
+        assert_eq!(raw.dropped, vec!["field curvature".to_owned()]);
+        assert_eq!(raw.metadata[0].1, "1 2 3 1 0 0 0");
+    }
+
+    #[test]
+    fn reject_lying_headers() {
+        let head = "FIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nCOUNT 1 1 1\nWIDTH 1000000000\nHEIGHT 1\nPOINTS 1000000000\nDATA binary\n";
+        let error = parse_pcd(head.as_bytes()).unwrap_err();
+        assert!(error.reason.contains("need 12000000000 bytes"), "{error:?}");
+        let ascii = head.replace("binary", "ascii");
+        assert!(
+            parse_pcd(ascii.as_bytes())
+                .unwrap_err()
+                .reason
+                .contains("more than the file can hold")
+        );
+        let bad = "FIELDS x y z\nSIZE 4 4\nTYPE F F F\nPOINTS 1\nDATA ascii\n0 0 0\n";
+        assert!(
+            parse_pcd(bad.as_bytes())
+                .unwrap_err()
+                .reason
+                .contains("disagree")
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! Scanner files: every sample reads with the counts and bounds an independent reader reports, and
+//! point clouds become valid glTF POINTS files.
+//!
+//! Expected counts and bounds come from Open3D 0.20 (`read_point_cloud(..., remove_nan_points=True)`,
+//! `read_triangle_mesh`) run on the same files, from the files' own headers, and for STL the triangle
+//! count from Open3D (exhibit welds equal corners, so its vertex count is lower).
+
+use crate::support::{assert_valid_gltf, data, exhibit, run_json};
+
+struct Expect {
+    file: &'static str,
+    format: &'static str,
+    points: u64,
+    triangles: u64,
+    attributes: &'static [&'static str],
+    /// Bounds in metres, checked to 1e-5 m; `None` to skip.
+    bounds: Option<([f64; 3], [f64; 3])>,
+}
+
+fn check(expect: &Expect) {
+    let path = data(expect.file);
+    let info = run_json(&mut exhibit(&["info", path.to_str().unwrap(), "--json"]));
+    assert_eq!(info["format"], expect.format, "{}: {info}", expect.file);
+    let points = info["points"].as_u64().unwrap();
+    if expect.triangles == 0 {
+        assert_eq!(points, expect.points, "{}: points", expect.file);
+    }
+    assert_eq!(
+        info["triangles"].as_u64().unwrap(),
+        expect.triangles,
+        "{}: triangles",
+        expect.file
+    );
+    let attributes: Vec<&str> = info["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(attributes, expect.attributes, "{}: attributes", expect.file);
+    if let Some((min, max)) = expect.bounds {
+        for axis in 0..3 {
+            let (lo, hi) = (
+                info["bounds_min"][axis].as_f64().unwrap(),
+                info["bounds_max"][axis].as_f64().unwrap(),
+            );
+            assert!(
+                (lo - min[axis]).abs() < 1e-5 && (hi - max[axis]).abs() < 1e-5,
+                "{}: bounds {lo}..{hi} on axis {axis}",
+                expect.file
+            );
+        }
+    }
+}
+
+#[test]
+fn every_sample_scan_reads_as_an_independent_reader_sees_it() {
+    let cases = [
+        Expect {
+            file: "pcd/bun0.pcd",
+            format: "pcd-ascii",
+            points: 397,
+            triangles: 0,
+            attributes: &["POSITION", "NORMAL"],
+            bounds: Some((
+                [-0.093938, 0.03742, -0.055026],
+                [0.059562, 0.1845, 0.057803],
+            )),
+        },
+        Expect {
+            file: "pcd/lamppost.pcd",
+            format: "pcd-ascii",
+            points: 1771,
+            triangles: 0,
+            attributes: &["POSITION"],
+            bounds: Some((
+                [-11.171875, -0.375, -5.447998],
+                [-9.765625, 0.59375, 0.466999],
+            )),
+        },
+        Expect {
+            file: "pcd/milk.pcd",
+            format: "pcd-binary_compressed",
+            points: 13704,
+            triangles: 0,
+            attributes: &["POSITION"],
+            bounds: Some(([-0.140083, -0.26378, 0.714], [0.013807, -0.011729, 0.891])),
+        },
+        Expect {
+            file: "pcd/cloud_bin_0.pcd",
+            format: "pcd-binary",
+            points: 3903,
+            triangles: 0,
+            attributes: &["POSITION", "NORMAL", "COLOR_0"],
+            bounds: Some((
+                [1.231698, -0.004852, -2.290014],
+                [2.949037, 2.086066, -0.808995],
+            )),
+        },
+        // An organized 640 x 480 stereo cloud: 307,200 pixels, 97,920 of them NaN.
+        Expect {
+            file: "pcd/table_scene_mug_stereo_textured.pcd",
+            format: "pcd-binary_compressed",
+            points: 209_280,
+            triangles: 0,
+            attributes: &["POSITION", "COLOR_0"],
+            bounds: Some(([-0.45643, -0.51074, 0.69001], [0.71518, 0.17923, 2.5927])),
+        },
+        Expect {
+            file: "xyz_pts/autzen.pts",
+            format: "pts",
+            points: 10,
+            triangles: 0,
+            attributes: &["POSITION", "COLOR_0", "_INTENSITY"],
+            bounds: None,
+        },
+        Expect {
+            file: "xyz_pts/site_56_8.pts",
+            format: "pts",
+            points: 8,
+            triangles: 0,
+            attributes: &["POSITION", "_INTENSITY"],
+            bounds: None,
+        },
+        Expect {
+            file: "xyz_pts/points_agisoft.xyz",
+            format: "xyz",
+            points: 100,
+            triangles: 0,
+            attributes: &["POSITION", "COLOR_0"],
+            bounds: None,
+        },
+        // The file's count line says 8 but it holds 9 points: all are read and the metadata says so.
+        Expect {
+            file: "xyz_pts/bunny_8.pts",
+            format: "pts",
+            points: 9,
+            triangles: 0,
+            attributes: &["POSITION"],
+            bounds: None,
+        },
+        Expect {
+            file: "stl/featuretype.STL",
+            format: "stl-binary",
+            points: 0,
+            triangles: 3476,
+            attributes: &["POSITION"],
+            bounds: None,
+        },
+        Expect {
+            file: "stl/1002_tray_bottom.STL",
+            format: "stl-ascii",
+            points: 0,
+            triangles: 4520,
+            attributes: &["POSITION"],
+            bounds: None,
+        },
+    ];
+    for case in &cases {
+        check(case);
+    }
+}
+
+#[test]
+fn survey_coordinates_keep_their_digits() {
+    // Agisoft's export is in UTM metres (about 665,187 m east, 5,648,349 m north): the f64 origin keeps
+    // every digit of the file, which has six decimals (1 µm).
+    let info = run_json(&mut exhibit(&[
+        "info",
+        data("xyz_pts/points_agisoft.xyz").to_str().unwrap(),
+        "--json",
+    ]));
+    let rounding_mm = info["read"]["max_f32_rounding_mm"].as_f64().unwrap();
+    assert!(rounding_mm < 0.002, "{rounding_mm} mm lost to f32");
+    let min_x = info["bounds_min"][0].as_f64().unwrap();
+    assert!(min_x > 665_000.0 && min_x < 666_000.0);
+}
+
+#[test]
+fn point_clouds_become_valid_gltf_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (input, name) in [
+        ("pcd/table_scene_mug_stereo_textured.pcd", "mug.glb"),
+        ("pcd/cloud_bin_0.pcd", "frag.glb"),
+        ("xyz_pts/autzen.pts", "autzen.glb"),
+    ] {
+        let glb = dir.path().join(name);
+        let report = run_json(&mut exhibit(&[
+            "ingest",
+            data(input).to_str().unwrap(),
+            "-o",
+            glb.to_str().unwrap(),
+            "--json",
+        ]));
+        assert!(
+            report["notes"].to_string().contains("stored as points"),
+            "{report}"
+        );
+        let info = run_json(&mut exhibit(&["info", glb.to_str().unwrap(), "--json"]));
+        assert_eq!(info["points"], report["points_used"]);
+        files.push(glb);
+    }
+    let refs: Vec<&std::path::Path> = files.iter().map(std::path::PathBuf::as_path).collect();
+    assert_valid_gltf(&refs);
+}
+
+#[test]
+fn stl_defaults_to_millimetres_and_columns_can_be_named() {
+    let info = run_json(&mut exhibit(&[
+        "info",
+        data("stl/featuretype.STL").to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(info["unit"], "mm");
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("columns.txt");
+    std::fs::write(&text, "7 1 2 3\n8 4 5 6\n").unwrap();
+    let glb = dir.path().join("columns.glb");
+    let report = run_json(&mut exhibit(&[
+        "ingest",
+        text.to_str().unwrap(),
+        "-o",
+        glb.to_str().unwrap(),
+        "--columns",
+        "i,x,y,z",
+        "--json",
+    ]));
+    assert_eq!(report["points_used"], 2);
+    let bad = crate::support::run(&mut exhibit(&[
+        "ingest",
+        text.to_str().unwrap(),
+        "-o",
+        glb.to_str().unwrap(),
+        "--columns",
+        "x,y,w",
+    ]));
+    assert_eq!(bad.status.code(), Some(2));
+}
