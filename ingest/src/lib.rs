@@ -12,7 +12,9 @@
 //! # Ok::<(), ingest::IngestError>(())
 //! ```
 
+mod e57;
 mod error;
+mod las;
 mod obj;
 mod pcd;
 mod ply;
@@ -114,10 +116,16 @@ pub enum ScanFormat {
     Xyz,
     /// STL, ascii or binary.
     Stl,
+    /// ASPRS LAS and LAZ (COPC too).
+    Las,
+    /// ASTM E57.
+    E57,
 }
 
 impl ScanFormat {
-    /// The unit assumed when the user gives none, as documented in the README: PLY and OBJ carry no unit;
+    /// The unit assumed when the user gives none and the file declares none, as documented in the README:
+    /// LAS, E57 and PCD are metres by their specifications (a LAS coordinate system in feet overrides);
+    /// PLY and OBJ carry no unit;
     /// scanners and the Stanford repository write metres, so metres it is, and a note asks to check when
     /// the size looks implausible. glTF is metres by definition.
     #[must_use]
@@ -143,6 +151,8 @@ impl ScanFormat {
             Some("pcd") => return Some(Self::Pcd),
             Some("xyz" | "pts" | "txt" | "csv") => return Some(Self::Xyz),
             Some("stl") => return Some(Self::Stl),
+            Some("las" | "laz") => return Some(Self::Las),
+            Some("e57") => return Some(Self::E57),
             _ => {}
         }
         if bytes.starts_with(b"ply\n") || bytes.starts_with(b"ply\r\n") {
@@ -150,6 +160,12 @@ impl ScanFormat {
         }
         if codec::glb::is_glb(bytes) {
             return Some(Self::Gltf);
+        }
+        if bytes.starts_with(b"LASF") {
+            return Some(Self::Las);
+        }
+        if bytes.starts_with(b"ASTM-E57") {
+            return Some(Self::E57);
         }
         None
     }
@@ -173,6 +189,8 @@ fn parse_scan_with(
         ScanFormat::Pcd => pcd::parse_pcd(bytes),
         ScanFormat::Xyz => xyz::parse_xyz(bytes, options.columns.as_deref()),
         ScanFormat::Stl => stl::parse_stl(bytes),
+        ScanFormat::Las => las::parse_las(bytes),
+        ScanFormat::E57 => e57::parse_e57(bytes),
         ScanFormat::Gltf => return raw::from_gltf(bytes, path),
     }
     .map_err(|e| e.in_file(path))
@@ -188,12 +206,16 @@ pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<ScanInput, Ingest
     let sha256 = codec::manifest::sha256_hex(&bytes);
     let Some(format) = ScanFormat::detect(path, &bytes) else {
         return Err(IngestError::Unsupported {
-            reason: "unknown file type: exhibit reads .ply .pcd .xyz .pts .txt .csv .obj .stl .glb .gltf".into(),
+            reason: "unknown file type: exhibit reads .ply .pcd .xyz .pts .txt .csv .las .laz .e57 .obj .stl .glb .gltf".into(),
             path: path.to_path_buf(),
         });
     };
     let raw = parse_scan_with(format, &bytes, path, options)?;
-    let unit = options.unit.unwrap_or_else(|| format.default_unit());
+    // The user's word first, then what the file declares (a LAS coordinate system in feet), then the format's default.
+    let unit = options
+        .unit
+        .or(raw.declared_unit)
+        .unwrap_or_else(|| format.default_unit());
     let (points_in, triangles_in) = (raw.positions.len(), raw.indices.len() / 3);
     let mut dropped = raw.dropped.clone();
     if !raw.indices.is_empty() && raw.intensity.is_some() {

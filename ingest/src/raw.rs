@@ -26,8 +26,10 @@ pub struct RawMesh {
     pub measured: Option<Vec<bool>>,
     /// Return intensity or quality per vertex, in the scanner's scale.
     pub intensity: Option<Vec<f32>>,
-    /// Scanner metadata found in the file (device, pose, coordinate system...), name → value, sorted.
+    /// Scanner metadata found in the file (device, pose, coordinate system...), name → value.
     pub metadata: Vec<(String, String)>,
+    /// The unit the file itself declares (a LAS coordinate system in feet, say), used unless `--unit` is given.
+    pub declared_unit: Option<Unit>,
 }
 
 /// A glTF document's triangles as a raw mesh in metres: the scene flattened, node transforms applied.
@@ -62,6 +64,7 @@ pub fn from_gltf(bytes: &[u8], path: &std::path::Path) -> Result<RawMesh, crate:
         measured: model.mesh.measured,
         intensity: None,
         metadata: Vec::new(),
+        declared_unit: None,
     })
 }
 

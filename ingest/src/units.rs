@@ -14,6 +14,10 @@ pub enum Unit {
     Millimetre,
     /// International inches (25.4 mm).
     Inch,
+    /// International feet (0.3048 m).
+    Foot,
+    /// US survey feet (1200/3937 m), still used by many US state plane coordinate systems.
+    UsSurveyFoot,
 }
 
 impl Unit {
@@ -25,6 +29,8 @@ impl Unit {
             Unit::Centimetre => 0.01,
             Unit::Millimetre => 0.001,
             Unit::Inch => 0.0254,
+            Unit::Foot => 0.3048,
+            Unit::UsSurveyFoot => 1200.0 / 3937.0,
         }
     }
 }
@@ -36,6 +42,8 @@ impl fmt::Display for Unit {
             Unit::Centimetre => "cm",
             Unit::Millimetre => "mm",
             Unit::Inch => "in",
+            Unit::Foot => "ft",
+            Unit::UsSurveyFoot => "us-ft",
         })
     }
 }
@@ -49,7 +57,11 @@ impl FromStr for Unit {
             "cm" => Ok(Unit::Centimetre),
             "mm" => Ok(Unit::Millimetre),
             "in" => Ok(Unit::Inch),
-            other => Err(format!("unknown unit {other:?}: use m, cm, mm or in")),
+            "ft" => Ok(Unit::Foot),
+            "us-ft" => Ok(Unit::UsSurveyFoot),
+            other => Err(format!(
+                "unknown unit {other:?}: use m, cm, mm, in, ft or us-ft"
+            )),
         }
     }
 }

@@ -4,7 +4,8 @@
 #![allow(
     clippy::unwrap_used,
     clippy::disallowed_methods,
-    reason = "tests fail loudly, and read fixtures directly"
+    clippy::unreadable_literal,
+    reason = "tests fail loudly, read fixtures directly, and quote other tools' figures as printed"
 )]
 
 mod architecture;

@@ -237,3 +237,127 @@ fn stl_defaults_to_millimetres_and_columns_can_be_named() {
     ]));
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// LAS/LAZ and E57 against laspy 2.7 (with lazrs) and pye57 0.4 on the same files: counts, and bounds in
+/// the file's own unit (laspy reports coordinates as stored; exhibit reports metres, so its bounds are
+/// divided by the unit it read the file in).
+#[test]
+fn lidar_and_e57_files_match_laspy_and_pye57() {
+    // (file, format, points, laspy/pye57 minimum, maximum, unit exhibit reads it in)
+    type Case = (
+        &'static str,
+        &'static str,
+        u64,
+        [f64; 3],
+        [f64; 3],
+        &'static str,
+    );
+    let cases: [Case; 8] = [
+        (
+            "las/1.2-with-color.las",
+            "las-1.2",
+            1065,
+            [635_619.85, 848_899.7, 406.59],
+            [638_982.55, 853_535.43, 586.38],
+            "m",
+        ),
+        (
+            "las/autzen_trim.laz",
+            "laz-1.2",
+            110_000,
+            [636_001.76, 848_935.2, 406.26],
+            [637_179.22, 849_497.9, 520.51],
+            "ft",
+        ),
+        (
+            "las/test1_4.las",
+            "las-1.4",
+            1000,
+            [1_694_038.446, 1_816_492.706, 5592.75],
+            [1_694_539.677, 1_816_497.976, 5599.07],
+            "us-ft",
+        ),
+        (
+            "las/certainty3d-color-utm-feet-navd88.las",
+            "las-1.2",
+            10126,
+            [6_326_726.536, 2_068_062.385, 2700.53],
+            [6_330_162.951, 2_071_932.24, 2975.712],
+            "us-ft",
+        ),
+        (
+            "e57/bunnyInt19.e57",
+            "e57",
+            30571,
+            [-0.095, 0.04, -0.062],
+            [0.061, 0.187, 0.059],
+            "m",
+        ),
+        (
+            "e57/tinyCartesianFloatRgb.e57",
+            "e57",
+            2090,
+            [-9.78, 4.514, 295.525],
+            [-6.774, 7.515, 298.532],
+            "m",
+        ),
+        (
+            "e57/tiny_spherical.e57",
+            "e57",
+            180,
+            [0.0, -0.5, 0.0],
+            [1.0, 0.5, 1.0],
+            "m",
+        ),
+        (
+            "e57/tiny_pc_and_images.e57",
+            "e57",
+            2,
+            [0.0, 0.0, 0.0],
+            [1.0, 1.0, 1.0],
+            "m",
+        ),
+    ];
+    for (file, format, points, min, max, unit) in cases {
+        let info = run_json(&mut exhibit(&[
+            "info",
+            data(file).to_str().unwrap(),
+            "--json",
+        ]));
+        assert_eq!(info["format"], format, "{file}");
+        assert_eq!(info["points"], points, "{file}");
+        assert_eq!(info["unit"], unit, "{file}");
+        let metres: f64 = match unit {
+            "ft" => 0.3048,
+            "us-ft" => 1200.0 / 3937.0,
+            _ => 1.0,
+        };
+        for axis in 0..3 {
+            let lo = info["bounds_min"][axis].as_f64().unwrap() / metres;
+            let hi = info["bounds_max"][axis].as_f64().unwrap() / metres;
+            // laspy and pye57 bounds above are rounded to 3 decimals.
+            assert!(
+                (lo - min[axis]).abs() < 6e-4 && (hi - max[axis]).abs() < 6e-4,
+                "{file}: axis {axis} {lo}..{hi}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_corrupt_e57_page_is_reported_not_ignored() {
+    let mut bytes = std::fs::read(data("e57/bunnyInt19.e57")).unwrap();
+    // Flip one byte in the middle of the binary section: its page's CRC no longer matches.
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("corrupt.e57");
+    std::fs::write(&bad, bytes).unwrap();
+    let output = crate::support::run(&mut exhibit(&["info", bad.to_str().unwrap()]));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("corrupt.e57") && stderr.to_lowercase().contains("checksum"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,126 @@
+//! E57 (ASTM E2807) through the `e57` crate: every scan of the file, each moved into the file's frame by
+//! its pose, concatenated; cartesian or spherical coordinates; intensity in the scanner's scale; colour.
+//! Page checksums are verified as pages are read, and a corrupt page is an error naming the file.
+//! Scanner metadata (vendor, model, serial, firmware, capture time, pose) goes into the metadata.
+
+use std::io::Cursor;
+
+use crate::error::ParseError;
+use crate::raw::RawMesh;
+
+/// Parse a whole E57 file.
+pub(crate) fn parse_e57(bytes: &[u8]) -> Result<RawMesh, ParseError> {
+    let fail = |e: e57::Error| ParseError::byte(0, format!("E57: {e}"));
+    let mut reader = e57::E57Reader::new(Cursor::new(bytes)).map_err(fail)?;
+    let mut raw = RawMesh {
+        format: "e57".into(),
+        ..RawMesh::default()
+    };
+    let scans = reader.pointclouds();
+    let total: u64 = scans.iter().map(|s| s.records).sum();
+    // Every record takes at least a bit in the file: a count the file cannot hold is refused.
+    if total > bytes.len() as u64 * 8 {
+        return Err(ParseError::byte(
+            0,
+            format!(
+                "the scans declare {total} points, more than {} bytes can hold",
+                bytes.len()
+            ),
+        ));
+    }
+    if let Some(coordinates) = reader.coordinate_metadata() {
+        raw.metadata
+            .push(("coordinate system".into(), coordinates.to_owned()));
+    }
+    let mut colors = Vec::new();
+    let mut intensity = Vec::new();
+    let (mut any_color, mut any_intensity, mut invalid) = (false, false, 0u64);
+    for (number, scan) in scans.iter().enumerate() {
+        let label = scan
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("scan {number}"));
+        describe_scan(&mut raw.metadata, &label, scan);
+        any_color |= scan.has_color();
+        any_intensity |= scan.has_intensity();
+        let mut points = reader.pointcloud_simple(scan).map_err(fail)?;
+        // Colours are only what the scanner measured, never intensity painted as colour; intensity stays
+        // in the scanner's own scale like every other format's.
+        points.intensity_to_color(false);
+        points.normalize_intensity(false);
+        for point in points {
+            let point = point.map_err(fail)?;
+            let e57::CartesianCoordinate::Valid { x, y, z } = point.cartesian else {
+                invalid += 1;
+                continue;
+            };
+            raw.positions.push([x, y, z]);
+            colors.push(point.color.map_or([255, 255, 255, 255], |c| {
+                [c.red, c.green, c.blue]
+                    .map(|v| (f64::from(v) * 255.0).round().clamp(0.0, 255.0) as u8)
+                    .into_iter()
+                    .chain([255])
+                    .collect::<Vec<u8>>()
+                    .try_into()
+                    .unwrap_or([255; 4])
+            }));
+            intensity.push(point.intensity.unwrap_or(0.0));
+        }
+    }
+    if invalid > 0 {
+        raw.dropped.push(format!(
+            "{invalid} points without a valid position (direction only or invalid)"
+        ));
+    }
+    raw.colors_srgb = any_color.then_some(colors);
+    raw.intensity = any_intensity.then_some(intensity);
+    raw.dropped
+        .push("row and column indices, time stamps and return numbers".into());
+    Ok(raw)
+}
+
+fn describe_scan(metadata: &mut Vec<(String, String)>, label: &str, scan: &e57::PointCloud) {
+    let mut put = |key: &str, value: Option<String>| {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            metadata.push((format!("{label}: {key}"), value));
+        }
+    };
+    put("points", Some(scan.records.to_string()));
+    put("sensor vendor", scan.sensor_vendor.clone());
+    put("sensor model", scan.sensor_model.clone());
+    put("sensor serial", scan.sensor_serial.clone());
+    put("sensor firmware", scan.sensor_fw_version.clone());
+    put("sensor hardware", scan.sensor_hw_version.clone());
+    put(
+        "acquisition start (GPS seconds)",
+        scan.acquisition_start
+            .as_ref()
+            .map(|t| t.gps_time.to_string()),
+    );
+    put(
+        "pose (tx ty tz qw qx qy qz, applied)",
+        scan.transform.as_ref().map(|t| {
+            format!(
+                "{} {} {} {} {} {} {}",
+                t.translation.x,
+                t.translation.y,
+                t.translation.z,
+                t.rotation.w,
+                t.rotation.x,
+                t.rotation.y,
+                t.rotation.z
+            )
+        }),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reject_garbage_and_truncation() {
+        assert!(parse_e57(b"ASTM-E57").is_err());
+        assert!(parse_e57(&[0u8; 2048]).is_err());
+    }
+}

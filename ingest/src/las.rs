@@ -1,0 +1,234 @@
+//! LAS 1.0–1.4 and LAZ (point formats 0–10, COPC files too) through the `las` crate with LAZ support.
+//! Scale and offset are applied (f64); RGB is kept (16-bit values scaled to 8 bits unless the file
+//! only uses 0..=255); intensity is kept; classification, returns, GPS time and extra bytes are named
+//! in `dropped`. The coordinate system (WKT or GeoTIFF keys) goes into the metadata, and a unit the
+//! coordinate system declares in feet becomes the default unit.
+
+use std::io::Cursor;
+
+use crate::Unit;
+use crate::error::ParseError;
+use crate::raw::RawMesh;
+
+/// Points are decoded in batches, so a lying header never costs more than one batch before the data runs out.
+const BATCH: u64 = 1 << 20;
+
+/// LAZ rarely compresses better than 1:15; a header claiming far more points than that is refused.
+const MAX_LAZ_EXPANSION: u64 = 100;
+
+/// Parse a whole LAS or LAZ file.
+pub(crate) fn parse_las(bytes: &[u8]) -> Result<RawMesh, ParseError> {
+    let fail = |e: las::Error| ParseError::byte(0, format!("LAS: {e}"));
+    let mut reader = las::Reader::new(Cursor::new(bytes.to_vec())).map_err(fail)?;
+    let header = reader.header().clone();
+    let format = *header.point_format();
+    let total = header.number_of_points();
+    let record = u64::from(format.len());
+    let limit = if format.is_compressed {
+        bytes.len() as u64 * MAX_LAZ_EXPANSION
+    } else {
+        bytes.len() as u64
+    };
+    if total.saturating_mul(record) > limit {
+        return Err(ParseError::byte(
+            107,
+            format!(
+                "the header declares {total} points of {record} bytes, more than a {} byte file can hold",
+                bytes.len()
+            ),
+        ));
+    }
+    let version = header.version();
+    let mut raw = RawMesh {
+        format: format!(
+            "{}-{}.{}",
+            if format.is_compressed { "laz" } else { "las" },
+            version.major,
+            version.minor
+        ),
+        ..RawMesh::default()
+    };
+    let mut colors16: Vec<[u16; 3]> = Vec::new();
+    let mut intensity = Vec::with_capacity(total.min(BATCH) as usize);
+    let mut read = 0;
+    while read < total {
+        let batch = reader.read_points(BATCH.min(total - read)).map_err(fail)?;
+        if batch.is_empty() {
+            return Err(ParseError::byte(
+                bytes.len() as u64,
+                format!("the data ends after {read} of {total} points"),
+            ));
+        }
+        for point in batch.points() {
+            let point = point.map_err(fail)?;
+            raw.positions.push([point.x, point.y, point.z]);
+            intensity.push(f32::from(point.intensity));
+            if let Some(c) = point.color {
+                colors16.push([c.red, c.green, c.blue]);
+            }
+        }
+        read += batch.len() as u64;
+    }
+    raw.intensity = Some(intensity);
+    if format.has_color && colors16.len() == raw.positions.len() {
+        // Some writers store 8-bit values in the 16-bit fields: scale only when the file uses the range.
+        let eight_bit = colors16.iter().all(|c| c.iter().all(|&v| v <= 255));
+        raw.colors_srgb = Some(
+            colors16
+                .iter()
+                .map(|c| {
+                    let to8 = |v: u16| {
+                        if eight_bit {
+                            v as u8
+                        } else {
+                            (f64::from(v) / 257.0).round() as u8
+                        }
+                    };
+                    [to8(c[0]), to8(c[1]), to8(c[2]), 255]
+                })
+                .collect(),
+        );
+        raw.metadata.push((
+            "colour depth".into(),
+            if eight_bit {
+                "8-bit values in 16-bit fields"
+            } else {
+                "16-bit"
+            }
+            .into(),
+        ));
+    }
+    raw.dropped
+        .push("classification, return numbers, scan angle, flags and point source id".into());
+    if format.has_gps_time {
+        raw.dropped.push("GPS time".into());
+    }
+    if format.extra_bytes > 0 {
+        raw.dropped
+            .push(format!("{} extra bytes per point", format.extra_bytes));
+    }
+    raw.metadata.push((
+        "point format".into(),
+        format
+            .to_u8()
+            .map_or_else(|_| "unknown".into(), |n| n.to_string()),
+    ));
+    raw.metadata.push((
+        "system identifier".into(),
+        header.system_identifier().trim().to_owned(),
+    ));
+    raw.metadata.push((
+        "generating software".into(),
+        header.generating_software().trim().to_owned(),
+    ));
+    if let Some(date) = header.date() {
+        raw.metadata
+            .push(("file creation date".into(), date.to_string()));
+    }
+    for vlr in header.all_vlrs() {
+        match (vlr.user_id.as_str(), vlr.record_id) {
+            ("LASF_Projection", 2112) => {
+                let wkt = String::from_utf8_lossy(&vlr.data)
+                    .trim_end_matches('\0')
+                    .to_owned();
+                raw.declared_unit = raw.declared_unit.or_else(|| unit_from_wkt(&wkt));
+                raw.metadata.push(("coordinate system (WKT)".into(), wkt));
+            }
+            ("LASF_Projection", 34735) => {
+                let keys: Vec<u16> = vlr
+                    .data
+                    .chunks_exact(2)
+                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                    .collect();
+                raw.metadata.push((
+                    "coordinate system (GeoTIFF keys)".into(),
+                    describe_geokeys(&keys),
+                ));
+                raw.declared_unit = raw.declared_unit.or_else(|| unit_from_geokeys(&keys));
+            }
+            ("copc", 1) => raw.metadata.push((
+                "COPC".into(),
+                "cloud-optimized point cloud (hierarchy not needed to read all points)".into(),
+            )),
+            _ => {}
+        }
+    }
+    Ok(raw)
+}
+
+/// The linear unit of a WKT coordinate system, when it is a foot.
+fn unit_from_wkt(wkt: &str) -> Option<Unit> {
+    let lower = wkt.to_ascii_lowercase();
+    // The projected system's unit is the last UNIT before the AXIS or the end.
+    let unit = lower.rsplit("unit[").next()?;
+    if unit.contains("us survey foot")
+        || unit.contains("foot_us")
+        || unit.contains("us_survey_foot")
+    {
+        Some(Unit::UsSurveyFoot)
+    } else if unit.contains("foot") || unit.contains("feet") {
+        Some(Unit::Foot)
+    } else {
+        None
+    }
+}
+
+/// GeoTIFF `ProjLinearUnitsGeoKey` (3076): 9001 metre, 9002 foot, 9003 US survey foot. Without it,
+/// `VerticalUnitsGeoKey` (4099) is taken: files that give only a projected system's EPSG code (whose unit
+/// this reader does not look up) usually share the unit between horizontal and vertical; the metadata
+/// shows the keys so a reader can check.
+fn unit_from_geokeys(keys: &[u16]) -> Option<Unit> {
+    let value = |key: u16| {
+        keys.get(4..)?
+            .chunks_exact(4)
+            .find(|k| k[0] == key)
+            .map(|k| k[3])
+    };
+    match value(3076).or_else(|| value(4099))? {
+        9002 => Some(Unit::Foot),
+        9003 => Some(Unit::UsSurveyFoot),
+        _ => None,
+    }
+}
+
+fn describe_geokeys(keys: &[u16]) -> String {
+    let entries: Vec<String> = keys
+        .get(4..)
+        .unwrap_or_default()
+        .chunks_exact(4)
+        .map(|k| format!("{}={}", k[0], k[3]))
+        .collect();
+    entries.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feet_are_recognized_in_wkt_and_geokeys() {
+        assert_eq!(
+            unit_from_wkt(r#"PROJCS["x",UNIT["US survey foot",0.3048006096]]"#),
+            Some(Unit::UsSurveyFoot)
+        );
+        assert_eq!(unit_from_wkt(r#"PROJCS["x",UNIT["metre",1]]"#), None);
+        assert_eq!(
+            unit_from_geokeys(&[1, 1, 0, 1, 3076, 0, 1, 9002]),
+            Some(Unit::Foot)
+        );
+        assert_eq!(
+            unit_from_geokeys(&[1, 1, 0, 2, 3072, 0, 1, 2229, 4099, 0, 1, 9003]),
+            Some(Unit::UsSurveyFoot)
+        );
+        assert_eq!(
+            unit_from_geokeys(&[1, 1, 0, 2, 3076, 0, 1, 9001, 4099, 0, 1, 9003]),
+            None
+        );
+    }
+
+    #[test]
+    fn reject_garbage() {
+        assert!(parse_las(b"LASF\0\0\0\0").is_err());
+        assert!(parse_las(&[0u8; 400]).is_err());
+    }
+}
