@@ -21,6 +21,7 @@ mod ply;
 pub mod raw;
 mod stl;
 mod units;
+pub mod views;
 mod xyz;
 
 use std::path::Path;
@@ -305,6 +306,8 @@ pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<ScanInput, Ingest
 pub struct IngestConfig {
     /// How to read the input.
     pub read: ReadOptions,
+    /// A Stanford `.conf` pose file that moves every view into one frame.
+    pub poses: Option<std::path::PathBuf>,
     /// How to encode the model.
     pub encode: EncodeConfig,
 }
@@ -349,5 +352,140 @@ pub fn ingest_file(path: &Path, config: &IngestConfig) -> Result<IngestOutput, I
         points_in: step_points_in,
         notes,
         stages: vec![("read", read_seconds), ("encode", encode_seconds)],
+    })
+}
+
+/// Read several views (scan files, and `.conf` pose files whose views are read when no scan is named),
+/// move each into one frame by its pose, merge them and encode. A view a pose file lists but that is
+/// missing is a note, not a failure; a scan without a pose when poses are given is an error.
+pub fn ingest_files(
+    paths: &[std::path::PathBuf],
+    config: &IngestConfig,
+) -> Result<IngestOutput, IngestError> {
+    let is_conf = |p: &std::path::PathBuf| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("conf"))
+    };
+    let mut conf_paths: Vec<std::path::PathBuf> =
+        paths.iter().filter(|p| is_conf(p)).cloned().collect();
+    conf_paths.extend(config.poses.iter().cloned());
+    let scans: Vec<std::path::PathBuf> = paths.iter().filter(|p| !is_conf(p)).cloned().collect();
+    if conf_paths.is_empty() && scans.len() == 1 {
+        return ingest_file(&scans[0], config);
+    }
+    let started = Instant::now();
+    let mut notes = Vec::new();
+    let mut inputs = Vec::new();
+    let mut poses: Vec<(std::path::PathBuf, views::Pose)> = Vec::new();
+    for conf in &conf_paths {
+        let bytes = fs_err::read(conf).map_err(|source| IngestError::Io {
+            source,
+            path: conf.clone(),
+        })?;
+        let folder = conf.parent().unwrap_or_else(|| Path::new("."));
+        let file = views::parse_conf(&bytes, folder).map_err(|e| e.in_file(conf))?;
+        for (view, _) in &file.views {
+            if !view.exists() {
+                notes.push(format!(
+                    "{} lists {}, which is missing: skipped",
+                    conf.display(),
+                    view.display()
+                ));
+            }
+        }
+        poses.extend(file.views.into_iter().filter(|(view, _)| view.exists()));
+        let name = conf.file_name().map_or_else(
+            || conf.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        inputs.push(InputRecord {
+            name,
+            sha256: codec::manifest::sha256_hex(&bytes),
+            bytes: bytes.len() as u64,
+            format: "stanford-conf".into(),
+            unit: "m".into(),
+        });
+    }
+    let views_to_read: Vec<std::path::PathBuf> = if scans.is_empty() {
+        poses.iter().map(|(p, _)| p.clone()).collect()
+    } else {
+        scans
+    };
+    if views_to_read.is_empty() {
+        return Err(IngestError::Unsupported {
+            reason: "no scan to read: the pose file lists no existing view".into(),
+            path: conf_paths[0].clone(),
+        });
+    }
+    let mut steps = Vec::new();
+    let mut views = Vec::new();
+    let mut applied = Vec::new();
+    let mut points_in = 0;
+    for path in &views_to_read {
+        let scan = read_scan(path, &config.read)?;
+        let pose = if poses.is_empty() {
+            None
+        } else {
+            let name = path.file_name();
+            let found = poses
+                .iter()
+                .find(|(p, _)| p.file_name() == name)
+                .map(|(_, pose)| *pose);
+            let Some(pose) = found else {
+                return Err(IngestError::Unsupported {
+                    reason: "the pose file gives no pose for this scan".into(),
+                    path: path.clone(),
+                });
+            };
+            applied.push(json!({ "view": scan.input.name, "rotation": pose.rotation, "translation_m": pose.translation }));
+            Some(pose)
+        };
+        points_in += scan.step.result["vertices"].as_u64().unwrap_or(0) as usize;
+        notes.extend(
+            scan.notes
+                .iter()
+                .map(|n| format!("{}: {n}", scan.input.name)),
+        );
+        inputs.push(scan.input.clone());
+        let mut step = scan.step;
+        step.params["file"] = json!(scan.input.name);
+        steps.push(step);
+        views.push((scan.geometry, pose));
+    }
+    let (geometry, max_rounding_m, merge_notes) =
+        views::merge(&views).map_err(|reason| IngestError::Unsupported {
+            reason,
+            path: views_to_read[0].clone(),
+        })?;
+    notes.extend(merge_notes);
+    steps.push(StepRecord {
+        name: "register".into(),
+        software: codec::manifest::SOFTWARE.into(),
+        params: json!({
+            "method": if applied.is_empty() { "none: views concatenated as given" } else { "poses from the pose file, world = R(q)^T p + t" },
+            "views": applied,
+        }),
+        result: json!({ "views": views_to_read.len(), "max_f32_rounding_mm": max_rounding_m * 1e3 }),
+    });
+    let read_seconds = started.elapsed().as_secs_f64();
+    let provenance = Provenance { inputs, steps };
+    let started = Instant::now();
+    let model = match &geometry {
+        Geometry::Mesh(mesh) => codec::encode_glb(mesh, &config.encode, provenance),
+        Geometry::Points(cloud) => {
+            notes.push("a point cloud: stored as points (glTF POINTS); surface reconstruction is not built yet".into());
+            codec::encode_point_cloud_glb(cloud, &config.encode, provenance)
+        }
+    }
+    .map_err(|source| IngestError::Codec { source, path: views_to_read[0].clone() })?;
+    let encode_seconds = started.elapsed().as_secs_f64();
+    Ok(IngestOutput {
+        model,
+        points_in,
+        notes,
+        stages: vec![
+            ("read_and_register", read_seconds),
+            ("encode", encode_seconds),
+        ],
     })
 }

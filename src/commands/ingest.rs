@@ -25,6 +25,9 @@ pub struct Args {
     /// Largest distance any vertex may move when encoded, in millimetres.
     #[arg(long = "precision-mm", default_value_t = codec::DEFAULT_PRECISION_M * 1e3)]
     precision_mm: f64,
+    /// A Stanford .conf file with a pose for each view: the views are moved into one frame and merged.
+    #[arg(long)]
+    poses: Option<PathBuf>,
     /// Print one JSON object on stdout instead of sentences.
     #[arg(long)]
     json: bool,
@@ -55,12 +58,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
 pub fn ingest(args: &Args) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let [input] = args.inputs.as_slice() else {
-        bail!(
-            "{} inputs given: merging several scans needs registration, which is not built yet; give one mesh",
-            args.inputs.len()
-        );
-    };
+    let input = &args.inputs[0];
     if !(args.precision_mm.is_finite() && args.precision_mm > 0.0) {
         bail!(
             "--precision-mm {} must be a positive number",
@@ -72,11 +70,12 @@ pub fn ingest(args: &Args) -> anyhow::Result<Report> {
             unit: args.unit,
             columns: args.columns.as_ref().map(|c| c.0.clone()),
         },
+        poses: args.poses.clone(),
         encode: codec::EncodeConfig {
             precision_m: args.precision_mm * 1e-3,
         },
     };
-    let result = ingest::ingest_file(input, &config)?;
+    let result = ingest::ingest_files(&args.inputs, &config)?;
     let model = &result.model;
     let glb_name = args
         .output
@@ -157,6 +156,7 @@ pub fn demo_args(input: PathBuf, output: PathBuf) -> Args {
         output,
         unit: None,
         columns: None,
+        poses: None,
         precision_mm: codec::DEFAULT_PRECISION_M * 1e3,
         json: false,
     }

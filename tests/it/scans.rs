@@ -361,3 +361,150 @@ fn a_corrupt_e57_page_is_reported_not_ignored() {
         "{stderr}"
     );
 }
+
+/// Median distance from every 10th point of `moved` to its nearest point of `fixed`, through a grid of
+/// 2 mm cells (neighbours further than 2 mm count as 2 mm: enough to tell aligned from not).
+fn median_gap_m(fixed: &[[f64; 3]], moved: &[[f64; 3]]) -> f64 {
+    let cell = 0.002;
+    let key = |p: &[f64; 3]| p.map(|c| (c / cell).floor() as i64);
+    let mut grid: std::collections::HashMap<[i64; 3], Vec<[f64; 3]>> =
+        std::collections::HashMap::new();
+    for p in fixed {
+        grid.entry(key(p)).or_default().push(*p);
+    }
+    let mut gaps: Vec<f64> = moved
+        .iter()
+        .step_by(10)
+        .map(|p| {
+            let k = key(p);
+            let mut best = cell;
+            for dx in -1..=1 {
+                for dy in -1..=1 {
+                    for dz in -1..=1 {
+                        for q in grid
+                            .get(&[k[0] + dx, k[1] + dy, k[2] + dz])
+                            .into_iter()
+                            .flatten()
+                        {
+                            best = best.min(
+                                ((p[0] - q[0]).powi(2)
+                                    + (p[1] - q[1]).powi(2)
+                                    + (p[2] - q[2]).powi(2))
+                                .sqrt(),
+                            );
+                        }
+                    }
+                }
+            }
+            best
+        })
+        .collect();
+    gaps.sort_by(f64::total_cmp);
+    gaps[gaps.len() / 2]
+}
+
+fn world_points(path: &std::path::Path) -> Vec<[f64; 3]> {
+    let scan = ingest::read_scan(path, &ingest::ReadOptions::default()).unwrap();
+    let ingest::Geometry::Points(cloud) = scan.geometry else {
+        panic!("{} is not a point cloud", path.display())
+    };
+    cloud
+        .positions
+        .iter()
+        .map(|p| [0, 1, 2].map(|a| cloud.origin_m[a] + f64::from(p[a])))
+        .collect()
+}
+
+fn posed(points: &[[f64; 3]], pose: &ingest::views::Pose) -> Vec<[f64; 3]> {
+    points
+        .iter()
+        .map(|p| {
+            [0, 1, 2].map(|i| {
+                pose.rotation[i][0] * p[0]
+                    + pose.rotation[i][1] * p[1]
+                    + pose.rotation[i][2] * p[2]
+                    + pose.translation[i]
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn stanford_poses_bring_the_views_together() {
+    // bun.conf: bun045 at t = (-0.0520211, -0.000383981, -0.0109223), q = (0.00548449, -0.294635, -0.0038555, 0.955586).
+    let fixed = world_points(&data("stanford_bunny/bun000.ply"));
+    let moved = world_points(&data("stanford_bunny/bun045.ply"));
+    let t = [-0.0520211, -0.000383981, -0.0109223];
+    let q = [0.00548449, -0.294635, -0.0038555, 0.955586];
+    let conjugated = ingest::views::Pose::from_stanford(t, q);
+    let as_written = ingest::views::Pose::from_stanford(t, [-q[0], -q[1], -q[2], q[3]]);
+    let aligned = median_gap_m(&fixed, &posed(&moved, &conjugated));
+    let misaligned = median_gap_m(&fixed, &posed(&moved, &as_written));
+    assert!(
+        aligned < 0.0006,
+        "median gap {aligned} m with the measured convention"
+    );
+    assert!(
+        misaligned > 0.0015,
+        "the other convention should not align: {misaligned} m"
+    );
+}
+
+#[test]
+fn a_pose_file_merges_views_and_names_the_missing_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let glb = dir.path().join("views.glb");
+    let conf = data("stanford_bunny/bun.conf");
+    let report = run_json(&mut exhibit(&[
+        "ingest",
+        conf.to_str().unwrap(),
+        "-o",
+        glb.to_str().unwrap(),
+        "--json",
+    ]));
+    // bun000 has 40,256 points and bun045 40,097; the conf lists eight more views that are not here.
+    assert_eq!(report["points_in"], 40_256 + 40_097);
+    let notes = report["notes"].to_string();
+    for missing in ["top2.ply", "top3.ply", "chin.ply", "bun090.ply"] {
+        assert!(
+            notes.contains(missing) && notes.contains("missing"),
+            "no warning for {missing}: {notes}"
+        );
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("views.manifest.json")).unwrap())
+            .unwrap();
+    let inputs: Vec<&str> = manifest["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(inputs, ["bun.conf", "bun000.ply", "bun045.ply"]);
+    assert!(
+        manifest["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "register")
+    );
+    assert_valid_gltf(&[&glb]);
+    // The same scans named on the command line with --poses give the same model.
+    let again = dir.path().join("again.glb");
+    let scans = [
+        data("stanford_bunny/bun000.ply"),
+        data("stanford_bunny/bun045.ply"),
+    ];
+    let args = [
+        "ingest",
+        scans[0].to_str().unwrap(),
+        scans[1].to_str().unwrap(),
+        "--poses",
+        conf.to_str().unwrap(),
+        "-o",
+        again.to_str().unwrap(),
+        "--json",
+    ];
+    let report_again = run_json(&mut exhibit(&args));
+    assert_eq!(report_again["points_used"], report["points_used"]);
+}
