@@ -18,6 +18,7 @@ const MAX_LAZ_EXPANSION: u64 = 100;
 
 /// Parse a whole LAS or LAZ file.
 pub(crate) fn parse_las(bytes: &[u8]) -> Result<RawMesh, ParseError> {
+    check_header(bytes)?;
     let fail = |e: las::Error| ParseError::byte(0, format!("LAS: {e}"));
     let mut reader = las::Reader::new(Cursor::new(bytes.to_vec())).map_err(fail)?;
     let header = reader.header().clone();
@@ -154,6 +155,53 @@ pub(crate) fn parse_las(bytes: &[u8]) -> Result<RawMesh, ParseError> {
         }
     }
     Ok(raw)
+}
+
+/// The header's sizes, checked before the `las` crate sees them: it multiplies the point count by the
+/// record length without checking for overflow (found by fuzzing; see tests/data/fuzz-regressions).
+fn check_header(bytes: &[u8]) -> Result<(), ParseError> {
+    if bytes.len() < 227 || !bytes.starts_with(b"LASF") {
+        return Err(ParseError::byte(
+            0,
+            "not a LAS file: shorter than a header or no LASF signature",
+        ));
+    }
+    let u16_at = |o: usize| u64::from(u16::from_le_bytes([bytes[o], bytes[o + 1]]));
+    let u32_at = |o: usize| {
+        u64::from(u32::from_le_bytes([
+            bytes[o],
+            bytes[o + 1],
+            bytes[o + 2],
+            bytes[o + 3],
+        ]))
+    };
+    let minor = bytes[25];
+    let offset_to_points = u32_at(96);
+    let record = u16_at(105);
+    let mut count = u32_at(107);
+    // The crate reads the LAS 1.4 count whenever the minor version says 1.4, whatever the header size says.
+    if minor >= 4 && bytes.len() >= 255 {
+        let wide = u64::from_le_bytes(bytes[247..255].try_into().unwrap_or([0; 8]));
+        count = count.max(wide);
+    }
+    let compressed = bytes[104] & 0x80 != 0;
+    let too_big = || {
+        ParseError::byte(
+            107,
+            format!(
+                "the header declares {count} points of {record} bytes from byte {offset_to_points}, more than a {} byte file holds",
+                bytes.len()
+            ),
+        )
+    };
+    let data = count.checked_mul(record).ok_or_else(too_big)?;
+    let fits = if compressed {
+        data <= bytes.len() as u64 * MAX_LAZ_EXPANSION
+    } else {
+        data.checked_add(offset_to_points)
+            .is_some_and(|end| end <= bytes.len() as u64)
+    };
+    if fits { Ok(()) } else { Err(too_big()) }
 }
 
 /// The linear unit of a WKT coordinate system, when it is a foot.

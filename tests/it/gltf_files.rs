@@ -231,6 +231,7 @@ fn fuzz_regressions_stay_fixed() {
     let mut checked = 0;
     for (target, format) in [
         ("glb_read", None),
+        ("las_parse", Some(ingest::ScanFormat::Las)),
         ("ply_parse", Some(ingest::ScanFormat::Ply)),
         ("obj_parse", Some(ingest::ScanFormat::Obj)),
     ] {
@@ -239,7 +240,7 @@ fn fuzz_regressions_stay_fixed() {
         if !dir.exists() {
             continue;
         }
-        for path in files_under(&dir, &["glb", "ply", "obj", "bin"]) {
+        for path in files_under(&dir, &["glb", "ply", "obj", "las", "bin"]) {
             let bytes = std::fs::read(&path).unwrap();
             match format {
                 None => drop(codec::read_model_bytes(&bytes, None)),
