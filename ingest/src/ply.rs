@@ -232,6 +232,8 @@ trait Values {
     fn remaining(&self) -> usize;
     /// The fewest bytes one record of this element can take in this encoding.
     fn min_record_bytes(&self, element: &Element) -> usize;
+    /// For binary data: the next `length` bytes, consumed; `None` for ascii or when they are not there.
+    fn take_bytes(&mut self, length: usize) -> Option<(&[u8], bool)>;
 }
 
 struct Binary<'a> {
@@ -281,6 +283,16 @@ impl Values for Binary<'_> {
 
     fn remaining(&self) -> usize {
         self.bytes.len().saturating_sub(self.offset)
+    }
+
+    fn take_bytes(&mut self, length: usize) -> Option<(&[u8], bool)> {
+        let end = self
+            .offset
+            .checked_add(length)
+            .filter(|&end| end <= self.bytes.len())?;
+        let slice = &self.bytes[self.offset..end];
+        self.offset = end;
+        Some((slice, self.big_endian))
     }
 
     fn min_record_bytes(&self, element: &Element) -> usize {
@@ -362,6 +374,10 @@ impl<'a> Values for Ascii<'a> {
 
     fn remaining(&self) -> usize {
         self.bytes.len().saturating_sub(self.offset)
+    }
+
+    fn take_bytes(&mut self, _length: usize) -> Option<(&[u8], bool)> {
+        None
     }
 
     fn min_record_bytes(&self, element: &Element) -> usize {
@@ -496,6 +512,37 @@ fn read_vertices(
                 .push(format!("vertex property {}", property.name));
         }
     }
+    let fixed = element
+        .properties
+        .iter()
+        .all(|p| matches!(p.kind, Kind::Scalar(_)));
+    if fixed {
+        let stride: usize = element
+            .properties
+            .iter()
+            .map(|p| {
+                if let Kind::Scalar(k) = p.kind {
+                    k.size()
+                } else {
+                    0
+                }
+            })
+            .sum();
+        let length = (element.count as usize).checked_mul(stride);
+        if let Some((bytes, big_endian)) = length.and_then(|length| values.take_bytes(length)) {
+            let layout = FixedLayout::new(element, &roles, big_endian);
+            decode_fixed_vertices(
+                bytes,
+                stride,
+                &layout,
+                raw,
+                has_normals,
+                has_colors,
+                has_intensity,
+            );
+            return Ok(());
+        }
+    }
     let capacity = (element.count as usize).min(values.remaining());
     raw.positions.reserve(capacity);
     let mut normals = Vec::with_capacity(if has_normals { capacity } else { 0 });
@@ -539,6 +586,106 @@ fn read_vertices(
     raw.colors_srgb = has_colors.then_some(colors);
     raw.intensity = has_intensity.then_some(intensity);
     Ok(())
+}
+
+/// Where each kept vertex property sits in a fixed-size binary record.
+struct FixedLayout {
+    /// (byte offset, type, role) of every property that is kept.
+    fields: Vec<(usize, Scalar, Role)>,
+    big_endian: bool,
+}
+
+impl FixedLayout {
+    fn new(element: &Element, roles: &[Role], big_endian: bool) -> Self {
+        let mut offset = 0;
+        let mut fields = Vec::new();
+        for (property, &role) in element.properties.iter().zip(roles) {
+            if let Kind::Scalar(kind) = property.kind {
+                if role != Role::Other {
+                    fields.push((offset, kind, role));
+                }
+                offset += kind.size();
+            }
+        }
+        Self { fields, big_endian }
+    }
+}
+
+fn fixed_value(record: &[u8], offset: usize, kind: Scalar, big_endian: bool) -> f64 {
+    let mut b = [0u8; 8];
+    let size = kind.size();
+    b[..size].copy_from_slice(&record[offset..offset + size]);
+    if big_endian {
+        b[..size].reverse();
+    }
+    match kind {
+        Scalar::I8 => f64::from(b[0].cast_signed()),
+        Scalar::U8 => f64::from(b[0]),
+        Scalar::I16 => f64::from(i16::from_le_bytes([b[0], b[1]])),
+        Scalar::U16 => f64::from(u16::from_le_bytes([b[0], b[1]])),
+        Scalar::I32 => f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        Scalar::U32 => f64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        Scalar::F32 => f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        Scalar::F64 => f64::from_le_bytes(b),
+    }
+}
+
+/// Binary vertices with only scalar properties: every record has the same size, so records are decoded
+/// in parallel (rayon keeps their order) straight into the attribute arrays.
+fn decode_fixed_vertices(
+    bytes: &[u8],
+    stride: usize,
+    layout: &FixedLayout,
+    raw: &mut RawMesh,
+    has_normals: bool,
+    has_colors: bool,
+    has_intensity: bool,
+) {
+    use rayon::prelude::*;
+    let field = |want: Role| {
+        layout
+            .fields
+            .iter()
+            .find(|f| f.2 == want)
+            .map(|&(offset, kind, _)| (offset, kind))
+    };
+    let big_endian = layout.big_endian;
+    let records = || bytes.par_chunks_exact(stride.max(1)).with_min_len(1 << 14);
+    // One pass per attribute: each writes straight into its own array (no per-record tuple in between).
+    let axes = [0, 1, 2].map(|a| field(Role::Position(a)).unwrap_or((0, Scalar::F32)));
+    raw.positions = records()
+        .map(|r| axes.map(|(o, k)| fixed_value(r, o, k, big_endian)))
+        .collect();
+    if has_normals {
+        let axes = [0, 1, 2].map(|a| field(Role::Normal(a)).unwrap_or((0, Scalar::F32)));
+        raw.normals = Some(
+            records()
+                .map(|r| axes.map(|(o, k)| fixed_value(r, o, k, big_endian) as f32))
+                .collect(),
+        );
+    }
+    if has_colors {
+        let channels = [0, 1, 2, 3].map(|c| field(Role::Color(c)));
+        raw.colors_srgb = Some(
+            records()
+                .map(|r| {
+                    channels.map(|channel| match channel {
+                        Some((o, k)) => (fixed_value(r, o, k, big_endian) * k.color_scale())
+                            .round()
+                            .clamp(0.0, 255.0) as u8,
+                        None => 255,
+                    })
+                })
+                .collect(),
+        );
+    }
+    if has_intensity && let Some((o, k)) = field(Role::Intensity) {
+        raw.intensity = Some(
+            records()
+                .map(|r| fixed_value(r, o, k, big_endian) as f32)
+                .collect(),
+        );
+    }
 }
 
 fn read_faces(
