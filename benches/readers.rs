@@ -1,7 +1,7 @@
 //! Reader throughput against a plain read-and-scatter loop over the same bytes (the speed a reader
 //! could reach if it knew the layout in advance), on binary PLY and PCD files given by environment:
 //! `EXHIBIT_BENCH_PLY=cloud.ply EXHIBIT_BENCH_PCD=cloud.pcd cargo bench --bench readers`.
-//! The files used for benches/README.md are made by benches/scripts/make_reader_files.py.
+//! The files used for `benches/README.md` are made by `benches/scripts/make_reader_files.py`.
 
 #![allow(
     clippy::unwrap_used,
@@ -26,25 +26,6 @@ fn scatter(bytes: &[u8], body: usize, stride: usize, double: bool) -> Vec<[f64; 
             }
         })
         .collect()
-}
-
-/// The same baseline for the benchmark PLY's full layout (x y z nx ny nz as f64, r g b as u8, 51 bytes):
-/// every attribute the reader keeps, scattered into its array in one loop.
-fn scatter_all(bytes: &[u8], body: usize) -> (Vec<[f64; 3]>, Vec<[f32; 3]>, Vec<[u8; 4]>) {
-    let records = bytes[body..].chunks_exact(51);
-    let count = records.len();
-    let (mut p, mut n, mut c) = (
-        Vec::with_capacity(count),
-        Vec::with_capacity(count),
-        Vec::with_capacity(count),
-    );
-    for r in records {
-        let f = |o: usize| f64::from_le_bytes(r[o..o + 8].try_into().unwrap());
-        p.push([f(0), f(8), f(16)]);
-        n.push([f(24) as f32, f(32) as f32, f(40) as f32]);
-        c.push([r[48], r[49], r[50], 255]);
-    }
-    (p, n, c)
 }
 
 fn header_end(bytes: &[u8], marker: &[u8]) -> usize {
