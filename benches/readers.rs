@@ -62,10 +62,10 @@ fn readers(c: &mut Criterion) {
         let stride = (bytes.len() - body) / raw.positions.len();
         group.throughput(Throughput::Bytes(bytes.len() as u64));
         group.bench_function(format!("{format:?}/parse_scan"), |b| {
-            b.iter(|| ingest::parse_scan(format, black_box(&bytes), path.as_ref()).unwrap())
+            b.iter(|| ingest::parse_scan(format, black_box(&bytes), path.as_ref()).unwrap());
         });
         group.bench_function(format!("{format:?}/read_and_scatter"), |b| {
-            b.iter(|| scatter(black_box(&bytes), body, stride, double))
+            b.iter(|| scatter(black_box(&bytes), body, stride, double));
         });
     }
     group.finish();
