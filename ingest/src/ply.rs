@@ -109,6 +109,8 @@ fn vertex_role(name: &str) -> Role {
 
 struct Header {
     encoding: Encoding,
+    /// `comment` and `obj_info` lines, in order (scanners put device, units and dates there).
+    comments: Vec<(String, String)>,
     elements: Vec<Element>,
     /// Byte offset where the body starts.
     body_start: usize,
@@ -124,6 +126,7 @@ fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
     let mut line_number = 0u64;
     let mut encoding = None;
     let mut elements: Vec<Element> = Vec::new();
+    let mut comments = Vec::new();
     loop {
         if offset >= bytes.len() || offset > MAX_HEADER_BYTES {
             return Err(ParseError::line(
@@ -157,7 +160,13 @@ fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
                     _ => return fail(format!("unsupported format line {line:?}")),
                 });
             }
-            "comment" | "obj_info" | "" => {}
+            "comment" | "obj_info" => {
+                let text = line[keyword.len()..].trim();
+                if !text.is_empty() {
+                    comments.push((keyword.to_owned(), text.to_owned()));
+                }
+            }
+            "" => {}
             "element" => {
                 let (Some(name), Some(count)) = (words.next(), words.next()) else {
                     return fail(format!("element line {line:?} needs a name and a count"));
@@ -216,6 +225,7 @@ fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
     };
     Ok(Header {
         encoding,
+        comments,
         elements,
         body_start: offset,
         body_line: line_number + 1,
@@ -429,6 +439,10 @@ fn read_body(
         format: format.to_owned(),
         ..RawMesh::default()
     };
+    for (number, (kind, text)) in header.comments.iter().enumerate() {
+        raw.metadata
+            .push((format!("{kind} {}", number + 1), text.clone()));
+    }
     let mut seen_vertex = false;
     let mut polygons: Vec<u32> = Vec::new();
     for element in &header.elements {

@@ -508,3 +508,34 @@ fn a_pose_file_merges_views_and_names_the_missing_ones() {
     let report_again = run_json(&mut exhibit(&args));
     assert_eq!(report_again["points_used"], report["points_used"]);
 }
+
+#[test]
+fn parallel_decoding_gives_the_same_bytes_on_any_thread_count() {
+    // Binary PLY records and LAZ chunks are decoded in parallel; the model must not notice.
+    let dir = tempfile::tempdir().unwrap();
+    for input in ["las/autzen_trim.laz", "pcd/cloud_bin_0.pcd"] {
+        let mut models = Vec::new();
+        for threads in ["1", "3"] {
+            let glb = dir.path().join(format!("t{threads}.glb"));
+            let output = crate::support::run(
+                exhibit(&[
+                    "ingest",
+                    data(input).to_str().unwrap(),
+                    "-o",
+                    glb.to_str().unwrap(),
+                ])
+                .env("RAYON_NUM_THREADS", threads),
+            );
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            models.push(std::fs::read(&glb).unwrap());
+        }
+        assert!(
+            models[0] == models[1] && models[0] == models[2],
+            "{input}: the model depends on the thread count"
+        );
+    }
+}
