@@ -204,14 +204,18 @@ pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<ScanInput, Ingest
         source,
         path: path.to_path_buf(),
     })?;
-    let sha256 = codec::manifest::sha256_hex(&bytes);
     let Some(format) = ScanFormat::detect(path, &bytes) else {
         return Err(IngestError::Unsupported {
             reason: "unknown file type: exhibit reads .ply .pcd .xyz .pts .txt .csv .las .laz .e57 .obj .stl .glb .gltf".into(),
             path: path.to_path_buf(),
         });
     };
-    let raw = parse_scan_with(format, &bytes, path, options)?;
+    // Hash and parse the same bytes at once: the hash is of exactly what was parsed.
+    let (sha256, raw) = rayon::join(
+        || codec::manifest::sha256_hex(&bytes),
+        || parse_scan_with(format, &bytes, path, options),
+    );
+    let raw = raw?;
     // The user's word first, then what the file declares (a LAS coordinate system in feet), then the format's default.
     let unit = options
         .unit

@@ -36,8 +36,13 @@ pub(crate) fn parse_pcd(bytes: &[u8]) -> Result<RawMesh, ParseError> {
     let header = parse_header(bytes)?;
     let point_bytes: usize = header.fields.iter().map(Field::bytes).sum();
     let body = &bytes[header.body_start..];
-    let columns: Vec<Vec<f64>> = match header.data.as_str() {
-        "ascii" => read_ascii(body, &header)?,
+    let ascii_columns;
+    let decompressed;
+    let source = match header.data.as_str() {
+        "ascii" => {
+            ascii_columns = read_ascii(body, &header)?;
+            Source::Columns(&ascii_columns)
+        }
         "binary" => {
             let needed = header
                 .points
@@ -53,11 +58,16 @@ pub(crate) fn parse_pcd(bytes: &[u8]) -> Result<RawMesh, ParseError> {
                     ),
                 ));
             }
-            read_binary_rows(&body[..needed], &header, point_bytes)
+            Source::Rows {
+                data: &body[..needed],
+                point_bytes,
+            }
         }
         "binary_compressed" => {
-            let data = decompress_columns(body, &header, point_bytes)?;
-            read_binary_columns(&data, &header)
+            decompressed = decompress_columns(body, &header, point_bytes)?;
+            Source::Blocks {
+                data: &decompressed,
+            }
         }
         other => {
             return Err(ParseError::line(
@@ -66,7 +76,7 @@ pub(crate) fn parse_pcd(bytes: &[u8]) -> Result<RawMesh, ParseError> {
             ));
         }
     };
-    assemble(&header, &columns)
+    assemble(&header, &source)
 }
 
 fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
@@ -225,53 +235,39 @@ fn is_packed_color(field: &Field) -> bool {
     (field.name == "rgb" || field.name == "rgba") && field.size == 4
 }
 
-/// One column per field component, each `points` long.
-fn read_binary_rows(body: &[u8], header: &Header, point_bytes: usize) -> Vec<Vec<f64>> {
-    let mut columns: Vec<Vec<f64>> = header
-        .fields
-        .iter()
-        .flat_map(|f| (0..f.count).map(|_| Vec::with_capacity(header.points)))
-        .collect();
-    for row in body.chunks_exact(point_bytes) {
-        let mut at = 0;
-        let mut column = 0;
-        for field in &header.fields {
-            for _ in 0..field.count {
-                let raw = &row[at..at + field.size];
-                columns[column].push(if is_packed_color(field) {
-                    packed_bits(raw)
-                } else {
-                    value(raw, field.kind)
-                });
-                at += field.size;
-                column += 1;
-            }
-        }
-    }
-    columns
+/// Where the values are: parsed ascii columns, binary rows (one point after another), or the
+/// decompressed blocks of `binary_compressed` (one field after another).
+enum Source<'a> {
+    Columns(&'a [Vec<f64>]),
+    Rows { data: &'a [u8], point_bytes: usize },
+    Blocks { data: &'a [u8] },
 }
 
-fn read_binary_columns(data: &[u8], header: &Header) -> Vec<Vec<f64>> {
-    let mut columns = Vec::new();
-    let mut at = 0;
-    for field in &header.fields {
-        let block = &data[at..at + header.points * field.bytes()];
-        at += block.len();
-        let mut component_columns: Vec<Vec<f64>> = (0..field.count)
-            .map(|_| Vec::with_capacity(header.points))
-            .collect();
-        for element in block.chunks_exact(field.bytes()) {
-            for (c, raw) in element.chunks_exact(field.size).enumerate() {
-                component_columns[c].push(if is_packed_color(field) {
-                    packed_bits(raw)
-                } else {
-                    value(raw, field.kind)
-                });
+/// Reads one value of one single-count field for any point, whatever the source.
+struct FieldReader<'a> {
+    source: &'a Source<'a>,
+    field: &'a Field,
+    /// Column number (ascii), byte offset in a row (binary) or start of the field's block (compressed).
+    at: usize,
+}
+
+impl FieldReader<'_> {
+    fn get(&self, point: usize) -> f64 {
+        let raw = match self.source {
+            Source::Columns(columns) => return columns[self.at][point],
+            Source::Rows { data, point_bytes } => {
+                &data[point * point_bytes + self.at..][..self.field.size]
             }
+            Source::Blocks { data } => {
+                &data[self.at + point * self.field.size..][..self.field.size]
+            }
+        };
+        if is_packed_color(self.field) {
+            packed_bits(raw)
+        } else {
+            value(raw, self.field.kind)
         }
-        columns.extend(component_columns);
     }
-    columns
 }
 
 fn read_ascii(body: &[u8], header: &Header) -> Result<Vec<Vec<f64>>, ParseError> {
@@ -435,16 +431,22 @@ pub(crate) fn lzf_decompress(input: &[u8], expected: usize) -> Result<Vec<u8>, (
     Ok(out)
 }
 
-fn assemble(header: &Header, columns: &[Vec<f64>]) -> Result<RawMesh, ParseError> {
+fn assemble(header: &Header, source: &Source<'_>) -> Result<RawMesh, ParseError> {
+    use rayon::prelude::*;
     let mut raw = RawMesh {
         format: format!("pcd-{}", header.data),
         ..RawMesh::default()
     };
-    let mut column_of = std::collections::BTreeMap::new();
-    let mut column = 0;
+    let mut readers = std::collections::BTreeMap::new();
+    let (mut column, mut row_offset, mut block_offset) = (0, 0, 0);
     for field in &header.fields {
         if field.count == 1 {
-            column_of.insert(field.name.as_str(), column);
+            let at = match source {
+                Source::Columns(_) => column,
+                Source::Rows { .. } => row_offset,
+                Source::Blocks { .. } => block_offset,
+            };
+            readers.insert(field.name.as_str(), FieldReader { source, field, at });
         } else if field.name != "_" {
             raw.dropped.push(format!(
                 "field {} ({} values per point)",
@@ -452,19 +454,23 @@ fn assemble(header: &Header, columns: &[Vec<f64>]) -> Result<RawMesh, ParseError
             ));
         }
         column += field.count;
+        row_offset += field.bytes();
+        block_offset += header.points * field.bytes();
     }
-    let get = |name: &str| column_of.get(name).map(|&c| &columns[c]);
+    let get = |name: &str| readers.get(name);
     let (Some(x), Some(y), Some(z)) = (get("x"), get("y"), get("z")) else {
         return Err(ParseError::line(
             header.body_line - 1,
             "no x, y and z fields",
         ));
     };
-    raw.positions = (0..header.points).map(|i| [x[i], y[i], z[i]]).collect();
+    // Each attribute in one parallel pass over the points, straight into its array (order kept).
+    let points = || (0..header.points).into_par_iter().with_min_len(1 << 14);
+    raw.positions = points().map(|i| [x.get(i), y.get(i), z.get(i)]).collect();
     if let (Some(nx), Some(ny), Some(nz)) = (get("normal_x"), get("normal_y"), get("normal_z")) {
         raw.normals = Some(
-            (0..header.points)
-                .map(|i| [nx[i] as f32, ny[i] as f32, nz[i] as f32])
+            points()
+                .map(|i| [nx.get(i) as f32, ny.get(i) as f32, nz.get(i) as f32])
                 .collect(),
         );
     }
@@ -473,10 +479,9 @@ fn assemble(header: &Header, columns: &[Vec<f64>]) -> Result<RawMesh, ParseError
         .or_else(|| get("rgb").map(|c| (c, false)));
     if let Some((values, has_alpha)) = packed {
         raw.colors_srgb = Some(
-            values
-                .iter()
-                .map(|&v| {
-                    let bits = v as u32;
+            points()
+                .map(|i| {
+                    let bits = values.get(i) as u32;
                     let alpha = if has_alpha { (bits >> 24) as u8 } else { 255 };
                     [(bits >> 16) as u8, (bits >> 8) as u8, bits as u8, alpha]
                 })
@@ -484,7 +489,7 @@ fn assemble(header: &Header, columns: &[Vec<f64>]) -> Result<RawMesh, ParseError
         );
     }
     if let Some(values) = get("intensity") {
-        raw.intensity = Some(values.iter().map(|&v| v as f32).collect());
+        raw.intensity = Some(points().map(|i| values.get(i) as f32).collect());
     }
     let known = [
         "x",
