@@ -91,6 +91,11 @@ pub struct PackedAttribute {
 
 /// Decode a glTF document for drawing: parse, decompress, no conversion. Same checks as [`read_model_bytes`].
 pub fn read_packed_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<PackedModel, CodecError> {
+    open_document(bytes, base_dir)?.read_packed()
+}
+
+/// The container, the JSON and the buffers of a glTF document: what both readers start from.
+fn open_document<'a>(bytes: &'a [u8], base_dir: Option<&Path>) -> Result<Reader<'a>, CodecError> {
     let (json_bytes, bin, format) = if crate::glb::is_glb(bytes) {
         let chunks = crate::glb::parse_glb(bytes)?;
         (chunks.json, chunks.bin, "glb")
@@ -103,7 +108,7 @@ pub fn read_packed_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Packed
         message: e.to_string(),
         path: PathBuf::new(),
     })?;
-    Reader::new(root, bin, base_dir, format)?.read_packed()
+    Reader::new(root, bin, base_dir, format)
 }
 
 /// Read a `.glb` or `.gltf` file; buffers named by relative URIs are read from the file's folder.
@@ -118,19 +123,7 @@ pub fn read_model(path: &Path) -> Result<Model, CodecError> {
 
 /// Read a glTF document from bytes. External buffers need `base_dir`; without it they are an error.
 pub fn read_model_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Model, CodecError> {
-    let (json_bytes, bin, format) = if crate::glb::is_glb(bytes) {
-        let chunks = crate::glb::parse_glb(bytes)?;
-        (chunks.json, chunks.bin, "glb")
-    } else {
-        (bytes, None, "gltf")
-    };
-    let root: Root = serde_json::from_slice(json_bytes).map_err(|e| CodecError::Json {
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-        path: PathBuf::new(),
-    })?;
-    Reader::new(root, bin, base_dir, format)?.read()
+    open_document(bytes, base_dir)?.read()
 }
 
 // ---- The document, as far as geometry needs it. Unknown members are ignored, as glTF requires. ----

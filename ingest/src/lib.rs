@@ -20,6 +20,7 @@ mod pcd;
 mod ply;
 pub mod raw;
 mod stl;
+mod text;
 mod units;
 pub mod views;
 mod xyz;

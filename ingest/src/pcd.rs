@@ -80,29 +80,15 @@ pub(crate) fn parse_pcd(bytes: &[u8]) -> Result<RawMesh, ParseError> {
 }
 
 fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
-    let mut offset = 0;
-    let mut line_number = 0u64;
     let mut names: Vec<String> = Vec::new();
     let mut sizes: Vec<usize> = Vec::new();
     let mut kinds: Vec<u8> = Vec::new();
     let mut counts: Vec<usize> = Vec::new();
     let (mut points, mut width, mut height, mut viewpoint) = (None, None, None, None);
+    let mut lines = crate::text::HeaderLines::new(bytes);
     loop {
-        if offset >= bytes.len() || offset > 1 << 20 {
-            return Err(ParseError::line(
-                line_number.max(1),
-                "header ends without a DATA line",
-            ));
-        }
-        let end = bytes[offset..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |p| offset + p);
-        line_number += 1;
-        let line = std::str::from_utf8(&bytes[offset..end])
-            .map_err(|_| ParseError::line(line_number, "header line is not text"))?
-            .trim();
-        offset = (end + 1).min(bytes.len());
+        let line = lines.next_line("header ends without a DATA line")?.trim();
+        let line_number = lines.line_number;
         let mut words = line.split_ascii_whitespace();
         let Some(key) = words.next() else { continue };
         let values: Vec<&str> = words.collect();
@@ -195,8 +181,8 @@ fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
                     viewpoint,
                     width,
                     height,
-                    body_start: offset,
-                    body_line: line_number + 1,
+                    body_start: lines.offset,
+                    body_line: lines.line_number + 1,
                 });
             }
             other => {

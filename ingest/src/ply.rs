@@ -118,32 +118,14 @@ struct Header {
     body_line: u64,
 }
 
-/// Headers longer than this are refused: a real one is a few hundred bytes.
-const MAX_HEADER_BYTES: usize = 1 << 20;
-
 fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
-    let mut offset = 0usize;
-    let mut line_number = 0u64;
     let mut encoding = None;
     let mut elements: Vec<Element> = Vec::new();
     let mut comments = Vec::new();
+    let mut lines = crate::text::HeaderLines::new(bytes);
     loop {
-        if offset >= bytes.len() || offset > MAX_HEADER_BYTES {
-            return Err(ParseError::line(
-                line_number.max(1),
-                "header has no end_header line",
-            ));
-        }
-        let end = bytes[offset..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |p| offset + p);
-        line_number += 1;
-        let line = std::str::from_utf8(&bytes[offset..end])
-            .map_err(|_| ParseError::line(line_number, "header line is not text"))?
-            .trim_end_matches('\r');
-        // The last line may end the file without a newline.
-        offset = (end + 1).min(bytes.len());
+        let line = lines.next_line("header has no end_header line")?;
+        let line_number = lines.line_number;
         let mut words = line.split_ascii_whitespace();
         let keyword = words.next().unwrap_or("");
         let fail = |reason: String| Err(ParseError::line(line_number, reason));
@@ -221,14 +203,17 @@ fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
         }
     }
     let Some(encoding) = encoding else {
-        return Err(ParseError::line(line_number, "header has no format line"));
+        return Err(ParseError::line(
+            lines.line_number,
+            "header has no format line",
+        ));
     };
     Ok(Header {
         encoding,
         comments,
         elements,
-        body_start: offset,
-        body_line: line_number + 1,
+        body_start: lines.offset,
+        body_line: lines.line_number + 1,
     })
 }
 
