@@ -12,6 +12,21 @@ use crate::output;
 /// The Stanford bunny (Stanford University Computer Graphics Laboratory; see assets/README.md).
 const SAMPLE_NAME: &str = "bun_zipper.ply";
 const SAMPLE: &[u8] = include_bytes!("../../assets/stanford-bunny/bun_zipper.ply");
+/// Two raw range scans and the pose file that places them (it lists ten; the others are not bundled).
+const VIEWS: [(&str, &[u8]); 3] = [
+    (
+        "bun000.ply",
+        include_bytes!("../../assets/stanford-bunny/scans/bun000.ply"),
+    ),
+    (
+        "bun045.ply",
+        include_bytes!("../../assets/stanford-bunny/scans/bun045.ply"),
+    ),
+    (
+        "bun.conf",
+        include_bytes!("../../assets/stanford-bunny/scans/bun.conf"),
+    ),
+];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -66,6 +81,25 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         SAMPLE.len(),
         report.json["max_error_mm"].as_f64().unwrap_or(f64::NAN)
     ));
+
+    // Several views of one object, placed by their scanner poses.
+    let scans = args.out.join("scans");
+    fs_err::create_dir_all(&scans)?;
+    for (name, bytes) in VIEWS {
+        output::write_atomically(&scans.join(name), bytes)
+            .with_context(|| format!("cannot write {name}"))?;
+    }
+    let views_glb = args.out.join("bunny-views.glb");
+    let mut views_args =
+        crate::commands::ingest::demo_args(scans.join("bun.conf"), views_glb.clone());
+    views_args.precision_mm = 0.1;
+    let views = crate::commands::ingest::ingest(&views_args)?;
+    lines.push(format!(
+        "5. two raw scans placed by their poses (exhibit ingest {} -o {} --precision-mm 0.1)",
+        scans.join("bun.conf").display(),
+        views_glb.display()
+    ));
+    lines.extend(views.lines.iter().map(|l| format!("                 {l}")));
     lines.push(String::new());
     lines.push(format!("files in {}:", args.out.display()));
     lines.push(format!(
@@ -73,6 +107,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     ));
     lines.push("  bunny.glb                  the model (glTF 2.0; any viewer with EXT_meshopt_compression opens it)".to_owned());
     lines.push("  bunny.manifest.json        inputs, steps, hashes and error bounds".to_owned());
+    lines.push("  scans/                     two raw range scans and their pose file".to_owned());
+    lines.push("  bunny-views.glb            the two scans in one frame, as points (reconstruction is a later issue)".to_owned());
     lines.push(format!("inspect it with: exhibit info {}", glb.display()));
     output::print_lines(&lines)
 }

@@ -12,7 +12,7 @@ use crate::output;
 pub struct Args {
     /// Scan file to read: .ply .pcd .xyz .pts .txt .csv .obj .stl, or .glb/.gltf to re-encode.
     #[arg(required = true)]
-    inputs: Vec<PathBuf>,
+    pub inputs: Vec<PathBuf>,
     /// Where to write the model; the manifest goes beside it as OUT.manifest.json.
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
@@ -24,7 +24,7 @@ pub struct Args {
     columns: Option<Columns>,
     /// Largest distance any vertex may move when encoded, in millimetres.
     #[arg(long = "precision-mm", default_value_t = codec::DEFAULT_PRECISION_M * 1e3)]
-    precision_mm: f64,
+    pub precision_mm: f64,
     /// A Stanford .conf file with a pose for each view: the views are moved into one frame and merged.
     #[arg(long)]
     poses: Option<PathBuf>,

@@ -267,10 +267,20 @@ fn demo_runs_end_to_end_and_says_where_the_files_are() {
         stdout.contains("bunny.glb") && stdout.contains("max error"),
         "{stdout}"
     );
-    for file in ["bun_zipper.ply", "bunny.glb", "bunny.manifest.json"] {
+    for file in [
+        "bun_zipper.ply",
+        "bunny.glb",
+        "bunny.manifest.json",
+        "scans/bun.conf",
+        "bunny-views.glb",
+    ] {
         assert!(dir.path().join(file).exists(), "demo did not write {file}");
     }
-    assert_valid_gltf(&[&dir.path().join("bunny.glb")]);
+    assert!(stdout.contains("bun090.ply, which is missing"), "{stdout}");
+    assert_valid_gltf(&[
+        &dir.path().join("bunny.glb"),
+        &dir.path().join("bunny-views.glb"),
+    ]);
 }
 
 #[test]
