@@ -343,14 +343,13 @@ pub fn ingest_file(path: &Path, config: &IngestConfig) -> Result<IngestOutput, I
     };
     let mut notes = scan.notes;
     let started = Instant::now();
-    let model = match &scan.geometry {
-        Geometry::Mesh(mesh) => codec::encode_glb(mesh, &config.encode, provenance),
-        Geometry::Points(cloud) => {
-            notes.push("a point cloud: stored as points (glTF POINTS); surface reconstruction is not built yet".into());
-            codec::encode_point_cloud_glb(cloud, &config.encode, provenance)
-        }
-    }
-    .map_err(|source| IngestError::Codec { source, path: path.to_path_buf() })?;
+    let model =
+        encode(&scan.geometry, &config.encode, provenance, &mut notes).map_err(|source| {
+            IngestError::Codec {
+                source,
+                path: path.to_path_buf(),
+            }
+        })?;
     let encode_seconds = started.elapsed().as_secs_f64();
     Ok(IngestOutput {
         model,
@@ -358,6 +357,22 @@ pub fn ingest_file(path: &Path, config: &IngestConfig) -> Result<IngestOutput, I
         notes,
         stages: vec![("read", read_seconds), ("encode", encode_seconds)],
     })
+}
+
+/// Encode a mesh as a mesh and a point cloud as points, saying so for the cloud.
+fn encode(
+    geometry: &Geometry,
+    config: &EncodeConfig,
+    provenance: Provenance,
+    notes: &mut Vec<String>,
+) -> Result<EncodedModel, codec::CodecError> {
+    match geometry {
+        Geometry::Mesh(mesh) => codec::encode_glb(mesh, config, provenance),
+        Geometry::Points(cloud) => {
+            notes.push("a point cloud: stored as points (glTF POINTS); surface reconstruction is not built yet".into());
+            codec::encode_point_cloud_glb(cloud, config, provenance)
+        }
+    }
 }
 
 /// Read several views (scan files, and `.conf` pose files whose views are read when no scan is named),
@@ -475,14 +490,12 @@ pub fn ingest_files(
     let read_seconds = started.elapsed().as_secs_f64();
     let provenance = Provenance { inputs, steps };
     let started = Instant::now();
-    let model = match &geometry {
-        Geometry::Mesh(mesh) => codec::encode_glb(mesh, &config.encode, provenance),
-        Geometry::Points(cloud) => {
-            notes.push("a point cloud: stored as points (glTF POINTS); surface reconstruction is not built yet".into());
-            codec::encode_point_cloud_glb(cloud, &config.encode, provenance)
+    let model = encode(&geometry, &config.encode, provenance, &mut notes).map_err(|source| {
+        IngestError::Codec {
+            source,
+            path: views_to_read[0].clone(),
         }
-    }
-    .map_err(|source| IngestError::Codec { source, path: views_to_read[0].clone() })?;
+    })?;
     let encode_seconds = started.elapsed().as_secs_f64();
     Ok(IngestOutput {
         model,
