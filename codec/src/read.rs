@@ -1152,23 +1152,42 @@ impl<'a> Reader<'a> {
                 "sparse data runs past its bufferView",
             ));
         }
-        for s in 0..sparse_count {
-            let at = index_offset + s * index_size;
-            let target = component(&index_data[at..at + index_size], index_type, false) as usize;
+        // Sparse indices and values are tightly packed: read them with the same conversion as any accessor.
+        let scalars = |count, component_size, component_type, normalized| Layout {
+            count,
+            components: 1,
+            component_size,
+            component_type,
+            normalized,
+        };
+        let index_region = &index_data[index_offset..index_offset + sparse_count * index_size];
+        let targets = gather_map(
+            index_region,
+            index_size,
+            &scalars(sparse_count, index_size, index_type, false),
+            |[v]: [f64; 1]| v as usize,
+        );
+        let value_region = &value_data[value_offset..value_offset + sparse_count * element_size];
+        let replacements = gather_map(
+            value_region,
+            component_size,
+            &scalars(
+                sparse_count * components,
+                component_size,
+                component_type,
+                normalized,
+            ),
+            |[v]: [f64; 1]| v,
+        );
+        for (s, &target) in targets.iter().enumerate() {
             if target >= count {
                 return Err(gltf_error(
                     format!("{pointer}/sparse"),
                     format!("sparse index {target} is not below {count}"),
                 ));
             }
-            for c in 0..components {
-                let at = value_offset + s * element_size + c * component_size;
-                values[target * components + c] = component(
-                    &value_data[at..at + component_size],
-                    component_type,
-                    normalized,
-                );
-            }
+            values[target * components..(target + 1) * components]
+                .copy_from_slice(&replacements[s * components..(s + 1) * components]);
         }
         Ok(())
     }
@@ -1386,29 +1405,6 @@ fn components_of(kind: &str) -> Option<usize> {
         "MAT4" => 16,
         _ => return None,
     })
-}
-
-/// One component as f64; `bytes` has exactly the component's size.
-fn component(bytes: &[u8], component_type: u32, normalized: bool) -> f64 {
-    let raw = match component_type {
-        5120 => f64::from(bytes[0].cast_signed()),
-        5121 => f64::from(bytes[0]),
-        5122 => f64::from(i16::from_le_bytes([bytes[0], bytes[1]])),
-        5123 => f64::from(u16::from_le_bytes([bytes[0], bytes[1]])),
-        5125 => f64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])),
-        _ => f64::from(f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])),
-    };
-    if !normalized {
-        return raw;
-    }
-    match component_type {
-        5120 => (raw / 127.0).max(-1.0),
-        5121 => raw / 255.0,
-        5122 => (raw / 32767.0).max(-1.0),
-        5123 => raw / 65535.0,
-        5125 => raw / f64::from(u32::MAX),
-        _ => raw,
-    }
 }
 
 fn load_uri(uri: &str, base_dir: Option<&Path>) -> Result<Vec<u8>, String> {

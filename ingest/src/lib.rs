@@ -97,6 +97,8 @@ pub struct ScanInput {
     pub input: InputRecord,
     /// What reading kept and dropped.
     pub step: StepRecord,
+    /// Vertices or points in the file, before any were dropped.
+    pub points_in: usize,
     /// Scanner metadata found in the file, name → value.
     pub metadata: Vec<(String, String)>,
     /// Sentences for the user about anything dropped or doubtful.
@@ -234,26 +236,18 @@ pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<ScanInput, Ingest
         raw.metadata.clone(),
     );
     let mut notes: Vec<String> = dropped.iter().map(|d| format!("not kept: {d}")).collect();
-    let (geometry, max_rounding_m, invalid_normals, non_finite, triangles_dropped) =
-        if raw.indices.is_empty() {
-            let c = raw::to_cloud(raw, unit);
-            (
-                Geometry::Points(c.geometry),
-                c.max_rounding_m,
-                c.invalid_normals,
-                c.non_finite_dropped,
-                c.triangles_dropped,
-            )
-        } else {
-            let c = raw::to_mesh(raw, unit);
-            (
-                Geometry::Mesh(c.geometry),
-                c.max_rounding_m,
-                c.invalid_normals,
-                c.non_finite_dropped,
-                c.triangles_dropped,
-            )
-        };
+    let converted = if raw.indices.is_empty() {
+        raw::to_cloud(raw, unit).map(Geometry::Points)
+    } else {
+        raw::to_mesh(raw, unit).map(Geometry::Mesh)
+    };
+    let raw::Converted {
+        geometry,
+        max_rounding_m,
+        invalid_normals,
+        non_finite_dropped: non_finite,
+        triangles_dropped,
+    } = converted;
     if invalid_normals > 0 {
         notes.push(format!("{invalid_normals} normals of zero length: all normals left out, a viewer recomputes them"));
     }
@@ -301,6 +295,7 @@ pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<ScanInput, Ingest
         geometry,
         input,
         step,
+        points_in,
         metadata,
         notes,
     })
@@ -336,7 +331,7 @@ pub fn ingest_file(path: &Path, config: &IngestConfig) -> Result<IngestOutput, I
     let started = Instant::now();
     let scan = read_scan(path, &config.read)?;
     let read_seconds = started.elapsed().as_secs_f64();
-    let step_points_in = scan.step.result["vertices"].as_u64().unwrap_or(0) as usize;
+    let step_points_in = scan.points_in;
     let provenance = Provenance {
         inputs: vec![scan.input],
         steps: vec![scan.step],
@@ -460,7 +455,7 @@ pub fn ingest_files(
             applied.push(json!({ "view": scan.input.name, "rotation": pose.rotation, "translation_m": pose.translation }));
             Some(pose)
         };
-        points_in += scan.step.result["vertices"].as_u64().unwrap_or(0) as usize;
+        points_in += scan.points_in;
         notes.extend(
             scan.notes
                 .iter()

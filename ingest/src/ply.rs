@@ -251,21 +251,7 @@ impl Values for Binary<'_> {
             ));
         };
         self.offset += size;
-        let mut buf = [0u8; 8];
-        buf[..size].copy_from_slice(b);
-        if self.big_endian {
-            buf[..size].reverse();
-        }
-        Ok(match kind {
-            Scalar::I8 => f64::from(buf[0].cast_signed()),
-            Scalar::U8 => f64::from(buf[0]),
-            Scalar::I16 => f64::from(i16::from_le_bytes([buf[0], buf[1]])),
-            Scalar::U16 => f64::from(u16::from_le_bytes([buf[0], buf[1]])),
-            Scalar::I32 => f64::from(i32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]])),
-            Scalar::U32 => f64::from(u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]])),
-            Scalar::F32 => f64::from(f32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]])),
-            Scalar::F64 => f64::from_le_bytes(buf),
-        })
+        Ok(fixed_value(b, 0, kind, self.big_endian))
     }
 
     fn end_record(&mut self) -> Result<(), ParseError> {

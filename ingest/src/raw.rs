@@ -83,6 +83,19 @@ pub struct Converted<G> {
     pub triangles_dropped: u64,
 }
 
+impl<G> Converted<G> {
+    /// The same facts about a converted geometry, with the geometry wrapped or changed.
+    pub fn map<H>(self, wrap: impl FnOnce(G) -> H) -> Converted<H> {
+        Converted {
+            geometry: wrap(self.geometry),
+            max_rounding_m: self.max_rounding_m,
+            invalid_normals: self.invalid_normals,
+            non_finite_dropped: self.non_finite_dropped,
+            triangles_dropped: self.triangles_dropped,
+        }
+    }
+}
+
 /// The shared part of [`to_mesh`] and [`to_cloud`]: finite vertices only, in metres around an origin.
 struct Placed {
     origin_m: [f64; 3],
