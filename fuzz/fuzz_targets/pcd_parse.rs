@@ -1,6 +1,8 @@
-//! Fuzz the PCD reader: an error or a scan, never a panic, a hang or an unbounded allocation.
+//! Fuzz the PCD reader, whole-file and streaming: an error or a model, never a panic or a hang.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
-    let _ = ingest::parse_scan(ingest::ScanFormat::Pcd, bytes, "fuzz.pcd".as_ref());
+    let name = std::path::Path::new("fuzz.pcd");
+    let _ = ingest::parse_scan(ingest::ScanFormat::Pcd, bytes, name);
+    let _ = ingest::read_scan_from(bytes, bytes.len() as u64, name, &ingest::ReadOptions::default());
 });

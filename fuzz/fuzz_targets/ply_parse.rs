@@ -1,6 +1,8 @@
-//! Fuzz the PLY reader (ascii and binary): an error or a mesh, never a panic or a hang.
+//! Fuzz the PLY reader, whole-file and streaming: an error or a model, never a panic or a hang.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
-    let _ = ingest::parse_scan(ingest::ScanFormat::Ply, bytes, "fuzz.ply".as_ref());
+    let name = std::path::Path::new("fuzz.ply");
+    let _ = ingest::parse_scan(ingest::ScanFormat::Ply, bytes, name);
+    let _ = ingest::read_scan_from(bytes, bytes.len() as u64, name, &ingest::ReadOptions::default());
 });

@@ -17,6 +17,7 @@ mod error;
 mod las;
 mod obj;
 mod pcd;
+mod records;
 mod ply;
 pub mod raw;
 mod stl;
@@ -200,19 +201,85 @@ fn parse_scan_with(
     .map_err(|e| e.in_file(path))
 }
 
+/// How much of a file is read before choosing how to read the rest: any header exhibit accepts fits.
+const HEAD_BYTES: u64 = text::MAX_HEADER_BYTES as u64 + 4096;
+
+/// Bytes per read while records stream past: small next to any large scan (the memory target is the
+/// decoded arrays plus little), large enough that each read and each parallel decode is worth starting.
+const CHUNK_BYTES: usize = 2 << 20;
+
+/// Chunk buffers circulating between the reading thread and the decoding one.
+const CHUNK_BUFFERS: usize = 4;
+
 /// Read a scan file into metres, hashing the bytes that were parsed. A file with faces is a mesh; one
 /// without is a point cloud.
 pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<ScanInput, IngestError> {
-    let bytes = fs_err::read(path).map_err(|source| IngestError::Io {
+    let io = |source| IngestError::Io {
         source,
         path: path.to_path_buf(),
-    })?;
-    let Some(format) = ScanFormat::detect(path, &bytes) else {
+    };
+    let file = fs_err::File::open(path).map_err(io)?;
+    let length = file.metadata().map_err(io)?.len();
+    read_scan_from(file, length, path, options)
+}
+
+/// [`read_scan`] from any source of `length` bytes (a file, or bytes in memory for the fuzz targets);
+/// `path` names it in errors and decides the format by its extension.
+///
+/// Binary PLY and PCD point files stream: read in chunks, each hashed and decoded in the same pass
+/// straight into the stored arrays (see `records.rs`). Other files are read whole, then hashed and
+/// parsed at once.
+pub fn read_scan_from(
+    mut source: impl std::io::Read + Send,
+    length: u64,
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<ScanInput, IngestError> {
+    use std::io::Read as _;
+    let io = |source| IngestError::Io {
+        source,
+        path: path.to_path_buf(),
+    };
+    let mut head = Vec::with_capacity(length.min(HEAD_BYTES) as usize);
+    (&mut source)
+        .take(HEAD_BYTES)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let Some(format) = ScanFormat::detect(path, &head) else {
         return Err(IngestError::Unsupported {
             reason: "unknown file type: exhibit reads .ply .pcd .xyz .pts .txt .csv .las .laz .e57 .obj .stl .glb .gltf".into(),
             path: path.to_path_buf(),
         });
     };
+    let plan = match format {
+        ScanFormat::Ply => ply::record_plan(&head),
+        ScanFormat::Pcd => pcd::record_plan(&head),
+        _ => Ok(None),
+    }
+    .map_err(|e| e.in_file(path))?;
+    if let Some(plan) = plan {
+        let unit = options.unit.unwrap_or_else(|| format.default_unit());
+        let streamed = stream_records(&plan, &head, source, length, unit)
+            .map_err(|e| match e {
+                StreamError::Parse(e) => e.in_file(path),
+                StreamError::Io(e) => io(e),
+            })?;
+        let facts = ReadFacts {
+            format: plan.format,
+            unit,
+            points_in: plan.count,
+            triangles_in: 0,
+            polygons_triangulated: 0,
+            dropped: plan.dropped,
+            metadata: plan.metadata,
+            sha256: streamed.sha256,
+            bytes: streamed.bytes,
+        };
+        return Ok(facts.into_scan(streamed.cloud.map(Geometry::Points), path, options));
+    }
+    let mut bytes = head;
+    bytes.reserve(length.saturating_sub(bytes.len() as u64) as usize);
+    source.read_to_end(&mut bytes).map_err(io)?;
     // Hash and parse the same bytes at once: the hash is of exactly what was parsed.
     let (sha256, raw) = rayon::join(
         || codec::manifest::sha256_hex(&bytes),
@@ -224,23 +291,208 @@ pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<ScanInput, Ingest
         .unit
         .or(raw.declared_unit)
         .unwrap_or_else(|| format.default_unit());
-    let (points_in, triangles_in) = (raw.positions.len(), raw.indices.len() / 3);
     let mut dropped = raw.dropped.clone();
     if !raw.indices.is_empty() && raw.intensity.is_some() {
         // The mesh types carry no per-vertex intensity (a point cloud does).
         dropped.push("vertex property intensity (a mesh does not keep it)".into());
     }
-    let (format_name, polygons, metadata) = (
-        raw.format.clone(),
-        raw.polygons_triangulated,
-        raw.metadata.clone(),
-    );
-    let mut notes: Vec<String> = dropped.iter().map(|d| format!("not kept: {d}")).collect();
+    let facts = ReadFacts {
+        format: raw.format.clone(),
+        unit,
+        points_in: raw.positions.len(),
+        triangles_in: raw.indices.len() / 3,
+        polygons_triangulated: raw.polygons_triangulated,
+        dropped,
+        metadata: raw.metadata.clone(),
+        sha256,
+        bytes: bytes.len() as u64,
+    };
+    drop(bytes);
     let converted = if raw.indices.is_empty() {
         raw::to_cloud(raw, unit).map(Geometry::Points)
     } else {
         raw::to_mesh(raw, unit).map(Geometry::Mesh)
     };
+    Ok(facts.into_scan(converted, path, options))
+}
+
+/// A streamed point file once read.
+struct Streamed {
+    cloud: raw::Converted<PointCloud>,
+    sha256: String,
+    bytes: u64,
+}
+
+enum StreamError {
+    Parse(error::ParseError),
+    Io(std::io::Error),
+}
+
+/// Read the records of `plan` from `head` (the file's first bytes) and then `source`, hashing every byte
+/// of the file and decoding records in the same pass; bytes after the last record are hashed too.
+fn stream_records(
+    plan: &records::RecordPlan,
+    head: &[u8],
+    mut source: impl std::io::Read + Send,
+    length: u64,
+    unit: Unit,
+) -> Result<Streamed, StreamError> {
+    use sha2::Digest as _;
+    let stride = plan.layout.stride;
+    let body = plan.body_start as u64;
+    let needed = (plan.count as u64)
+        .checked_mul(stride as u64)
+        .and_then(|n| n.checked_add(body));
+    if needed.is_none_or(|needed| needed > length) {
+        // Checked before any allocation: a header cannot make exhibit reserve memory the file cannot fill.
+        return Err(StreamError::Parse(error::ParseError::byte(
+            body,
+            format!(
+                "{} {} records of {stride} bytes do not fit in the {} bytes after the header",
+                plan.count,
+                plan.element,
+                length.saturating_sub(body)
+            ),
+        )));
+    }
+    let mut sink = records::RecordSink::new(plan.layout.clone(), plan.count, unit.metres());
+    let mut carry = Vec::with_capacity(stride);
+    let mut feed = |bytes: &[u8]| feed_records(&mut sink, &mut carry, stride, plan.count, bytes);
+    feed(&head[plan.body_start..]);
+    // Two threads in a pipeline: this one decodes (in parallel, with rayon) while the reader reads and
+    // hashes the next chunks, which are sequential work. Buffers circulate between them, so memory stays
+    // at a few chunks whatever the file's size.
+    let (sha256, total) = std::thread::scope(|scope| {
+        let (full, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(CHUNK_BUFFERS);
+        let (give_back, free) = std::sync::mpsc::sync_channel::<Vec<u8>>(CHUNK_BUFFERS);
+        let reader = scope.spawn(move || -> std::io::Result<(String, u64)> {
+            let mut hasher = sha2::Sha256::new();
+            hasher.update(head);
+            let mut total = head.len() as u64;
+            let mut made = 0;
+            loop {
+                let mut buffer = if made < CHUNK_BUFFERS {
+                    made += 1;
+                    Vec::with_capacity(CHUNK_BYTES)
+                } else {
+                    match free.recv() {
+                        Ok(buffer) => buffer,
+                        // The decoder stopped early: nothing more is wanted.
+                        Err(_) => return Ok((String::new(), total)),
+                    }
+                };
+                buffer.clear();
+                if fill(&mut source, &mut buffer, CHUNK_BYTES)? == 0 {
+                    return Ok((codec::manifest::hex(&hasher.finalize()), total));
+                }
+                hasher.update(&buffer);
+                total += buffer.len() as u64;
+                if full.send(buffer).is_err() {
+                    return Ok((String::new(), total));
+                }
+            }
+        });
+        for chunk in chunks {
+            feed(&chunk);
+            // The reader may have finished already; a buffer it no longer wants is simply dropped.
+            let _ = give_back.send(chunk);
+        }
+        drop(give_back);
+        reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+    .map_err(StreamError::Io)?;
+    if sink.len() < plan.count {
+        return Err(StreamError::Parse(error::ParseError::byte(
+            total,
+            format!(
+                "file ends inside the data: {} of {} {} records",
+                sink.len(),
+                plan.count,
+                plan.element
+            ),
+        )));
+    }
+    Ok(Streamed {
+        cloud: sink.finish(),
+        sha256,
+        bytes: total,
+    })
+}
+
+/// Decode the whole records in `bytes`, completing the partial record left in `carry` by the previous
+/// call first and keeping the new partial one; bytes after the last of `count` records are ignored.
+fn feed_records(
+    sink: &mut records::RecordSink,
+    carry: &mut Vec<u8>,
+    stride: usize,
+    count: usize,
+    bytes: &[u8],
+) {
+    let mut bytes = bytes;
+    if sink.len() < count && !carry.is_empty() {
+        let take = (stride - carry.len()).min(bytes.len());
+        carry.extend_from_slice(&bytes[..take]);
+        bytes = &bytes[take..];
+        if carry.len() == stride {
+            sink.push(carry);
+            carry.clear();
+        }
+    }
+    let whole = (bytes.len() / stride).min(count - sink.len());
+    sink.push(&bytes[..whole * stride]);
+    if sink.len() < count {
+        carry.extend_from_slice(&bytes[whole * stride..]);
+    }
+}
+
+/// Read until `buffer` holds `target` bytes or the source ends; returns how many bytes were added.
+fn fill(
+    source: &mut impl std::io::Read,
+    buffer: &mut Vec<u8>,
+    target: usize,
+) -> std::io::Result<usize> {
+    use std::io::Read as _;
+    let before = buffer.len();
+    let want = target.saturating_sub(before) as u64;
+    source.take(want).read_to_end(buffer)?;
+    Ok(buffer.len() - before)
+}
+
+/// What reading learned about a file besides its geometry.
+struct ReadFacts {
+    format: String,
+    unit: Unit,
+    points_in: usize,
+    triangles_in: usize,
+    polygons_triangulated: u64,
+    dropped: Vec<String>,
+    metadata: Vec<(String, String)>,
+    sha256: String,
+    bytes: u64,
+}
+
+impl ReadFacts {
+    /// The scan as read: notes for the user and the read step for the manifest.
+    fn into_scan(
+        self,
+        converted: raw::Converted<Geometry>,
+        path: &Path,
+        options: &ReadOptions,
+    ) -> ScanInput {
+        let ReadFacts {
+            format: format_name,
+            unit,
+            points_in,
+            triangles_in,
+            polygons_triangulated: polygons,
+            dropped,
+            metadata,
+            sha256,
+            bytes,
+        } = self;
+    let mut notes: Vec<String> = dropped.iter().map(|d| format!("not kept: {d}")).collect();
     let raw::Converted {
         geometry,
         max_rounding_m,
@@ -271,7 +523,7 @@ pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<ScanInput, Ingest
     let input = InputRecord {
         name,
         sha256,
-        bytes: bytes.len() as u64,
+        bytes,
         format: format_name,
         unit: unit.to_string(),
     };
@@ -291,14 +543,15 @@ pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<ScanInput, Ingest
             "metadata": metadata.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
         }),
     };
-    Ok(ScanInput {
+    ScanInput {
         geometry,
         input,
         step,
         points_in,
         metadata,
         notes,
-    })
+    }
+    }
 }
 
 /// Options for [`ingest_file`].

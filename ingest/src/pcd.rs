@@ -5,6 +5,7 @@
 
 use crate::error::ParseError;
 use crate::raw::RawMesh;
+use crate::records::{Colors, RecordLayout, RecordPlan, Scalar};
 
 #[derive(Clone, Debug)]
 struct Field {
@@ -195,20 +196,21 @@ fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
     }
 }
 
-fn value(bytes: &[u8], kind: u8) -> f64 {
-    let mut b = [0u8; 8];
-    b[..bytes.len()].copy_from_slice(bytes);
-    match (kind, bytes.len()) {
-        (b'F', 4) => f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        (b'F', _) => f64::from_le_bytes(b),
-        (b'I', 1) => f64::from(b[0].cast_signed()),
-        (b'I', 2) => f64::from(i16::from_le_bytes([b[0], b[1]])),
-        (b'I', 4) => f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        (b'I', _) => i64::from_le_bytes(b) as f64,
-        (_, 1) => f64::from(b[0]),
-        (_, 2) => f64::from(u16::from_le_bytes([b[0], b[1]])),
-        (_, 4) => f64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        _ => u64::from_le_bytes(b) as f64,
+impl Field {
+    /// The value type (the header parser accepts only these TYPE and SIZE pairs).
+    fn scalar(&self) -> Scalar {
+        match (self.kind, self.size) {
+            (b'F', 4) => Scalar::F32,
+            (b'F', _) => Scalar::F64,
+            (b'I', 1) => Scalar::I8,
+            (b'I', 2) => Scalar::I16,
+            (b'I', 4) => Scalar::I32,
+            (b'I', _) => Scalar::I64,
+            (_, 1) => Scalar::U8,
+            (_, 2) => Scalar::U16,
+            (_, 4) => Scalar::U32,
+            _ => Scalar::U64,
+        }
     }
 }
 
@@ -227,6 +229,97 @@ enum Source<'a> {
     Columns(&'a [Vec<f64>]),
     Rows { data: &'a [u8], point_bytes: usize },
     Blocks { data: &'a [u8] },
+}
+
+/// Fields exhibit does not keep, one phrase each: fields of several values first, then unknown ones.
+fn unknown_fields(header: &Header) -> Vec<String> {
+    const KNOWN: [&str; 10] = [
+        "x", "y", "z", "normal_x", "normal_y", "normal_z", "rgb", "rgba", "intensity", "_",
+    ];
+    let several = header
+        .fields
+        .iter()
+        .filter(|f| f.count != 1 && f.name != "_")
+        .map(|f| format!("field {} ({} values per point)", f.name, f.count));
+    let unknown = header
+        .fields
+        .iter()
+        .filter(|f| f.count == 1 && !KNOWN.contains(&f.name.as_str()))
+        .map(|f| format!("field {}", f.name));
+    several.chain(unknown).collect()
+}
+
+fn header_metadata(header: &Header) -> Vec<(String, String)> {
+    let mut metadata = Vec::new();
+    if let Some(viewpoint) = &header.viewpoint {
+        metadata.push(("viewpoint (tx ty tz qw qx qy qz)".into(), viewpoint.clone()));
+    }
+    if let (Some(w), Some(h)) = (header.width, header.height)
+        && h > 1
+    {
+        metadata.push(("organized".into(), format!("{w} x {h}")));
+    }
+    metadata
+}
+
+/// A `DATA binary` PCD (one point after another, fixed size), which [`crate::records`] can decode while
+/// the file streams past. `Ok(None)` for ascii and compressed data, which are read whole.
+pub(crate) fn record_plan(head: &[u8]) -> Result<Option<RecordPlan>, ParseError> {
+    let header = parse_header(head)?;
+    if header.data != "binary" {
+        return Ok(None);
+    }
+    let mut offsets = std::collections::BTreeMap::new();
+    let mut offset = 0;
+    for field in &header.fields {
+        if field.count == 1 {
+            // A repeated name: the last one counts, as in the in-memory reader.
+            offsets.insert(field.name.as_str(), (offset, field));
+        }
+        offset += field.bytes();
+    }
+    let get = |name: &str| {
+        offsets.get(name).map(|&(offset, field)| crate::records::Field {
+            offset,
+            kind: field.scalar(),
+        })
+    };
+    let (Some(x), Some(y), Some(z)) = (get("x"), get("y"), get("z")) else {
+        return Err(ParseError::line(header.body_line - 1, "no x, y and z fields"));
+    };
+    let normal = match (get("normal_x"), get("normal_y"), get("normal_z")) {
+        (Some(nx), Some(ny), Some(nz)) => Some([nx, ny, nz]),
+        _ => None,
+    };
+    if ["rgb", "rgba"]
+        .iter()
+        .any(|name| offsets.get(name).is_some_and(|(_, f)| !is_packed_color(f)))
+    {
+        // A colour that is not 32 packed bits: rare enough to leave to the in-memory reader.
+        return Ok(None);
+    }
+    let packed = |name: &str, alpha: bool| {
+        offsets
+            .get(name)
+            .filter(|(_, field)| is_packed_color(field))
+            .map(|&(offset, _)| Colors::Packed { offset, alpha })
+    };
+    Ok(Some(RecordPlan {
+        format: "pcd-binary".into(),
+        body_start: header.body_start,
+        count: header.points,
+        layout: RecordLayout {
+            stride: offset,
+            big_endian: false,
+            position: [x, y, z],
+            normal,
+            colors: packed("rgba", true).or_else(|| packed("rgb", false)),
+            intensity: get("intensity"),
+        },
+        dropped: unknown_fields(&header),
+        metadata: header_metadata(&header),
+        element: "point".into(),
+    }))
 }
 
 /// Reads one value of one single-count field for any point, whatever the source.
@@ -251,7 +344,7 @@ impl FieldReader<'_> {
         if is_packed_color(self.field) {
             packed_bits(raw)
         } else {
-            value(raw, self.field.kind)
+            self.field.scalar().load(raw, false)
         }
     }
 }
@@ -433,11 +526,6 @@ fn assemble(header: &Header, source: &Source<'_>) -> Result<RawMesh, ParseError>
                 Source::Blocks { .. } => block_offset,
             };
             readers.insert(field.name.as_str(), FieldReader { source, field, at });
-        } else if field.name != "_" {
-            raw.dropped.push(format!(
-                "field {} ({} values per point)",
-                field.name, field.count
-            ));
         }
         column += field.count;
         row_offset += field.bytes();
@@ -477,35 +565,8 @@ fn assemble(header: &Header, source: &Source<'_>) -> Result<RawMesh, ParseError>
     if let Some(values) = get("intensity") {
         raw.intensity = Some(points().map(|i| values.get(i) as f32).collect());
     }
-    let known = [
-        "x",
-        "y",
-        "z",
-        "normal_x",
-        "normal_y",
-        "normal_z",
-        "rgb",
-        "rgba",
-        "intensity",
-        "_",
-    ];
-    for field in header
-        .fields
-        .iter()
-        .filter(|f| f.count == 1 && !known.contains(&f.name.as_str()))
-    {
-        raw.dropped.push(format!("field {}", field.name));
-    }
-    if let Some(viewpoint) = &header.viewpoint {
-        raw.metadata
-            .push(("viewpoint (tx ty tz qw qx qy qz)".into(), viewpoint.clone()));
-    }
-    if let (Some(w), Some(h)) = (header.width, header.height)
-        && h > 1
-    {
-        raw.metadata
-            .push(("organized".into(), format!("{w} x {h}")));
-    }
+    raw.dropped.extend(unknown_fields(header));
+    raw.metadata = header_metadata(header);
     Ok(raw)
 }
 

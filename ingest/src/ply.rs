@@ -5,6 +5,7 @@
 
 use crate::error::ParseError;
 use crate::raw::RawMesh;
+use crate::records::{Colors, Field, RecordLayout, RecordPlan, Scalar};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Encoding {
@@ -13,50 +14,19 @@ enum Encoding {
     BinaryBig,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scalar {
-    I8,
-    U8,
-    I16,
-    U16,
-    I32,
-    U32,
-    F32,
-    F64,
-}
-
-impl Scalar {
-    fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "char" | "int8" => Scalar::I8,
-            "uchar" | "uint8" => Scalar::U8,
-            "short" | "int16" => Scalar::I16,
-            "ushort" | "uint16" => Scalar::U16,
-            "int" | "int32" => Scalar::I32,
-            "uint" | "uint32" => Scalar::U32,
-            "float" | "float32" => Scalar::F32,
-            "double" | "float64" => Scalar::F64,
-            _ => return None,
-        })
-    }
-
-    fn size(self) -> usize {
-        match self {
-            Scalar::I8 | Scalar::U8 => 1,
-            Scalar::I16 | Scalar::U16 => 2,
-            Scalar::I32 | Scalar::U32 | Scalar::F32 => 4,
-            Scalar::F64 => 8,
-        }
-    }
-
-    /// How a colour channel of this type maps to 0..=255.
-    fn color_scale(self) -> f64 {
-        match self {
-            Scalar::F32 | Scalar::F64 => 255.0,
-            Scalar::U16 | Scalar::I16 => 1.0 / 257.0,
-            _ => 1.0,
-        }
-    }
+/// A PLY type name as a scalar type (PLY has no 64-bit integers).
+fn scalar_named(name: &str) -> Option<Scalar> {
+    Some(match name {
+        "char" | "int8" => Scalar::I8,
+        "uchar" | "uint8" => Scalar::U8,
+        "short" | "int16" => Scalar::I16,
+        "ushort" | "uint16" => Scalar::U16,
+        "int" | "int32" => Scalar::I32,
+        "uint" | "uint32" => Scalar::U32,
+        "float" | "float32" => Scalar::F32,
+        "double" | "float64" => Scalar::F64,
+        _ => return None,
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -171,7 +141,7 @@ fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
                 let words: Vec<&str> = words.collect();
                 let property = match words.as_slice() {
                     ["list", count, item, name] => {
-                        let (Some(count), Some(item)) = (Scalar::parse(count), Scalar::parse(item))
+                        let (Some(count), Some(item)) = (scalar_named(count), scalar_named(item))
                         else {
                             return fail(format!("unknown type in list property {name}"));
                         };
@@ -186,7 +156,7 @@ fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
                         }
                     }
                     [kind, name] => {
-                        let Some(scalar) = Scalar::parse(kind) else {
+                        let Some(scalar) = scalar_named(kind) else {
                             return fail(format!("unknown property type {kind:?}"));
                         };
                         Property {
@@ -251,7 +221,7 @@ impl Values for Binary<'_> {
             ));
         };
         self.offset += size;
-        Ok(fixed_value(b, 0, kind, self.big_endian))
+        Ok(kind.load(b, self.big_endian))
     }
 
     fn end_record(&mut self) -> Result<(), ParseError> {
@@ -410,10 +380,7 @@ fn read_body(
         format: format.to_owned(),
         ..RawMesh::default()
     };
-    for (number, (kind, text)) in header.comments.iter().enumerate() {
-        raw.metadata
-            .push((format!("{kind} {}", number + 1), text.clone()));
-    }
+    raw.metadata = comment_metadata(header);
     let mut seen_vertex = false;
     let mut polygons: Vec<u32> = Vec::new();
     for element in &header.elements {
@@ -456,11 +423,17 @@ fn read_body(
     Ok(raw)
 }
 
-fn read_vertices(
-    element: &Element,
-    values: &mut impl Values,
-    raw: &mut RawMesh,
-) -> Result<(), ParseError> {
+/// What each vertex property is for, and which are kept.
+struct VertexRoles {
+    roles: Vec<Role>,
+    has_normals: bool,
+    has_colors: bool,
+    has_intensity: bool,
+    /// "vertex property NAME" for every property not kept.
+    dropped: Vec<String>,
+}
+
+fn vertex_roles(element: &Element) -> Result<VertexRoles, String> {
     let mut roles: Vec<Role> = element
         .properties
         .iter()
@@ -474,60 +447,128 @@ fn read_vertices(
             }
         }
     }
-    let has_intensity = roles.contains(&Role::Intensity);
     for axis in 0..3 {
         if !roles.contains(&Role::Position(axis)) {
-            return Err(values.error(format!(
+            return Err(format!(
                 "vertex element has no {} property",
                 ["x", "y", "z"][axis]
-            )));
+            ));
         }
     }
     let has_normals = (0..3).all(|a| roles.contains(&Role::Normal(a)));
     let has_colors = (0..3).all(|a| roles.contains(&Role::Color(a)));
-    for (property, role) in element.properties.iter().zip(&roles) {
-        let kept = match role {
-            Role::Position(_) | Role::Intensity => true,
-            Role::Normal(_) => has_normals,
-            Role::Color(_) => has_colors,
-            Role::Other => false,
-        };
-        if !kept {
-            raw.dropped
-                .push(format!("vertex property {}", property.name));
-        }
-    }
-    let fixed = element
+    let dropped = element
         .properties
         .iter()
-        .all(|p| matches!(p.kind, Kind::Scalar(_)));
-    if fixed {
-        let stride: usize = element
-            .properties
-            .iter()
-            .map(|p| {
-                if let Kind::Scalar(k) = p.kind {
-                    k.size()
-                } else {
-                    0
-                }
-            })
-            .sum();
-        let length = (element.count as usize).checked_mul(stride);
+        .zip(&roles)
+        .filter(|(_, role)| match role {
+            Role::Position(_) | Role::Intensity => false,
+            Role::Normal(_) => !has_normals,
+            Role::Color(_) => !has_colors,
+            Role::Other => true,
+        })
+        .map(|(property, _)| format!("vertex property {}", property.name))
+        .collect();
+    Ok(VertexRoles {
+        has_intensity: roles.contains(&Role::Intensity),
+        roles,
+        has_normals,
+        has_colors,
+        dropped,
+    })
+}
+
+/// The record layout of a vertex element whose properties are all scalars (no lists), else `None`.
+fn vertex_layout(element: &Element, roles: &VertexRoles, big_endian: bool) -> Option<RecordLayout> {
+    let mut offset = 0;
+    let mut fields = Vec::new();
+    for (property, &role) in element.properties.iter().zip(&roles.roles) {
+        let Kind::Scalar(kind) = property.kind else {
+            return None;
+        };
+        fields.push((Field { offset, kind }, role));
+        offset += kind.size();
+    }
+    let field = |want: Role| fields.iter().find(|f| f.1 == want).map(|f| f.0);
+    let axes = |role: fn(usize) -> Role| -> Option<[Field; 3]> {
+        Some([field(role(0))?, field(role(1))?, field(role(2))?])
+    };
+    Some(RecordLayout {
+        stride: offset,
+        big_endian,
+        position: axes(Role::Position)?,
+        normal: roles.has_normals.then(|| axes(Role::Normal)).flatten(),
+        colors: roles
+            .has_colors
+            .then(|| Colors::Channels([0, 1, 2, 3].map(|c| field(Role::Color(c))))),
+        intensity: field(Role::Intensity),
+    })
+}
+
+/// A binary PLY of points (one vertex element of scalar properties; any other element empty), which
+/// [`crate::records`] can decode while the file streams past: its layout, where the records start and
+/// how many there are. `Ok(None)` for anything else, which is read whole.
+pub(crate) fn record_plan(head: &[u8]) -> Result<Option<RecordPlan>, ParseError> {
+    let header = parse_header(head)?;
+    let big_endian = match header.encoding {
+        Encoding::Ascii => return Ok(None),
+        Encoding::BinaryLittle => false,
+        Encoding::BinaryBig => true,
+    };
+    let [vertex] = header.elements.as_slice() else {
+        return Ok(None);
+    };
+    if vertex.name != "vertex" {
+        return Ok(None);
+    }
+    let roles = vertex_roles(vertex).map_err(|reason| ParseError::byte(header.body_start as u64, reason))?;
+    let Some(layout) = vertex_layout(vertex, &roles, big_endian) else {
+        return Ok(None);
+    };
+    let Ok(count) = usize::try_from(vertex.count) else {
+        return Ok(None);
+    };
+    Ok(Some(RecordPlan {
+        format: if big_endian { "ply-binary-be" } else { "ply-binary-le" }.into(),
+        body_start: header.body_start,
+        count,
+        layout,
+        dropped: roles.dropped,
+        metadata: comment_metadata(&header),
+        element: "vertex".into(),
+    }))
+}
+
+fn comment_metadata(header: &Header) -> Vec<(String, String)> {
+    header
+        .comments
+        .iter()
+        .enumerate()
+        .map(|(number, (kind, text))| (format!("{kind} {}", number + 1), text.clone()))
+        .collect()
+}
+
+fn read_vertices(
+    element: &Element,
+    values: &mut impl Values,
+    raw: &mut RawMesh,
+) -> Result<(), ParseError> {
+    let vertex = vertex_roles(element).map_err(|reason| values.error(reason))?;
+    raw.dropped.extend(vertex.dropped.iter().cloned());
+    let (has_normals, has_colors, has_intensity) =
+        (vertex.has_normals, vertex.has_colors, vertex.has_intensity);
+    if let Some(layout) = vertex_layout(element, &vertex, false) {
+        let length = (element.count as usize).checked_mul(layout.stride);
         if let Some((bytes, big_endian)) = length.and_then(|length| values.take_bytes(length)) {
-            let layout = FixedLayout::new(element, &roles, big_endian);
-            decode_fixed_vertices(
-                bytes,
-                stride,
-                &layout,
-                raw,
-                has_normals,
-                has_colors,
-                has_intensity,
-            );
+            let layout = RecordLayout {
+                big_endian,
+                ..layout
+            };
+            decode_fixed_vertices(bytes, &layout, raw);
             return Ok(());
         }
     }
+    let roles = &vertex.roles;
     let capacity = (element.count as usize).min(values.remaining());
     raw.positions.reserve(capacity);
     let mut normals = Vec::with_capacity(if has_normals { capacity } else { 0 });
@@ -538,7 +579,7 @@ fn read_vertices(
         let mut position = [0.0f64; 3];
         let mut normal = [0.0f32; 3];
         let mut color = [0.0f64, 0.0, 0.0, 255.0];
-        for (property, role) in element.properties.iter().zip(&roles) {
+        for (property, role) in element.properties.iter().zip(roles) {
             match (&property.kind, role) {
                 (Kind::Scalar(kind), Role::Position(axis)) => {
                     position[*axis] = values.scalar(*kind)?;
@@ -573,103 +614,31 @@ fn read_vertices(
     Ok(())
 }
 
-/// Where each kept vertex property sits in a fixed-size binary record.
-struct FixedLayout {
-    /// (byte offset, type, role) of every property that is kept.
-    fields: Vec<(usize, Scalar, Role)>,
-    big_endian: bool,
-}
-
-impl FixedLayout {
-    fn new(element: &Element, roles: &[Role], big_endian: bool) -> Self {
-        let mut offset = 0;
-        let mut fields = Vec::new();
-        for (property, &role) in element.properties.iter().zip(roles) {
-            if let Kind::Scalar(kind) = property.kind {
-                if role != Role::Other {
-                    fields.push((offset, kind, role));
-                }
-                offset += kind.size();
-            }
-        }
-        Self { fields, big_endian }
-    }
-}
-
-fn fixed_value(record: &[u8], offset: usize, kind: Scalar, big_endian: bool) -> f64 {
-    let mut b = [0u8; 8];
-    let size = kind.size();
-    b[..size].copy_from_slice(&record[offset..offset + size]);
-    if big_endian {
-        b[..size].reverse();
-    }
-    match kind {
-        Scalar::I8 => f64::from(b[0].cast_signed()),
-        Scalar::U8 => f64::from(b[0]),
-        Scalar::I16 => f64::from(i16::from_le_bytes([b[0], b[1]])),
-        Scalar::U16 => f64::from(u16::from_le_bytes([b[0], b[1]])),
-        Scalar::I32 => f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        Scalar::U32 => f64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        Scalar::F32 => f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        Scalar::F64 => f64::from_le_bytes(b),
-    }
-}
-
-/// Binary vertices with only scalar properties: every record has the same size, so records are decoded
-/// in parallel (rayon keeps their order) straight into the attribute arrays.
-fn decode_fixed_vertices(
-    bytes: &[u8],
-    stride: usize,
-    layout: &FixedLayout,
-    raw: &mut RawMesh,
-    has_normals: bool,
-    has_colors: bool,
-    has_intensity: bool,
-) {
+/// Binary vertices with only scalar properties, in memory: positions as f64 in the file's unit (for a
+/// mesh, whose faces come next), the other attributes by the same decoders the streaming reader uses.
+fn decode_fixed_vertices(bytes: &[u8], layout: &RecordLayout, raw: &mut RawMesh) {
     use rayon::prelude::*;
-    let field = |want: Role| {
-        layout
-            .fields
-            .iter()
-            .find(|f| f.2 == want)
-            .map(|&(offset, kind, _)| (offset, kind))
-    };
-    let big_endian = layout.big_endian;
-    let records = || bytes.par_chunks_exact(stride.max(1)).with_min_len(1 << 14);
-    // One pass per attribute: each writes straight into its own array (no per-record tuple in between).
-    let axes = [0, 1, 2].map(|a| field(Role::Position(a)).unwrap_or((0, Scalar::F32)));
-    raw.positions = records()
-        .map(|r| axes.map(|(o, k)| fixed_value(r, o, k, big_endian)))
+    let big = layout.big_endian;
+    let count = bytes.len() / layout.stride;
+    raw.positions = bytes
+        .par_chunks_exact(layout.stride)
+        .with_min_len(1 << 13)
+        .map(|r| layout.position.map(|f| f.kind.load(&r[f.offset..], big)))
         .collect();
-    if has_normals {
-        let axes = [0, 1, 2].map(|a| field(Role::Normal(a)).unwrap_or((0, Scalar::F32)));
-        raw.normals = Some(
-            records()
-                .map(|r| axes.map(|(o, k)| fixed_value(r, o, k, big_endian) as f32))
-                .collect(),
-        );
+    if let Some(fields) = layout.normal {
+        let mut out = vec![[0.0; 3]; count];
+        crate::records::decode_normals(bytes, layout.stride, big, fields, &mut out);
+        raw.normals = Some(out);
     }
-    if has_colors {
-        let channels = [0, 1, 2, 3].map(|c| field(Role::Color(c)));
-        raw.colors_srgb = Some(
-            records()
-                .map(|r| {
-                    channels.map(|channel| match channel {
-                        Some((o, k)) => (fixed_value(r, o, k, big_endian) * k.color_scale())
-                            .round()
-                            .clamp(0.0, 255.0) as u8,
-                        None => 255,
-                    })
-                })
-                .collect(),
-        );
+    if let Some(colors) = layout.colors {
+        let mut out = vec![[0; 4]; count];
+        crate::records::decode_colors(bytes, layout.stride, big, colors, &mut out);
+        raw.colors_srgb = Some(out);
     }
-    if has_intensity && let Some((o, k)) = field(Role::Intensity) {
-        raw.intensity = Some(
-            records()
-                .map(|r| fixed_value(r, o, k, big_endian) as f32)
-                .collect(),
-        );
+    if let Some(field) = layout.intensity {
+        let mut out = vec![0.0; count];
+        crate::records::decode_intensity(bytes, layout.stride, big, field, &mut out);
+        raw.intensity = Some(out);
     }
 }
 

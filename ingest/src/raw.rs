@@ -106,38 +106,35 @@ struct Placed {
     non_finite_dropped: u64,
 }
 
-/// Scale to metres, drop non-finite vertices, choose an origin (the bounds' centre rounded to whole
-/// metres, so small models keep origin zero and survey coordinates keep their digits), store f32 offsets.
+/// The origin for points whose first finite position (in metres) is `first`: that position rounded to
+/// whole metres, so small models keep origin zero and survey coordinates keep their digits. The first
+/// point, not the bounds' centre, because a streaming reader must place points before it has seen the
+/// last one; offsets then reach at most the model's extent instead of half of it, which costs f32 at
+/// most one bit (the rounding is measured and recorded either way).
+pub(crate) fn origin_of(first: [f64; 3]) -> [f64; 3] {
+    // Adding 0.0 turns a -0.0 into 0.0, so the manifest never shows a negative zero.
+    first.map(|c| c.round() + 0.0)
+}
+
+/// Scale to metres, drop non-finite vertices, choose an origin ([`origin_of`]), store f32 offsets.
 fn place(positions: &[[f64; 3]], unit: Unit) -> Placed {
     let scale = unit.metres();
     let finite = |p: &[f64; 3]| p.iter().all(|c| (c * scale).is_finite());
-    let mut min = [f64::INFINITY; 3];
-    let mut max = [f64::NEG_INFINITY; 3];
-    for p in positions.iter().filter(|p| finite(p)) {
-        for axis in 0..3 {
-            min[axis] = min[axis].min(p[axis] * scale);
-            max[axis] = max[axis].max(p[axis] * scale);
-        }
-    }
-    let origin_m = [0, 1, 2].map(|axis| {
-        let centre = 0.5 * (min[axis] + max[axis]);
-        // Adding 0.0 turns a -0.0 into 0.0, so the manifest never shows a negative zero.
-        if centre.is_finite() {
-            centre.round() + 0.0
-        } else {
-            0.0
-        }
-    });
+    let origin_m = positions
+        .iter()
+        .find(|p| finite(p))
+        .map_or([0.0; 3], |p| origin_of(p.map(|c| c * scale)));
     let mut max_rounding_m: f64 = 0.0;
     let mut kept = Vec::with_capacity(positions.len());
     let mut new_index = Vec::with_capacity(positions.len());
     for p in positions {
-        if !finite(p) {
+        let relative = [0, 1, 2].map(|axis| p[axis] * scale - origin_m[axis]);
+        let stored = relative.map(|c| c as f32);
+        // Not finite, or too far from the origin for f32 (beyond 3e38 m): dropped and counted.
+        if !finite(p) || !stored.iter().all(|c| c.is_finite()) {
             new_index.push(u32::MAX);
             continue;
         }
-        let relative = [0, 1, 2].map(|axis| p[axis] * scale - origin_m[axis]);
-        let stored = relative.map(|c| c as f32);
         let d = [0, 1, 2].map(|axis| f64::from(stored[axis]) - relative[axis]);
         max_rounding_m = max_rounding_m.max((d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt());
         new_index.push(kept.len() as u32);
@@ -165,23 +162,25 @@ fn keep<T: Copy>(values: Option<Vec<T>>, new_index: &[u32]) -> Option<Vec<T>> {
 }
 
 /// Normalize normals; when any has no direction, leave them all out (the count says how many).
-fn unit_normals(normals: Option<Vec<[f32; 3]>>) -> (Option<Vec<[f32; 3]>>, u64) {
-    let mut invalid = 0;
-    let normals = normals.map(|normals| {
-        normals
-            .into_iter()
-            .map(|n| {
-                let length = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
-                if length > 0.0 && length.is_finite() {
-                    n.map(|c| c / length)
-                } else {
-                    invalid += 1;
-                    n
-                }
-            })
-            .collect()
-    });
-    (if invalid > 0 { None } else { normals }, invalid)
+pub(crate) fn unit_normals(normals: Option<Vec<[f32; 3]>>) -> (Option<Vec<[f32; 3]>>, u64) {
+    use rayon::prelude::*;
+    let Some(mut normals) = normals else {
+        return (None, 0);
+    };
+    let invalid: u64 = normals
+        .par_iter_mut()
+        .with_min_len(1 << 14)
+        .map(|n| {
+            let length = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+            if length > 0.0 && length.is_finite() {
+                *n = n.map(|c| c / length);
+                0
+            } else {
+                1
+            }
+        })
+        .sum();
+    (if invalid > 0 { None } else { Some(normals) }, invalid)
 }
 
 /// The mesh in metres: non-finite vertices and the triangles that use them are dropped and counted.

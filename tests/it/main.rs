@@ -12,4 +12,5 @@ mod architecture;
 mod cli;
 mod gltf_files;
 mod scans;
+mod streaming;
 mod support;
