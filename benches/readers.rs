@@ -23,7 +23,13 @@ type Scattered = (Vec<[f32; 3]>, Vec<[f32; 3]>, Vec<[u8; 4]>);
 
 /// The baseline: read the file, then fixed-size little-endian records of `stride` bytes after `body`,
 /// six coordinates (f64 or f32) then colour bytes at `color`, scattered into arrays.
-fn read_and_scatter(path: &str, body: usize, stride: usize, double: bool, color: usize) -> Scattered {
+fn read_and_scatter(
+    path: &str,
+    body: usize,
+    stride: usize,
+    double: bool,
+    color: usize,
+) -> Scattered {
     let bytes = std::fs::read(path).unwrap();
     let records = bytes[body..].chunks_exact(stride);
     let count = records.len();

@@ -16,37 +16,172 @@ const BATCH: u64 = 1 << 20;
 /// LAZ rarely compresses better than 1:15; a header claiming far more points than that is refused.
 const MAX_LAZ_EXPANSION: u64 = 100;
 
-/// Parse a whole LAS or LAZ file.
-pub(crate) fn parse_las(bytes: &[u8]) -> Result<RawMesh, ParseError> {
-    check_header(bytes)?;
-    let fail = |e: las::Error| ParseError::byte(0, format!("LAS: {e}"));
-    let mut reader = las::Reader::new(Cursor::new(bytes.to_vec())).map_err(fail)?;
-    let header = reader.header().clone();
-    let format = *header.point_format();
+/// Fail with the `las` crate's message.
+#[allow(clippy::needless_pass_by_value, reason = "used as map_err(fail)")]
+fn fail(e: las::Error) -> ParseError {
+    ParseError::byte(0, format!("LAS: {e}"))
+}
+
+/// What the header tells, for the manifest: the same for both readers.
+pub(crate) struct HeaderFacts {
+    /// Such as `laz-1.4`.
+    pub format: String,
+    pub dropped: Vec<String>,
+    pub metadata: Vec<(String, String)>,
+    /// A coordinate system in feet.
+    pub declared_unit: Option<Unit>,
+}
+
+/// The point count, refused when the file cannot hold it.
+fn point_count(header: &las::Header, file_length: u64) -> Result<u64, ParseError> {
+    let format = header.point_format();
     let total = header.number_of_points();
     let record = u64::from(format.len());
     let limit = if format.is_compressed {
-        bytes.len() as u64 * MAX_LAZ_EXPANSION
+        file_length.saturating_mul(MAX_LAZ_EXPANSION)
     } else {
-        bytes.len() as u64
+        file_length
     };
     if total.saturating_mul(record) > limit {
         return Err(ParseError::byte(
             107,
             format!(
-                "the header declares {total} points of {record} bytes, more than a {} byte file can hold",
-                bytes.len()
+                "the header declares {total} points of {record} bytes, more than a {file_length} byte file can hold"
             ),
         ));
     }
-    let version = header.version();
-    let mut raw = RawMesh {
-        format: format!(
-            "{}-{}.{}",
-            if format.is_compressed { "laz" } else { "las" },
-            version.major,
-            version.minor
+    Ok(total)
+}
+
+/// A LAS or LAZ file read while it streams: the points decoded batch by batch straight into the stored
+/// arrays (see `records.rs`), LAZ chunks decompressed in parallel.
+pub(crate) struct Streamed {
+    pub cloud: crate::raw::Converted<codec::PointCloud>,
+    pub facts: HeaderFacts,
+    pub points_in: usize,
+}
+
+/// Points per batch while streaming: for LAZ, one whole compressed chunk per thread (the decompressor
+/// decompresses the chunks of a batch in parallel, and a batch that ends inside a chunk costs a second
+/// buffer for the rest of it); otherwise, or for variable-size chunks, a fixed count.
+fn batch_size(header: &las::Header) -> usize {
+    let fixed = 1 << 17;
+    match header.laz_vlr() {
+        Ok(vlr) if !vlr.uses_variable_size_chunks() && vlr.chunk_size() > 0 => {
+            vlr.chunk_size() as usize * rayon::current_num_threads().max(2)
+        }
+        _ => fixed,
+    }
+    .min(BATCH as usize)
+}
+
+/// Where red, green and blue start in a record of this point format (LAS 1.4 R15, tables 7–17).
+fn rgb_offset(format: las::point::Format) -> usize {
+    match format.to_u8() {
+        Ok(6..) => 30,
+        _ if format.has_gps_time => 28,
+        _ => 20,
+    }
+}
+
+/// Read a LAS or LAZ file from `source` (`head` is its first bytes, `length` its size). The unit is the
+/// user's, else the one the coordinate system declares, else metres.
+pub(crate) fn stream_las<R: std::io::Read + std::io::Seek + Send + Sync + 'static>(
+    head: &[u8],
+    length: u64,
+    source: R,
+    unit: Option<Unit>,
+) -> Result<Streamed, ParseError> {
+    use crate::records::{Colors, Field, RecordLayout, RecordSink, Scalar};
+    check_header(head, length)?;
+    let mut reader = las::Reader::new(source).map_err(fail)?;
+    let header = reader.header().clone();
+    let total = usize::try_from(point_count(&header, length)?)
+        .map_err(|_| ParseError::byte(107, "more points than this machine can address"))?;
+    let mut facts = header_facts(&header);
+    let unit = unit.or(facts.declared_unit).unwrap_or(Unit::Metre);
+    let format = *header.point_format();
+    let mut batch = las::PointDataBuilder::new().for_header(&header).build();
+    let transforms = header.transforms();
+    let coordinate = |offset| Field {
+        offset,
+        kind: Scalar::I32,
+    };
+    let layout = RecordLayout {
+        stride: batch.record_len(),
+        big_endian: false,
+        position: [coordinate(0), coordinate(4), coordinate(8)],
+        position_transform: Some(
+            [transforms.x, transforms.y, transforms.z].map(|t| (t.scale, t.offset)),
         ),
+        normal: None,
+        colors: format.has_color.then(|| Colors::Wide {
+            offset: rgb_offset(format),
+            sixteen_bit: false,
+        }),
+        intensity: Some(Field {
+            offset: 12,
+            kind: Scalar::U16,
+        }),
+    };
+    if !layout.is_valid() {
+        return Err(ParseError::byte(
+            104,
+            format!(
+                "point format {format} has records of {} bytes, too short for its fields",
+                layout.stride
+            ),
+        ));
+    }
+    let mut sink = RecordSink::new(layout, total, unit.metres());
+    let batch_points = batch_size(&header);
+    while sink.len() < total {
+        let wanted = (total - sink.len()).min(batch_points) as u64;
+        let read = reader.fill_points(wanted, &mut batch).map_err(fail)?;
+        if read == 0 {
+            return Err(ParseError::byte(
+                length,
+                format!("the data ends after {} of {total} points", sink.len()),
+            ));
+        }
+        sink.push(batch.raw_bytes());
+    }
+    if let Some(sixteen_bit) = sink.sixteen_bit_colors() {
+        facts.metadata.insert(0, colour_depth(!sixteen_bit));
+    }
+    Ok(Streamed {
+        cloud: sink.finish(),
+        facts,
+        points_in: total,
+    })
+}
+
+fn colour_depth(eight_bit: bool) -> (String, String) {
+    (
+        "colour depth".into(),
+        if eight_bit {
+            "8-bit values in 16-bit fields"
+        } else {
+            "16-bit"
+        }
+        .into(),
+    )
+}
+
+/// Parse a whole LAS or LAZ file in memory, point by point through the `las` crate's `Point` (an
+/// implementation independent of the streaming one, which the tests hold it to).
+pub(crate) fn parse_las(bytes: &[u8]) -> Result<RawMesh, ParseError> {
+    check_header(bytes, bytes.len() as u64)?;
+    let mut reader = las::Reader::new(Cursor::new(bytes.to_vec())).map_err(fail)?;
+    let header = reader.header().clone();
+    let total = point_count(&header, bytes.len() as u64)?;
+    let format = *header.point_format();
+    let facts = header_facts(&header);
+    let mut raw = RawMesh {
+        format: facts.format,
+        dropped: facts.dropped,
+        metadata: facts.metadata,
+        declared_unit: facts.declared_unit,
         ..RawMesh::default()
     };
     let mut colors16: Vec<[u16; 3]> = Vec::new();
@@ -89,42 +224,53 @@ pub(crate) fn parse_las(bytes: &[u8]) -> Result<RawMesh, ParseError> {
                 })
                 .collect(),
         );
-        raw.metadata.push((
-            "colour depth".into(),
-            if eight_bit {
-                "8-bit values in 16-bit fields"
-            } else {
-                "16-bit"
-            }
-            .into(),
-        ));
+        raw.metadata.insert(0, colour_depth(eight_bit));
     }
-    raw.dropped
+    Ok(raw)
+}
+
+fn header_facts(header: &las::Header) -> HeaderFacts {
+    let format = header.point_format();
+    let version = header.version();
+    let mut facts = HeaderFacts {
+        format: format!(
+            "{}-{}.{}",
+            if format.is_compressed { "laz" } else { "las" },
+            version.major,
+            version.minor
+        ),
+        dropped: Vec::new(),
+        metadata: Vec::new(),
+        declared_unit: None,
+    };
+    facts
+        .dropped
         .push("classification, return numbers, scan angle, flags and point source id".into());
     if format.has_gps_time {
-        raw.dropped.push("GPS time".into());
+        facts.dropped.push("GPS time".into());
     }
     if format.extra_bytes > 0 {
-        raw.dropped
+        facts
+            .dropped
             .push(format!("{} extra bytes per point", format.extra_bytes));
     }
-    raw.metadata.push((
+    let metadata = &mut facts.metadata;
+    metadata.push((
         "point format".into(),
         format
             .to_u8()
             .map_or_else(|_| "unknown".into(), |n| n.to_string()),
     ));
-    raw.metadata.push((
+    metadata.push((
         "system identifier".into(),
         header.system_identifier().trim().to_owned(),
     ));
-    raw.metadata.push((
+    metadata.push((
         "generating software".into(),
         header.generating_software().trim().to_owned(),
     ));
     if let Some(date) = header.date() {
-        raw.metadata
-            .push(("file creation date".into(), date.to_string()));
+        metadata.push(("file creation date".into(), date.to_string()));
     }
     for vlr in header.all_vlrs() {
         match (vlr.user_id.as_str(), vlr.record_id) {
@@ -132,8 +278,8 @@ pub(crate) fn parse_las(bytes: &[u8]) -> Result<RawMesh, ParseError> {
                 let wkt = String::from_utf8_lossy(&vlr.data)
                     .trim_end_matches('\0')
                     .to_owned();
-                raw.declared_unit = raw.declared_unit.or_else(|| unit_from_wkt(&wkt));
-                raw.metadata.push(("coordinate system (WKT)".into(), wkt));
+                facts.declared_unit = facts.declared_unit.or_else(|| unit_from_wkt(&wkt));
+                metadata.push(("coordinate system (WKT)".into(), wkt));
             }
             ("LASF_Projection", 34735) => {
                 let keys: Vec<u16> = vlr
@@ -141,25 +287,25 @@ pub(crate) fn parse_las(bytes: &[u8]) -> Result<RawMesh, ParseError> {
                     .chunks_exact(2)
                     .map(|b| u16::from_le_bytes([b[0], b[1]]))
                     .collect();
-                raw.metadata.push((
+                metadata.push((
                     "coordinate system (GeoTIFF keys)".into(),
                     describe_geokeys(&keys),
                 ));
-                raw.declared_unit = raw.declared_unit.or_else(|| unit_from_geokeys(&keys));
+                facts.declared_unit = facts.declared_unit.or_else(|| unit_from_geokeys(&keys));
             }
-            ("copc", 1) => raw.metadata.push((
+            ("copc", 1) => metadata.push((
                 "COPC".into(),
                 "cloud-optimized point cloud (hierarchy not needed to read all points)".into(),
             )),
             _ => {}
         }
     }
-    Ok(raw)
+    facts
 }
 
 /// The header's sizes, checked before the `las` crate sees them: it multiplies the point count by the
 /// record length without checking for overflow (found by fuzzing; see tests/data/fuzz-regressions).
-fn check_header(bytes: &[u8]) -> Result<(), ParseError> {
+fn check_header(bytes: &[u8], file_length: u64) -> Result<(), ParseError> {
     if bytes.len() < 227 || !bytes.starts_with(b"LASF") {
         return Err(ParseError::byte(
             0,
@@ -189,17 +335,16 @@ fn check_header(bytes: &[u8]) -> Result<(), ParseError> {
         ParseError::byte(
             107,
             format!(
-                "the header declares {count} points of {record} bytes from byte {offset_to_points}, more than a {} byte file holds",
-                bytes.len()
+                "the header declares {count} points of {record} bytes from byte {offset_to_points}, more than a {file_length} byte file holds"
             ),
         )
     };
     let data = count.checked_mul(record).ok_or_else(too_big)?;
     let fits = if compressed {
-        data <= bytes.len() as u64 * MAX_LAZ_EXPANSION
+        data <= file_length.saturating_mul(MAX_LAZ_EXPANSION)
     } else {
         data.checked_add(offset_to_points)
-            .is_some_and(|end| end <= bytes.len() as u64)
+            .is_some_and(|end| end <= file_length)
     };
     if fits { Ok(()) } else { Err(too_big()) }
 }

@@ -14,12 +14,13 @@
 
 mod e57;
 mod error;
+mod hashing;
 mod las;
 mod obj;
 mod pcd;
-mod records;
 mod ply;
 pub mod raw;
+mod records;
 mod stl;
 mod text;
 mod units;
@@ -227,10 +228,11 @@ pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<ScanInput, Ingest
 /// `path` names it in errors and decides the format by its extension.
 ///
 /// Binary PLY and PCD point files stream: read in chunks, each hashed and decoded in the same pass
-/// straight into the stored arrays (see `records.rs`). Other files are read whole, then hashed and
-/// parsed at once.
+/// straight into the stored arrays (see `records.rs`). LAS and LAZ stream too, batch by batch through
+/// the `las` crate, hashed as they are read (see `hashing.rs`). Other files are read whole, then hashed
+/// and parsed at once.
 pub fn read_scan_from(
-    mut source: impl std::io::Read + Send,
+    mut source: impl std::io::Read + std::io::Seek + Send + Sync + 'static,
     length: u64,
     path: &Path,
     options: &ReadOptions,
@@ -257,13 +259,34 @@ pub fn read_scan_from(
         _ => Ok(None),
     }
     .map_err(|e| e.in_file(path))?;
+    if format == ScanFormat::Las {
+        let hashing = hashing::HashingReader::new(source).map_err(io)?;
+        let streamed = las::stream_las(&head, length, hashing.clone(), options.unit)
+            .map_err(|e| e.in_file(path))?;
+        let (sha256, bytes) = hashing.finish().map_err(io)?;
+        let unit = options
+            .unit
+            .or(streamed.facts.declared_unit)
+            .unwrap_or_else(|| format.default_unit());
+        let facts = ReadFacts {
+            format: streamed.facts.format,
+            unit,
+            points_in: streamed.points_in,
+            triangles_in: 0,
+            polygons_triangulated: 0,
+            dropped: streamed.facts.dropped,
+            metadata: streamed.facts.metadata,
+            sha256,
+            bytes,
+        };
+        return Ok(facts.into_scan(streamed.cloud.map(Geometry::Points), path, options));
+    }
     if let Some(plan) = plan {
         let unit = options.unit.unwrap_or_else(|| format.default_unit());
-        let streamed = stream_records(&plan, &head, source, length, unit)
-            .map_err(|e| match e {
-                StreamError::Parse(e) => e.in_file(path),
-                StreamError::Io(e) => io(e),
-            })?;
+        let streamed = stream_records(&plan, &head, source, length, unit).map_err(|e| match e {
+            StreamError::Parse(e) => e.in_file(path),
+            StreamError::Io(e) => io(e),
+        })?;
         let facts = ReadFacts {
             format: plan.format,
             unit,
@@ -492,65 +515,65 @@ impl ReadFacts {
             sha256,
             bytes,
         } = self;
-    let mut notes: Vec<String> = dropped.iter().map(|d| format!("not kept: {d}")).collect();
-    let raw::Converted {
-        geometry,
-        max_rounding_m,
-        invalid_normals,
-        non_finite_dropped: non_finite,
-        triangles_dropped,
-    } = converted;
-    if invalid_normals > 0 {
-        notes.push(format!("{invalid_normals} normals of zero length: all normals left out, a viewer recomputes them"));
-    }
-    if non_finite > 0 {
-        notes.push(format!("dropped {non_finite} points with NaN or infinite coordinates (and {triangles_dropped} triangles using them)"));
-    }
-    if options.unit.is_none()
-        && let Some((min, max)) = geometry.bounds_m()
-    {
-        let size = (0..3).map(|a| max[a] - min[a]).fold(0.0, f64::max);
-        if !(1e-3..=100.0).contains(&size) {
-            notes.push(format!(
-                "the object is {size:.4} m across in the default unit ({unit}); check --unit"
-            ));
+        let mut notes: Vec<String> = dropped.iter().map(|d| format!("not kept: {d}")).collect();
+        let raw::Converted {
+            geometry,
+            max_rounding_m,
+            invalid_normals,
+            non_finite_dropped: non_finite,
+            triangles_dropped,
+        } = converted;
+        if invalid_normals > 0 {
+            notes.push(format!("{invalid_normals} normals of zero length: all normals left out, a viewer recomputes them"));
         }
-    }
-    let name = path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let input = InputRecord {
-        name,
-        sha256,
-        bytes,
-        format: format_name,
-        unit: unit.to_string(),
-    };
-    let step = StepRecord {
-        name: "read".into(),
-        software: codec::manifest::SOFTWARE.into(),
-        params: json!({ "unit": unit.to_string(), "unit_given": options.unit.is_some() }),
-        result: json!({
-            "vertices": points_in,
-            "triangles": triangles_in,
-            "polygons_triangulated": polygons,
-            "dropped": dropped,
-            "non_finite_dropped": non_finite,
-            "triangles_dropped": triangles_dropped,
-            "max_f32_rounding_mm": max_rounding_m * 1e3,
-            "normals_left_out": invalid_normals,
-            "metadata": metadata.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
-        }),
-    };
-    ScanInput {
-        geometry,
-        input,
-        step,
-        points_in,
-        metadata,
-        notes,
-    }
+        if non_finite > 0 {
+            notes.push(format!("dropped {non_finite} points with NaN or infinite coordinates (and {triangles_dropped} triangles using them)"));
+        }
+        if options.unit.is_none()
+            && let Some((min, max)) = geometry.bounds_m()
+        {
+            let size = (0..3).map(|a| max[a] - min[a]).fold(0.0, f64::max);
+            if !(1e-3..=100.0).contains(&size) {
+                notes.push(format!(
+                    "the object is {size:.4} m across in the default unit ({unit}); check --unit"
+                ));
+            }
+        }
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let input = InputRecord {
+            name,
+            sha256,
+            bytes,
+            format: format_name,
+            unit: unit.to_string(),
+        };
+        let step = StepRecord {
+            name: "read".into(),
+            software: codec::manifest::SOFTWARE.into(),
+            params: json!({ "unit": unit.to_string(), "unit_given": options.unit.is_some() }),
+            result: json!({
+                "vertices": points_in,
+                "triangles": triangles_in,
+                "polygons_triangulated": polygons,
+                "dropped": dropped,
+                "non_finite_dropped": non_finite,
+                "triangles_dropped": triangles_dropped,
+                "max_f32_rounding_mm": max_rounding_m * 1e3,
+                "normals_left_out": invalid_normals,
+                "metadata": metadata.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            }),
+        };
+        ScanInput {
+            geometry,
+            input,
+            step,
+            points_in,
+            metadata,
+            notes,
+        }
     }
 }
 

@@ -234,7 +234,16 @@ enum Source<'a> {
 /// Fields exhibit does not keep, one phrase each: fields of several values first, then unknown ones.
 fn unknown_fields(header: &Header) -> Vec<String> {
     const KNOWN: [&str; 10] = [
-        "x", "y", "z", "normal_x", "normal_y", "normal_z", "rgb", "rgba", "intensity", "_",
+        "x",
+        "y",
+        "z",
+        "normal_x",
+        "normal_y",
+        "normal_z",
+        "rgb",
+        "rgba",
+        "intensity",
+        "_",
     ];
     let several = header
         .fields
@@ -279,13 +288,18 @@ pub(crate) fn record_plan(head: &[u8]) -> Result<Option<RecordPlan>, ParseError>
         offset += field.bytes();
     }
     let get = |name: &str| {
-        offsets.get(name).map(|&(offset, field)| crate::records::Field {
-            offset,
-            kind: field.scalar(),
-        })
+        offsets
+            .get(name)
+            .map(|&(offset, field)| crate::records::Field {
+                offset,
+                kind: field.scalar(),
+            })
     };
     let (Some(x), Some(y), Some(z)) = (get("x"), get("y"), get("z")) else {
-        return Err(ParseError::line(header.body_line - 1, "no x, y and z fields"));
+        return Err(ParseError::line(
+            header.body_line - 1,
+            "no x, y and z fields",
+        ));
     };
     let normal = match (get("normal_x"), get("normal_y"), get("normal_z")) {
         (Some(nx), Some(ny), Some(nz)) => Some([nx, ny, nz]),
@@ -312,6 +326,7 @@ pub(crate) fn record_plan(head: &[u8]) -> Result<Option<RecordPlan>, ParseError>
             stride: offset,
             big_endian: false,
             position: [x, y, z],
+            position_transform: None,
             normal,
             colors: packed("rgba", true).or_else(|| packed("rgb", false)),
             intensity: get("intensity"),

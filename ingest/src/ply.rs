@@ -497,6 +497,7 @@ fn vertex_layout(element: &Element, roles: &VertexRoles, big_endian: bool) -> Op
         stride: offset,
         big_endian,
         position: axes(Role::Position)?,
+        position_transform: None,
         normal: roles.has_normals.then(|| axes(Role::Normal)).flatten(),
         colors: roles
             .has_colors
@@ -521,7 +522,8 @@ pub(crate) fn record_plan(head: &[u8]) -> Result<Option<RecordPlan>, ParseError>
     if vertex.name != "vertex" {
         return Ok(None);
     }
-    let roles = vertex_roles(vertex).map_err(|reason| ParseError::byte(header.body_start as u64, reason))?;
+    let roles = vertex_roles(vertex)
+        .map_err(|reason| ParseError::byte(header.body_start as u64, reason))?;
     let Some(layout) = vertex_layout(vertex, &roles, big_endian) else {
         return Ok(None);
     };
@@ -529,7 +531,12 @@ pub(crate) fn record_plan(head: &[u8]) -> Result<Option<RecordPlan>, ParseError>
         return Ok(None);
     };
     Ok(Some(RecordPlan {
-        format: if big_endian { "ply-binary-be" } else { "ply-binary-le" }.into(),
+        format: if big_endian {
+            "ply-binary-be"
+        } else {
+            "ply-binary-le"
+        }
+        .into(),
         body_start: header.body_start,
         count,
         layout,

@@ -71,7 +71,9 @@ trait Load: Copy {
 macro_rules! impl_load {
     ($($t:ty),*) => {$(
         impl Load for $t {
-            #[inline(always)]
+            // One macro for ten types: `as` is the only conversion all of them have (64-bit integers round).
+            #[allow(clippy::cast_lossless, reason = "see above")]
+            #[inline]
             fn load(bytes: &[u8], big_endian: bool) -> f64 {
                 let mut word = [0u8; size_of::<$t>()];
                 word.copy_from_slice(&bytes[..size_of::<$t>()]);
@@ -87,16 +89,46 @@ impl_load!(i8, u8, i16, u16, i32, u32, i64, u64, f32, f64);
 macro_rules! with_type {
     ($kind:expr, $T:ident => $body:expr) => {
         match $kind {
-            Scalar::I8 => { type $T = i8; $body }
-            Scalar::U8 => { type $T = u8; $body }
-            Scalar::I16 => { type $T = i16; $body }
-            Scalar::U16 => { type $T = u16; $body }
-            Scalar::I32 => { type $T = i32; $body }
-            Scalar::U32 => { type $T = u32; $body }
-            Scalar::I64 => { type $T = i64; $body }
-            Scalar::U64 => { type $T = u64; $body }
-            Scalar::F32 => { type $T = f32; $body }
-            Scalar::F64 => { type $T = f64; $body }
+            Scalar::I8 => {
+                type $T = i8;
+                $body
+            }
+            Scalar::U8 => {
+                type $T = u8;
+                $body
+            }
+            Scalar::I16 => {
+                type $T = i16;
+                $body
+            }
+            Scalar::U16 => {
+                type $T = u16;
+                $body
+            }
+            Scalar::I32 => {
+                type $T = i32;
+                $body
+            }
+            Scalar::U32 => {
+                type $T = u32;
+                $body
+            }
+            Scalar::I64 => {
+                type $T = i64;
+                $body
+            }
+            Scalar::U64 => {
+                type $T = u64;
+                $body
+            }
+            Scalar::F32 => {
+                type $T = f32;
+                $body
+            }
+            Scalar::F64 => {
+                type $T = f64;
+                $body
+            }
         }
     };
 }
@@ -116,14 +148,20 @@ pub(crate) enum Colors {
     Channels([Option<Field>; 4]),
     /// PCL's packed 32 bits 0xAARRGGBB, little-endian whatever the declared type; alpha only for `rgba`.
     Packed { offset: usize, alpha: bool },
+    /// LAS: red, green, blue as little-endian u16, which some writers fill with 8-bit values. Kept as
+    /// they are while every value seen is at most 255; from the first larger one the file is 16-bit and
+    /// every value (earlier ones too, which were kept exactly) becomes `round(v / 257)`.
+    Wide { offset: usize, sixteen_bit: bool },
 }
 
 /// The layout of one record: what is kept and where it is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct RecordLayout {
     pub stride: usize,
     pub big_endian: bool,
     pub position: [Field; 3],
+    /// LAS integer coordinates: `value × scale + offset` per axis, before the unit.
+    pub position_transform: Option<[(f64, f64); 3]>,
     pub normal: Option<[Field; 3]>,
     pub colors: Option<Colors>,
     pub intensity: Option<Field>,
@@ -137,6 +175,7 @@ impl RecordLayout {
             None => true,
             Some(Colors::Channels(channels)) => channels.iter().flatten().all(fits),
             Some(Colors::Packed { offset, .. }) => offset + 4 <= self.stride,
+            Some(Colors::Wide { offset, .. }) => offset + 6 <= self.stride,
         };
         self.stride > 0
             && self.position.iter().all(fits)
@@ -148,7 +187,7 @@ impl RecordLayout {
 
 /// A file of fixed-size records that can be decoded as it streams past: everything a reader learned
 /// from the header.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct RecordPlan {
     /// Detected format and variant, such as `ply-binary-le`.
     pub format: String,
@@ -232,6 +271,23 @@ impl RecordSink {
         if self.origin_m.is_none() {
             self.origin_m = self.first_finite(chunk);
         }
+        if let Some(Colors::Wide {
+            offset,
+            sixteen_bit,
+        }) = &mut self.layout.colors
+            && !*sixteen_bit
+            && widest_color(chunk, stride, *offset) > 255
+        {
+            *sixteen_bit = true;
+            // Everything kept so far is exact (at most 255): rescale it as the rest will be.
+            if let Some(colors) = &mut self.colors {
+                colors[..self.filled].par_iter_mut().for_each(|c| {
+                    for channel in &mut c[..3] {
+                        *channel = sixteen_to_eight(u16::from(*channel));
+                    }
+                });
+            }
+        }
         let range = self.filled..self.filled + count;
         self.filled += count;
         // Records with no finite point so far (origin unknown) are all dropped: any origin does for them.
@@ -265,16 +321,29 @@ impl RecordSink {
     }
 
     fn first_finite(&self, chunk: &[u8]) -> Option<[f64; 3]> {
-        let big = self.layout.big_endian;
+        let layout = &self.layout;
         chunk
-            .chunks_exact(self.layout.stride)
+            .chunks_exact(layout.stride)
             .map(|r| {
-                self.layout
+                let p = layout
                     .position
-                    .map(|f| f.kind.load(&r[f.offset..], big) * self.scale)
+                    .map(|f| f.kind.load(&r[f.offset..], layout.big_endian));
+                let p = match layout.position_transform {
+                    Some(t) => [0, 1, 2].map(|a| t[a].0 * p[a] + t[a].1),
+                    None => p,
+                };
+                p.map(|c| c * self.scale)
             })
             .find(|p| p.iter().all(|c| c.is_finite()))
             .map(crate::raw::origin_of)
+    }
+
+    /// For LAS colours: `Some(true)` when the values use 16 bits, `Some(false)` when all fit in 8.
+    pub fn sixteen_bit_colors(&self) -> Option<bool> {
+        match self.layout.colors {
+            Some(Colors::Wide { sixteen_bit, .. }) => Some(sixteen_bit),
+            _ => None,
+        }
     }
 
     /// Records pushed so far.
@@ -297,15 +366,27 @@ impl RecordSink {
         } = self;
         // Fewer records than declared only when the caller stops early; the arrays then end there.
         positions.truncate(filled);
-        normals.iter_mut().for_each(|v| v.truncate(filled));
-        colors.iter_mut().for_each(|v| v.truncate(filled));
-        intensity.iter_mut().for_each(|v| v.truncate(filled));
+        if let Some(v) = normals.as_mut() {
+            v.truncate(filled);
+        }
+        if let Some(v) = colors.as_mut() {
+            v.truncate(filled);
+        }
+        if let Some(v) = intensity.as_mut() {
+            v.truncate(filled);
+        }
         if stats.dropped > 0 {
             let keep: Vec<bool> = positions.iter().map(|p| p[0].is_finite()).collect();
             retain_by(&mut positions, &keep);
-            normals.iter_mut().for_each(|v| retain_by(v, &keep));
-            colors.iter_mut().for_each(|v| retain_by(v, &keep));
-            intensity.iter_mut().for_each(|v| retain_by(v, &keep));
+            if let Some(v) = normals.as_mut() {
+                retain_by(v, &keep);
+            }
+            if let Some(v) = colors.as_mut() {
+                retain_by(v, &keep);
+            }
+            if let Some(v) = intensity.as_mut() {
+                retain_by(v, &keep);
+            }
         }
         let (normals, invalid_normals) = crate::raw::unit_normals(normals);
         Converted {
@@ -336,6 +417,29 @@ fn split<T>(
 ) -> impl Iterator<Item = Option<&mut [T]>> {
     let mut blocks = values.map(|v| v[range].chunks_mut(BLOCK_RECORDS));
     std::iter::from_fn(move || Some(blocks.as_mut().and_then(Iterator::next)))
+}
+
+/// The largest red, green or blue value of LAS records.
+fn widest_color(chunk: &[u8], stride: usize, offset: usize) -> u16 {
+    chunk
+        .par_chunks(BLOCK_RECORDS * stride)
+        .map(|records| {
+            records
+                .chunks_exact(stride)
+                .flat_map(|r| {
+                    (0..3).map(move |c| {
+                        u16::from_le_bytes([r[offset + 2 * c], r[offset + 2 * c + 1]])
+                    })
+                })
+                .max()
+                .unwrap_or(0)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn sixteen_to_eight(v: u16) -> u8 {
+    (f64::from(v) / 257.0).round() as u8
 }
 
 /// How positions are stored: `value × scale − origin`, as f32.
@@ -382,6 +486,13 @@ fn block_positions(
 ) -> PositionStats {
     let [x, y, z] = layout.position;
     let (stride, big) = (layout.stride, layout.big_endian);
+    if let Some(t) = layout.position_transform {
+        // LAS: exactly the `las` crate's `scale * f64::from(n) + offset`.
+        return place_all(records, stride, out, place, |r: &[u8]| {
+            let n = [x, y, z].map(|f| f.kind.load(&r[f.offset..], big));
+            [0, 1, 2].map(|a| t[a].0 * n[a] + t[a].1)
+        });
+    }
     if x.kind == y.kind && y.kind == z.kind {
         // The common case: one type for all three, read by a loop made for it.
         with_type!(x.kind, T => {
@@ -397,7 +508,7 @@ fn block_positions(
 }
 
 /// The position loop, with `read` inlined into it.
-#[inline(always)]
+#[inline]
 fn place_all(
     records: &[u8],
     stride: usize,
@@ -427,14 +538,20 @@ fn place_all(
 }
 
 /// `out[i] = value(record i)` over one block.
-#[inline(always)]
+#[inline]
 fn each_record<O>(records: &[u8], stride: usize, out: &mut [O], value: impl Fn(&[u8]) -> O) {
     for (slot, record) in out.iter_mut().zip(records.chunks_exact(stride)) {
         *slot = value(record);
     }
 }
 
-fn block_normals(records: &[u8], stride: usize, big: bool, fields: [Field; 3], out: &mut [[f32; 3]]) {
+fn block_normals(
+    records: &[u8],
+    stride: usize,
+    big: bool,
+    fields: [Field; 3],
+    out: &mut [[f32; 3]],
+) {
     let [x, y, z] = fields;
     if x.kind == y.kind && y.kind == z.kind {
         with_type!(x.kind, T => each_record(records, stride, out, |r| {
@@ -459,6 +576,22 @@ fn block_colors(records: &[u8], stride: usize, big: bool, colors: Colors, out: &
             let bits = u32::from_le_bytes([r[offset], r[offset + 1], r[offset + 2], r[offset + 3]]);
             let a = if alpha { (bits >> 24) as u8 } else { 255 };
             [(bits >> 16) as u8, (bits >> 8) as u8, bits as u8, a]
+        }),
+        Colors::Wide {
+            offset,
+            sixteen_bit,
+        } => each_record(records, stride, out, |r| {
+            let c = |k: usize| u16::from_le_bytes([r[offset + 2 * k], r[offset + 2 * k + 1]]);
+            if sixteen_bit {
+                [
+                    sixteen_to_eight(c(0)),
+                    sixteen_to_eight(c(1)),
+                    sixteen_to_eight(c(2)),
+                    255,
+                ]
+            } else {
+                [c(0) as u8, c(1) as u8, c(2) as u8, 255]
+            }
         }),
         Colors::Channels(channels) => {
             if channels.iter().flatten().all(|f| f.kind == Scalar::U8) {
@@ -493,16 +626,40 @@ fn in_parallel<O: Send>(
         .for_each(|(out, records)| decode(records, out));
 }
 
-pub(crate) fn decode_normals(bytes: &[u8], stride: usize, big: bool, fields: [Field; 3], out: &mut [[f32; 3]]) {
-    in_parallel(bytes, stride, out, |r, o| block_normals(r, stride, big, fields, o));
+pub(crate) fn decode_normals(
+    bytes: &[u8],
+    stride: usize,
+    big: bool,
+    fields: [Field; 3],
+    out: &mut [[f32; 3]],
+) {
+    in_parallel(bytes, stride, out, |r, o| {
+        block_normals(r, stride, big, fields, o);
+    });
 }
 
-pub(crate) fn decode_intensity(bytes: &[u8], stride: usize, big: bool, field: Field, out: &mut [f32]) {
-    in_parallel(bytes, stride, out, |r, o| block_intensity(r, stride, big, field, o));
+pub(crate) fn decode_intensity(
+    bytes: &[u8],
+    stride: usize,
+    big: bool,
+    field: Field,
+    out: &mut [f32],
+) {
+    in_parallel(bytes, stride, out, |r, o| {
+        block_intensity(r, stride, big, field, o);
+    });
 }
 
-pub(crate) fn decode_colors(bytes: &[u8], stride: usize, big: bool, colors: Colors, out: &mut [[u8; 4]]) {
-    in_parallel(bytes, stride, out, |r, o| block_colors(r, stride, big, colors, o));
+pub(crate) fn decode_colors(
+    bytes: &[u8],
+    stride: usize,
+    big: bool,
+    colors: Colors,
+    out: &mut [[u8; 4]],
+) {
+    in_parallel(bytes, stride, out, |r, o| {
+        block_colors(r, stride, big, colors, o);
+    });
 }
 
 #[cfg(test)]
@@ -533,6 +690,7 @@ mod tests {
             stride: 15,
             big_endian: false,
             position: [f(0), f(4), f(8)],
+            position_transform: None,
             normal: None,
             colors: Some(Colors::Channels([u(12), u(13), u(14), None])),
             intensity: None,
@@ -563,7 +721,10 @@ mod tests {
         let dropped = (0..50_000).filter(|i| i % 7 == 3).count();
         assert_eq!(whole.non_finite_dropped, dropped as u64);
         assert_eq!(whole.geometry.positions.len(), 50_000 - dropped);
-        assert_eq!(whole.geometry.colors_srgb.as_ref().unwrap()[1], [1, 1, 2, 255]);
+        assert_eq!(
+            whole.geometry.colors_srgb.as_ref().unwrap()[1],
+            [1, 1, 2, 255]
+        );
     }
 
     #[test]
@@ -575,5 +736,50 @@ mod tests {
         let cloud = sink.finish();
         assert_eq!(cloud.geometry.origin_m, [1000.0, 2001.0, -5.0]);
         assert_eq!(cloud.non_finite_dropped, 1);
+    }
+
+    #[test]
+    fn las_colours_switch_to_sixteen_bit_at_the_first_large_value_and_rescale_what_came_before() {
+        let las_record = |rgb: [u16; 3]| {
+            let mut r = vec![0u8; 12];
+            for c in rgb {
+                r.extend(c.to_le_bytes());
+            }
+            r
+        };
+        let i32_at = |offset| Field {
+            offset,
+            kind: Scalar::I32,
+        };
+        let layout = RecordLayout {
+            stride: 18,
+            big_endian: false,
+            position: [i32_at(0), i32_at(4), i32_at(8)],
+            position_transform: Some([(0.01, 100.0); 3]),
+            normal: None,
+            colors: Some(Colors::Wide {
+                offset: 12,
+                sixteen_bit: false,
+            }),
+            intensity: None,
+        };
+        let mut sink = RecordSink::new(layout, 3, 1.0);
+        sink.push(&las_record([200, 128, 255]));
+        assert_eq!(sink.sixteen_bit_colors(), Some(false));
+        let mut rest = las_record([65535, 257, 0]);
+        rest.extend(las_record([129, 0, 1000]));
+        sink.push(&rest);
+        assert_eq!(sink.sixteen_bit_colors(), Some(true));
+        let cloud = sink.finish().geometry;
+        let eight = |v: u16| (f64::from(v) / 257.0).round() as u8;
+        assert_eq!(
+            cloud.colors_srgb.unwrap(),
+            vec![
+                [eight(200), eight(128), eight(255), 255],
+                [255, 1, 0, 255],
+                [eight(129), 0, eight(1000), 255]
+            ]
+        );
+        assert_eq!(cloud.origin_m, [100.0; 3]);
     }
 }
