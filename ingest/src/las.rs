@@ -94,6 +94,11 @@ pub(crate) fn stream_las<R: std::io::Read + std::io::Seek + Send + Sync + 'stati
 ) -> Result<Streamed, ParseError> {
     use crate::records::{Colors, Field, RecordLayout, RecordSink, Scalar};
     check_header(head, length)?;
+    let mut source = source;
+    check_evlr(head, length, |at, out| {
+        source.seek(std::io::SeekFrom::Start(at))?;
+        source.read_exact(out)
+    })?;
     let mut reader = las::Reader::new(source).map_err(fail)?;
     let header = reader.header().clone();
     let total = usize::try_from(point_count(&header, length)?)
@@ -172,6 +177,12 @@ fn colour_depth(eight_bit: bool) -> (String, String) {
 /// implementation independent of the streaming one, which the tests hold it to).
 pub(crate) fn parse_las(bytes: &[u8]) -> Result<RawMesh, ParseError> {
     check_header(bytes, bytes.len() as u64)?;
+    check_evlr(bytes, bytes.len() as u64, |at, out| {
+        let at = usize::try_from(at).unwrap_or(usize::MAX);
+        let found = bytes.get(at..).and_then(|rest| rest.get(..out.len()));
+        out.copy_from_slice(found.ok_or(std::io::ErrorKind::UnexpectedEof)?);
+        Ok(())
+    })?;
     let mut reader = las::Reader::new(Cursor::new(bytes.to_vec())).map_err(fail)?;
     let header = reader.header().clone();
     let total = point_count(&header, bytes.len() as u64)?;
@@ -347,6 +358,47 @@ fn check_header(bytes: &[u8], file_length: u64) -> Result<(), ParseError> {
             .is_some_and(|end| end <= file_length)
     };
     if fits { Ok(()) } else { Err(too_big()) }
+}
+
+/// LAS 1.4's extended VLR: the `las` crate reads the first one and reserves its declared length (a u64)
+/// before reading it, so a length the file cannot hold is refused here first (found by fuzzing).
+/// `read_at` reads bytes at an offset of the file.
+fn check_evlr(
+    head: &[u8],
+    file_length: u64,
+    mut read_at: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
+) -> Result<(), ParseError> {
+    let (Some(&minor), Some(fields)) = (head.get(25), head.get(235..247)) else {
+        return Ok(());
+    };
+    let start = u64::from_le_bytes(fields[..8].try_into().unwrap_or([0; 8]));
+    let count = u32::from_le_bytes(fields[8..].try_into().unwrap_or([0; 4]));
+    if minor < 4 || start == 0 || count == 0 {
+        return Ok(());
+    }
+    let beyond = |what: String| ParseError::byte(235, what);
+    let header_end = start.checked_add(60).filter(|&end| end <= file_length);
+    let Some(header_end) = header_end else {
+        return Err(beyond(format!(
+            "the first extended VLR starts at byte {start}, past the end of the {file_length} byte file"
+        )));
+    };
+    let mut length = [0u8; 8];
+    read_at(start + 20, &mut length)
+        .map_err(|e| ParseError::byte(start, format!("cannot read the extended VLR: {e}")))?;
+    let length = u64::from_le_bytes(length);
+    if header_end
+        .checked_add(length)
+        .is_none_or(|end| end > file_length)
+    {
+        return Err(ParseError::byte(
+            start + 20,
+            format!(
+                "the extended VLR declares {length} bytes, more than the {file_length} byte file holds"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The linear unit of a WKT coordinate system, when it is a foot.

@@ -244,7 +244,14 @@ fn fuzz_regressions_stay_fixed() {
             let bytes = std::fs::read(&path).unwrap();
             match format {
                 None => drop(codec::read_model_bytes(&bytes, None)),
-                Some(format) => drop(ingest::parse_scan(format, &bytes, &path)),
+                Some(format) => {
+                    drop(ingest::parse_scan(format, &bytes, &path));
+                    // The streaming readers too, as the fuzz targets drive them.
+                    let length = bytes.len() as u64;
+                    let source = std::io::Cursor::new(bytes);
+                    let options = ingest::ReadOptions::default();
+                    drop(ingest::read_scan_from(source, length, &path, &options));
+                }
             }
             checked += 1;
         }
