@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Make the reader benchmark's files in OUTDIR: cloud.ply (binary, f64 xyz + normals, u8 rgb), cloud.pcd
-(binary) with the same 3.8M points, and big.laz (autzen_trim tiled 20 times).
+(binary) with the same 3.8M points, and big.laz and huge.laz (autzen_trim tiled 20 and 60 times).
 
 usage: PEERS_VENV/bin/python benches/scripts/make_reader_files.py MESH.obj LAZ OUTDIR
   MESH.obj: the codec benchmark's mesh (make_bench_mesh.py); LAZ: ../shared/data/las/autzen_trim.laz
@@ -27,8 +27,9 @@ o3d.io.write_point_cloud(os.path.join(out, "cloud.pcd"), q, write_ascii=False, c
 las = laspy.read(laz_path)
 header = laspy.LasHeader(point_format=las.header.point_format, version=las.header.version)
 header.scales, header.offsets = las.header.scales, las.header.offsets
-tiled = laspy.LasData(header)
-for name in ["x", "y", "z", "intensity", "red", "green", "blue"]:
-    setattr(tiled, name, np.tile(getattr(las, name), 20))
-tiled.write(os.path.join(out, "big.laz"))
-print(len(big), len(las.points) * 20)
+for name, copies in [("big.laz", 20), ("huge.laz", 60)]:
+    tiled = laspy.LasData(header)
+    for field in ["x", "y", "z", "intensity", "red", "green", "blue"]:
+        setattr(tiled, field, np.tile(getattr(las, field), copies))
+    tiled.write(os.path.join(out, name))
+print(len(big), len(las.points) * 20, len(las.points) * 60)

@@ -4,7 +4,8 @@ laspy + lazrs (LAZ, one thread and parallel). Prints one JSON line per tool and 
 ratios, and a last line with exhibit's peak memory against its decoded arrays.
 
 usage: PEERS_VENV/bin/python benches/scripts/readers_side_by_side.py EXHIBIT DIR [RUNS]
-  EXHIBIT: target/release/exhibit; DIR: made by make_reader_files.py (cloud.ply, cloud.pcd, big.laz).
+  EXHIBIT: target/release/exhibit; DIR: made by make_reader_files.py (cloud.ply, cloud.pcd, big.laz,
+  huge.laz).
 
 exhibit is timed as a whole process (`exhibit info FILE --json`: start, read, hash, decode, convert to
 metres, bounds, JSON) with /usr/bin/time; the peers inside Python around the read call only (their
@@ -71,7 +72,8 @@ def decoded_mb(result):
 
 
 for name, peers in [("cloud.ply", ["open3d"]), ("cloud.pcd", ["open3d"]),
-                    ("big.laz", ["lazrs", "lazrs-parallel"])]:
+                    ("big.laz", ["lazrs", "lazrs-parallel"]),
+                    ("huge.laz", ["lazrs-parallel"])]:
     path = os.path.join(folder, name)
     with open(path, "rb") as f:  # hot file: in the page cache for every tool
         while f.read(1 << 24):

@@ -11,7 +11,7 @@ use crate::raw::RawMesh;
 /// Parse a whole E57 file.
 pub(crate) fn parse_e57(bytes: &[u8]) -> Result<RawMesh, ParseError> {
     let fail = |e: e57::Error| ParseError::byte(0, format!("E57: {e}"));
-    let mut reader = e57::E57Reader::new(Cursor::new(bytes)).map_err(fail)?;
+    let reader = e57::E57Reader::new(Cursor::new(bytes)).map_err(fail)?;
     let mut raw = RawMesh {
         format: "e57".into(),
         ..RawMesh::default()
@@ -32,9 +32,7 @@ pub(crate) fn parse_e57(bytes: &[u8]) -> Result<RawMesh, ParseError> {
         raw.metadata
             .push(("coordinate system".into(), coordinates.to_owned()));
     }
-    let mut colors = Vec::new();
-    let mut intensity = Vec::new();
-    let (mut any_color, mut any_intensity, mut invalid) = (false, false, 0u64);
+    let (mut any_color, mut any_intensity) = (false, false);
     for (number, scan) in scans.iter().enumerate() {
         let label = scan
             .name
@@ -43,29 +41,31 @@ pub(crate) fn parse_e57(bytes: &[u8]) -> Result<RawMesh, ParseError> {
         describe_scan(&mut raw.metadata, &label, scan);
         any_color |= scan.has_color();
         any_intensity |= scan.has_intensity();
-        let mut points = reader.pointcloud_simple(scan).map_err(fail)?;
-        // Colours are only what the scanner measured, never intensity painted as colour; intensity stays
-        // in the scanner's own scale like every other format's.
-        points.intensity_to_color(false);
-        points.normalize_intensity(false);
-        for point in points {
-            let point = point.map_err(fail)?;
-            let e57::CartesianCoordinate::Valid { x, y, z } = point.cartesian else {
-                invalid += 1;
-                continue;
-            };
-            raw.positions.push([x, y, z]);
-            colors.push(point.color.map_or([255, 255, 255, 255], |c| {
-                [c.red, c.green, c.blue]
-                    .map(|v| (f64::from(v) * 255.0).round().clamp(0.0, 255.0) as u8)
-                    .into_iter()
-                    .chain([255])
-                    .collect::<Vec<u8>>()
-                    .try_into()
-                    .unwrap_or([255; 4])
-            }));
-            intensity.push(point.intensity.unwrap_or(0.0));
+    }
+    // Scans are independent binary sections: each is read by its own reader over the same bytes, in
+    // parallel, and concatenated in file order.
+    let per_scan: Vec<ScanPoints> = {
+        use rayon::prelude::*;
+        scans
+            .par_iter()
+            .map(|scan| read_points(bytes, scan))
+            .collect::<Result<_, _>>()
+            .map_err(fail)?
+    };
+    let total_kept: usize = per_scan.iter().map(|s| s.positions.len()).sum();
+    raw.positions.reserve_exact(total_kept);
+    let mut colors = Vec::with_capacity(if any_color { total_kept } else { 0 });
+    let mut intensity = Vec::with_capacity(if any_intensity { total_kept } else { 0 });
+    let mut invalid = 0;
+    for scan in per_scan {
+        raw.positions.extend(scan.positions);
+        if any_color {
+            colors.extend(scan.colors);
         }
+        if any_intensity {
+            intensity.extend(scan.intensity);
+        }
+        invalid += scan.invalid;
     }
     if invalid > 0 {
         raw.dropped.push(format!(
@@ -77,6 +77,47 @@ pub(crate) fn parse_e57(bytes: &[u8]) -> Result<RawMesh, ParseError> {
     raw.dropped
         .push("row and column indices, time stamps and return numbers".into());
     Ok(raw)
+}
+
+/// One scan's points as read, in the file's frame (the crate applies the scan's pose).
+struct ScanPoints {
+    positions: Vec<[f64; 3]>,
+    colors: Vec<[u8; 4]>,
+    intensity: Vec<f32>,
+    /// Points without a valid cartesian position.
+    invalid: u64,
+}
+
+fn read_points(bytes: &[u8], scan: &e57::PointCloud) -> Result<ScanPoints, e57::Error> {
+    let mut reader = e57::E57Reader::new(Cursor::new(bytes))?;
+    let mut points = reader.pointcloud_simple(scan)?;
+    // Colours are only what the scanner measured, never intensity painted as colour; intensity stays
+    // in the scanner's own scale like every other format's.
+    points.intensity_to_color(false);
+    points.normalize_intensity(false);
+    let capacity = usize::try_from(scan.records).unwrap_or(0).min(bytes.len());
+    let mut out = ScanPoints {
+        positions: Vec::with_capacity(capacity),
+        colors: Vec::with_capacity(if scan.has_color() { capacity } else { 0 }),
+        intensity: Vec::with_capacity(if scan.has_intensity() { capacity } else { 0 }),
+        invalid: 0,
+    };
+    for point in points {
+        let point = point?;
+        let e57::CartesianCoordinate::Valid { x, y, z } = point.cartesian else {
+            out.invalid += 1;
+            continue;
+        };
+        out.positions.push([x, y, z]);
+        // A scan without colour in a file where another has it shows white; without intensity, zero.
+        out.colors.push(point.color.map_or([255; 4], |c| {
+            let [r, g, b] = [c.red, c.green, c.blue]
+                .map(|v| (f64::from(v) * 255.0).round().clamp(0.0, 255.0) as u8);
+            [r, g, b, 255]
+        }));
+        out.intensity.push(point.intensity.unwrap_or(0.0));
+    }
+    Ok(out)
 }
 
 fn describe_scan(metadata: &mut Vec<(String, String)>, label: &str, scan: &e57::PointCloud) {
