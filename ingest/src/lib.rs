@@ -22,6 +22,7 @@ mod ply;
 pub mod raw;
 mod records;
 mod stl;
+pub mod surface;
 mod text;
 mod units;
 pub mod views;
@@ -586,6 +587,10 @@ pub struct IngestConfig {
     pub poses: Option<std::path::PathBuf>,
     /// How to encode the model.
     pub encode: EncodeConfig,
+    /// Keep a point cloud as points instead of reconstructing a surface.
+    pub points_only: bool,
+    /// How to reconstruct a surface from points (the simplification error defaults to the precision).
+    pub surface: surface::SurfaceOptions,
 }
 
 /// The encoded model with what the user should hear about it.
@@ -601,8 +606,9 @@ pub struct IngestOutput {
     pub stages: Vec<(&'static str, f64)>,
 }
 
-/// Read one scan file and encode it into a GLB with its manifest. A point cloud is stored as points
-/// (glTF mode POINTS) until reconstruction exists, and a note says so.
+/// Read one scan file and encode it into a GLB with its manifest. A point cloud becomes a surface
+/// (reconstructed, each vertex flagged measured or reconstructed) unless `points_only` asks to keep it
+/// as points (glTF mode POINTS).
 pub fn ingest_file(path: &Path, config: &IngestConfig) -> Result<IngestOutput, IngestError> {
     let started = Instant::now();
     let scan = read_scan(path, &config.read)?;
@@ -613,37 +619,84 @@ pub fn ingest_file(path: &Path, config: &IngestConfig) -> Result<IngestOutput, I
         steps: vec![scan.step],
     };
     let mut notes = scan.notes;
-    let started = Instant::now();
+    let mut stages = vec![("read", read_seconds)];
     let model =
-        encode(&scan.geometry, &config.encode, provenance, &mut notes).map_err(|source| {
+        encode(&scan.geometry, config, provenance, &mut notes, &mut stages).map_err(|source| {
             IngestError::Codec {
                 source,
                 path: path.to_path_buf(),
             }
         })?;
-    let encode_seconds = started.elapsed().as_secs_f64();
     Ok(IngestOutput {
         model,
         points_in: step_points_in,
         notes,
-        stages: vec![("read", read_seconds), ("encode", encode_seconds)],
+        stages,
     })
 }
 
-/// Encode a mesh as a mesh and a point cloud as points, saying so for the cloud.
+/// Encode a mesh as it is; reconstruct a point cloud's surface first, or keep the points when asked.
 fn encode(
     geometry: &Geometry,
-    config: &EncodeConfig,
-    provenance: Provenance,
+    config: &IngestConfig,
+    mut provenance: Provenance,
     notes: &mut Vec<String>,
+    stages: &mut Vec<(&'static str, f64)>,
 ) -> Result<EncodedModel, codec::CodecError> {
-    match geometry {
-        Geometry::Mesh(mesh) => codec::encode_glb(mesh, config, provenance),
-        Geometry::Points(cloud) => {
-            notes.push("a point cloud: stored as points (glTF POINTS); surface reconstruction is not built yet".into());
-            codec::encode_point_cloud_glb(cloud, config, provenance)
+    let model = match geometry {
+        Geometry::Mesh(mesh) => {
+            let started = Instant::now();
+            let model = codec::encode_glb(mesh, &config.encode, provenance);
+            stages.push(("encode", started.elapsed().as_secs_f64()));
+            model
         }
-    }
+        Geometry::Points(cloud) if config.points_only || cloud.positions.len() < 16 => {
+            notes.push(
+                "a point cloud: stored as points (glTF POINTS), no surface reconstructed".into(),
+            );
+            let started = Instant::now();
+            let model = codec::encode_point_cloud_glb(cloud, &config.encode, provenance);
+            stages.push(("encode", started.elapsed().as_secs_f64()));
+            model
+        }
+        Geometry::Points(cloud) => {
+            let mut options = config.surface.clone();
+            if options.simplify_error_m == 0.0 {
+                options.simplify_error_m = config.encode.precision_m;
+            }
+            let surface = surface::reconstruct_cloud(cloud, &options);
+            stages.extend(surface.stages.iter().copied());
+            for (name, params, result) in surface.steps {
+                provenance.steps.push(StepRecord {
+                    name: name.into(),
+                    software: codec::manifest::SOFTWARE.into(),
+                    params,
+                    result,
+                });
+            }
+            if let Some(step) = provenance
+                .steps
+                .iter_mut()
+                .rev()
+                .find(|s| s.name == "trim" || s.name == "simplify")
+            {
+                step.result["reconstructed_area_share"] = json!(surface.reconstructed_area_share);
+            }
+            notes.push(format!(
+                "surface reconstructed from points: {:.1} % of its area is farther than {} point spacings from any point (flagged reconstructed, _MEASURED = 0)",
+                surface.reconstructed_area_share * 100.0,
+                options.measured_spacings
+            ));
+            if cloud.intensity.is_some() {
+                notes.push("not kept: point intensity (the surface has none)".into());
+            }
+            let started = Instant::now();
+            let model = codec::encode_glb(&surface.mesh, &config.encode, provenance);
+            stages.push(("encode", started.elapsed().as_secs_f64()));
+            model
+        }
+    }?;
+    Ok(model)
 }
 
 /// Read several views (scan files, and `.conf` pose files whose views are read when no scan is named),
@@ -760,21 +813,18 @@ pub fn ingest_files(
     });
     let read_seconds = started.elapsed().as_secs_f64();
     let provenance = Provenance { inputs, steps };
-    let started = Instant::now();
-    let model = encode(&geometry, &config.encode, provenance, &mut notes).map_err(|source| {
-        IngestError::Codec {
-            source,
-            path: views_to_read[0].clone(),
-        }
-    })?;
-    let encode_seconds = started.elapsed().as_secs_f64();
+    let mut stages = vec![("read_and_register", read_seconds)];
+    let model =
+        encode(&geometry, config, provenance, &mut notes, &mut stages).map_err(|source| {
+            IngestError::Codec {
+                source,
+                path: views_to_read[0].clone(),
+            }
+        })?;
     Ok(IngestOutput {
         model,
         points_in,
         notes,
-        stages: vec![
-            ("read_and_register", read_seconds),
-            ("encode", encode_seconds),
-        ],
+        stages,
     })
 }

@@ -28,6 +28,12 @@ pub struct Args {
     /// A Stanford .conf file with a pose for each view: the views are moved into one frame and merged.
     #[arg(long)]
     poses: Option<PathBuf>,
+    /// Keep a point cloud as points (glTF POINTS) instead of reconstructing its surface.
+    #[arg(long)]
+    points: bool,
+    /// Finest reconstruction grid, 2^depth nodes across (default: from the point spacing, 6 to 10).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(5..=12))]
+    depth: Option<u32>,
     /// Print one JSON object on stdout instead of sentences.
     #[arg(long)]
     json: bool,
@@ -73,6 +79,11 @@ pub fn ingest(args: &Args) -> anyhow::Result<Report> {
         poses: args.poses.clone(),
         encode: codec::EncodeConfig {
             precision_m: args.precision_mm * 1e-3,
+        },
+        points_only: args.points,
+        surface: ingest::surface::SurfaceOptions {
+            depth: args.depth,
+            ..ingest::surface::SurfaceOptions::default()
         },
     };
     let result = ingest::ingest_files(&args.inputs, &config)?;
@@ -157,6 +168,8 @@ pub fn demo_args(input: PathBuf, output: PathBuf) -> Args {
         unit: None,
         columns: None,
         poses: None,
+        points: false,
+        depth: None,
         precision_mm: codec::DEFAULT_PRECISION_M * 1e3,
         json: false,
     }

@@ -191,6 +191,7 @@ fn point_clouds_become_valid_gltf_points() {
             data(input).to_str().unwrap(),
             "-o",
             glb.to_str().unwrap(),
+            "--points",
             "--json",
         ]));
         assert!(
@@ -523,6 +524,7 @@ fn parallel_decoding_gives_the_same_bytes_on_any_thread_count() {
                     data(input).to_str().unwrap(),
                     "-o",
                     glb.to_str().unwrap(),
+                    "--points",
                 ])
                 .env("RAYON_NUM_THREADS", threads),
             );
@@ -538,4 +540,72 @@ fn parallel_decoding_gives_the_same_bytes_on_any_thread_count() {
             "{input}: the model depends on the thread count"
         );
     }
+}
+
+#[test]
+fn a_range_scan_becomes_a_flagged_mesh_whatever_the_thread_count() {
+    // One raw Stanford range scan (40,256 points, no normals): normals estimated and oriented, surface
+    // reconstructed, trimmed, flagged, simplified, encoded; the same bytes on 1 and 3 threads.
+    let dir = tempfile::tempdir().unwrap();
+    let mut models = Vec::new();
+    let mut reports = Vec::new();
+    for threads in ["1", "3"] {
+        let glb = dir.path().join(format!("bun000-{threads}.glb"));
+        let output = crate::support::run(
+            exhibit(&[
+                "ingest",
+                data("stanford_bunny/bun000.ply").to_str().unwrap(),
+                "-o",
+                glb.to_str().unwrap(),
+                "--depth",
+                "7",
+                "--json",
+            ])
+            .env("RAYON_NUM_THREADS", threads),
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        reports.push(serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap());
+        models.push(std::fs::read(&glb).unwrap());
+    }
+    assert!(
+        models[0] == models[1],
+        "the surface depends on the thread count"
+    );
+    let report = &reports[0];
+    assert!(report["triangles"].as_u64().unwrap() > 10_000, "{report}");
+    let stages = report["stages"].as_object().unwrap();
+    for stage in [
+        "normals",
+        "poisson",
+        "iso_surface",
+        "trim",
+        "simplify",
+        "encode",
+    ] {
+        assert!(stages.contains_key(stage), "no stage {stage}: {report}");
+    }
+    let glb = dir.path().join("bun000-1.glb");
+    let model = codec::read_model(&glb).unwrap();
+    let measured = model
+        .mesh
+        .measured
+        .as_ref()
+        .expect("the _MEASURED attribute");
+    let share = measured.iter().filter(|&&m| m).count() as f64 / measured.len() as f64;
+    // One view of the bunny: mostly measured, some filled in where the scanner saw nothing.
+    assert!((0.5..1.0).contains(&share), "{share}");
+    let manifest = std::fs::read_to_string(dir.path().join("bun000-1.manifest.json")).unwrap();
+    for step in [
+        "\"normals\"",
+        "\"reconstruct\"",
+        "\"trim\"",
+        "reconstructed_area_share",
+    ] {
+        assert!(manifest.contains(step), "the manifest lacks {step}");
+    }
+    assert_valid_gltf(&[glb.as_path()]);
 }

@@ -1,0 +1,453 @@
+//! From points to a surface: neighbours, normals, screened Poisson reconstruction, iso-surface,
+//! trimming and the measured flag. Each stage is plain data plus one function.
+
+pub mod knn;
+pub mod normals;
+pub mod poisson;
+
+use codec::{Mesh, PointCloud};
+use rayon::prelude::*;
+use serde_json::json;
+
+use knn::PointGrid;
+
+/// How to turn points into a surface.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SurfaceOptions {
+    /// Finest grid `2^depth`; `None` chooses it from the point spacing.
+    pub depth: Option<u32>,
+    /// Screening weight of the reconstruction.
+    pub screening: f64,
+    /// Neighbours for normal estimation.
+    pub normal_neighbours: usize,
+    /// The scanner's position (same frame as the points' offsets), when known: normals face it.
+    pub viewpoint: Option<[f32; 3]>,
+    /// A vertex is measured when an input point lies within this many point spacings.
+    pub measured_spacings: f64,
+    /// Surface farther than this many point spacings from every input point is removed.
+    pub trim_spacings: f64,
+    /// Largest distance simplification may move the surface, in metres; 0 keeps every triangle.
+    pub simplify_error_m: f64,
+}
+
+impl Default for SurfaceOptions {
+    fn default() -> Self {
+        Self {
+            depth: None,
+            screening: 4.0,
+            normal_neighbours: 16,
+            viewpoint: None,
+            measured_spacings: 2.0,
+            trim_spacings: 6.0,
+            simplify_error_m: 0.0,
+        }
+    }
+}
+
+/// The surface and the record of how it was made.
+#[derive(Debug)]
+pub struct Reconstruction {
+    /// The mesh, with per-vertex `measured` flags (and colours when the points had them).
+    pub mesh: Mesh,
+    /// Parameters and results for the manifest's steps: normals, reconstruct, trim, simplify.
+    pub steps: Vec<(&'static str, serde_json::Value, serde_json::Value)>,
+    /// Seconds per stage.
+    pub stages: Vec<(&'static str, f64)>,
+    /// Share of the surface area not near any input point.
+    pub reconstructed_area_share: f64,
+}
+
+fn median(mut values: Vec<f32>) -> f32 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mid = values.len() / 2;
+    *values.select_nth_unstable_by(mid, f32::total_cmp).1
+}
+
+/// Points to a measured-or-reconstructed mesh: normals (unless the points have them), screened Poisson,
+/// iso-surface, trimming far from the points, the measured flag, colour from the nearest point,
+/// simplification. The mesh keeps the cloud's origin.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the pipeline reads top to bottom, one stage after another"
+)]
+#[must_use]
+pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Reconstruction {
+    let mut stages = Vec::new();
+    let mut steps = Vec::new();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |name: &'static str, stages: &mut Vec<(&'static str, f64)>| {
+        stages.push((name, clock.elapsed().as_secs_f64()));
+        clock = std::time::Instant::now();
+    };
+    let points = &cloud.positions;
+    let grid = PointGrid::new(points);
+    // Spacing and the area each point stands for, from its 8 nearest neighbours.
+    let k_area = 8;
+    let neighbour_distances: Vec<(f32, f32)> = points
+        .par_iter()
+        .with_min_len(1024)
+        .map_init(Vec::new, |scratch, &p| {
+            grid.knn(p, k_area + 1, scratch);
+            let nearest = scratch.get(1).map_or(0.0, |e| e.0.sqrt());
+            let far = scratch.last().map_or(0.0, |e| e.0.sqrt());
+            (nearest, far)
+        })
+        .collect();
+    let spacing = f64::from(median(neighbour_distances.iter().map(|d| d.0).collect())).max(1e-9);
+    let areas: Vec<f64> = neighbour_distances
+        .iter()
+        .map(|&(_, far)| std::f64::consts::PI * f64::from(far).powi(2) / k_area as f64)
+        .collect();
+    let (normals, orientation) = if let Some(normals) = &cloud.normals {
+        (normals.clone(), None)
+    } else {
+        let mut normals = normals::estimate(points, &grid, options.normal_neighbours);
+        let orientation = match options.viewpoint {
+            Some(view) => normals::orient_towards(points, &mut normals, view),
+            None => normals::orient_by_propagation(points, &mut normals, &grid, 8),
+        };
+        (normals, Some(orientation))
+    };
+    steps.push((
+        "normals",
+        json!({ "neighbours": options.normal_neighbours }),
+        match &orientation {
+            Some(o) => json!({ "estimated": true, "orientation": o.method, "components": o.components, "flipped_outward": o.flipped_outward }),
+            None => json!({ "estimated": false, "source": "the input file" }),
+        },
+    ));
+    lap("normals", &mut stages);
+    let frame = poisson::Frame::around(points);
+    let depth = options.depth.unwrap_or_else(|| {
+        // The finest grid about half as fine as the points (finer fits their noise: measured on the bunny,
+        // benches/README.md), within 6..=10.
+        let cells = (frame.size / (2.0 * spacing)).log2().ceil();
+        (cells as u32).clamp(6, 10)
+    });
+    let poisson_options = poisson::PoissonOptions {
+        depth,
+        screening: options.screening,
+        ..poisson::PoissonOptions::default()
+    };
+    let implicit = poisson::reconstruct(points, &normals, &areas, &poisson_options);
+    lap("poisson", &mut stages);
+    let surface = poisson::extract(&implicit);
+    lap("iso_surface", &mut stages);
+    let triangles_raw = surface.indices.len() / 3;
+    steps.push((
+        "reconstruct",
+        json!({ "method": "screened Poisson (Kazhdan & Hoppe 2013), sparse cascadic grids, marching tetrahedra",
+                "depth": depth, "screening": options.screening, "band_nodes": poisson_options.band }),
+        json!({ "grid_spacing_mm": frame.size / f64::from(1u32 << depth) * 1e3,
+                "point_spacing_mm": spacing * 1e3,
+                "iso_value": implicit.iso,
+                "solve": implicit.solve.iter().map(|(d, it, res)| json!({ "depth": d, "iterations": it, "relative_residual": res })).collect::<Vec<_>>(),
+                "triangles": triangles_raw }),
+    ));
+    // Distance from every vertex to the nearest input point: the measured flag and the trimming.
+    let trim = (options.trim_spacings * spacing) as f32;
+    let measured_distance = (options.measured_spacings * spacing) as f32;
+    let offsets: Vec<[f32; 3]> = surface
+        .positions
+        .iter()
+        .map(|p| p.map(|c| c as f32))
+        .collect();
+    let nearest: Vec<Option<(f32, u32)>> = offsets
+        .par_iter()
+        .with_min_len(1024)
+        .map(|&p| grid.nearest_within(p, trim))
+        .collect();
+    let mut indices = Vec::with_capacity(surface.indices.len());
+    let mut trimmed = 0usize;
+    for t in surface.indices.chunks_exact(3) {
+        if t.iter().all(|&v| nearest[v as usize].is_none()) {
+            trimmed += 1;
+        } else {
+            indices.extend_from_slice(t);
+        }
+    }
+    steps.push((
+        "trim",
+        json!({ "remove_beyond_mm": f64::from(trim) * 1e3, "measured_within_mm": f64::from(measured_distance) * 1e3 }),
+        json!({ "triangles_removed": trimmed }),
+    ));
+    lap("trim", &mut stages);
+    // Simplify within the error bound, borders kept where they are.
+    let mut simplify_error = 0.0f32;
+    if options.simplify_error_m > 0.0 && !indices.is_empty() {
+        let bytes: &[u8] = bytemuck::cast_slice(&offsets);
+        if let Ok(adapter) = meshopt::VertexDataAdapter::new(bytes, 12, 0) {
+            let before = indices.len() / 3;
+            indices = meshopt::simplify(
+                &indices,
+                &adapter,
+                0,
+                options.simplify_error_m as f32,
+                meshopt::SimplifyOptions::LockBorder | meshopt::SimplifyOptions::ErrorAbsolute,
+                Some(&mut simplify_error),
+            );
+            steps.push((
+                "simplify",
+                json!({ "method": "meshoptimizer edge collapse, borders locked", "max_error_mm": options.simplify_error_m * 1e3 }),
+                json!({ "triangles_before": before, "triangles_after": indices.len() / 3, "error_mm": f64::from(simplify_error) * 1e3 }),
+            ));
+        }
+    }
+    lap("simplify", &mut stages);
+    // Keep only the vertices triangles use, in first-use order.
+    let mut remap = vec![u32::MAX; offsets.len()];
+    let mut kept = Vec::new();
+    for i in &mut indices {
+        let old = *i as usize;
+        if remap[old] == u32::MAX {
+            remap[old] = kept.len() as u32;
+            kept.push(old);
+        }
+        *i = remap[old];
+    }
+    let positions: Vec<[f32; 3]> = kept.iter().map(|&v| offsets[v]).collect();
+    let measured: Vec<bool> = kept
+        .iter()
+        .map(|&v| nearest[v].is_some_and(|(d, _)| d <= measured_distance))
+        .collect();
+    let colors_srgb = cloud.colors_srgb.as_ref().map(|colors| {
+        kept.iter()
+            .map(|&v| {
+                let nearest = nearest[v].or_else(|| grid.nearest_within(offsets[v], f32::INFINITY));
+                nearest.map_or([255; 4], |(_, i)| colors[i as usize])
+            })
+            .collect()
+    });
+    let vertex_normals = area_weighted_normals(&positions, &indices);
+    let (mut total, mut reconstructed) = (0.0, 0.0);
+    for t in indices.chunks_exact(3) {
+        let area = triangle_area(t.iter().map(|&v| positions[v as usize]));
+        total += area;
+        if t.iter().any(|&v| !measured[v as usize]) {
+            reconstructed += area;
+        }
+    }
+    let reconstructed_area_share = if total > 0.0 {
+        reconstructed / total
+    } else {
+        0.0
+    };
+    lap("colour_and_flags", &mut stages);
+    let mesh = Mesh {
+        origin_m: cloud.origin_m,
+        positions,
+        indices,
+        normals: Some(vertex_normals),
+        colors_srgb,
+        measured: Some(measured),
+    };
+    Reconstruction {
+        mesh,
+        steps,
+        stages,
+        reconstructed_area_share,
+    }
+}
+
+fn triangle_area(mut corners: impl Iterator<Item = [f32; 3]>) -> f64 {
+    let (Some(a), Some(b), Some(c)) = (corners.next(), corners.next(), corners.next()) else {
+        return 0.0;
+    };
+    let n = cross(
+        [0, 1, 2].map(|k| f64::from(b[k] - a[k])),
+        [0, 1, 2].map(|k| f64::from(c[k] - a[k])),
+    );
+    0.5 * (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt()
+}
+
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+/// Unit vertex normals: the sum of the adjacent triangles' area-weighted normals.
+fn area_weighted_normals(positions: &[[f32; 3]], indices: &[u32]) -> Vec<[f32; 3]> {
+    let mut sums = vec![[0.0f64; 3]; positions.len()];
+    for t in indices.chunks_exact(3) {
+        let p = [0, 1, 2].map(|k| positions[t[k] as usize].map(f64::from));
+        let n = cross(
+            [0, 1, 2].map(|k| p[1][k] - p[0][k]),
+            [0, 1, 2].map(|k| p[2][k] - p[0][k]),
+        );
+        for &v in t {
+            for k in 0..3 {
+                sums[v as usize][k] += n[k];
+            }
+        }
+    }
+    sums.iter()
+        .map(|s| {
+            let length = (s[0] * s[0] + s[1] * s[1] + s[2] * s[2]).sqrt();
+            if length > 0.0 {
+                s.map(|c| (c / length) as f32)
+            } else {
+                [0.0, 0.0, 1.0]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Fibonacci sphere: `n` points of radius `radius` around `centre`, with deterministic noise of
+    /// `noise` times the radius along the normal, and outward normals.
+    fn sphere(n: usize, centre: [f32; 3], radius: f32, noise: f32) -> PointCloud {
+        let mut positions = Vec::new();
+        let mut normals = Vec::new();
+        for i in 0..n {
+            let z = 1.0 - 2.0 * (i as f32 + 0.5) / n as f32;
+            let r = (1.0 - z * z).sqrt();
+            let phi = i as f32 * 2.399_963;
+            let d = [r * phi.cos(), r * phi.sin(), z];
+            let wobble = 1.0
+                + noise
+                    * ((i as f32 * 12.9898).sin() * 43_758.547)
+                        .fract()
+                        .mul_add(2.0, -1.0);
+            positions.push([0, 1, 2].map(|a| centre[a] + radius * wobble * d[a]));
+            normals.push(d);
+        }
+        PointCloud {
+            origin_m: [0.0; 3],
+            positions,
+            normals: Some(normals),
+            colors_srgb: None,
+            intensity: None,
+        }
+    }
+
+    fn options(depth: u32) -> SurfaceOptions {
+        SurfaceOptions {
+            depth: Some(depth),
+            ..SurfaceOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_noisy_sphere_comes_back_within_half_a_percent_of_its_radius() {
+        let cloud = sphere(30_000, [3.0, 0.0, -1.0], 0.5, 0.001);
+        let result = reconstruct_cloud(&cloud, &options(7));
+        let radial: Vec<f64> = result
+            .mesh
+            .positions
+            .iter()
+            .map(|p| {
+                let d = [p[0] - 3.0, p[1], p[2] + 1.0];
+                f64::from((d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt() - 0.5)
+            })
+            .collect();
+        let rms = (radial.iter().map(|e| e * e).sum::<f64>() / radial.len() as f64).sqrt();
+        let worst = radial.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+        assert!(rms < 0.005 * 0.5, "rms {rms}, worst {worst}");
+        assert!(worst < 0.01 * 0.5, "worst {worst}");
+        // Closed and fully sampled: no surface is far from the points.
+        assert!(
+            result.reconstructed_area_share < 0.01,
+            "{}",
+            result.reconstructed_area_share
+        );
+    }
+
+    #[test]
+    fn a_noisy_torus_comes_back_within_half_a_percent_of_its_tube_radius() {
+        let (big, small) = (0.4f32, 0.15f32);
+        let (nu, nv) = (400, 120);
+        let mut positions = Vec::new();
+        let mut normals = Vec::new();
+        for i in 0..nu {
+            for j in 0..nv {
+                let u = i as f32 / nu as f32 * std::f32::consts::TAU;
+                let v = (j as f32 + 0.5 * (i % 2) as f32) / nv as f32 * std::f32::consts::TAU;
+                let n = [v.cos() * u.cos(), v.cos() * u.sin(), v.sin()];
+                let wobble = 1.0 + 0.001 * (((i * nv + j) as f32 * 0.618).fract() * 2.0 - 1.0);
+                let centre = [big * u.cos(), big * u.sin(), 0.0];
+                positions.push([0, 1, 2].map(|a| centre[a] + small * wobble * n[a]));
+                normals.push(n);
+            }
+        }
+        let cloud = PointCloud {
+            origin_m: [0.0; 3],
+            positions,
+            normals: Some(normals),
+            colors_srgb: None,
+            intensity: None,
+        };
+        let result = reconstruct_cloud(&cloud, &options(8));
+        let errors: Vec<f64> = result
+            .mesh
+            .positions
+            .iter()
+            .map(|p| {
+                let ring = (p[0] * p[0] + p[1] * p[1]).sqrt() - big;
+                f64::from((ring * ring + p[2] * p[2]).sqrt() - small)
+            })
+            .collect();
+        let rms = (errors.iter().map(|e| e * e).sum::<f64>() / errors.len() as f64).sqrt();
+        let worst = errors.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+        assert!(rms < 0.005 * f64::from(small), "rms {rms}, worst {worst}");
+        assert!(worst < 0.02 * f64::from(small), "worst {worst}");
+    }
+
+    #[test]
+    fn points_removed_from_a_patch_make_that_patch_reconstructed() {
+        let mut cloud = sphere(30_000, [0.0; 3], 0.5, 0.0);
+        // No points on the cap above z = 0.35 (a hole 0.36 m across, about 30 point spacings).
+        let keep: Vec<bool> = cloud.positions.iter().map(|p| p[2] < 0.35).collect();
+        let mut flags = keep.iter();
+        cloud.positions.retain(|_| *flags.next().unwrap_or(&false));
+        let mut flags = keep.iter();
+        cloud
+            .normals
+            .as_mut()
+            .unwrap()
+            .retain(|_| *flags.next().unwrap_or(&false));
+        let result = reconstruct_cloud(&cloud, &options(7));
+        let measured = result.mesh.measured.as_ref().unwrap();
+        let (mut cap, mut rest) = (0, 0);
+        for (p, &m) in result.mesh.positions.iter().zip(measured) {
+            if p[2] > 0.37 {
+                // More than 2 point spacings (about 20 mm along the sphere) above the last points.
+                assert!(!m, "{p:?} in the emptied patch is flagged measured");
+                cap += 1;
+            } else if p[2] < 0.34 {
+                assert!(m, "{p:?} among the points is flagged reconstructed");
+                rest += 1;
+            }
+        }
+        // The hole is filled up to the trimming distance (6 spacings), and what fills it says so.
+        assert!(cap > 0 && rest > 0, "{cap} {rest}");
+        assert!(result.reconstructed_area_share > 0.0);
+    }
+
+    #[test]
+    fn the_surface_does_not_depend_on_the_thread_count() {
+        let cloud = sphere(8_000, [0.1, 0.2, 0.3], 0.3, 0.002);
+        let mut without_normals = cloud.clone();
+        without_normals.normals = None;
+        let run = |threads: usize, cloud: &PointCloud| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| reconstruct_cloud(cloud, &options(6)).mesh)
+        };
+        for cloud in [&cloud, &without_normals] {
+            let one = run(1, cloud);
+            let three = run(3, cloud);
+            assert!(one.positions == three.positions && one.indices == three.indices);
+            assert!(one.measured == three.measured && one.normals == three.normals);
+        }
+    }
+}
