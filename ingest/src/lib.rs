@@ -21,6 +21,7 @@ mod pcd;
 mod ply;
 pub mod raw;
 mod records;
+pub mod register;
 mod stl;
 pub mod surface;
 mod text;
@@ -589,6 +590,8 @@ pub struct IngestConfig {
     pub encode: EncodeConfig,
     /// Keep a point cloud as points instead of reconstructing a surface.
     pub points_only: bool,
+    /// Refine posed point views with ICP (see `register.rs`).
+    pub refine_registration: bool,
     /// How to reconstruct a surface from points (the simplification error defaults to the precision).
     pub surface: surface::SurfaceOptions,
 }
@@ -699,6 +702,32 @@ fn encode(
     Ok(model)
 }
 
+/// Refine posed point views by ICP (each onto the ones before it) and fold the corrections into their
+/// poses; `None` when there is nothing to refine (one view, or meshes).
+fn refine_views(
+    views: &mut [(Geometry, Option<views::Pose>)],
+    paths: &[std::path::PathBuf],
+) -> Result<Option<Vec<register::ViewFit>>, IngestError> {
+    if views.len() < 2 || !views.iter().all(|(g, _)| matches!(g, Geometry::Points(_))) {
+        return Ok(None);
+    }
+    let world: Vec<Vec<[f64; 3]>> = views
+        .iter()
+        .map(|(geometry, pose)| views::world_positions(geometry, pose.as_ref()))
+        .collect();
+    let fits =
+        register::register_views(&world, &register::IcpOptions::default()).map_err(|failed| {
+            IngestError::Unsupported {
+                reason: format!("registration failed for this view: {}", failed.reason),
+                path: paths[failed.view].clone(),
+            }
+        })?;
+    for ((_, pose), fit) in views.iter_mut().zip(&fits) {
+        *pose = pose.map(|p| register::compose(&p, &fit.correction));
+    }
+    Ok(Some(fits))
+}
+
 /// Read several views (scan files, and `.conf` pose files whose views are read when no scan is named),
 /// move each into one frame by its pose, merge them and encode. A view a pose file lists but that is
 /// missing is a note, not a failure; a scan without a pose when poses are given is an error.
@@ -796,18 +825,42 @@ pub fn ingest_files(
         steps.push(step);
         views.push((scan.geometry, pose));
     }
+    // Point views with poses: refine each onto the ones before it (ICP), then merge.
+    let refined = if config.refine_registration && !poses.is_empty() {
+        refine_views(&mut views, &views_to_read)?
+    } else {
+        None
+    };
     let (geometry, max_rounding_m, merge_notes) =
         views::merge(&views).map_err(|reason| IngestError::Unsupported {
             reason,
             path: views_to_read[0].clone(),
         })?;
     notes.extend(merge_notes);
+    let icp: Vec<serde_json::Value> = refined
+        .iter()
+        .flatten()
+        .zip(&views_to_read)
+        .map(|(fit, path)| {
+            json!({
+                "view": path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                "rms_before_mm": fit.rms_before_m * 1e3,
+                "rms_after_mm": fit.rms_after_m * 1e3,
+                "iterations": fit.iterations,
+                "overlap": fit.overlap,
+                "correction_rotation": fit.correction.rotation,
+                "correction_translation_m": fit.correction.translation,
+            })
+        })
+        .collect();
     steps.push(StepRecord {
         name: "register".into(),
         software: codec::manifest::SOFTWARE.into(),
         params: json!({
             "method": if applied.is_empty() { "none: views concatenated as given" } else { "poses from the pose file, world = R(q)^T p + t" },
+            "refinement": if refined.is_some() { "point-to-plane ICP of each view onto the views before it" } else { "none" },
             "views": applied,
+            "icp": icp,
         }),
         result: json!({ "views": views_to_read.len(), "max_f32_rounding_mm": max_rounding_m * 1e3 }),
     });

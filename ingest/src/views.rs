@@ -76,6 +76,22 @@ impl Pose {
     }
 }
 
+/// A view's points in world metres, posed (meshes: their vertices).
+#[must_use]
+pub fn world_positions(geometry: &Geometry, pose: Option<&Pose>) -> Vec<[f64; 3]> {
+    let (origin, positions) = match geometry {
+        Geometry::Mesh(mesh) => (mesh.origin_m, &mesh.positions),
+        Geometry::Points(cloud) => (cloud.origin_m, &cloud.positions),
+    };
+    positions
+        .iter()
+        .map(|p| {
+            let world = [0, 1, 2].map(|a| origin[a] + f64::from(p[a]));
+            pose.map_or(world, |pose| pose.apply(world))
+        })
+        .collect()
+}
+
 /// The views a pose file lists: file path (beside the pose file) and pose, in file order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoseFile {

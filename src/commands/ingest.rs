@@ -31,6 +31,17 @@ pub struct Args {
     /// Keep a point cloud as points (glTF POINTS) instead of reconstructing its surface.
     #[arg(long)]
     points: bool,
+    /// Take the pose file's poses as they are, without refining them by ICP.
+    #[arg(long = "no-icp")]
+    no_icp: bool,
+    /// Voxel side for thinning points before reconstruction, in millimetres (default: the median point
+    /// spacing; 0 keeps every point).
+    #[arg(long = "voxel-mm")]
+    voxel_mm: Option<f64>,
+    /// Remove points whose mean distance to their 16 nearest neighbours is more than this many standard
+    /// deviations above the cloud's mean (default: off).
+    #[arg(long = "outlier-std")]
+    outlier_std: Option<f64>,
     /// Finest reconstruction grid, 2^depth nodes across (default: from the point spacing, 6 to 10).
     #[arg(long, value_parser = clap::value_parser!(u32).range(5..=12))]
     depth: Option<u32>,
@@ -81,8 +92,11 @@ pub fn ingest(args: &Args) -> anyhow::Result<Report> {
             precision_m: args.precision_mm * 1e-3,
         },
         points_only: args.points,
+        refine_registration: !args.no_icp,
         surface: ingest::surface::SurfaceOptions {
             depth: args.depth,
+            voxel_m: args.voxel_mm.map(|v| v * 1e-3),
+            outlier_ratio: args.outlier_std.unwrap_or(0.0),
             ..ingest::surface::SurfaceOptions::default()
         },
     };
@@ -169,6 +183,9 @@ pub fn demo_args(input: PathBuf, output: PathBuf) -> Args {
         columns: None,
         poses: None,
         points: false,
+        no_icp: false,
+        voxel_mm: None,
+        outlier_std: None,
         depth: None,
         precision_mm: codec::DEFAULT_PRECISION_M * 1e3,
         json: false,

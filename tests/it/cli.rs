@@ -279,7 +279,10 @@ fn demo_runs_end_to_end_and_says_where_the_files_are() {
     // The pose file lists ten views; the two the repository lacks are named, the eight others used.
     assert!(stdout.contains("top2.ply, which is missing"), "{stdout}");
     assert!(!stdout.contains("bun090.ply, which is missing"), "{stdout}");
-    assert!(stdout.contains("surface reconstructed from points"), "{stdout}");
+    assert!(
+        stdout.contains("surface reconstructed from points"),
+        "{stdout}"
+    );
     assert_valid_gltf(&[
         &dir.path().join("bunny.glb"),
         &dir.path().join("bunny-views.glb"),

@@ -482,13 +482,20 @@ fn a_pose_file_merges_views_and_names_the_missing_ones() {
         .map(|i| i["name"].as_str().unwrap())
         .collect();
     assert_eq!(inputs, ["bun.conf", "bun000.ply", "bun045.ply"]);
-    assert!(
-        manifest["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["name"] == "register")
+    let register = manifest["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "register")
+        .expect("a register step");
+    // The second view is refined by ICP onto the first: its RMS is recorded and does not grow.
+    let icp = register["params"]["icp"].as_array().unwrap();
+    assert_eq!(icp.len(), 2, "{register}");
+    let (before, after) = (
+        icp[1]["rms_before_mm"].as_f64().unwrap(),
+        icp[1]["rms_after_mm"].as_f64().unwrap(),
     );
+    assert!(after <= before && after < 1.0, "{before} -> {after} mm");
     assert_valid_gltf(&[&glb]);
     // The same scans named on the command line with --poses give the same model.
     let again = dir.path().join("again.glb");

@@ -169,7 +169,7 @@ fn local(l: [i64; 3]) -> usize {
 pub struct Implicit {
     pub frame: Frame,
     levels: Vec<Level>,
-    /// The level set through the points: the mean of χ at them.
+    /// The level set through the points: the mean of χ at them, each point counted once.
     pub iso: f64,
     /// Conjugate-gradient iterations run per level, and the final relative residual.
     pub solve: Vec<(u32, usize, f64)>,
@@ -234,15 +234,28 @@ pub fn reconstruct(
     options: &PoissonOptions,
 ) -> Implicit {
     let frame = Frame::around(points);
-    let units: Vec<[f64; 3]> = points.iter().map(|&p| frame.unit(p)).collect();
-    let total_area: f64 = areas.iter().sum::<f64>().max(f64::MIN_POSITIVE);
     // Areas in the unit cube's measure.
-    let areas: Vec<f64> = areas
-        .iter()
-        .map(|a| a / (frame.size * frame.size))
+    let scale = frame.size * frame.size;
+    let samples: Vec<Sample> = points
+        .par_iter()
+        .zip(normals)
+        .zip(areas)
+        .map(|((&p, n), &a)| Sample {
+            u: frame.unit(p),
+            normal_area: n.map(|c| f64::from(c) * a / scale),
+            area: a / scale,
+            count: 1.0,
+        })
         .collect();
-    let _ = total_area;
     let coarse = 5.min(options.depth);
+    // The samples of each level: the points merged per cell of that level, finest first.
+    let mut per_level = vec![cluster(&samples, 1 << options.depth)];
+    drop(samples);
+    for depth in (coarse..options.depth).rev() {
+        let finer = per_level.last().map(Vec::as_slice).unwrap_or_default();
+        per_level.push(cluster(finer, 1 << depth));
+    }
+    per_level.reverse();
     let mut implicit = Implicit {
         frame,
         levels: Vec::new(),
@@ -251,17 +264,11 @@ pub fn reconstruct(
     };
     for depth in coarse..=options.depth {
         let t0 = std::time::Instant::now();
-        let mut level = build_level(depth, &units, options.band, depth == coarse);
+        let samples = &per_level[(depth - coarse) as usize];
+        let mut level = build_level(depth, samples, options.band, depth == coarse);
         let t_build = t0.elapsed();
-        let (iterations, residual) = solve_level(
-            &mut level,
-            &implicit,
-            &units,
-            normals,
-            &areas,
-            options,
-            depth == coarse,
-        );
+        let (iterations, residual) =
+            solve_level(&mut level, &implicit, samples, options, depth == coarse);
         implicit.solve.push((depth, iterations, residual));
         if std::env::var_os("EXHIBIT_TRACE").is_some() {
             // Timings for whoever tunes the solver; never written into a model.
@@ -277,15 +284,74 @@ pub fn reconstruct(
         implicit.levels.push(level);
     }
     let finest = implicit.levels.len();
-    let (sum, count) = units
+    let (sum, weight) = per_level
+        .last()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
         .iter()
-        .map(|&u| implicit.value_unit(u, finest))
-        .fold((0.0, 0.0), |(s, c), v| (s + v, c + 1.0));
-    implicit.iso = if count > 0.0 { sum / count } else { 0.0 };
+        // Each point counts once (an isolated point's large area must not move the level set).
+        .map(|s| (implicit.value_unit(s.u, finest), s.count))
+        .fold((0.0, 0.0), |(sum, w), (v, a)| (sum + v * a, w + a));
+    implicit.iso = if weight > 0.0 { sum / weight } else { 0.0 };
     implicit
 }
 
-fn build_level(depth: u32, units: &[[f64; 3]], band: i64, whole: bool) -> Level {
+/// Points merged per grid cell (Kazhdan & Hoppe cluster samples the same way): the area-weighted mean
+/// position, the summed area-weighted normal and the summed area. Sorted by cell, merged in index order
+/// within a cell, so the sums do not depend on threads.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    u: [f64; 3],
+    normal_area: [f64; 3],
+    area: f64,
+    /// Points merged into it.
+    count: f64,
+}
+
+fn cluster(samples: &[Sample], n: i64) -> Vec<Sample> {
+    let mut keyed: Vec<([i64; 3], u32)> = samples
+        .par_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let c = s.u.map(|c| (c * n as f64).floor() as i64);
+            ([c[2], c[1], c[0]], i as u32)
+        })
+        .collect();
+    keyed.par_sort_unstable();
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < keyed.len() {
+        let mut end = start + 1;
+        while end < keyed.len() && keyed[end].0 == keyed[start].0 {
+            end += 1;
+        }
+        let mut merged = Sample {
+            u: [0.0; 3],
+            normal_area: [0.0; 3],
+            area: 0.0,
+            count: 0.0,
+        };
+        for &(_, i) in &keyed[start..end] {
+            let s = samples[i as usize];
+            for a in 0..3 {
+                merged.u[a] += s.u[a] * s.area;
+                merged.normal_area[a] += s.normal_area[a];
+            }
+            merged.area += s.area;
+            merged.count += s.count;
+        }
+        if merged.area > 0.0 {
+            merged.u = merged.u.map(|c| c / merged.area);
+        } else {
+            merged.u = samples[keyed[start].1 as usize].u;
+        }
+        out.push(merged);
+        start = end;
+    }
+    out
+}
+
+fn build_level(depth: u32, samples: &[Sample], band: i64, whole: bool) -> Level {
     let n = 1i64 << depth;
     let per_axis = (n / B).max(1);
     let mut keys: Vec<[i64; 3]> = if whole {
@@ -293,9 +359,9 @@ fn build_level(depth: u32, units: &[[f64; 3]], band: i64, whole: bool) -> Level 
             .flat_map(|z| (0..per_axis).flat_map(move |y| (0..per_axis).map(move |x| [x, y, z])))
             .collect()
     } else {
-        let mut cells: Vec<[i64; 3]> = units
+        let mut cells: Vec<[i64; 3]> = samples
             .iter()
-            .map(|u| u.map(|c| (c * n as f64).floor() as i64))
+            .map(|s| s.u.map(|c| (c * n as f64).floor() as i64))
             .collect();
         cells.sort_unstable();
         cells.dedup();
@@ -476,9 +542,7 @@ fn prolong(level: &Level, coarser: &Implicit, below: usize) -> Vec<f64> {
 fn solve_level(
     level: &mut Level,
     coarser: &Implicit,
-    units: &[[f64; 3]],
-    normals: &[[f32; 3]],
-    areas: &[f64],
+    samples: &[Sample],
     options: &PoissonOptions,
     whole: bool,
 ) -> (usize, f64) {
@@ -488,12 +552,12 @@ fn solve_level(
     let graph = graph(level, coarser, below);
     // The normal field on the edges, times h: F_a[m] for the edge from node m to m + â.
     let mut field = [vec![0.0; nodes], vec![0.0; nodes], vec![0.0; nodes]];
-    for ((u, normal), &area) in units.iter().zip(normals).zip(areas) {
+    for sample in samples {
         for (axis, f) in field.iter_mut().enumerate() {
             let mut shift = [0.0; 3];
             shift[axis] = 0.5;
-            if let Some((edges, weights)) = stencil(level, *u, shift) {
-                let amount = f64::from(normal[axis]) * area / (h * h);
+            if let Some((edges, weights)) = stencil(level, sample.u, shift) {
+                let amount = sample.normal_area[axis] / (h * h);
                 for (e, w) in edges.iter().zip(weights) {
                     f[*e] += amount * w;
                 }
@@ -501,11 +565,10 @@ fn solve_level(
         }
     }
     // Screening: each point's stencil on the nodes and its weight α·a/h.
-    let screening: Vec<(Stencil, f64)> = units
+    let screening: Vec<(Stencil, f64)> = samples
         .par_iter()
-        .zip(areas)
-        .filter_map(|(u, &area)| {
-            stencil(level, *u, [0.0; 3]).map(|s| (s, options.screening * area / h))
+        .filter_map(|sample| {
+            stencil(level, sample.u, [0.0; 3]).map(|s| (s, options.screening * sample.area / h))
         })
         .collect();
     // Right-hand side: the divergence of the field, plus the fixed neighbours' values.
@@ -787,7 +850,13 @@ mod tests {
     #[test]
     fn edge_roots_follow_the_cubic_through_four_nodes() {
         // A level whose values along x are a smooth step: the root must land between the middle nodes.
-        let mut level = build_level(5, &[[0.5, 0.5, 0.5]], 2, true);
+        let sample = Sample {
+            u: [0.5; 3],
+            normal_area: [0.0; 3],
+            area: 1.0,
+            count: 1.0,
+        };
+        let mut level = build_level(5, &[sample], 2, true);
         for (b, key) in level.blocks.clone().iter().enumerate() {
             for i in 0..BLOCK_NODES {
                 let x = key[0] * B + i as i64 % B;
