@@ -31,9 +31,9 @@ pub struct Args {
     /// Keep a point cloud as points (glTF POINTS) instead of reconstructing its surface.
     #[arg(long)]
     points: bool,
-    /// Take the pose file's poses as they are, without refining them by ICP.
-    #[arg(long = "no-icp")]
-    no_icp: bool,
+    /// Refine the pose file's poses by point-to-plane ICP (each view onto the ones before it).
+    #[arg(long)]
+    icp: bool,
     /// Voxel side for thinning points before reconstruction, in millimetres (default: the median point
     /// spacing; 0 keeps every point).
     #[arg(long = "voxel-mm")]
@@ -92,7 +92,7 @@ pub fn ingest(args: &Args) -> anyhow::Result<Report> {
             precision_m: args.precision_mm * 1e-3,
         },
         points_only: args.points,
-        refine_registration: !args.no_icp,
+        refine_registration: args.icp,
         surface: ingest::surface::SurfaceOptions {
             depth: args.depth,
             voxel_m: args.voxel_mm.map(|v| v * 1e-3),
@@ -183,7 +183,7 @@ pub fn demo_args(input: PathBuf, output: PathBuf) -> Args {
         columns: None,
         poses: None,
         points: false,
-        no_icp: false,
+        icp: false,
         voxel_mm: None,
         outlier_std: None,
         depth: None,

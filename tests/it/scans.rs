@@ -461,6 +461,7 @@ fn a_pose_file_merges_views_and_names_the_missing_ones() {
         conf.to_str().unwrap(),
         "-o",
         glb.to_str().unwrap(),
+        "--icp",
         "--json",
     ]));
     // bun000 has 40,256 points and bun045 40,097; the conf lists eight more views that are not here.
@@ -511,6 +512,7 @@ fn a_pose_file_merges_views_and_names_the_missing_ones() {
         conf.to_str().unwrap(),
         "-o",
         again.to_str().unwrap(),
+        "--icp",
         "--json",
     ];
     let report_again = run_json(&mut exhibit(&args));

@@ -151,6 +151,9 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
     let implicit = poisson::reconstruct(points, &normals, &areas, &poisson_options);
     lap("poisson", &mut stages);
     let surface = poisson::extract(&implicit);
+    let (iso_value, solve) = (implicit.iso, implicit.solve.clone());
+    // The grids are not needed past this point; the large steps below get their memory.
+    drop(implicit);
     lap("iso_surface", &mut stages);
     let triangles_raw = surface.indices.len() / 3;
     steps.push((
@@ -159,8 +162,8 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
                 "depth": depth, "screening": options.screening, "band_nodes": poisson_options.band }),
         json!({ "grid_spacing_mm": frame.size / f64::from(1u32 << depth) * 1e3,
                 "point_spacing_mm": spacing * 1e3,
-                "iso_value": implicit.iso,
-                "solve": implicit.solve.iter().map(|(d, it, res)| json!({ "depth": d, "iterations": it, "relative_residual": res })).collect::<Vec<_>>(),
+                "iso_value": iso_value,
+                "solve": solve.iter().map(|(d, it, res)| json!({ "depth": d, "iterations": it, "relative_residual": res })).collect::<Vec<_>>(),
                 "triangles": triangles_raw }),
     ));
     // Distance from every vertex to the nearest input point: the measured flag and the trimming.
@@ -171,14 +174,18 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
         .iter()
         .map(|p| p.map(|c| c as f32))
         .collect();
+    let poisson::Surface {
+        indices: surface_indices,
+        ..
+    } = surface;
     let nearest: Vec<Option<(f32, u32)>> = offsets
         .par_iter()
         .with_min_len(1024)
         .map(|&p| grid.nearest_within(p, trim))
         .collect();
-    let mut indices = Vec::with_capacity(surface.indices.len());
+    let mut indices = Vec::with_capacity(surface_indices.len());
     let mut trimmed = 0usize;
-    for t in surface.indices.chunks_exact(3) {
+    for t in surface_indices.chunks_exact(3) {
         if t.iter().all(|&v| nearest[v as usize].is_none()) {
             trimmed += 1;
         } else {

@@ -414,17 +414,17 @@ fn build_level(depth: u32, samples: &[Sample], band: i64, whole: bool) -> Level 
 /// No neighbour node on this side (the domain ends, or the value is fixed and folded into `fixed`).
 const NO_NODE: u32 = u32::MAX;
 
-/// The grid's graph: each node's neighbours (−x, +x, −y, +y, −z, +z), its number of edges, and the sum
-/// of the fixed values across its edges into the coarser solution.
-struct Graph {
-    neighbours: Vec<[u32; 6]>,
-    degree: Vec<f64>,
-    fixed: Vec<f64>,
+/// One node of the grid's graph: its neighbours (−x, +x, −y, +y, −z, +z) and its number of edges.
+struct Links {
+    neighbours: [u32; 6],
+    degree: f32,
 }
 
-fn graph(level: &Level, coarser: &Implicit, below: usize) -> Graph {
+/// The graph, and for each node the sum of the fixed values across its edges into the coarser solution
+/// (needed only for the right-hand side, so kept apart and dropped after it).
+fn graph(level: &Level, coarser: &Implicit, below: usize) -> (Vec<Links>, Vec<f64>) {
     let n = level.n as f64;
-    let per_node: Vec<([u32; 6], f64, f64)> = level
+    level
         .blocks
         .par_iter()
         .enumerate()
@@ -433,7 +433,7 @@ fn graph(level: &Level, coarser: &Implicit, below: usize) -> Graph {
             (0..BLOCK_NODES).map(move |i| {
                 let l = [i as i64 % B, i as i64 / B % B, i as i64 / (B * B)];
                 let mut out = [NO_NODE; 6];
-                let (mut degree, mut fixed) = (0.0, 0.0);
+                let (mut degree, mut fixed) = (0.0f32, 0.0);
                 for (face, slot) in out.iter_mut().enumerate() {
                     let axis = face / 2;
                     let step = if face % 2 == 0 { -1 } else { 1 };
@@ -458,21 +458,16 @@ fn graph(level: &Level, coarser: &Implicit, below: usize) -> Graph {
                         }
                     }
                 }
-                (out, degree, fixed)
+                (
+                    Links {
+                        neighbours: out,
+                        degree,
+                    },
+                    fixed,
+                )
             })
         })
-        .collect();
-    let mut graph = Graph {
-        neighbours: Vec::with_capacity(per_node.len()),
-        degree: Vec::with_capacity(per_node.len()),
-        fixed: Vec::with_capacity(per_node.len()),
-    };
-    for (n, d, f) in per_node {
-        graph.neighbours.push(n);
-        graph.degree.push(d);
-        graph.fixed.push(f);
-    }
-    graph
+        .unzip()
 }
 
 /// The coarser solution at every node of `level`: per block, the (B/2 + 1)³ coarser nodes around it are
@@ -549,9 +544,14 @@ fn solve_level(
     let below = coarser.levels.len();
     let nodes = level.values.len();
     let h = 1.0 / level.n as f64;
-    let graph = graph(level, coarser, below);
+    let (graph, fixed) = graph(level, coarser, below);
     // The normal field on the edges, times h: F_a[m] for the edge from node m to m + â.
-    let mut field = [vec![0.0; nodes], vec![0.0; nodes], vec![0.0; nodes]];
+    // f32 is plenty for a sum of a few splats per edge, and halves the largest temporary arrays.
+    let mut field = [
+        vec![0.0f32; nodes],
+        vec![0.0f32; nodes],
+        vec![0.0f32; nodes],
+    ];
     for sample in samples {
         for (axis, f) in field.iter_mut().enumerate() {
             let mut shift = [0.0; 3];
@@ -559,7 +559,7 @@ fn solve_level(
             if let Some((edges, weights)) = stencil(level, sample.u, shift) {
                 let amount = sample.normal_area[axis] / (h * h);
                 for (e, w) in edges.iter().zip(weights) {
-                    f[*e] += amount * w;
+                    f[*e] += (amount * w) as f32;
                 }
             }
         }
@@ -572,22 +572,23 @@ fn solve_level(
         })
         .collect();
     // Right-hand side: the divergence of the field, plus the fixed neighbours' values.
-    let mut rhs: Vec<f64> = (0..nodes)
+    let rhs: Vec<f64> = (0..nodes)
         .into_par_iter()
         .map(|i| {
-            let mut b = graph.fixed[i];
+            let mut b = fixed[i];
             for axis in 0..3 {
-                let before = graph.neighbours[i][2 * axis];
+                let before = graph[i].neighbours[2 * axis];
                 if before != NO_NODE {
-                    b += field[axis][before as usize];
+                    b += f64::from(field[axis][before as usize]);
                 }
-                b -= field[axis][i];
+                b -= f64::from(field[axis][i]);
             }
             b
         })
         .collect();
     drop(field);
-    let mut diagonal = graph.degree.clone();
+    drop(fixed);
+    let mut diagonal: Vec<f64> = graph.iter().map(|l| f64::from(l.degree)).collect();
     for ((stencil_nodes, weights), s) in &screening {
         for (node, w) in stencil_nodes.iter().zip(weights) {
             diagonal[*node] += s * w * w;
@@ -596,8 +597,8 @@ fn solve_level(
     let mut at_points = vec![0.0; screening.len()];
     let mut apply = |x: &[f64], out: &mut Vec<f64>| {
         out.par_iter_mut().enumerate().for_each(|(i, o)| {
-            let mut v = graph.degree[i] * x[i];
-            for &m in &graph.neighbours[i] {
+            let mut v = f64::from(graph[i].degree) * x[i];
+            for &m in &graph[i].neighbours {
                 if m != NO_NODE {
                     v -= x[m as usize];
                 }
@@ -631,10 +632,12 @@ fn solve_level(
     apply(&x, &mut ax);
     let mut r: Vec<f64> = rhs.par_iter().zip(&ax).map(|(b, a)| b - a).collect();
     let norm_b = dot(&rhs, &rhs).sqrt().max(f64::MIN_POSITIVE);
-    rhs.clear();
-    let mut z: Vec<f64> = r.par_iter().zip(&diagonal).map(|(r, d)| r / d).collect();
-    let mut p = z.clone();
-    let mut rz = dot(&r, &z);
+    drop(rhs);
+    // The preconditioned residual z = r / diagonal is never stored: it is formed where it is used.
+    let precondition_dot =
+        |r: &[f64]| ordered_sum(r.par_iter().zip(&diagonal).map(|(r, d)| r * r / d));
+    let mut p: Vec<f64> = r.par_iter().zip(&diagonal).map(|(r, d)| r / d).collect();
+    let mut rz = precondition_dot(&r);
     let limit = if whole {
         options.iterations * 4
     } else {
@@ -652,16 +655,13 @@ fn solve_level(
         let alpha = rz / pap;
         x.par_iter_mut().zip(&p).for_each(|(x, p)| *x += alpha * p);
         r.par_iter_mut().zip(&ax).for_each(|(r, a)| *r -= alpha * a);
-        z.par_iter_mut()
-            .zip(&r)
-            .zip(&diagonal)
-            .for_each(|((z, r), d)| *z = r / d);
-        let rz_next = dot(&r, &z);
+        let rz_next = precondition_dot(&r);
         let beta = rz_next / rz;
         rz = rz_next;
         p.par_iter_mut()
-            .zip(&z)
-            .for_each(|(p, z)| *p = z + beta * *p);
+            .zip(&r)
+            .zip(&diagonal)
+            .for_each(|((p, r), d)| *p = r / d + beta * *p);
         done += 1;
         residual = dot(&r, &r).sqrt() / norm_b;
     }
