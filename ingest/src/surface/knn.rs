@@ -36,11 +36,25 @@ impl<'a> PointGrid<'a> {
             max = [0.0; 3];
         }
         let extent = [0, 1, 2].map(|a| f64::from(max[a] - min[a]).max(1e-9));
-        // Scans are surfaces: about a point per cell in the occupied cells, once the volume is filled at
-        // about one cell per point.
+        let n = points.len().max(1) as f64;
         let volume = extent[0] * extent[1] * extent[2];
-        let target = (volume / points.len().max(1) as f64).cbrt();
-        let cell = target.max(extent.iter().copied().fold(0.0, f64::max) / 1024.0) as f32;
+        let largest = extent.iter().copied().fold(0.0, f64::max);
+        // A first guess of one cell per point over the volume; scans are surfaces, which then put many
+        // points in each occupied cell, so the cell shrinks as a surface's density would ask (square
+        // root), to at most eight cells per point overall.
+        let floor = (volume / (8.0 * n)).cbrt().max(largest / 4096.0);
+        let first = (volume / n).cbrt().max(floor);
+        let grid = Self::with_cell(points, min, extent, first as f32);
+        let occupied = grid.start.windows(2).filter(|w| w[1] > w[0]).count().max(1);
+        let per_cell = n / occupied as f64;
+        if per_cell <= 6.0 {
+            return grid;
+        }
+        let better = (first * (3.0 / per_cell).sqrt()).max(floor);
+        Self::with_cell(points, min, extent, better as f32)
+    }
+
+    fn with_cell(points: &'a [[f32; 3]], min: [f32; 3], extent: [f64; 3], cell: f32) -> Self {
         let dims = [0, 1, 2].map(|a| ((extent[a] / f64::from(cell)) as usize + 1).min(1 << 12));
         let mut grid = Self {
             points,
