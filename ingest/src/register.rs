@@ -304,19 +304,7 @@ pub fn register_views(
                 *n = n.map(|c| -c);
             }
         }
-        let spacing = {
-            let nearest: Vec<f32> = merged
-                .par_iter()
-                .with_min_len(1024)
-                .map_init(Vec::new, |scratch, &p| {
-                    grid.knn(p, 2, scratch);
-                    scratch.get(1).map_or(0.0, |e| e.0.sqrt())
-                })
-                .collect();
-            let mut sorted = nearest;
-            sorted.sort_by(f32::total_cmp);
-            f64::from(sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)).max(1e-9)
-        };
+        let spacing = grid.median_spacing().max(1e-9);
         let fit = refine(
             view,
             &merged,

@@ -121,6 +121,26 @@ impl<'a> PointGrid<'a> {
         }
     }
 
+    /// The median distance from a point to its nearest other point: the cloud's typical spacing.
+    #[must_use]
+    pub fn median_spacing(&self) -> f64 {
+        use rayon::prelude::*;
+        let mut nearest: Vec<f32> = self
+            .points
+            .par_iter()
+            .with_min_len(1024)
+            .map_init(Vec::new, |scratch, &p| {
+                self.knn(p, 2, scratch);
+                scratch.get(1).map_or(0.0, |e| e.0.sqrt())
+            })
+            .collect();
+        if nearest.is_empty() {
+            return 0.0;
+        }
+        let mid = nearest.len() / 2;
+        f64::from(*nearest.select_nth_unstable_by(mid, f32::total_cmp).1)
+    }
+
     /// Distance to the nearest point within `radius`, if any.
     #[must_use]
     pub fn nearest_within(&self, query: [f32; 3], radius: f32) -> Option<(f32, u32)> {

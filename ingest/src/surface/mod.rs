@@ -281,19 +281,9 @@ fn clean_cloud(
     options: &SurfaceOptions,
     steps: &mut Vec<(&'static str, serde_json::Value, serde_json::Value)>,
 ) -> PointCloud {
-    let voxel = options.voxel_m.unwrap_or_else(|| {
-        let grid = PointGrid::new(&cloud.positions);
-        let nearest: Vec<f32> = cloud
-            .positions
-            .par_iter()
-            .with_min_len(1024)
-            .map_init(Vec::new, |scratch, &p| {
-                grid.knn(p, 2, scratch);
-                scratch.get(1).map_or(0.0, |e| e.0.sqrt())
-            })
-            .collect();
-        f64::from(median(nearest))
-    });
+    let voxel = options
+        .voxel_m
+        .unwrap_or_else(|| PointGrid::new(&cloud.positions).median_spacing());
     let thinned = clean::voxel_downsample(cloud, voxel);
     let after_voxels = thinned.positions.len();
     let neighbours = 16;
