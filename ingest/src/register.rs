@@ -146,7 +146,6 @@ fn refine(
 ) -> Result<ViewFit, String> {
     let mut pose = IDENTITY;
     let mut max_distance = options.max_distance_spacings * spacing;
-    let mut rms_before = None;
     let mut last_rms = f64::INFINITY;
     for iteration in 0..options.max_iterations {
         // Correspondences, in source order; partial sums per fixed chunk keep the result thread-independent.
@@ -207,7 +206,6 @@ fn refine(
             ));
         }
         let rms = (sq / count as f64).sqrt();
-        rms_before.get_or_insert(rms);
         let Some(x) = solve6(ata, atb) else {
             return Err(
                 "the correspondences do not fix the motion (a flat or symmetric overlap)".into(),
@@ -248,7 +246,6 @@ fn refine(
             };
             let (before, _) = rms_at(&IDENTITY);
             let (after, kept) = rms_at(&pose);
-            let _ = rms_before;
             // A refinement that leaves the points farther from the other views than the given pose
             // did is not taken: the given pose stays, and the record shows both figures.
             let pose = if after <= before { pose } else { IDENTITY };
