@@ -139,7 +139,7 @@ pub fn orient_towards(
 /// point takes the side of its neighbour in a minimum spanning tree of the `k`-nearest-neighbour graph,
 /// whose edges cost `1 − |nᵢ·nⱼ|` (so the tree follows smooth surface first). Each separate piece starts
 /// from its own highest point. Finally the whole set is turned to point away from the centroid when
-/// most normals point towards it (a closed object seen from outside).
+/// clearly most normals (60 % or more) point towards it (a closed object seen from outside).
 pub fn orient_by_propagation(
     points: &[[f32; 3]],
     normals: &mut [[f32; 3]],
@@ -229,7 +229,9 @@ pub fn orient_by_propagation(
         .zip(normals.iter())
         .map(|(p, nrm)| f64::from(dot(*nrm, [0, 1, 2].map(|a| p[a] - centroid[a])).signum()))
         .sum();
-    let flipped_outward = outward < 0.0;
+    // Only a clear majority decides: an open surface such as terrain has no inside, its points lie around
+    // the centroid's plane and the vote is near zero; it keeps the orientation grown from the top point.
+    let flipped_outward = outward < -0.2 * n as f64;
     if flipped_outward {
         for nrm in normals.iter_mut() {
             *nrm = nrm.map(|c| -c);
