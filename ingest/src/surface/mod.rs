@@ -192,6 +192,13 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
             indices.extend_from_slice(t);
         }
     }
+    drop(surface_indices);
+    // Only the flag is needed from here on (colour looks its point up again, for the vertices kept).
+    let measured_raw: Vec<bool> = nearest
+        .iter()
+        .map(|n| n.is_some_and(|(d, _)| d <= measured_distance))
+        .collect();
+    drop(nearest);
     steps.push((
         "trim",
         json!({ "remove_beyond_mm": f64::from(trim) * 1e3, "measured_within_mm": f64::from(measured_distance) * 1e3 }),
@@ -232,15 +239,12 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
         *i = remap[old];
     }
     let positions: Vec<[f32; 3]> = kept.iter().map(|&v| offsets[v]).collect();
-    let measured: Vec<bool> = kept
-        .iter()
-        .map(|&v| nearest[v].is_some_and(|(d, _)| d <= measured_distance))
-        .collect();
+    let measured: Vec<bool> = kept.iter().map(|&v| measured_raw[v]).collect();
     let colors_srgb = cloud.colors_srgb.as_ref().map(|colors| {
         kept.iter()
             .map(|&v| {
-                let nearest = nearest[v].or_else(|| grid.nearest_within(offsets[v], f32::INFINITY));
-                nearest.map_or([255; 4], |(_, i)| colors[i as usize])
+                grid.nearest_within(offsets[v], f32::INFINITY)
+                    .map_or([255; 4], |(_, i)| colors[i as usize])
             })
             .collect()
     });
