@@ -614,6 +614,7 @@ pub struct IngestOutput {
 /// as points (glTF mode POINTS).
 pub fn ingest_file(path: &Path, config: &IngestConfig) -> Result<IngestOutput, IngestError> {
     let started = Instant::now();
+    surface::Progress::stage(config.surface.progress, "reading");
     let scan = read_scan(path, &config.read)?;
     let read_seconds = started.elapsed().as_secs_f64();
     let step_points_in = scan.points_in;
@@ -648,6 +649,7 @@ fn encode(
 ) -> Result<EncodedModel, codec::CodecError> {
     let model = match geometry {
         Geometry::Mesh(mesh) => {
+            surface::Progress::stage(config.surface.progress, "encoding");
             let started = Instant::now();
             let model = codec::encode_glb(mesh, &config.encode, provenance);
             stages.push(("encode", started.elapsed().as_secs_f64()));
@@ -746,6 +748,7 @@ pub fn ingest_files(
     if conf_paths.is_empty() && scans.len() == 1 {
         return ingest_file(&scans[0], config);
     }
+    surface::Progress::stage(config.surface.progress, "reading and placing the views");
     let started = Instant::now();
     let mut notes = Vec::new();
     let mut inputs = Vec::new();

@@ -94,13 +94,16 @@ pub fn ingest(args: &Args) -> anyhow::Result<Report> {
         points_only: args.points,
         refine_registration: args.icp,
         surface: ingest::surface::SurfaceOptions {
+            progress: Some(ingest::surface::Progress(spinner::stage)),
             depth: args.depth,
             voxel_m: args.voxel_mm.map(|v| v * 1e-3),
             outlier_ratio: args.outlier_std.unwrap_or(0.0),
             ..ingest::surface::SurfaceOptions::default()
         },
     };
-    let result = ingest::ingest_files(&args.inputs, &config)?;
+    let result = ingest::ingest_files(&args.inputs, &config);
+    spinner::finish();
+    let result = result?;
     let model = &result.model;
     let glb_name = args
         .output
@@ -172,6 +175,40 @@ pub fn ingest(args: &Args) -> anyhow::Result<Report> {
     ];
     lines.extend(result.notes.iter().map(|n| format!("note     {n}")));
     Ok(Report { json, lines })
+}
+
+/// A spinner on stderr naming the stage under way, with the time it has taken; indicatif hides it when
+/// stderr is not a terminal (pipes, tests, CI), so nothing but results reaches a log.
+mod spinner {
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    static BAR: OnceLock<indicatif::ProgressBar> = OnceLock::new();
+
+    fn bar() -> &'static indicatif::ProgressBar {
+        BAR.get_or_init(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            {
+                bar.set_style(style);
+            }
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        })
+    }
+
+    pub fn stage(name: &'static str) {
+        let bar = bar();
+        bar.reset_elapsed();
+        bar.set_message(name);
+    }
+
+    pub fn finish() {
+        if let Some(bar) = BAR.get() {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Arguments for ingesting one file with the defaults, as the demo does.
