@@ -310,25 +310,26 @@ pub fn read_scan_from(
         || codec::manifest::sha256_hex(&bytes),
         || parse_scan_with(format, &bytes, path, options),
     );
-    let raw = raw?;
+    let mut raw = raw?;
     // The user's word first, then what the file declares (a LAS coordinate system in feet), then the format's default.
     let unit = options
         .unit
         .or(raw.declared_unit)
         .unwrap_or_else(|| format.default_unit());
-    let mut dropped = raw.dropped.clone();
+    // The conversion below uses the geometry only: the record is moved out, not copied.
+    let mut dropped = std::mem::take(&mut raw.dropped);
     if !raw.indices.is_empty() && raw.intensity.is_some() {
         // The mesh types carry no per-vertex intensity (a point cloud does).
         dropped.push("vertex property intensity (a mesh does not keep it)".into());
     }
     let facts = ReadFacts {
-        format: raw.format.clone(),
+        format: std::mem::take(&mut raw.format),
         unit,
         points_in: raw.positions.len(),
         triangles_in: raw.indices.len() / 3,
         polygons_triangulated: raw.polygons_triangulated,
         dropped,
-        metadata: raw.metadata.clone(),
+        metadata: std::mem::take(&mut raw.metadata),
         sha256,
         bytes: bytes.len() as u64,
     };

@@ -125,7 +125,7 @@ impl<'a> PointGrid<'a> {
     #[must_use]
     pub fn median_spacing(&self) -> f64 {
         use rayon::prelude::*;
-        let mut nearest: Vec<f32> = self
+        let nearest: Vec<f32> = self
             .points
             .par_iter()
             .with_min_len(1024)
@@ -134,11 +134,7 @@ impl<'a> PointGrid<'a> {
                 scratch.get(1).map_or(0.0, |e| e.0.sqrt())
             })
             .collect();
-        if nearest.is_empty() {
-            return 0.0;
-        }
-        let mid = nearest.len() / 2;
-        f64::from(*nearest.select_nth_unstable_by(mid, f32::total_cmp).1)
+        f64::from(median(nearest))
     }
 
     /// Distance to the nearest point within `radius`, if any.
@@ -188,6 +184,15 @@ impl<'a> PointGrid<'a> {
             }
         }
     }
+}
+
+/// The middle value (the upper one of an even count); 0 for none.
+pub(crate) fn median(mut values: Vec<f32>) -> f32 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mid = values.len() / 2;
+    *values.select_nth_unstable_by(mid, f32::total_cmp).1
 }
 
 #[cfg(test)]

@@ -96,14 +96,6 @@ pub struct Reconstruction {
     pub reconstructed_area_share: f64,
 }
 
-fn median(mut values: Vec<f32>) -> f32 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mid = values.len() / 2;
-    *values.select_nth_unstable_by(mid, f32::total_cmp).1
-}
-
 /// Points to a measured-or-reconstructed mesh: normals (unless the points have them), screened Poisson,
 /// iso-surface, trimming far from the points, the measured flag, colour from the nearest point,
 /// simplification. The mesh keeps the cloud's origin.
@@ -118,24 +110,16 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
     let mut clock = std::time::Instant::now();
     // Records the stage that just ended and announces the next one.
     let progress = options.progress;
-    let mut lap = |name: &'static str, stages: &mut Vec<(&'static str, f64)>| {
-        stages.push((name, clock.elapsed().as_secs_f64()));
-        clock = std::time::Instant::now();
-        let next = match name {
-            "clean" => "estimating normals",
-            "normals" => "solving the screened Poisson equation",
-            "poisson" => "extracting the surface",
-            "iso_surface" => "trimming and flagging",
-            "trim" => "simplifying",
-            "simplify" => "colours and flags",
-            _ => "encoding",
+    let mut lap =
+        |done: &'static str, next: &'static str, stages: &mut Vec<(&'static str, f64)>| {
+            stages.push((done, clock.elapsed().as_secs_f64()));
+            clock = std::time::Instant::now();
+            Progress::stage(progress, next);
         };
-        Progress::stage(progress, next);
-    };
     Progress::stage(progress, "cleaning the points");
     let cleaned = clean_cloud(cloud, options, &mut steps);
     let cloud = &cleaned;
-    lap("clean", &mut stages);
+    lap("clean", "estimating normals", &mut stages);
     let points = &cloud.positions;
     let grid = PointGrid::new(points);
     // Spacing and the area each point stands for, from its 8 nearest neighbours.
@@ -150,10 +134,15 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
             (nearest, far)
         })
         .collect();
-    let spacing = f64::from(median(neighbour_distances.iter().map(|d| d.0).collect())).max(1e-9);
+    let spacing = f64::from(knn::median(
+        neighbour_distances.iter().map(|d| d.0).collect(),
+    ))
+    .max(1e-9);
     // The area a point stands for, from its 8th neighbour's distance, at most 4 times the median: an
     // isolated point must not weigh like a patch.
-    let typical = f64::from(median(neighbour_distances.iter().map(|d| d.1).collect()));
+    let typical = f64::from(knn::median(
+        neighbour_distances.iter().map(|d| d.1).collect(),
+    ));
     let cap = std::f64::consts::PI * (2.0 * typical).powi(2) / k_area as f64;
     let areas: Vec<f64> = neighbour_distances
         .iter()
@@ -177,7 +166,11 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
             None => json!({ "estimated": false, "source": "the input file" }),
         },
     ));
-    lap("normals", &mut stages);
+    lap(
+        "normals",
+        "solving the screened Poisson equation",
+        &mut stages,
+    );
     let frame = poisson::Frame::around(points);
     let depth = options.depth.unwrap_or_else(|| {
         // The finest grid about half as fine as the points (finer fits their noise: measured on the bunny,
@@ -191,12 +184,15 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
         ..poisson::PoissonOptions::default()
     };
     let implicit = poisson::reconstruct(points, &normals, &areas, &poisson_options);
-    lap("poisson", &mut stages);
+    lap("poisson", "extracting the surface", &mut stages);
     let surface = poisson::extract(&implicit);
-    let (iso_value, solve) = (implicit.iso, implicit.solve.clone());
     // The grids are not needed past this point; the large steps below get their memory.
-    drop(implicit);
-    lap("iso_surface", &mut stages);
+    let poisson::Implicit {
+        iso: iso_value,
+        solve,
+        ..
+    } = implicit;
+    lap("iso_surface", "trimming and flagging", &mut stages);
     let triangles_raw = surface.indices.len() / 3;
     steps.push((
         "reconstruct",
@@ -246,7 +242,7 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
         json!({ "remove_beyond_mm": f64::from(trim) * 1e3, "measured_within_mm": f64::from(measured_distance) * 1e3 }),
         json!({ "triangles_removed": trimmed }),
     ));
-    lap("trim", &mut stages);
+    lap("trim", "simplifying", &mut stages);
     // Simplify within the error bound, borders kept where they are.
     let mut simplify_error = 0.0f32;
     if options.simplify_error_m > 0.0 && !indices.is_empty() {
@@ -268,7 +264,7 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
             ));
         }
     }
-    lap("simplify", &mut stages);
+    lap("simplify", "colours and flags", &mut stages);
     // Keep only the vertices triangles use, in first-use order.
     let mut remap = vec![u32::MAX; offsets.len()];
     let mut kept = Vec::new();
@@ -304,7 +300,7 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
     } else {
         0.0
     };
-    lap("colour_and_flags", &mut stages);
+    lap("colour_and_flags", "encoding", &mut stages);
     let mesh = Mesh {
         origin_m: cloud.origin_m,
         positions,

@@ -176,13 +176,6 @@ pub struct Implicit {
 }
 
 impl Implicit {
-    /// χ at a world position, from the finest grid that holds it.
-    #[must_use]
-    pub fn value(&self, p: [f32; 3]) -> Option<f64> {
-        let u = self.frame.unit(p);
-        self.levels.iter().rev().find_map(|l| l.value_at(u))
-    }
-
     fn value_unit(&self, u: [f64; 3], below: usize) -> f64 {
         self.levels[..below]
             .iter()
