@@ -10,8 +10,8 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use crate::manifest::{
-    ErrorBounds, GeometryRecord, MANIFEST_FORMAT_VERSION, Manifest, Provenance, SOFTWARE,
-    StepRecord, SurfaceRecord, sha256_hex,
+    ErrorBounds, GeometryRecord, LevelRecord, MANIFEST_FORMAT_VERSION, Manifest, Provenance,
+    SOFTWARE, StepRecord, SurfaceRecord, sha256_hex,
 };
 use crate::quantize::{self, ChunkPlan, Dequantization};
 use crate::{CodecError, Mesh, PointCloud};
@@ -154,6 +154,7 @@ pub fn encode_point_cloud_glb(
     as_mesh.validate()?;
     encode_geometry(
         &as_mesh,
+        &[],
         cloud.intensity.as_deref(),
         true,
         config,
@@ -167,18 +168,51 @@ pub fn encode_glb(
     config: &EncodeConfig,
     provenance: Provenance,
 ) -> Result<EncodedModel, CodecError> {
-    mesh.validate()?;
-    if mesh.indices.is_empty() {
-        return Err(CodecError::InvalidMesh {
-            reason: "the mesh has no triangles".into(),
-        });
-    }
-    encode_geometry(mesh, None, false, config, provenance)
+    encode_glb_levels(mesh, &[], config, provenance)
 }
 
-/// The shared encoder: a mesh, or (with `points`) a cloud carried in a `Mesh` without indices.
+/// Encode a mesh and coarser versions of it (levels of detail, finest first, same origin) into one GLB.
+///
+/// The finest level is the model: it is the scene, and readers that know nothing of levels see only it.
+/// Coarser levels hang off its root node through `MSFT_lod` and are stored first in the binary chunk
+/// (coarsest first), so a viewer reading the file front to back can draw something early. Every coarser
+/// level's distance from the finest is measured here, from both sides, and recorded with its
+/// quantization error ([`crate::manifest::LevelRecord`]); no level is written unmeasured.
+pub fn encode_glb_levels(
+    mesh: &Mesh,
+    coarser: &[Mesh],
+    config: &EncodeConfig,
+    provenance: Provenance,
+) -> Result<EncodedModel, CodecError> {
+    for (level, coarse) in std::iter::once(mesh).chain(coarser).enumerate() {
+        coarse.validate().map_err(|e| match e {
+            CodecError::InvalidMesh { reason } if level > 0 => CodecError::InvalidMesh {
+                reason: format!("level of detail {level}: {reason}"),
+            },
+            other => other,
+        })?;
+        if coarse.indices.is_empty() {
+            return Err(CodecError::InvalidMesh {
+                reason: if level == 0 {
+                    "the mesh has no triangles".into()
+                } else {
+                    format!("level of detail {level} has no triangles")
+                },
+            });
+        }
+        if coarse.origin_m != mesh.origin_m {
+            return Err(CodecError::InvalidMesh {
+                reason: format!("level of detail {level} has another origin than level 0"),
+            });
+        }
+    }
+    encode_geometry(mesh, coarser, None, false, config, provenance)
+}
+
+/// The shared encoder: a mesh with its levels, or (with `points`) a cloud carried in a `Mesh` without indices.
 fn encode_geometry(
     mesh: &Mesh,
+    coarser: &[Mesh],
     intensity: Option<&[f32]>,
     points: bool,
     config: &EncodeConfig,
@@ -191,16 +225,18 @@ fn encode_geometry(
             precision_mm: precision_m * 1e3,
         });
     }
-    let plans = if points {
-        quantize::plan_point_chunks(&mesh.positions, f64::from(step))
-    } else {
-        quantize::plan_chunks(&mesh.positions, &mesh.indices, f64::from(step))
+    let encode_level = |level: &Mesh| {
+        let plans = if points {
+            quantize::plan_point_chunks(&level.positions, f64::from(step))
+        } else {
+            quantize::plan_chunks(&level.positions, &level.indices, f64::from(step))
+        };
+        plans
+            .par_iter()
+            .map(|plan| encode_chunk(level, intensity, plan, step, points))
+            .collect::<Result<Vec<_>, _>>()
     };
-    let chunks = plans
-        .par_iter()
-        .map(|plan| encode_chunk(mesh, intensity, plan, step, points))
-        .collect::<Result<Vec<_>, _>>()?;
-
+    let chunks = encode_level(mesh)?;
     let stats = measure(mesh, &chunks, step, points);
     if stats.max_position_error_m > precision_m {
         return Err(CodecError::PrecisionNotMet {
@@ -208,11 +244,56 @@ fn encode_geometry(
             precision_mm: precision_m * 1e3,
         });
     }
-    let (bin, views_json, fallback_len) = lay_out_buffers(&chunks);
-    let manifest = build_manifest(mesh, config, provenance, &chunks, &stats, &bin);
+    let mut coarse = Vec::with_capacity(coarser.len());
+    if !coarser.is_empty() {
+        let finest = crate::distance::TriangleBvh::new(&mesh.positions, &mesh.indices);
+        for level in coarser {
+            let level_chunks = encode_level(level)?;
+            let level_stats = measure(level, &level_chunks, step, points);
+            if level_stats.max_position_error_m > precision_m {
+                return Err(CodecError::PrecisionNotMet {
+                    max_error_mm: level_stats.max_position_error_m * 1e3,
+                    precision_mm: precision_m * 1e3,
+                });
+            }
+            let deviation_m = level_deviation(mesh, &finest, level);
+            coarse.push((level_chunks, level_stats, deviation_m));
+        }
+    }
+    let all_levels: Vec<&[EncodedChunk]> = std::iter::once(chunks.as_slice())
+        .chain(coarse.iter().map(|(c, _, _)| c.as_slice()))
+        .collect();
+    let (bin, views_json, fallback_len, level_bytes) = lay_out_buffers(&all_levels);
+    let level_records: Vec<LevelRecord> = coarse
+        .iter()
+        .enumerate()
+        .map(|(k, (_, level_stats, deviation_m))| LevelRecord {
+            level: k as u32 + 1,
+            vertices: level_stats.vertices as u64,
+            triangles: level_stats.triangles as u64,
+            bin_bytes: level_bytes[k + 1] as u64,
+            deviation_mm: deviation_m * 1e3,
+            max_position_error_mm: level_stats.max_position_error_m * 1e3,
+            max_error_mm: (deviation_m + level_stats.max_position_error_m) * 1e3,
+        })
+        .collect();
+    let mut manifest = build_manifest(mesh, config, provenance, &chunks, &stats, &bin);
+    if !level_records.is_empty() {
+        manifest.steps.push(StepRecord {
+            name: "levels_of_detail".into(),
+            software: SOFTWARE.into(),
+            params: json!({
+                "storage": "MSFT_lod on the root node; coarsest level first in the binary chunk",
+                "deviation": "largest distance between the level and level 0, both ways: every vertex of level 0 to the level's surface, every vertex and triangle centroid of the level to level 0's surface (exact closest points), before quantization",
+                "max_error": "deviation plus the level's own measured quantization error",
+            }),
+            result: json!({ "levels": level_records.len() + 1 }),
+        });
+        manifest.levels = level_records;
+    }
     let json = gltf_json(
         mesh,
-        &chunks,
+        &all_levels,
         &views_json,
         fallback_len,
         bin.len(),
@@ -228,6 +309,24 @@ fn encode_geometry(
         manifest,
         stats,
     })
+}
+
+/// Largest distance between a coarser level and the finest: every vertex of the finest to the level's
+/// surface, every vertex and triangle centroid of the level to the finest's surface, with exact closest
+/// points. (The finest level's triangles are small next to the level's, so its vertices sample it densely.)
+fn level_deviation(finest: &Mesh, finest_bvh: &crate::distance::TriangleBvh, level: &Mesh) -> f64 {
+    use crate::distance::{TriangleBvh, max_distance_to};
+    let widen = |p: &[f32; 3]| p.map(f64::from);
+    let mut level_samples: Vec<[f64; 3]> = level.positions.iter().map(widen).collect();
+    level_samples.extend(level.indices.chunks_exact(3).map(|t| {
+        let c = [0, 1, 2].map(|k| widen(&level.positions[t[k] as usize]));
+        [0, 1, 2].map(|a| (c[0][a] + c[1][a] + c[2][a]) / 3.0)
+    }));
+    let level_bvh = TriangleBvh::new(&level.positions, &level.indices);
+    let finest_samples: Vec<[f64; 3]> = finest.positions.iter().map(widen).collect();
+    let finest_to_level = max_distance_to(&level_bvh, &finest_samples);
+    let level_to_finest = max_distance_to(finest_bvh, &level_samples);
+    finest_to_level.max(level_to_finest)
 }
 
 fn encode_chunk(
@@ -627,46 +726,60 @@ fn measure(mesh: &Mesh, chunks: &[EncodedChunk], step: f32, points: bool) -> Enc
 }
 
 /// Place every compressed stream in the binary chunk and every decoded view in the fallback buffer,
-/// both 4-byte aligned. Returns the binary chunk, the bufferView JSON objects and the fallback length.
-fn lay_out_buffers(chunks: &[EncodedChunk]) -> (Vec<u8>, Vec<Value>, usize) {
+/// both 4-byte aligned. Views are numbered level by level, finest first (the glTF JSON's order); the binary
+/// chunk holds the coarsest level first. Returns the binary chunk, the bufferView JSON objects, the fallback
+/// length and the bytes of each level in the binary chunk.
+fn lay_out_buffers(levels: &[&[EncodedChunk]]) -> (Vec<u8>, Vec<Value>, usize, Vec<usize>) {
     let mut bin = Vec::new();
+    let mut offsets: Vec<Vec<usize>> = vec![Vec::new(); levels.len()];
+    let mut level_bytes = vec![0; levels.len()];
+    for (level, chunks) in levels.iter().enumerate().rev() {
+        let start = bin.len();
+        for stream in chunks.iter().flat_map(|c| &c.streams) {
+            offsets[level].push(bin.len());
+            bin.extend_from_slice(&stream.encoded);
+            bin.resize(bin.len().next_multiple_of(4), 0);
+        }
+        level_bytes[level] = bin.len() - start;
+    }
     let mut views = Vec::new();
     let mut fallback_offset = 0usize;
-    for stream in chunks.iter().flat_map(|c| &c.streams) {
-        let compressed_offset = bin.len();
-        bin.extend_from_slice(&stream.encoded);
-        bin.resize(bin.len().next_multiple_of(4), 0);
-        let decoded_len = stream.count * stream.byte_stride;
-        let (mode, target) = if stream.kind == StreamKind::Index {
-            ("TRIANGLES", 34963)
-        } else {
-            ("ATTRIBUTES", 34962)
-        };
-        let mut meshopt = json!({
-            "buffer": 0,
-            "byteOffset": compressed_offset,
-            "byteLength": stream.encoded.len(),
-            "byteStride": stream.byte_stride,
-            "mode": mode,
-            "count": stream.count,
-        });
-        if stream.kind == StreamKind::Normal {
-            meshopt["filter"] = json!("OCTAHEDRAL");
+    for (level, chunks) in levels.iter().enumerate() {
+        for (stream, &compressed_offset) in
+            chunks.iter().flat_map(|c| &c.streams).zip(&offsets[level])
+        {
+            let decoded_len = stream.count * stream.byte_stride;
+            let (mode, target) = if stream.kind == StreamKind::Index {
+                ("TRIANGLES", 34963)
+            } else {
+                ("ATTRIBUTES", 34962)
+            };
+            let mut meshopt = json!({
+                "buffer": 0,
+                "byteOffset": compressed_offset,
+                "byteLength": stream.encoded.len(),
+                "byteStride": stream.byte_stride,
+                "mode": mode,
+                "count": stream.count,
+            });
+            if stream.kind == StreamKind::Normal {
+                meshopt["filter"] = json!("OCTAHEDRAL");
+            }
+            let mut view = json!({
+                "buffer": 1,
+                "byteOffset": fallback_offset,
+                "byteLength": decoded_len,
+                "target": target,
+                "extensions": { "EXT_meshopt_compression": meshopt },
+            });
+            if stream.kind != StreamKind::Index {
+                view["byteStride"] = json!(stream.byte_stride);
+            }
+            views.push(view);
+            fallback_offset += decoded_len.next_multiple_of(4);
         }
-        let mut view = json!({
-            "buffer": 1,
-            "byteOffset": fallback_offset,
-            "byteLength": decoded_len,
-            "target": target,
-            "extensions": { "EXT_meshopt_compression": meshopt },
-        });
-        if stream.kind != StreamKind::Index {
-            view["byteStride"] = json!(stream.byte_stride);
-        }
-        views.push(view);
-        fallback_offset += decoded_len.next_multiple_of(4);
     }
-    (bin, views, fallback_offset)
+    (bin, views, fallback_offset, level_bytes)
 }
 
 fn build_manifest(
@@ -763,6 +876,7 @@ fn build_manifest(
                 0.0
             },
         },
+        levels: Vec::new(),
         bin_sha256: sha256_hex(bin),
         output: None,
     }
@@ -786,7 +900,7 @@ fn shortest_f64(value: f64) -> serde_json::Value {
 
 fn gltf_json(
     mesh: &Mesh,
-    chunks: &[EncodedChunk],
+    levels: &[&[EncodedChunk]],
     buffer_views: &[Value],
     fallback_len: usize,
     bin_len: usize,
@@ -800,79 +914,115 @@ fn gltf_json(
         view += 1;
         view - 1
     };
-    for chunk in chunks {
-        let mut attributes = serde_json::Map::new();
-        let mut indices = Value::Null;
-        for stream in &chunk.streams {
-            let buffer_view = next_view();
-            let accessor = match stream.kind {
-                StreamKind::Position => {
-                    let component = if chunk.dequantization.is_some() {
-                        5123
-                    } else {
-                        5126
-                    };
-                    let (min, max) = (
-                        chunk.position_min.map(shortest_f64),
-                        chunk.position_max.map(shortest_f64),
-                    );
-                    json!({ "bufferView": buffer_view, "componentType": component, "count": stream.count, "type": "VEC3",
+    let mut level_nodes: Vec<Vec<usize>> = Vec::new();
+    for chunk_list in levels {
+        level_nodes.push(Vec::new());
+        for chunk in *chunk_list {
+            let mut attributes = serde_json::Map::new();
+            let mut indices = Value::Null;
+            for stream in &chunk.streams {
+                let buffer_view = next_view();
+                let accessor = match stream.kind {
+                    StreamKind::Position => {
+                        let component = if chunk.dequantization.is_some() {
+                            5123
+                        } else {
+                            5126
+                        };
+                        let (min, max) = (
+                            chunk.position_min.map(shortest_f64),
+                            chunk.position_max.map(shortest_f64),
+                        );
+                        json!({ "bufferView": buffer_view, "componentType": component, "count": stream.count, "type": "VEC3",
                             "min": min, "max": max })
-                }
-                StreamKind::Normal => {
-                    json!({ "bufferView": buffer_view, "componentType": 5120, "normalized": true,
+                    }
+                    StreamKind::Normal => {
+                        json!({ "bufferView": buffer_view, "componentType": 5120, "normalized": true,
                                                "count": stream.count, "type": "VEC3" })
-                }
-                StreamKind::Color => {
-                    json!({ "bufferView": buffer_view, "componentType": 5123, "normalized": true,
+                    }
+                    StreamKind::Color => {
+                        json!({ "bufferView": buffer_view, "componentType": 5123, "normalized": true,
                                               "count": stream.count, "type": "VEC4" })
-                }
-                StreamKind::Intensity => json!({ "bufferView": buffer_view, "componentType": 5126,
-                                                  "count": stream.count, "type": "SCALAR" }),
-                StreamKind::Measured => json!({ "bufferView": buffer_view, "componentType": 5121,
-                                                 "count": stream.count, "type": "SCALAR" }),
-                StreamKind::Index => json!({ "bufferView": buffer_view,
+                    }
+                    StreamKind::Intensity => {
+                        json!({ "bufferView": buffer_view, "componentType": 5126,
+                                                  "count": stream.count, "type": "SCALAR" })
+                    }
+                    StreamKind::Measured => {
+                        json!({ "bufferView": buffer_view, "componentType": 5121,
+                                                 "count": stream.count, "type": "SCALAR" })
+                    }
+                    StreamKind::Index => json!({ "bufferView": buffer_view,
                                               "componentType": if stream.byte_stride == 2 { 5123 } else { 5125 },
                                               "count": stream.count, "type": "SCALAR" }),
-            };
-            let name = match stream.kind {
-                StreamKind::Position => "POSITION",
-                StreamKind::Normal => "NORMAL",
-                StreamKind::Color => "COLOR_0",
-                StreamKind::Measured => "_MEASURED",
-                StreamKind::Intensity => "_INTENSITY",
-                StreamKind::Index => "",
-            };
-            if stream.kind == StreamKind::Index {
-                indices = json!(accessors.len());
-            } else {
-                attributes.insert(name.into(), json!(accessors.len()));
+                };
+                let name = match stream.kind {
+                    StreamKind::Position => "POSITION",
+                    StreamKind::Normal => "NORMAL",
+                    StreamKind::Color => "COLOR_0",
+                    StreamKind::Measured => "_MEASURED",
+                    StreamKind::Intensity => "_INTENSITY",
+                    StreamKind::Index => "",
+                };
+                if stream.kind == StreamKind::Index {
+                    indices = json!(accessors.len());
+                } else {
+                    attributes.insert(name.into(), json!(accessors.len()));
+                }
+                accessors.push(accessor);
             }
-            accessors.push(accessor);
+            let primitive = if indices.is_null() {
+                json!({ "attributes": attributes, "material": 0, "mode": 0 })
+            } else {
+                json!({ "attributes": attributes, "indices": indices, "material": 0, "mode": 4 })
+            };
+            meshes.push(json!({ "primitives": [primitive] }));
+            let mut node = json!({ "mesh": meshes.len() - 1 });
+            if let Some(dq) = chunk.dequantization {
+                node["translation"] = json!(dq.translation.map(shortest_f32));
+                node["scale"] = json!([dq.scale; 3].map(shortest_f32));
+            }
+            if let Some(list) = level_nodes.last_mut() {
+                list.push(nodes.len());
+            }
+            nodes.push(node);
         }
-        let primitive = if indices.is_null() {
-            json!({ "attributes": attributes, "material": 0, "mode": 0 })
-        } else {
-            json!({ "attributes": attributes, "indices": indices, "material": 0, "mode": 4 })
-        };
-        meshes.push(json!({ "primitives": [primitive] }));
-        let mut node = json!({ "mesh": meshes.len() - 1 });
-        if let Some(dq) = chunk.dequantization {
-            node["translation"] = json!(dq.translation.map(shortest_f32));
-            node["scale"] = json!([dq.scale; 3].map(shortest_f32));
-        }
-        nodes.push(node);
     }
+    // One level: the chunks are the scene, as in files without levels. Several: one root node per level
+    // holds its chunks; the finest root is the scene and names the coarser roots in MSFT_lod.
+    let scene_nodes: Vec<usize> = if levels.len() == 1 {
+        level_nodes[0].clone()
+    } else {
+        let first_root = nodes.len();
+        for (level, children) in level_nodes.iter().enumerate() {
+            let mut root =
+                json!({ "name": format!("level of detail {level}"), "children": children });
+            if level == 0 {
+                root["extensions"] = json!({ "MSFT_lod": { "ids": (first_root + 1..first_root + levels.len()).collect::<Vec<_>>() } });
+            }
+            nodes.push(root);
+        }
+        vec![first_root]
+    };
     // Vertex colours are the surface's colour as scanned: multiply them by white, not by grey.
     let base_color = if mesh.colors_srgb.is_some() {
         [1.0, 1.0, 1.0, 1.0]
     } else {
         [0.8, 0.8, 0.8, 1.0]
     };
-    let quantized = chunks.iter().any(|c| c.dequantization.is_some()) || mesh.normals.is_some();
+    let quantized = levels
+        .iter()
+        .flat_map(|l| l.iter())
+        .any(|c| c.dequantization.is_some())
+        || mesh.normals.is_some();
     let mut extensions = vec!["EXT_meshopt_compression"];
     if quantized {
         extensions.push("KHR_mesh_quantization");
+    }
+    // MSFT_lod is used, never required: a reader without it draws the finest level, which is the model.
+    let mut extensions_used = extensions.clone();
+    if levels.len() > 1 {
+        extensions_used.push("MSFT_lod");
     }
     json!({
         "asset": {
@@ -880,7 +1030,7 @@ fn gltf_json(
             "generator": SOFTWARE,
             "extras": { "exhibit": manifest },
         },
-        "extensionsUsed": extensions,
+        "extensionsUsed": extensions_used,
         "extensionsRequired": extensions,
         "buffers": [
             { "byteLength": bin_len },
@@ -894,7 +1044,7 @@ fn gltf_json(
         }],
         "meshes": meshes,
         "nodes": nodes,
-        "scenes": [{ "nodes": (0..chunks.len()).collect::<Vec<_>>() }],
+        "scenes": [{ "nodes": scene_nodes }],
         "scene": 0,
     })
 }
@@ -1141,6 +1291,128 @@ mod tests {
                 .attributes
                 .contains(&"_INTENSITY".to_owned())
         );
+    }
+
+    /// `mesh` simplified to about `share` of its triangles, with the vertices it keeps and their attributes.
+    fn simplified(mesh: &Mesh, share: f64) -> Mesh {
+        let adapter =
+            meshopt::VertexDataAdapter::new(bytemuck::cast_slice(&mesh.positions), 12, 0).unwrap();
+        let target = ((mesh.indices.len() / 3) as f64 * share) as usize * 3;
+        let indices = meshopt::simplify(
+            &mesh.indices,
+            &adapter,
+            target,
+            f32::MAX,
+            meshopt::SimplifyOptions::None,
+            None,
+        );
+        let mut used: Vec<u32> = indices.clone();
+        used.sort_unstable();
+        used.dedup();
+        let new_of = |old: u32| used.binary_search(&old).unwrap() as u32;
+        let pick = |v: usize| used[v] as usize;
+        Mesh {
+            origin_m: mesh.origin_m,
+            positions: (0..used.len()).map(|v| mesh.positions[pick(v)]).collect(),
+            indices: indices.iter().map(|&i| new_of(i)).collect(),
+            normals: mesh
+                .normals
+                .as_ref()
+                .map(|n| (0..used.len()).map(|v| n[pick(v)]).collect()),
+            colors_srgb: mesh
+                .colors_srgb
+                .as_ref()
+                .map(|c| (0..used.len()).map(|v| c[pick(v)]).collect()),
+            measured: mesh
+                .measured
+                .as_ref()
+                .map(|m| (0..used.len()).map(|v| m[pick(v)]).collect()),
+        }
+    }
+
+    #[test]
+    fn levels_of_detail_are_stored_coarsest_first_and_within_their_recorded_error() {
+        let mesh = grid_mesh(120, 0.3);
+        let coarser = [simplified(&mesh, 0.25), simplified(&mesh, 0.06)];
+        let encoded = encode_glb_levels(
+            &mesh,
+            &coarser,
+            &EncodeConfig::default(),
+            Provenance::default(),
+        )
+        .unwrap();
+        let manifest = &encoded.manifest;
+        assert_eq!(manifest.levels.len(), 2);
+        // Level 0 is what every reader sees: the same model as a file without levels.
+        let model = read_model_bytes(&encoded.glb, None).unwrap();
+        assert_eq!((model.levels, model.level), (3, 0));
+        assert_eq!(model.mesh.triangle_count(), mesh.triangle_count());
+        assert_eq!(model.bin_sha256_matches, Some(true));
+        let alone = encode_glb(&mesh, &EncodeConfig::default(), Provenance::default()).unwrap();
+        assert_eq!(
+            read_model_bytes(&alone.glb, None).unwrap().mesh,
+            model.mesh,
+            "level 0 decodes exactly like the model alone"
+        );
+        let q0 = manifest.error_bounds.max_position_error_mm * 1e-3;
+        let finest_points: Vec<[f64; 3]> = model
+            .mesh
+            .positions
+            .iter()
+            .map(|p| p.map(f64::from))
+            .collect();
+        for (k, record) in manifest.levels.iter().enumerate() {
+            let level = crate::read_model_level_bytes(&encoded.glb, None, k + 1).unwrap();
+            assert_eq!(level.level, k + 1);
+            assert_eq!(level.mesh.triangle_count() as u64, record.triangles);
+            assert_eq!(
+                level.mesh.triangle_count(),
+                coarser[k].triangle_count(),
+                "level {}",
+                k + 1
+            );
+            assert!(level.mesh.colors_srgb.is_some() && level.mesh.measured.is_some());
+            // Decoded model vertices lie within the recorded bound of the decoded level (plus level 0's own
+            // quantization, which the level's record does not include).
+            let bvh = crate::distance::TriangleBvh::new(&level.mesh.positions, &level.mesh.indices);
+            let worst = crate::distance::max_distance_to(&bvh, &finest_points);
+            assert!(
+                worst <= record.max_error_mm * 1e-3 + q0 + 1e-9,
+                "level {}: {worst} m > {} mm + {q0} m",
+                k + 1,
+                record.max_error_mm
+            );
+            assert!(record.deviation_mm > 0.0 && record.max_error_mm >= record.deviation_mm);
+        }
+        // A level beyond the last reads the coarsest.
+        let beyond = crate::read_model_level_bytes(&encoded.glb, None, 9).unwrap();
+        assert_eq!(
+            (beyond.level, beyond.mesh.triangle_count()),
+            (2, coarser[1].triangle_count())
+        );
+        // The binary chunk holds the coarsest level first, then the next, the model last.
+        let packed = crate::read_packed_level_bytes(&encoded.glb, None, 2).unwrap();
+        assert_eq!(packed.primitives.len(), 1);
+        let bytes: u64 = manifest.levels.iter().map(|l| l.bin_bytes).sum();
+        let total = (encoded.stats.bin_bytes) as u64;
+        assert!(bytes < total / 2, "coarse levels {bytes} of {total} bytes");
+        let json = crate::glb::parse_glb(&encoded.glb).unwrap().json;
+        let root: serde_json::Value = serde_json::from_slice(json).unwrap();
+        let offset_of_view = |view: &serde_json::Value| {
+            view["extensions"]["EXT_meshopt_compression"]["byteOffset"]
+                .as_u64()
+                .unwrap()
+        };
+        let views = root["bufferViews"].as_array().unwrap();
+        let first_of_model = offset_of_view(&views[0]);
+        assert_eq!(
+            first_of_model, bytes,
+            "the model's streams start after the coarse levels"
+        );
+        // Views are numbered model first; the one at offset 0 is the coarsest level's first (position) stream.
+        let streams_per_level = 5; // position, normal, colour, measured flag, indices
+        let at_zero = views.iter().position(|v| offset_of_view(v) == 0).unwrap();
+        assert_eq!(at_zero, 2 * streams_per_level);
     }
 
     #[test]

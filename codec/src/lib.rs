@@ -23,6 +23,7 @@
 //! # Ok::<(), codec::CodecError>(())
 //! ```
 
+pub mod distance;
 mod encode;
 mod error;
 pub mod glb;
@@ -32,15 +33,15 @@ pub mod quantize;
 mod read;
 
 pub use encode::{
-    DEFAULT_PRECISION_M, EncodeConfig, EncodeStats, EncodedModel, encode_glb,
+    DEFAULT_PRECISION_M, EncodeConfig, EncodeStats, EncodedModel, encode_glb, encode_glb_levels,
     encode_point_cloud_glb,
 };
 pub use error::CodecError;
-pub use manifest::{InputRecord, Manifest, Provenance, StepRecord};
+pub use manifest::{InputRecord, LevelRecord, Manifest, Provenance, StepRecord};
 pub use mesh::{Mesh, PointCloud, is_unit, linear_to_srgb, srgb_to_linear};
 pub use read::{
     Model, PackedAttribute, PackedModel, PackedPrimitive, read_model, read_model_bytes,
-    read_packed_bytes,
+    read_model_level_bytes, read_packed_bytes, read_packed_level_bytes,
 };
 
 // Decoded buffers are reinterpreted in place (glTF is little-endian), so a big-endian build would misread them.

@@ -36,6 +36,10 @@ pub struct Manifest {
     pub error_bounds: ErrorBounds,
     /// Which surface was measured and which was filled in.
     pub surface: SurfaceRecord,
+    /// Coarser levels of detail stored beside the model (level 0, which `geometry` describes), with their
+    /// measured distance from it; absent when the file has only the model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub levels: Vec<LevelRecord>,
     /// SHA-256 of the GLB binary chunk (all geometry), hex.
     pub bin_sha256: String,
     /// The GLB file itself; only in the sidecar, never inside the GLB.
@@ -117,6 +121,27 @@ pub struct SurfaceRecord {
     pub reconstructed_vertices: u64,
     /// Share of triangle area whose three vertices are all reconstructed, 0..1.
     pub reconstructed_area_fraction: f64,
+}
+
+/// One coarser level of detail: what it holds and how far it may be from the model (level 0).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LevelRecord {
+    /// 1 for the first coarser level, and so on.
+    pub level: u32,
+    /// Vertices in the level.
+    pub vertices: u64,
+    /// Triangles in the level.
+    pub triangles: u64,
+    /// Bytes of the binary chunk that hold this level.
+    pub bin_bytes: u64,
+    /// Largest distance between the level's surface and level 0's, both ways (level 0's vertices to the
+    /// level, the level's vertices and triangle centroids to level 0) with exact closest points, before
+    /// quantization, in millimetres.
+    pub deviation_mm: f64,
+    /// The level's measured quantization error, in millimetres.
+    pub max_position_error_mm: f64,
+    /// The bound to carry with a measurement on this level: deviation plus quantization, in millimetres.
+    pub max_error_mm: f64,
 }
 
 /// The GLB file the sidecar describes.

@@ -36,6 +36,10 @@ pub struct Model {
     pub attributes: Vec<String>,
     /// What was in the file but is not in `mesh` or `points`, one sentence each.
     pub notes: Vec<String>,
+    /// Levels of detail the file offers (1 when it has only the model); see [`read_model_level_bytes`].
+    pub levels: usize,
+    /// The level that was read: 0 is the model itself, higher is coarser.
+    pub level: usize,
 }
 
 /// A glTF scene decoded for a GPU: every triangle or point primitive with its vertex data as stored
@@ -51,6 +55,10 @@ pub struct PackedModel {
     pub primitives: Vec<PackedPrimitive>,
     /// What was in the file but is not here, one sentence each.
     pub notes: Vec<String>,
+    /// Levels of detail the file offers (1 when it has only the model).
+    pub levels: usize,
+    /// The level that was read: 0 is the model itself, higher is coarser.
+    pub level: usize,
 }
 
 /// One primitive, ready for vertex buffers.
@@ -94,6 +102,18 @@ pub fn read_packed_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Packed
     open_document(bytes, base_dir)?.read_packed()
 }
 
+/// Like [`read_packed_bytes`], for one level of detail (`MSFT_lod`): 0 is the model, higher is coarser;
+/// a level beyond the coarsest the file has reads the coarsest. Only that level's views are decoded.
+pub fn read_packed_level_bytes(
+    bytes: &[u8],
+    base_dir: Option<&Path>,
+    level: usize,
+) -> Result<PackedModel, CodecError> {
+    let mut reader = open_document(bytes, base_dir)?;
+    reader.level = level;
+    reader.read_packed()
+}
+
 /// The container, the JSON and the buffers of a glTF document: what both readers start from.
 fn open_document<'a>(bytes: &'a [u8], base_dir: Option<&Path>) -> Result<Reader<'a>, CodecError> {
     let (json_bytes, bin, format) = if crate::glb::is_glb(bytes) {
@@ -124,6 +144,18 @@ pub fn read_model(path: &Path) -> Result<Model, CodecError> {
 /// Read a glTF document from bytes. External buffers need `base_dir`; without it they are an error.
 pub fn read_model_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Model, CodecError> {
     open_document(bytes, base_dir)?.read()
+}
+
+/// Like [`read_model_bytes`], for one level of detail (`MSFT_lod`): 0 is the model, higher is coarser;
+/// a level beyond the coarsest the file has reads the coarsest.
+pub fn read_model_level_bytes(
+    bytes: &[u8],
+    base_dir: Option<&Path>,
+    level: usize,
+) -> Result<Model, CodecError> {
+    let mut reader = open_document(bytes, base_dir)?;
+    reader.level = level;
+    reader.read()
 }
 
 // ---- The document, as far as geometry needs it. Unknown members are ignored, as glTF requires. ----
@@ -265,11 +297,26 @@ fn triangles_mode() -> u32 {
 struct Node {
     #[serde(default)]
     children: Vec<usize>,
+    #[serde(default)]
+    extensions: Option<NodeExtensions>,
     mesh: Option<usize>,
     matrix: Option<[f32; 16]>,
     translation: Option<[f32; 3]>,
     rotation: Option<[f32; 4]>,
     scale: Option<[f32; 3]>,
+}
+
+#[derive(Deserialize)]
+struct NodeExtensions {
+    #[serde(rename = "MSFT_lod")]
+    msft_lod: Option<MsftLod>,
+}
+
+/// Coarser stand-ins for a node, finest first.
+#[derive(Deserialize)]
+struct MsftLod {
+    #[serde(default)]
+    ids: Vec<usize>,
 }
 
 #[derive(Deserialize)]
@@ -322,6 +369,8 @@ struct Reader<'a> {
     decoded_views: BTreeMap<usize, DecodedView>,
     notes: Vec<String>,
     format: &'static str,
+    /// Level of detail to read (0: the scene itself).
+    level: usize,
 }
 
 fn gltf_error(pointer: impl Into<String>, reason: impl Into<String>) -> CodecError {
@@ -411,6 +460,7 @@ impl<'a> Reader<'a> {
             decoded_views: BTreeMap::new(),
             notes: Vec::new(),
             format,
+            level: 0,
         })
     }
 
@@ -494,11 +544,14 @@ impl<'a> Reader<'a> {
             }
         }
         let origin_m = manifest.as_ref().map_or([0.0; 3], |m| m.origin_m);
+        let levels = self.level_count();
         Ok(PackedModel {
             origin_m,
             manifest,
             primitives,
             notes: self.notes,
+            levels,
+            level: self.level.min(levels - 1),
         })
     }
 
@@ -634,6 +687,7 @@ impl<'a> Reader<'a> {
             (Some(m), "glb", Some(Some(bin))) => Some(sha256_hex(bin) == m.bin_sha256),
             _ => None,
         };
+        let levels = self.level_count();
         let mut notes = self.notes;
         notes.extend(builder.notes.iter().cloned());
         let (mesh, points, attributes) = builder.finish();
@@ -645,6 +699,8 @@ impl<'a> Reader<'a> {
             bin_sha256_matches,
             attributes,
             notes,
+            levels,
+            level: self.level.min(levels - 1),
         })
     }
 
@@ -676,6 +732,39 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Levels of detail the scene offers: 1 plus the most coarser stand-ins any root names.
+    fn level_count(&self) -> usize {
+        let roots: Vec<usize> = match self.root.scenes.get(self.root.scene.unwrap_or(0)) {
+            Some(scene) => scene.nodes.clone(),
+            None => (0..self.root.nodes.len()).collect(),
+        };
+        1 + roots
+            .iter()
+            .filter_map(|&n| self.root.nodes.get(n))
+            .filter_map(|node| node.extensions.as_ref()?.msft_lod.as_ref())
+            .map(|lod| lod.ids.len())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The node that stands for `node` at the requested level (itself at level 0 or without `MSFT_lod`;
+    /// its coarsest stand-in beyond the last).
+    fn node_at_level(&self, node: usize) -> usize {
+        if self.level == 0 {
+            return node;
+        }
+        let ids = self
+            .root
+            .nodes
+            .get(node)
+            .and_then(|n| n.extensions.as_ref()?.msft_lod.as_ref())
+            .map_or(&[][..], |lod| lod.ids.as_slice());
+        match ids.len() {
+            0 => node,
+            len => ids[(self.level - 1).min(len - 1)],
+        }
+    }
+
     /// Every node reachable from the scene with its world matrix, parents before children.
     fn scene_nodes(&self) -> Result<Vec<(usize, Matrix)>, CodecError> {
         let node_count = self.root.nodes.len();
@@ -699,6 +788,7 @@ impl<'a> Reader<'a> {
             };
             scene_def.nodes.clone()
         };
+        let roots: Vec<usize> = roots.into_iter().map(|n| self.node_at_level(n)).collect();
         let mut visited = vec![false; node_count];
         let mut out = Vec::new();
         let mut stack: Vec<(usize, Matrix, String)> = roots

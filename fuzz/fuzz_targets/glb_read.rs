@@ -1,5 +1,6 @@
-//! Fuzz the glTF reader: the GLB container, the JSON, accessors, sparse data and the meshopt decoders.
-//! Any input must give a model or an error, never a panic, a hang or an unbounded allocation.
+//! Fuzz the glTF reader: the GLB container, the JSON, accessors, sparse data and the meshopt decoders,
+//! and the choice of a level of detail (`MSFT_lod`). Any input must give a model or an error, never a
+//! panic, a hang or an unbounded allocation.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
@@ -7,4 +8,6 @@ libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
         // What the reader accepts must satisfy the mesh invariants, or the encoder would refuse it later.
         let _ = model.mesh.validate();
     }
+    // The coarsest level, through the packed path the viewer uses.
+    let _ = codec::read_packed_level_bytes(bytes, None, usize::MAX);
 });

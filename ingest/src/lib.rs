@@ -16,6 +16,7 @@ mod e57;
 mod error;
 mod hashing;
 mod las;
+pub mod lod;
 mod obj;
 mod pcd;
 mod ply;
@@ -595,6 +596,8 @@ pub struct IngestConfig {
     pub refine_registration: bool,
     /// How to reconstruct a surface from points (the simplification error defaults to the precision).
     pub surface: surface::SurfaceOptions,
+    /// Levels of detail to store with a mesh.
+    pub lod: lod::LodOptions,
 }
 
 /// The encoded model with what the user should hear about it.
@@ -649,13 +652,7 @@ fn encode(
     stages: &mut Vec<(&'static str, f64)>,
 ) -> Result<EncodedModel, codec::CodecError> {
     let model = match geometry {
-        Geometry::Mesh(mesh) => {
-            surface::Progress::stage(config.surface.progress, "encoding");
-            let started = Instant::now();
-            let model = codec::encode_glb(mesh, &config.encode, provenance);
-            stages.push(("encode", started.elapsed().as_secs_f64()));
-            model
-        }
+        Geometry::Mesh(mesh) => encode_with_levels(mesh, config, provenance, stages),
         Geometry::Points(cloud) if config.points_only || cloud.positions.len() < 16 => {
             notes.push(
                 "a point cloud: stored as points (glTF POINTS), no surface reconstructed".into(),
@@ -696,13 +693,44 @@ fn encode(
             if cloud.intensity.is_some() {
                 notes.push("not kept: point intensity (the surface has none)".into());
             }
-            let started = Instant::now();
-            let model = codec::encode_glb(&surface.mesh, &config.encode, provenance);
-            stages.push(("encode", started.elapsed().as_secs_f64()));
-            model
+            encode_with_levels(&surface.mesh, config, provenance, stages)
         }
     }?;
     Ok(model)
+}
+
+/// Make the coarser levels of detail, then encode the mesh with them (the codec measures each level).
+fn encode_with_levels(
+    mesh: &codec::Mesh,
+    config: &IngestConfig,
+    mut provenance: Provenance,
+    stages: &mut Vec<(&'static str, f64)>,
+) -> Result<EncodedModel, codec::CodecError> {
+    surface::Progress::stage(config.surface.progress, "levels of detail");
+    let started = Instant::now();
+    let coarser = lod::coarser_levels(mesh, &config.lod);
+    if config.lod.levels > 1 {
+        provenance.steps.push(StepRecord {
+            name: "simplify_levels".into(),
+            software: codec::manifest::SOFTWARE.into(),
+            params: json!({
+                "method": "meshoptimizer edge collapse, each level from the one before, about a quarter of its triangles",
+                "levels_requested": config.lod.levels,
+                "min_triangles": config.lod.min_triangles,
+            }),
+            result: json!({
+                "triangles": std::iter::once(mesh.triangle_count())
+                    .chain(coarser.iter().map(codec::Mesh::triangle_count))
+                    .collect::<Vec<_>>(),
+            }),
+        });
+    }
+    stages.push(("levels_of_detail", started.elapsed().as_secs_f64()));
+    surface::Progress::stage(config.surface.progress, "encoding");
+    let started = Instant::now();
+    let model = codec::encode_glb_levels(mesh, &coarser, &config.encode, provenance);
+    stages.push(("encode", started.elapsed().as_secs_f64()));
+    model
 }
 
 /// Refine posed point views by ICP (each onto the ones before it) and fold the corrections into their

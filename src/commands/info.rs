@@ -42,6 +42,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "geometry    binary chunk matches the manifest's hash: {}",
             json["bin_sha256_matches"]
         ));
+        for level in m["levels"].as_array().into_iter().flatten() {
+            lines.push(format!(
+                "level {}     {} triangles, within {} mm of the model (measured)",
+                level["level"], level["triangles"], level["max_error_mm"]
+            ));
+        }
     }
     for note in json["notes"].as_array().into_iter().flatten() {
         lines.push(format!("note        {}", note.as_str().unwrap_or_default()));
@@ -108,6 +114,7 @@ pub fn describe(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
             "inputs": m.inputs,
             "origin_m": m.origin_m,
             "reconstructed_area_fraction": m.surface.reconstructed_area_fraction,
+            "levels": m.levels,
         })
     });
     let bytes = fs_err::read(path)?;
@@ -121,6 +128,7 @@ pub fn describe(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
         "bounds_min": min,
         "bounds_max": max,
         "attributes": model.attributes,
+        "levels": model.levels,
         "manifest": manifest,
         "bin_sha256_matches": model.bin_sha256_matches,
         "notes": model.notes,

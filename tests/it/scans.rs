@@ -593,9 +593,28 @@ fn a_range_scan_becomes_a_flagged_mesh_whatever_the_thread_count() {
         "iso_surface",
         "trim",
         "simplify",
+        "levels_of_detail",
         "encode",
     ] {
         assert!(stages.contains_key(stage), "no stage {stage}: {report}");
+    }
+    // Coarser levels for phones, each with fewer triangles and a measured, recorded distance from the model.
+    let levels = report["levels"].as_array().unwrap();
+    assert!(!levels.is_empty(), "{report}");
+    let bytes = std::fs::read(dir.path().join("bun000-1.glb")).unwrap();
+    let mut previous = report["triangles"].as_u64().unwrap();
+    for (k, level) in levels.iter().enumerate() {
+        let decoded = codec::read_model_level_bytes(&bytes, None, k + 1).unwrap();
+        let triangles = decoded.mesh.triangle_count() as u64;
+        assert_eq!(triangles, level["triangles"].as_u64().unwrap());
+        assert!(
+            triangles < previous / 3,
+            "level {}: {triangles} triangles after {previous}",
+            k + 1
+        );
+        previous = triangles;
+        let error = level["max_error_mm"].as_f64().unwrap();
+        assert!(error > 0.0 && error < 5.0, "level {}: {error} mm", k + 1);
     }
     let glb = dir.path().join("bun000-1.glb");
     let model = codec::read_model(&glb).unwrap();
