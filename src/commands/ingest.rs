@@ -42,6 +42,10 @@ pub struct Args {
     /// deviations above the cloud's mean (default: off).
     #[arg(long = "outlier-std")]
     outlier_std: Option<f64>,
+    /// Remove reconstructed surface farther than this many point spacings from every point (default 6;
+    /// 0 keeps the whole closed surface, the filled-in part flagged reconstructed).
+    #[arg(long = "trim-spacings")]
+    trim_spacings: Option<f64>,
     /// Finest reconstruction grid, 2^depth nodes across (default: from the point spacing, 6 to 10).
     #[arg(long, value_parser = clap::value_parser!(u32).range(5..=12))]
     depth: Option<u32>,
@@ -81,6 +85,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 pub fn ingest(args: &Args) -> anyhow::Result<Report> {
     let started = Instant::now();
     let input = &args.inputs[0];
+    if let Some(trim) = args.trim_spacings
+        && !(trim.is_finite() && trim >= 0.0)
+    {
+        bail!("--trim-spacings {trim} must be a number ≥ 0");
+    }
     if !(args.precision_mm.is_finite() && args.precision_mm > 0.0) {
         bail!(
             "--precision-mm {} must be a positive number",
@@ -103,6 +112,9 @@ pub fn ingest(args: &Args) -> anyhow::Result<Report> {
             depth: args.depth,
             voxel_m: args.voxel_mm.map(|v| v * 1e-3),
             outlier_ratio: args.outlier_std.unwrap_or(0.0),
+            trim_spacings: args
+                .trim_spacings
+                .unwrap_or(ingest::surface::SurfaceOptions::default().trim_spacings),
             ..ingest::surface::SurfaceOptions::default()
         },
         lod: ingest::lod::LodOptions {
@@ -243,6 +255,7 @@ pub fn demo_args(input: PathBuf, output: PathBuf) -> Args {
         icp: false,
         voxel_mm: None,
         outlier_std: None,
+        trim_spacings: None,
         depth: None,
         lod: 4,
         precision_mm: codec::DEFAULT_PRECISION_M * 1e3,

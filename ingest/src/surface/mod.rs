@@ -205,8 +205,18 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
                 "triangles": triangles_raw }),
     ));
     // Distance from every vertex to the nearest input point: the measured flag and the trimming.
-    let trim = (options.trim_spacings * spacing) as f32;
+    // A trim of 0 keeps the whole closed surface (the part far from the points is flagged, not removed).
+    let trim = if options.trim_spacings > 0.0 {
+        (options.trim_spacings * spacing) as f32
+    } else {
+        f32::INFINITY
+    };
     let measured_distance = (options.measured_spacings * spacing) as f32;
+    let search_radius = if trim.is_finite() {
+        trim.max(measured_distance)
+    } else {
+        measured_distance
+    };
     let offsets: Vec<[f32; 3]> = surface
         .positions
         .iter()
@@ -219,12 +229,14 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
     let nearest: Vec<Option<(f32, u32)>> = offsets
         .par_iter()
         .with_min_len(1024)
-        .map(|&p| grid.nearest_within(p, trim))
+        .map(|&p| grid.nearest_within(p, search_radius))
         .collect();
     let mut indices = Vec::with_capacity(surface_indices.len());
     let mut trimmed = 0usize;
     for t in surface_indices.chunks_exact(3) {
-        if t.iter().all(|&v| nearest[v as usize].is_none()) {
+        if t.iter()
+            .all(|&v| nearest[v as usize].is_none_or(|(d, _)| d > trim))
+        {
             trimmed += 1;
         } else {
             indices.extend_from_slice(t);
@@ -239,7 +251,7 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
     drop(nearest);
     steps.push((
         "trim",
-        json!({ "remove_beyond_mm": f64::from(trim) * 1e3, "measured_within_mm": f64::from(measured_distance) * 1e3 }),
+        json!({ "remove_beyond_mm": trim.is_finite().then(|| f64::from(trim) * 1e3), "measured_within_mm": f64::from(measured_distance) * 1e3 }),
         json!({ "triangles_removed": trimmed }),
     ));
     lap("trim", "simplifying", &mut stages);
