@@ -150,16 +150,10 @@ pub fn encode_point_cloud_glb(
         normals: cloud.normals.clone(),
         colors_srgb: cloud.colors_srgb.clone(),
         measured: None,
+        intensity: cloud.intensity.clone(),
     };
     as_mesh.validate()?;
-    encode_geometry(
-        &as_mesh,
-        &[],
-        cloud.intensity.as_deref(),
-        true,
-        config,
-        provenance,
-    )
+    encode_geometry(&as_mesh, &[], true, config, provenance)
 }
 
 /// Encode a mesh into a GLB with its manifest; fails rather than write a file whose recorded error would lie.
@@ -206,14 +200,13 @@ pub fn encode_glb_levels(
             });
         }
     }
-    encode_geometry(mesh, coarser, None, false, config, provenance)
+    encode_geometry(mesh, coarser, false, config, provenance)
 }
 
 /// The shared encoder: a mesh with its levels, or (with `points`) a cloud carried in a `Mesh` without indices.
 fn encode_geometry(
     mesh: &Mesh,
     coarser: &[Mesh],
-    intensity: Option<&[f32]>,
     points: bool,
     config: &EncodeConfig,
     provenance: Provenance,
@@ -233,33 +226,52 @@ fn encode_geometry(
         };
         plans
             .par_iter()
-            .map(|plan| encode_chunk(level, intensity, plan, step, points))
+            .map(|plan| encode_chunk(level, plan, step, points))
             .collect::<Result<Vec<_>, _>>()
     };
-    let chunks = encode_level(mesh)?;
-    let stats = measure(mesh, &chunks, step, points);
-    if stats.max_position_error_m > precision_m {
-        return Err(CodecError::PrecisionNotMet {
-            max_error_mm: stats.max_position_error_m * 1e3,
-            precision_mm: precision_m * 1e3,
-        });
-    }
-    let mut coarse = Vec::with_capacity(coarser.len());
-    if !coarser.is_empty() {
-        let finest = crate::distance::TriangleBvh::new(&mesh.positions, &mesh.indices);
-        for level in coarser {
-            let level_chunks = encode_level(level)?;
-            let level_stats = measure(level, &level_chunks, step, points);
-            if level_stats.max_position_error_m > precision_m {
-                return Err(CodecError::PrecisionNotMet {
-                    max_error_mm: level_stats.max_position_error_m * 1e3,
-                    precision_mm: precision_m * 1e3,
-                });
+    // Encoding (one chunk is one thread) and measuring the levels (parallel queries) overlap.
+    let (encoded, deviations) = rayon::join(
+        || {
+            std::iter::once(mesh)
+                .chain(coarser)
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .map(|level| {
+                    let chunks = encode_level(level)?;
+                    let stats = measure(level, &chunks, step, points);
+                    if stats.max_position_error_m > precision_m {
+                        return Err(CodecError::PrecisionNotMet {
+                            max_error_mm: stats.max_position_error_m * 1e3,
+                            precision_mm: precision_m * 1e3,
+                        });
+                    }
+                    Ok((chunks, stats))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        },
+        || {
+            if coarser.is_empty() {
+                return Vec::new();
             }
-            let deviation_m = level_deviation(mesh, &finest, level);
-            coarse.push((level_chunks, level_stats, deviation_m));
-        }
-    }
+            let finest = crate::distance::TriangleBvh::new(&mesh.positions, &mesh.indices);
+            let finest_vertices: std::collections::HashSet<[u32; 3]> =
+                mesh.positions.iter().map(|p| p.map(f32::to_bits)).collect();
+            coarser
+                .iter()
+                .map(|level| level_deviation(mesh, &finest, &finest_vertices, level))
+                .collect()
+        },
+    );
+    let mut encoded = encoded?.into_iter();
+    let Some((chunks, stats)) = encoded.next() else {
+        return Err(CodecError::InvalidMesh {
+            reason: "nothing was encoded".into(),
+        });
+    };
+    let coarse: Vec<(Vec<EncodedChunk>, EncodeStats, f64)> = encoded
+        .zip(deviations)
+        .map(|((chunks, stats), deviation)| (chunks, stats, deviation))
+        .collect();
     let all_levels: Vec<&[EncodedChunk]> = std::iter::once(chunks.as_slice())
         .chain(coarse.iter().map(|(c, _, _)| c.as_slice()))
         .collect();
@@ -314,24 +326,46 @@ fn encode_geometry(
 /// Largest distance between a coarser level and the finest: every vertex of the finest to the level's
 /// surface, every vertex and triangle centroid of the level to the finest's surface, with exact closest
 /// points. (The finest level's triangles are small next to the level's, so its vertices sample it densely.)
-fn level_deviation(finest: &Mesh, finest_bvh: &crate::distance::TriangleBvh, level: &Mesh) -> f64 {
+/// A vertex the two share lies on both surfaces: its distance is 0 without a query.
+fn level_deviation(
+    finest: &Mesh,
+    finest_bvh: &crate::distance::TriangleBvh,
+    finest_vertices: &std::collections::HashSet<[u32; 3]>,
+    level: &Mesh,
+) -> f64 {
     use crate::distance::{TriangleBvh, max_distance_to};
     let widen = |p: &[f32; 3]| p.map(f64::from);
-    let mut level_samples: Vec<[f64; 3]> = level.positions.iter().map(widen).collect();
+    let level_vertices: std::collections::HashSet<[u32; 3]> = level
+        .positions
+        .iter()
+        .map(|p| p.map(f32::to_bits))
+        .collect();
+    let mut level_samples: Vec<[f64; 3]> = level
+        .positions
+        .iter()
+        .filter(|p| !finest_vertices.contains(&p.map(f32::to_bits)))
+        .map(widen)
+        .collect();
     level_samples.extend(level.indices.chunks_exact(3).map(|t| {
         let c = [0, 1, 2].map(|k| widen(&level.positions[t[k] as usize]));
         [0, 1, 2].map(|a| (c[0][a] + c[1][a] + c[2][a]) / 3.0)
     }));
     let level_bvh = TriangleBvh::new(&level.positions, &level.indices);
-    let finest_samples: Vec<[f64; 3]> = finest.positions.iter().map(widen).collect();
-    let finest_to_level = max_distance_to(&level_bvh, &finest_samples);
-    let level_to_finest = max_distance_to(finest_bvh, &level_samples);
+    let finest_samples: Vec<[f64; 3]> = finest
+        .positions
+        .iter()
+        .filter(|p| !level_vertices.contains(&p.map(f32::to_bits)))
+        .map(widen)
+        .collect();
+    let (finest_to_level, level_to_finest) = rayon::join(
+        || max_distance_to(&level_bvh, &finest_samples),
+        || max_distance_to(finest_bvh, &level_samples),
+    );
     finest_to_level.max(level_to_finest)
 }
 
 fn encode_chunk(
     mesh: &Mesh,
-    intensity: Option<&[f32]>,
     plan: &ChunkPlan,
     step: f32,
     points: bool,
@@ -390,7 +424,7 @@ fn encode_chunk(
         measured_count = flags.iter().filter(|&&m| m).count();
         streams.push(encode_measured(flags)?);
     }
-    if let Some(values) = intensity {
+    if let Some(values) = &mesh.intensity {
         let local: Vec<f32> = order.iter().map(|&g| values[g as usize]).collect();
         let encoded = encode_vertices(&local)?;
         if decode_vertices::<f32>(&encoded, local.len())?
@@ -1086,6 +1120,7 @@ mod tests {
                     .extend([a, a + 1, a + n, a + 1, a + n + 1, a + n]);
             }
         }
+        mesh.intensity = Some((0..mesh.positions.len()).map(|v| v as f32 * 0.5).collect());
         mesh.normals = Some(normals);
         mesh.colors_srgb = Some(colors);
         mesh.measured = Some(measured);
@@ -1155,6 +1190,11 @@ mod tests {
             if let (Some(a), Some(b)) = (&mesh.measured, &decoded.measured) {
                 assert_eq!(a[source], b[v], "measured flag of vertex {v}");
             }
+            assert_eq!(
+                mesh.intensity.as_ref().map(|a| a[source].to_bits()),
+                decoded.intensity.as_ref().map(|b| b[v].to_bits()),
+                "intensity of vertex {v}"
+            );
         }
         // Same set of triangles: each decoded corner, mapped back to the input vertex it came from.
         let input = canonical_triangles(mesh.indices.chunks_exact(3).map(|t| [t[0], t[1], t[2]]));
@@ -1327,6 +1367,10 @@ mod tests {
                 .measured
                 .as_ref()
                 .map(|m| (0..used.len()).map(|v| m[pick(v)]).collect()),
+            intensity: mesh
+                .intensity
+                .as_ref()
+                .map(|m| (0..used.len()).map(|v| m[pick(v)]).collect()),
         }
     }
 
@@ -1410,7 +1454,7 @@ mod tests {
             "the model's streams start after the coarse levels"
         );
         // Views are numbered model first; the one at offset 0 is the coarsest level's first (position) stream.
-        let streams_per_level = 5; // position, normal, colour, measured flag, indices
+        let streams_per_level = 6; // position, normal, colour, measured flag, intensity, indices
         let at_zero = views.iter().position(|v| offset_of_view(v) == 0).unwrap();
         assert_eq!(at_zero, 2 * streams_per_level);
     }

@@ -25,6 +25,9 @@ pub struct Mesh {
     pub colors_srgb: Option<Vec<[u8; 4]>>,
     /// Whether each vertex lies on measured surface (`true`) or was filled in by reconstruction (`false`).
     pub measured: Option<Vec<bool>>,
+    /// Return intensity or quality carried over from the scan's points, one per vertex, in the scanner's
+    /// own scale (stored exactly, as `_INTENSITY`).
+    pub intensity: Option<Vec<f32>>,
 }
 
 /// A point cloud in metres, with optional per-point attributes.
@@ -100,6 +103,11 @@ impl Mesh {
         check_len(
             "measured flags",
             self.measured.as_ref().map(Vec::len),
+            vertex_count,
+        )?;
+        check_len(
+            "intensities",
+            self.intensity.as_ref().map(Vec::len),
             vertex_count,
         )?;
         if let Some(normals) = &self.normals

@@ -1922,6 +1922,9 @@ impl SceneBuilder {
         let mut normals = Vec::with_capacity(if want_normals { vertex_total } else { 0 });
         let mut colors = Vec::with_capacity(if want_colors { vertex_total } else { 0 });
         let mut measured = Vec::with_capacity(if want_measured { vertex_total } else { 0 });
+        // Intensity only when every primitive has it: nothing is invented.
+        let want_intensity = self.mesh_parts.iter().all(|(p, _)| p.intensity.is_some());
+        let mut intensity = Vec::with_capacity(if want_intensity { vertex_total } else { 0 });
         for (part, triangles) in &self.mesh_parts {
             let base = mesh.positions.len() as u32;
             mesh.positions.extend_from_slice(&part.positions);
@@ -1940,6 +1943,9 @@ impl SceneBuilder {
                     None => measured.resize(measured.len() + part.positions.len(), true),
                 }
             }
+            if want_intensity {
+                intensity.extend_from_slice(part.intensity.as_deref().unwrap_or_default());
+            }
             mesh.indices.extend(triangles.iter().map(|i| i + base));
         }
         let bad_normals = normals.iter().filter(|n| n[0].is_nan()).count();
@@ -1947,6 +1953,7 @@ impl SceneBuilder {
         mesh.normals = (want_normals && bad_normals == 0).then_some(normals);
         mesh.colors_srgb = want_colors.then_some(colors);
         mesh.measured = want_measured.then_some(measured);
+        mesh.intensity = want_intensity.then_some(intensity);
     }
 
     /// glTF coordinates are offsets from the manifest's origin (zero for other files), so they become
@@ -1986,6 +1993,7 @@ impl SceneBuilder {
                 mesh.indices = triangles;
                 mesh.colors_srgb = part.colors;
                 mesh.measured = part.measured;
+                mesh.intensity = part.intensity;
                 let normals = part.normals.unwrap_or_default();
                 let bad_normals = normals.iter().filter(|n| n[0].is_nan()).count();
                 self.note_bad_normals(bad_normals);
@@ -1997,6 +2005,7 @@ impl SceneBuilder {
                 mesh.indices = triangles;
                 mesh.colors_srgb = part.colors;
                 mesh.measured = part.measured;
+                mesh.intensity = part.intensity;
             }
         } else {
             self.concatenate(&mut mesh, want_normals, want_colors, want_measured);

@@ -318,11 +318,7 @@ pub fn read_scan_from(
         .or(raw.declared_unit)
         .unwrap_or_else(|| format.default_unit());
     // The conversion below uses the geometry only: the record is moved out, not copied.
-    let mut dropped = std::mem::take(&mut raw.dropped);
-    if !raw.indices.is_empty() && raw.intensity.is_some() {
-        // The mesh types carry no per-vertex intensity (a point cloud does).
-        dropped.push("vertex property intensity (a mesh does not keep it)".into());
-    }
+    let dropped = std::mem::take(&mut raw.dropped);
     let facts = ReadFacts {
         format: std::mem::take(&mut raw.format),
         unit,
@@ -690,9 +686,6 @@ fn encode(
                 surface.reconstructed_area_share * 100.0,
                 options.measured_spacings
             ));
-            if cloud.intensity.is_some() {
-                notes.push("not kept: point intensity (the surface has none)".into());
-            }
             encode_with_levels(&surface.mesh, config, provenance, stages)
         }
     }?;

@@ -89,6 +89,7 @@ fn compact(mesh: &Mesh, indices: &[u32]) -> Mesh {
         normals: pick(mesh.normals.as_deref(), &kept),
         colors_srgb: pick(mesh.colors_srgb.as_deref(), &kept),
         measured: pick(mesh.measured.as_deref(), &kept),
+        intensity: pick(mesh.intensity.as_deref(), &kept),
     }
 }
 

@@ -62,7 +62,7 @@ pub fn from_gltf(bytes: &[u8], path: &std::path::Path) -> Result<RawMesh, crate:
         dropped,
         polygons_triangulated: 0,
         measured: model.mesh.measured,
-        intensity: None,
+        intensity: model.mesh.intensity,
         metadata: Vec::new(),
         declared_unit: None,
     })
@@ -205,6 +205,7 @@ pub fn to_mesh(raw: RawMesh, unit: Unit) -> Converted<Mesh> {
         normals,
         colors_srgb: keep(raw.colors_srgb, &placed.new_index),
         measured: keep(raw.measured, &placed.new_index),
+        intensity: keep(raw.intensity, &placed.new_index),
     };
     Converted {
         geometry: mesh,

@@ -244,6 +244,7 @@ pub(crate) fn merge(
             normals: cloud.normals,
             colors_srgb: cloud.colors_srgb,
             measured: measured.filter(|m: &Vec<bool>| !m.is_empty()),
+            intensity: cloud.intensity,
         })
     } else {
         Geometry::Points(cloud)

@@ -58,8 +58,14 @@ fn ingest_bunny_writes_a_valid_glb_its_manifest_and_the_contract_fields() {
     );
     let dropped = manifest["steps"][0]["result"]["dropped"].to_string();
     assert!(
-        dropped.contains("confidence") && dropped.contains("intensity"),
-        "dropped properties not recorded: {dropped}"
+        dropped.contains("confidence") && !dropped.contains("intensity"),
+        "dropped properties not recorded, or intensity dropped: {dropped}"
+    );
+    assert!(
+        manifest["geometry"]["attributes"]
+            .to_string()
+            .contains("_INTENSITY"),
+        "the scan's intensity is kept per vertex: {manifest}"
     );
 
     let info = run_json(&mut exhibit(&["info", glb.to_str().unwrap(), "--json"]));

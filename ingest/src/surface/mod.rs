@@ -290,14 +290,13 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
     }
     let positions: Vec<[f32; 3]> = kept.iter().map(|&v| offsets[v]).collect();
     let measured: Vec<bool> = kept.iter().map(|&v| measured_raw[v]).collect();
-    let colors_srgb = cloud.colors_srgb.as_ref().map(|colors| {
-        kept.iter()
-            .map(|&v| {
-                grid.nearest_within(offsets[v], f32::INFINITY)
-                    .map_or([255; 4], |(_, i)| colors[i as usize])
-            })
-            .collect()
-    });
+    let (colors_srgb, intensity) = transfer_attributes(
+        cloud,
+        &grid,
+        &kept.iter().map(|&v| offsets[v]).collect::<Vec<_>>(),
+        measured_distance,
+        &mut steps,
+    );
     let vertex_normals = area_weighted_normals(&positions, &indices);
     let (mut total, mut reconstructed) = (0.0, 0.0);
     for t in indices.chunks_exact(3) {
@@ -320,6 +319,7 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
         normals: Some(vertex_normals),
         colors_srgb,
         measured: Some(measured),
+        intensity,
     };
     Reconstruction {
         mesh,
@@ -327,6 +327,92 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
         stages,
         reconstructed_area_share,
     }
+}
+
+/// Points that colour a vertex: its nearest ones within the measured distance.
+const TRANSFER_NEIGHBOURS: usize = 8;
+
+/// Colour and intensity of each vertex from the points near it: the inverse-distance average of its
+/// [`TRANSFER_NEIGHBOURS`] nearest points within `radius` (colours in linear light, so that averaging does not
+/// darken), or the nearest point's values where none is that close (reconstructed surface). Recorded as the
+/// `transfer` step.
+fn transfer_attributes(
+    cloud: &PointCloud,
+    grid: &PointGrid,
+    vertices: &[[f32; 3]],
+    radius: f32,
+    steps: &mut Vec<(&'static str, serde_json::Value, serde_json::Value)>,
+) -> (Option<Vec<[u8; 4]>>, Option<Vec<f32>>) {
+    if cloud.colors_srgb.is_none() && cloud.intensity.is_none() {
+        return (None, None);
+    }
+    // Weights stay finite on a vertex that sits exactly on a point.
+    let floor = f64::from(radius) * 0.05;
+    let averaged: Vec<(Option<[u8; 4]>, Option<f32>, bool)> = vertices
+        .par_iter()
+        .with_min_len(1024)
+        .map_init(Vec::new, |near, &v| {
+            grid.knn(v, TRANSFER_NEIGHBOURS, near);
+            near.retain(|&(d2, _)| d2.sqrt() <= radius);
+            let averaged = !near.is_empty();
+            if !averaged {
+                near.extend(
+                    grid.nearest_within(v, f32::INFINITY)
+                        .map(|(d, i)| (d * d, i)),
+                );
+            }
+            let weights: Vec<(f64, usize)> = near
+                .iter()
+                .map(|&(d2, i)| (1.0 / (f64::from(d2.sqrt()) + floor), i as usize))
+                .collect();
+            let total: f64 = weights.iter().map(|w| w.0).sum();
+            let color = cloud.colors_srgb.as_ref().map(|colors| {
+                let mut sum = [0.0f64; 4];
+                for &(w, i) in &weights {
+                    for c in 0..3 {
+                        sum[c] += w * codec::srgb_to_linear(colors[i][c]);
+                    }
+                    sum[3] += w * f64::from(colors[i][3]);
+                }
+                if total > 0.0 {
+                    [
+                        codec::linear_to_srgb(sum[0] / total),
+                        codec::linear_to_srgb(sum[1] / total),
+                        codec::linear_to_srgb(sum[2] / total),
+                        (sum[3] / total).round().clamp(0.0, 255.0) as u8,
+                    ]
+                } else {
+                    [255; 4]
+                }
+            });
+            let value = cloud.intensity.as_ref().map(|values| {
+                let sum: f64 = weights.iter().map(|&(w, i)| w * f64::from(values[i])).sum();
+                if total > 0.0 {
+                    (sum / total) as f32
+                } else {
+                    0.0
+                }
+            });
+            (color, value, averaged)
+        })
+        .collect();
+    let from_nearest = averaged.iter().filter(|a| !a.2).count();
+    steps.push((
+        "transfer",
+        json!({ "method": "inverse-distance average of the nearest points within the measured distance, colours in linear light; the nearest point where none is that close",
+                "neighbours": TRANSFER_NEIGHBOURS, "radius_mm": f64::from(radius) * 1e3,
+                "colour": cloud.colors_srgb.is_some(), "intensity": cloud.intensity.is_some() }),
+        json!({ "vertices": vertices.len(), "from_the_nearest_point_only": from_nearest }),
+    ));
+    let colors = cloud
+        .colors_srgb
+        .as_ref()
+        .map(|_| averaged.iter().map(|a| a.0.unwrap_or([255; 4])).collect());
+    let intensity = cloud
+        .intensity
+        .as_ref()
+        .map(|_| averaged.iter().map(|a| a.1.unwrap_or(0.0)).collect());
+    (colors, intensity)
 }
 
 /// Voxel downsampling then outlier removal, recorded as the `clean` step.
@@ -462,6 +548,52 @@ mod tests {
             "{}",
             result.reconstructed_area_share
         );
+    }
+
+    #[test]
+    fn colour_and_intensity_come_from_the_points_near_each_vertex() {
+        // A sphere whose upper half is red and lower half blue, with intensity rising with height.
+        let mut cloud = sphere(30_000, [0.0; 3], 0.5, 0.0);
+        cloud.colors_srgb = Some(
+            cloud
+                .positions
+                .iter()
+                .map(|p| {
+                    if p[2] > 0.0 {
+                        [200, 30, 20, 255]
+                    } else {
+                        [10, 40, 220, 255]
+                    }
+                })
+                .collect(),
+        );
+        cloud.intensity = Some(cloud.positions.iter().map(|p| 1000.0 * p[2]).collect());
+        let result = reconstruct_cloud(&cloud, &options(7));
+        let mesh = &result.mesh;
+        let colors = mesh.colors_srgb.as_ref().expect("colours carried over");
+        let intensity = mesh.intensity.as_ref().expect("intensity carried over");
+        let spacing = 0.5 * (4.0 * std::f32::consts::PI / 30_000.0).sqrt();
+        for (k, p) in mesh.positions.iter().enumerate() {
+            // Away from the border between the halves, a vertex has exactly its half's colour.
+            if p[2] > 4.0 * spacing {
+                assert_eq!(colors[k], [200, 30, 20, 255], "vertex {k} at {p:?}");
+            } else if p[2] < -4.0 * spacing {
+                assert_eq!(colors[k], [10, 40, 220, 255], "vertex {k} at {p:?}");
+            }
+            // Intensity is the local average: close to the height's value, within a few point spacings.
+            assert!(
+                (intensity[k] - 1000.0 * p[2]).abs() < 1000.0 * 3.0 * spacing,
+                "vertex {k}: intensity {} at height {}",
+                intensity[k],
+                p[2]
+            );
+        }
+        let record = result
+            .steps
+            .iter()
+            .find(|s| s.0 == "transfer")
+            .expect("the transfer step");
+        assert_eq!(record.2["from_the_nearest_point_only"], 0, "{:?}", record.2);
     }
 
     #[test]
