@@ -681,6 +681,14 @@ fn encode(
             {
                 step.result["reconstructed_area_share"] = json!(surface.reconstructed_area_share);
             }
+            if let Some(step) = provenance.steps.iter().find(|s| s.name == "simplify") {
+                notes.push(format!(
+                    "simplified to meshoptimizer's estimate of {:.3} mm; measured: at most {:.3} mm, 99 % within {:.3} mm",
+                    step.params["max_error_mm"].as_f64().unwrap_or(0.0),
+                    step.result["error_mm"].as_f64().unwrap_or(0.0),
+                    step.result["error_p99_mm"].as_f64().unwrap_or(0.0),
+                ));
+            }
             notes.push(format!(
                 "surface reconstructed from points: {:.1} % of its area is farther than {} point spacings from any point (flagged reconstructed, _MEASURED = 0)",
                 surface.reconstructed_area_share * 100.0,

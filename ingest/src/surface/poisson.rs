@@ -407,15 +407,38 @@ fn build_level(depth: u32, samples: &[Sample], band: i64, whole: bool) -> Level 
 /// No neighbour node on this side (the domain ends, or the value is fixed and folded into `fixed`).
 const NO_NODE: u32 = u32::MAX;
 
-/// One node of the grid's graph: its neighbours (−x, +x, −y, +y, −z, +z) and its number of edges.
-struct Links {
-    neighbours: [u32; 6],
-    degree: f32,
+/// The node across `face` (−x, +x, −y, +y, −z, +z) of node `b * BLOCK_NODES + local(l)`, or `NO_NODE` when the
+/// domain ends there or the value across is fixed (folded into the right-hand side). Computed, not stored:
+/// a stored table took 24 bytes per node, the largest array of a depth-9 solve.
+#[inline]
+fn neighbour(level: &Level, b: usize, l: [i64; 3], face: usize) -> u32 {
+    let axis = face / 2;
+    let step = if face.is_multiple_of(2) { -1 } else { 1 };
+    let mut m = l;
+    m[axis] += step;
+    if (0..B).contains(&m[axis]) {
+        return (b * BLOCK_NODES + local(m)) as u32;
+    }
+    match level.neighbours[b][face] {
+        DOMAIN | FIXED => NO_NODE,
+        other => {
+            m[axis] -= step * B;
+            (other as usize * BLOCK_NODES + local(m)) as u32
+        }
+    }
 }
 
-/// The graph, and for each node the sum of the fixed values across its edges into the coarser solution
-/// (needed only for the right-hand side, so kept apart and dropped after it).
-fn graph(level: &Level, coarser: &Implicit, below: usize) -> (Vec<Links>, Vec<f64>) {
+/// Block-local coordinates of a node's index within its block.
+#[inline]
+fn block_coords(i: usize) -> [i64; 3] {
+    let i = i as i64;
+    [i % B, i / B % B, i / (B * B)]
+}
+
+/// For each node, its number of edges (the graph Laplacian's diagonal), and the sum of the fixed values
+/// across its edges into the coarser solution (needed only for the right-hand side, so kept apart and
+/// dropped after it).
+fn graph(level: &Level, coarser: &Implicit, below: usize) -> (Vec<f32>, Vec<f64>) {
     let n = level.n as f64;
     level
         .blocks
@@ -424,16 +447,14 @@ fn graph(level: &Level, coarser: &Implicit, below: usize) -> (Vec<Links>, Vec<f6
         .flat_map_iter(|(b, key)| {
             let slots = level.neighbours[b];
             (0..BLOCK_NODES).map(move |i| {
-                let l = [i as i64 % B, i as i64 / B % B, i as i64 / (B * B)];
-                let mut out = [NO_NODE; 6];
+                let l = block_coords(i);
                 let (mut degree, mut fixed) = (0.0f32, 0.0);
-                for (face, slot) in out.iter_mut().enumerate() {
+                for face in 0..6usize {
                     let axis = face / 2;
-                    let step = if face % 2 == 0 { -1 } else { 1 };
+                    let step = if face.is_multiple_of(2) { -1 } else { 1 };
                     let mut m = l;
                     m[axis] += step;
                     if (0..B).contains(&m[axis]) {
-                        *slot = (b * BLOCK_NODES + local(m)) as u32;
                         degree += 1.0;
                         continue;
                     }
@@ -444,20 +465,10 @@ fn graph(level: &Level, coarser: &Implicit, below: usize) -> (Vec<Links>, Vec<f6
                             fixed += coarser.value_unit(g.map(|c| c as f64 / n), below);
                             degree += 1.0;
                         }
-                        other => {
-                            m[axis] -= step * B;
-                            *slot = (other as usize * BLOCK_NODES + local(m)) as u32;
-                            degree += 1.0;
-                        }
+                        _ => degree += 1.0,
                     }
                 }
-                (
-                    Links {
-                        neighbours: out,
-                        degree,
-                    },
-                    fixed,
-                )
+                (degree, fixed)
             })
         })
         .unzip()
@@ -537,7 +548,7 @@ fn solve_level(
     let below = coarser.levels.len();
     let nodes = level.values.len();
     let h = 1.0 / level.n as f64;
-    let (graph, fixed) = graph(level, coarser, below);
+    let (degrees, fixed) = graph(level, coarser, below);
     // The normal field on the edges, times h: F_a[m] for the edge from node m to m + â.
     // f32 is plenty for a sum of a few splats per edge, and halves the largest temporary arrays.
     let mut field = [
@@ -569,8 +580,9 @@ fn solve_level(
         .into_par_iter()
         .map(|i| {
             let mut b = fixed[i];
+            let (block, l) = (i / BLOCK_NODES, block_coords(i % BLOCK_NODES));
             for axis in 0..3 {
-                let before = graph[i].neighbours[2 * axis];
+                let before = neighbour(level, block, l, 2 * axis);
                 if before != NO_NODE {
                     b += f64::from(field[axis][before as usize]);
                 }
@@ -581,7 +593,7 @@ fn solve_level(
         .collect();
     drop(field);
     drop(fixed);
-    let mut diagonal: Vec<f64> = graph.iter().map(|l| f64::from(l.degree)).collect();
+    let mut diagonal: Vec<f64> = degrees.iter().map(|&d| f64::from(d)).collect();
     for ((stencil_nodes, weights), s) in &screening {
         for (node, w) in stencil_nodes.iter().zip(weights) {
             diagonal[*node] += s * w * w;
@@ -589,15 +601,22 @@ fn solve_level(
     }
     let mut at_points = vec![0.0; screening.len()];
     let mut apply = |x: &[f64], out: &mut Vec<f64>| {
-        out.par_iter_mut().enumerate().for_each(|(i, o)| {
-            let mut v = f64::from(graph[i].degree) * x[i];
-            for &m in &graph[i].neighbours {
-                if m != NO_NODE {
-                    v -= x[m as usize];
+        out.par_chunks_mut(BLOCK_NODES)
+            .enumerate()
+            .for_each(|(block, outs)| {
+                for (k, o) in outs.iter_mut().enumerate() {
+                    let i = block * BLOCK_NODES + k;
+                    let l = block_coords(k);
+                    let mut v = f64::from(degrees[i]) * x[i];
+                    for face in 0..6 {
+                        let m = neighbour(level, block, l, face);
+                        if m != NO_NODE {
+                            v -= x[m as usize];
+                        }
+                    }
+                    *o = v;
                 }
-            }
-            *o = v;
-        });
+            });
         at_points
             .par_iter_mut()
             .zip(&screening)
