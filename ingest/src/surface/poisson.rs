@@ -700,125 +700,176 @@ const TETRAHEDRA: [[usize; 4]; 6] = [
     [0, 5, 1, 7],
 ];
 
+/// Blocks whose cells are cut in parallel before their vertices are numbered in order.
+const EXTRACT_BATCH_BLOCKS: usize = 4096;
+
+/// One grid edge, by the packed coordinates of its two nodes (smaller first).
+type EdgeKey = (u64, u64);
+
+/// The cut of one block's cells: the vertices they ask for (a vertex is a grid edge, asked for again by
+/// every tetrahedron that crosses it), each once, in the order first asked, and the triangles as positions
+/// in that list.
+#[derive(Default)]
+struct BlockCut {
+    edges: Vec<(EdgeKey, [f64; 3])>,
+    triangles: Vec<[u32; 3]>,
+}
+
 /// The level set `χ = iso` on the finest grid, by marching tetrahedra, over the cells whose eight corners
-/// are all on it. Triangles face the outside (increasing χ).
+/// are all on it. Triangles face the outside (increasing χ). Blocks are cut in parallel, then their
+/// vertices numbered in block order, first come first numbered: the same mesh on any thread count.
 #[must_use]
 pub fn extract(implicit: &Implicit) -> Surface {
     let Some(level) = implicit.levels.last() else {
         return Surface::default();
     };
-    let iso = implicit.iso;
-    let frame = implicit.frame;
-    let n = level.n as f64;
     let mut surface = Surface::default();
-    let mut vertex_of: GridMap<(u64, u64), u32> = GridMap::default();
-    let pack = |g: [i64; 3]| (g[0] as u64) | ((g[1] as u64) << 21) | ((g[2] as u64) << 42);
-    for (b, key) in level.blocks.iter().enumerate() {
-        for i in 0..BLOCK_NODES {
-            let l = [i as i64 % B, i as i64 / B % B, i as i64 / (B * B)];
-            let base = [0, 1, 2].map(|a| key[a] * B + l[a]);
-            let mut corners = [(0.0f64, [0i64; 3]); 8];
-            let mut complete = true;
-            for (c, corner) in corners.iter_mut().enumerate() {
-                let d = [c as i64 & 1, (c as i64 >> 1) & 1, (c as i64 >> 2) & 1];
-                let g = [0, 1, 2].map(|a| base[a] + d[a]);
-                let inside_block = (0..3).all(|a| l[a] + d[a] < B);
-                let value = if inside_block {
-                    Some(level.values[b * BLOCK_NODES + local([0, 1, 2].map(|a| l[a] + d[a]))])
-                } else {
-                    level.node_index(g).map(|k| level.values[k])
-                };
-                let Some(value) = value else {
-                    complete = false;
-                    break;
-                };
-                *corner = (value - iso, g);
-            }
-            if !complete {
-                continue;
-            }
-            if corners.iter().all(|c| c.0 >= 0.0) || corners.iter().all(|c| c.0 < 0.0) {
-                continue;
-            }
-            for tet in TETRAHEDRA {
-                let v = tet.map(|c| corners[c]);
-                let outside: Vec<usize> = (0..4).filter(|&k| v[k].0 >= 0.0).collect();
-                let inside: Vec<usize> = (0..4).filter(|&k| v[k].0 < 0.0).collect();
-                if outside.is_empty() || inside.is_empty() {
-                    continue;
-                }
-                let mut vertex = |a: usize, b: usize| -> u32 {
-                    let (ka, kb) = (pack(v[a].1), pack(v[b].1));
-                    let key = (ka.min(kb), ka.max(kb));
+    let mut vertex_of: GridMap<EdgeKey, u32> = GridMap::default();
+    let blocks: Vec<usize> = (0..level.blocks.len()).collect();
+    for batch in blocks.chunks(EXTRACT_BATCH_BLOCKS) {
+        let cuts: Vec<BlockCut> = batch
+            .par_iter()
+            .map(|&b| cut_block(implicit, level, b))
+            .collect();
+        for cut in cuts {
+            // Numbered in the order first asked for, block after block: what one thread walking the
+            // blocks in order would give.
+            let ids: Vec<u32> = cut
+                .edges
+                .iter()
+                .map(|&(key, position)| {
                     *vertex_of.entry(key).or_insert_with(|| {
-                        let t = edge_root(level, iso, v[a], v[b]);
-                        let position = [0, 1, 2].map(|ax| {
-                            let ua = v[a].1[ax] as f64 / n;
-                            let ub = v[b].1[ax] as f64 / n;
-                            frame.origin[ax] + frame.size * (ua + t * (ub - ua))
-                        });
                         surface.positions.push(position);
                         (surface.positions.len() - 1) as u32
                     })
-                };
-                let triangles: Vec<[u32; 3]> = match (outside.len(), inside.len()) {
-                    (1, 3) | (3, 1) => {
-                        let (lone, others) = if outside.len() == 1 {
-                            (outside[0], &inside)
-                        } else {
-                            (inside[0], &outside)
-                        };
-                        vec![[
-                            vertex(lone, others[0]),
-                            vertex(lone, others[1]),
-                            vertex(lone, others[2]),
-                        ]]
-                    }
-                    _ => {
-                        let (a, b) = (outside[0], outside[1]);
-                        let (c, d) = (inside[0], inside[1]);
-                        let (ac, ad, bc, bd) =
-                            (vertex(a, c), vertex(a, d), vertex(b, c), vertex(b, d));
-                        vec![[ac, ad, bd], [ac, bd, bc]]
-                    }
-                };
-                // Face outward: towards the corners where χ is above the level.
-                let towards = {
-                    let mean = |set: &[usize]| {
-                        let mut m = [0.0; 3];
-                        for &k in set {
-                            for a in 0..3 {
-                                m[a] += v[k].1[a] as f64 / set.len() as f64;
-                            }
-                        }
-                        m
-                    };
-                    let (o, i) = (mean(&outside), mean(&inside));
-                    [0, 1, 2].map(|a| o[a] - i[a])
-                };
-                for t in triangles {
-                    if t[0] == t[1] || t[1] == t[2] || t[0] == t[2] {
-                        continue;
-                    }
-                    let p = t.map(|k| surface.positions[k as usize]);
-                    let e1 = [0, 1, 2].map(|a| p[1][a] - p[0][a]);
-                    let e2 = [0, 1, 2].map(|a| p[2][a] - p[0][a]);
-                    let normal = [
-                        e1[1] * e2[2] - e1[2] * e2[1],
-                        e1[2] * e2[0] - e1[0] * e2[2],
-                        e1[0] * e2[1] - e1[1] * e2[0],
-                    ];
-                    let facing: f64 = (0..3).map(|a| normal[a] * towards[a]).sum();
-                    if facing >= 0.0 {
-                        surface.indices.extend(t);
-                    } else {
-                        surface.indices.extend([t[0], t[2], t[1]]);
-                    }
-                }
+                })
+                .collect();
+            for t in cut.triangles {
+                surface.indices.extend(t.map(|k| ids[k as usize]));
             }
         }
     }
     surface
+}
+
+/// Marching tetrahedra over the cells of block `b`.
+fn cut_block(implicit: &Implicit, level: &Level, b: usize) -> BlockCut {
+    let iso = implicit.iso;
+    let frame = implicit.frame;
+    let n = level.n as f64;
+    let key = level.blocks[b];
+    let pack = |g: [i64; 3]| (g[0] as u64) | ((g[1] as u64) << 21) | ((g[2] as u64) << 42);
+    let mut cut = BlockCut::default();
+    let mut local_of: GridMap<EdgeKey, u32> = GridMap::default();
+    for i in 0..BLOCK_NODES {
+        let l = block_coords(i);
+        let base = [0, 1, 2].map(|a| key[a] * B + l[a]);
+        let mut corners = [(0.0f64, [0i64; 3]); 8];
+        let mut complete = true;
+        for (c, corner) in corners.iter_mut().enumerate() {
+            let d = [c as i64 & 1, (c as i64 >> 1) & 1, (c as i64 >> 2) & 1];
+            let g = [0, 1, 2].map(|a| base[a] + d[a]);
+            let inside_block = (0..3).all(|a| l[a] + d[a] < B);
+            let value = if inside_block {
+                Some(level.values[b * BLOCK_NODES + local([0, 1, 2].map(|a| l[a] + d[a]))])
+            } else {
+                level.node_index(g).map(|k| level.values[k])
+            };
+            let Some(value) = value else {
+                complete = false;
+                break;
+            };
+            *corner = (value - iso, g);
+        }
+        if !complete {
+            continue;
+        }
+        if corners.iter().all(|c| c.0 >= 0.0) || corners.iter().all(|c| c.0 < 0.0) {
+            continue;
+        }
+        for tet in TETRAHEDRA {
+            let v = tet.map(|c| corners[c]);
+            let outside: Vec<usize> = (0..4).filter(|&k| v[k].0 >= 0.0).collect();
+            let inside: Vec<usize> = (0..4).filter(|&k| v[k].0 < 0.0).collect();
+            if outside.is_empty() || inside.is_empty() {
+                continue;
+            }
+            // The crossing on edge (a, b), computed from its smaller node so that every tetrahedron sharing
+            // the edge computes the same position.
+            let mut vertex = |a: usize, b: usize| -> (u32, EdgeKey, [f64; 3]) {
+                let (ka, kb) = (pack(v[a].1), pack(v[b].1));
+                let edge = (ka.min(kb), ka.max(kb));
+                let local = *local_of.entry(edge).or_insert_with(|| {
+                    let (from, to) = if ka <= kb { (v[a], v[b]) } else { (v[b], v[a]) };
+                    let t = edge_root(level, iso, from, to);
+                    let position = [0, 1, 2].map(|ax| {
+                        let ua = from.1[ax] as f64 / n;
+                        let ub = to.1[ax] as f64 / n;
+                        frame.origin[ax] + frame.size * (ua + t * (ub - ua))
+                    });
+                    cut.edges.push((edge, position));
+                    (cut.edges.len() - 1) as u32
+                });
+                (local, edge, cut.edges[local as usize].1)
+            };
+            let triangles: Vec<[(u32, EdgeKey, [f64; 3]); 3]> = match (outside.len(), inside.len())
+            {
+                (1, 3) | (3, 1) => {
+                    let (lone, others) = if outside.len() == 1 {
+                        (outside[0], &inside)
+                    } else {
+                        (inside[0], &outside)
+                    };
+                    vec![[
+                        vertex(lone, others[0]),
+                        vertex(lone, others[1]),
+                        vertex(lone, others[2]),
+                    ]]
+                }
+                _ => {
+                    let (a, b) = (outside[0], outside[1]);
+                    let (c, d) = (inside[0], inside[1]);
+                    let (ac, ad, bc, bd) = (vertex(a, c), vertex(a, d), vertex(b, c), vertex(b, d));
+                    vec![[ac, ad, bd], [ac, bd, bc]]
+                }
+            };
+            // Face outward: towards the corners where χ is above the level.
+            let towards = {
+                let mean = |set: &[usize]| {
+                    let mut m = [0.0; 3];
+                    for &k in set {
+                        for a in 0..3 {
+                            m[a] += v[k].1[a] as f64 / set.len() as f64;
+                        }
+                    }
+                    m
+                };
+                let (o, i) = (mean(&outside), mean(&inside));
+                [0, 1, 2].map(|a| o[a] - i[a])
+            };
+            for t in triangles {
+                // Two corners on one grid edge: a degenerate triangle.
+                if t[0].1 == t[1].1 || t[1].1 == t[2].1 || t[0].1 == t[2].1 {
+                    continue;
+                }
+                let p = t.map(|c| c.2);
+                let e1 = [0, 1, 2].map(|a| p[1][a] - p[0][a]);
+                let e2 = [0, 1, 2].map(|a| p[2][a] - p[0][a]);
+                let normal = [
+                    e1[1] * e2[2] - e1[2] * e2[1],
+                    e1[2] * e2[0] - e1[0] * e2[2],
+                    e1[0] * e2[1] - e1[1] * e2[0],
+                ];
+                let facing: f64 = (0..3).map(|a| normal[a] * towards[a]).sum();
+                if facing >= 0.0 {
+                    cut.triangles.push([t[0].0, t[1].0, t[2].0]);
+                } else {
+                    cut.triangles.push([t[0].0, t[2].0, t[1].0]);
+                }
+            }
+        }
+    }
+    cut
 }
 
 /// Where χ crosses the level on the grid edge from `a` to `b` (fraction from `a`): the root of the cubic
