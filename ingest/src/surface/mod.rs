@@ -69,10 +69,10 @@ impl Default for SurfaceOptions {
     fn default() -> Self {
         Self {
             depth: None,
-            // 16 rather than PoissonRecon's 4: this discretization (finite differences, trilinear splats)
-            // weighs the points less for the same number; on the benchmark clouds 16 scored better or
-            // equal in every cell (real scans depth 8: Chamfer 3.80 -> 3.71; benches/README.md).
-            screening: 16.0,
+            // 32 rather than PoissonRecon's 4: this discretization (finite differences, B-spline splats)
+            // weighs the points less for the same number; on the benchmark clouds 32 scored better in 5
+            // of 6 cells than 16 (real scans depth 8: Chamfer 3.49 -> 3.43; benches/README.md).
+            screening: 32.0,
             // 32, as Open3D's usual 30: on the Stanford scans (views misaligned by ~0.4 mm) 16 gave noisier
             // normals (Chamfer depth 8 3.71 -> 3.65, depth 9 3.49 -> 3.41 with 32; benches/README.md).
             normal_neighbours: 32,
