@@ -188,6 +188,10 @@ impl Implicit {
 /// A point's eight nodes on a grid and their trilinear weights.
 type Stencil = ([usize; 8], [f64; 8]);
 
+/// A point's screening stencil as the solve keeps it: node numbers as u32, trilinear weights, and the
+/// point's weight α·a/h.
+type ScreeningStencil = (([u32; 8], [f64; 8]), f64);
+
 fn stencil(level: &Level, u: [f64; 3], shift: [f64; 3]) -> Option<Stencil> {
     let s = [0, 1, 2].map(|a| u[a] * level.n as f64 - shift[a]);
     let base = s.map(|c| c.floor() as i64);
@@ -596,10 +600,17 @@ fn solve_level(
         }
     }
     // Screening: each point's stencil on the nodes and its weight α·a/h.
-    let screening: Vec<(Stencil, f64)> = samples
+    // Node numbers as u32 (a level holds far fewer than 2^32 nodes): the stencils are one of the solve's
+    // larger arrays.
+    let screening: Vec<ScreeningStencil> = samples
         .par_iter()
         .filter_map(|sample| {
-            stencil(level, sample.u, [0.0; 3]).map(|s| (s, options.screening * sample.area / h))
+            stencil(level, sample.u, [0.0; 3]).map(|(nodes, weights)| {
+                (
+                    (nodes.map(|n| n as u32), weights),
+                    options.screening * sample.area / h,
+                )
+            })
         })
         .collect();
     // Right-hand side: the divergence of the field, plus the fixed neighbours' values.
@@ -620,12 +631,15 @@ fn solve_level(
         .collect();
     drop(field);
     drop(fixed);
-    let mut diagonal: Vec<f64> = degrees.iter().map(|&d| f64::from(d)).collect();
+    let mut diagonal_sums: Vec<f64> = degrees.iter().map(|&d| f64::from(d)).collect();
     for ((stencil_nodes, weights), s) in &screening {
         for (node, w) in stencil_nodes.iter().zip(weights) {
-            diagonal[*node] += s * w * w;
+            diagonal_sums[*node as usize] += s * w * w;
         }
     }
+    // The preconditioner needs no more than f32, and it lives through the whole solve.
+    let diagonal: Vec<f32> = diagonal_sums.iter().map(|&d| d as f32).collect();
+    drop(diagonal_sums);
     let mut at_points = vec![0.0; screening.len()];
     let mut apply = |x: &[f64], out: &mut Vec<f64>| {
         out.par_chunks_mut(BLOCK_NODES)
@@ -651,13 +665,13 @@ fn solve_level(
                 *at = s * stencil_nodes
                     .iter()
                     .zip(weights)
-                    .map(|(n, w)| x[*n] * w)
+                    .map(|(n, w)| x[*n as usize] * w)
                     .sum::<f64>();
             });
         // Scattered in point order: the same sums whatever the thread count.
         for (((stencil_nodes, weights), _), at) in screening.iter().zip(&at_points) {
             for (node, w) in stencil_nodes.iter().zip(weights) {
-                out[*node] += w * at;
+                out[*node as usize] += w * at;
             }
         }
     };
@@ -673,9 +687,18 @@ fn solve_level(
     let norm_b = dot(&rhs, &rhs).sqrt().max(f64::MIN_POSITIVE);
     drop(rhs);
     // The preconditioned residual z = r / diagonal is never stored: it is formed where it is used.
-    let precondition_dot =
-        |r: &[f64]| ordered_sum(r.par_iter().zip(&diagonal).map(|(r, d)| r * r / d));
-    let mut p: Vec<f64> = r.par_iter().zip(&diagonal).map(|(r, d)| r / d).collect();
+    let precondition_dot = |r: &[f64]| {
+        ordered_sum(
+            r.par_iter()
+                .zip(&diagonal)
+                .map(|(r, &d)| r * r / f64::from(d)),
+        )
+    };
+    let mut p: Vec<f64> = r
+        .par_iter()
+        .zip(&diagonal)
+        .map(|(r, &d)| r / f64::from(d))
+        .collect();
     let mut rz = precondition_dot(&r);
     let limit = if whole {
         options.iterations * 4
@@ -700,7 +723,7 @@ fn solve_level(
         p.par_iter_mut()
             .zip(&r)
             .zip(&diagonal)
-            .for_each(|((p, r), d)| *p = r / d + beta * *p);
+            .for_each(|((p, r), &d)| *p = r / f64::from(d) + beta * *p);
         done += 1;
         residual = dot(&r, &r).sqrt() / norm_b;
     }
