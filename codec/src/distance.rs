@@ -210,6 +210,18 @@ impl TriangleBvh {
     }
 }
 
+/// The centroid of each triangle (three indices per triangle into `positions`), in `f64`: where a measurement
+/// samples the inside of a triangle.
+pub fn triangle_centroids<'a>(
+    positions: &'a [[f32; 3]],
+    indices: &'a [u32],
+) -> impl Iterator<Item = [f64; 3]> + 'a {
+    indices.chunks_exact(3).map(|t| {
+        let c = [0, 1, 2].map(|k| positions[t[k] as usize].map(f64::from));
+        [0, 1, 2].map(|a| (c[0][a] + c[1][a] + c[2][a]) / 3.0)
+    })
+}
+
 /// The distance from each point to the mesh, in parallel (infinite when the mesh has no triangles).
 /// Points in spatial order are fastest: each query starts from the previous one's answer.
 #[must_use]

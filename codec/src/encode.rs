@@ -346,10 +346,10 @@ fn level_deviation(
         .filter(|p| !finest_vertices.contains(&p.map(f32::to_bits)))
         .map(widen)
         .collect();
-    level_samples.extend(level.indices.chunks_exact(3).map(|t| {
-        let c = [0, 1, 2].map(|k| widen(&level.positions[t[k] as usize]));
-        [0, 1, 2].map(|a| (c[0][a] + c[1][a] + c[2][a]) / 3.0)
-    }));
+    level_samples.extend(crate::distance::triangle_centroids(
+        &level.positions,
+        &level.indices,
+    ));
     let level_bvh = TriangleBvh::new(&level.positions, &level.indices);
     let finest_samples: Vec<[f64; 3]> = finest
         .positions
@@ -1333,6 +1333,11 @@ mod tests {
         );
     }
 
+    /// The values of the vertices in `used`, in that order.
+    fn kept<T: Copy>(values: Option<&Vec<T>>, used: &[u32]) -> Option<Vec<T>> {
+        values.map(|v| used.iter().map(|&u| v[u as usize]).collect())
+    }
+
     /// `mesh` simplified to about `share` of its triangles, with the vertices it keeps and their attributes.
     fn simplified(mesh: &Mesh, share: f64) -> Mesh {
         let adapter =
@@ -1350,27 +1355,14 @@ mod tests {
         used.sort_unstable();
         used.dedup();
         let new_of = |old: u32| used.binary_search(&old).unwrap() as u32;
-        let pick = |v: usize| used[v] as usize;
         Mesh {
             origin_m: mesh.origin_m,
-            positions: (0..used.len()).map(|v| mesh.positions[pick(v)]).collect(),
+            positions: kept(Some(&mesh.positions), &used).unwrap_or_default(),
             indices: indices.iter().map(|&i| new_of(i)).collect(),
-            normals: mesh
-                .normals
-                .as_ref()
-                .map(|n| (0..used.len()).map(|v| n[pick(v)]).collect()),
-            colors_srgb: mesh
-                .colors_srgb
-                .as_ref()
-                .map(|c| (0..used.len()).map(|v| c[pick(v)]).collect()),
-            measured: mesh
-                .measured
-                .as_ref()
-                .map(|m| (0..used.len()).map(|v| m[pick(v)]).collect()),
-            intensity: mesh
-                .intensity
-                .as_ref()
-                .map(|m| (0..used.len()).map(|v| m[pick(v)]).collect()),
+            normals: kept(mesh.normals.as_ref(), &used),
+            colors_srgb: kept(mesh.colors_srgb.as_ref(), &used),
+            measured: kept(mesh.measured.as_ref(), &used),
+            intensity: kept(mesh.intensity.as_ref(), &used),
         }
     }
 

@@ -99,7 +99,7 @@ pub struct PackedAttribute {
 
 /// Decode a glTF document for drawing: parse, decompress, no conversion. Same checks as [`read_model_bytes`].
 pub fn read_packed_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<PackedModel, CodecError> {
-    open_document(bytes, base_dir)?.read_packed()
+    read_packed_level_bytes(bytes, base_dir, 0)
 }
 
 /// Like [`read_packed_bytes`], for one level of detail (`MSFT_lod`): 0 is the model, higher is coarser;
@@ -143,7 +143,7 @@ pub fn read_model(path: &Path) -> Result<Model, CodecError> {
 
 /// Read a glTF document from bytes. External buffers need `base_dir`; without it they are an error.
 pub fn read_model_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Model, CodecError> {
-    open_document(bytes, base_dir)?.read()
+    read_model_level_bytes(bytes, base_dir, 0)
 }
 
 /// Like [`read_model_bytes`], for one level of detail (`MSFT_lod`): 0 is the model, higher is coarser;

@@ -554,13 +554,8 @@ fn simplification_distance(
         .filter(|&(_, &k)| !k)
         .map(|(p, _)| widen(p))
         .collect();
-    let centroids: Vec<[f64; 3]> = simplified
-        .chunks_exact(3)
-        .map(|t| {
-            let c = [0, 1, 2].map(|k| widen(&positions[t[k] as usize]));
-            [0, 1, 2].map(|a| (c[0][a] + c[1][a] + c[2][a]) / 3.0)
-        })
-        .collect();
+    let centroids: Vec<[f64; 3]> =
+        codec::distance::triangle_centroids(positions, simplified).collect();
     let after = codec::distance::TriangleBvh::new(positions, simplified);
     let before = codec::distance::TriangleBvh::new(positions, indices);
     let mut all = codec::distance::distances_to(&after, &removed);
@@ -596,50 +591,54 @@ fn transfer_attributes(
     let averaged: Vec<(Option<[u8; 4]>, Option<f32>, bool)> = vertices
         .par_iter()
         .with_min_len(1024)
-        .map_init(Vec::new, |near, &v| {
-            grid.knn(v, TRANSFER_NEIGHBOURS, near);
-            near.retain(|&(d2, _)| d2.sqrt() <= radius);
-            let averaged = !near.is_empty();
-            if !averaged {
-                near.extend(
-                    grid.nearest_within(v, f32::INFINITY)
-                        .map(|(d, i)| (d * d, i)),
+        .map_init(
+            || (Vec::new(), Vec::<(f64, usize)>::new()),
+            |(near, weights), &v| {
+                grid.knn(v, TRANSFER_NEIGHBOURS, near);
+                near.retain(|&(d2, _)| d2.sqrt() <= radius);
+                let averaged = !near.is_empty();
+                if !averaged {
+                    near.extend(
+                        grid.nearest_within(v, f32::INFINITY)
+                            .map(|(d, i)| (d * d, i)),
+                    );
+                }
+                weights.clear();
+                weights.extend(
+                    near.iter()
+                        .map(|&(d2, i)| (1.0 / (f64::from(d2.sqrt()) + floor), i as usize)),
                 );
-            }
-            let weights: Vec<(f64, usize)> = near
-                .iter()
-                .map(|&(d2, i)| (1.0 / (f64::from(d2.sqrt()) + floor), i as usize))
-                .collect();
-            let total: f64 = weights.iter().map(|w| w.0).sum();
-            let color = cloud.colors_srgb.as_ref().map(|colors| {
-                let mut sum = [0.0f64; 4];
-                for &(w, i) in &weights {
-                    for c in 0..3 {
-                        sum[c] += w * codec::srgb_to_linear(colors[i][c]);
+                let total: f64 = weights.iter().map(|w| w.0).sum();
+                let color = cloud.colors_srgb.as_ref().map(|colors| {
+                    let mut sum = [0.0f64; 4];
+                    for &(w, i) in weights.iter() {
+                        for c in 0..3 {
+                            sum[c] += w * codec::srgb_to_linear(colors[i][c]);
+                        }
+                        sum[3] += w * f64::from(colors[i][3]);
                     }
-                    sum[3] += w * f64::from(colors[i][3]);
-                }
-                if total > 0.0 {
-                    [
-                        codec::linear_to_srgb(sum[0] / total),
-                        codec::linear_to_srgb(sum[1] / total),
-                        codec::linear_to_srgb(sum[2] / total),
-                        (sum[3] / total).round().clamp(0.0, 255.0) as u8,
-                    ]
-                } else {
-                    [255; 4]
-                }
-            });
-            let value = cloud.intensity.as_ref().map(|values| {
-                let sum: f64 = weights.iter().map(|&(w, i)| w * f64::from(values[i])).sum();
-                if total > 0.0 {
-                    (sum / total) as f32
-                } else {
-                    0.0
-                }
-            });
-            (color, value, averaged)
-        })
+                    if total > 0.0 {
+                        [
+                            codec::linear_to_srgb(sum[0] / total),
+                            codec::linear_to_srgb(sum[1] / total),
+                            codec::linear_to_srgb(sum[2] / total),
+                            (sum[3] / total).round().clamp(0.0, 255.0) as u8,
+                        ]
+                    } else {
+                        [255; 4]
+                    }
+                });
+                let value = cloud.intensity.as_ref().map(|values| {
+                    let sum: f64 = weights.iter().map(|&(w, i)| w * f64::from(values[i])).sum();
+                    if total > 0.0 {
+                        (sum / total) as f32
+                    } else {
+                        0.0
+                    }
+                });
+                (color, value, averaged)
+            },
+        )
         .collect();
     let from_nearest = averaged.iter().filter(|a| !a.2).count();
     steps.push((
