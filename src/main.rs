@@ -22,6 +22,10 @@ enum Command {
     Ingest(commands::ingest::Args),
     /// Describe a model or scan file: counts, bounds, attributes, manifest.
     Info(commands::info::Args),
+    /// Draw a model offscreen into a PNG (no window, no GPU needed).
+    Render(commands::render::Args),
+    /// Open a model in the hearing-room window (measure, clip, annotate, screenshot).
+    View(commands::view::Args),
     /// Run the main job on a bundled sample scan and show where everything went.
     Demo(commands::demo::Args),
 }
@@ -32,6 +36,8 @@ fn main() -> ExitCode {
         Command::Ingest(args) => commands::ingest::run(&args),
         Command::Info(args) => commands::info::run(&args),
         Command::Demo(args) => commands::demo::run(&args),
+        Command::Render(args) => commands::render::run(&args),
+        Command::View(args) => commands::view::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

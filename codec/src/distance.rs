@@ -210,6 +210,65 @@ impl TriangleBvh {
     }
 }
 
+/// Where a ray first meets a mesh.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RayHit {
+    /// Ray parameter of the hit: the point is `origin + t * direction`.
+    pub t: f64,
+    /// Triangle index in the mesh.
+    pub triangle: u32,
+    /// The hit point, in the mesh's frame.
+    pub point: [f64; 3],
+}
+
+impl TriangleBvh {
+    /// The first triangle a ray meets (`t > 0`, both faces count), or `None`. Ties keep the lower triangle
+    /// index. Used for picking surface points: the hit lies exactly on the mesh, so a measurement between
+    /// picked points carries only the model's own error.
+    #[must_use]
+    pub fn ray_hit(&self, origin: [f64; 3], direction: [f64; 3]) -> Option<RayHit> {
+        if self.nodes.is_empty() {
+            return None;
+        }
+        let inverse = direction.map(|d| 1.0 / d);
+        let mut best: Option<(f64, u32)> = None;
+        let mut stack = [0u32; 80];
+        let mut depth = 1;
+        while depth > 0 {
+            depth -= 1;
+            let index = stack[depth];
+            let node = self.nodes[index as usize];
+            let limit = best.map_or(f64::INFINITY, |(t, _)| t);
+            if !ray_meets_box(&node, origin, inverse, limit) {
+                continue;
+            }
+            if node.count > 0 {
+                let first = node.first as usize;
+                for slot in first..first + node.count as usize {
+                    if let Some(t) = ray_triangle(origin, direction, &widen(&self.triangles[slot]))
+                    {
+                        let id = self.ids[slot];
+                        let better = best.is_none_or(|(bt, bid)| t < bt || (t == bt && id < bid));
+                        if better {
+                            best = Some((t, id));
+                        }
+                    }
+                }
+                continue;
+            }
+            // Children: `index + 1` and `first`; the order only affects speed, not the answer.
+            stack[depth] = node.first;
+            stack[depth + 1] = index + 1;
+            depth += 2;
+        }
+        best.map(|(t, triangle)| RayHit {
+            t,
+            triangle,
+            point: along(origin, direction, t),
+        })
+    }
+}
+
 /// The centroid of each triangle (three indices per triangle into `positions`), in `f64`: where a measurement
 /// samples the inside of a triangle.
 pub fn triangle_centroids<'a>(
@@ -323,6 +382,51 @@ fn along(a: [f64; 3], u: [f64; 3], s: f64) -> [f64; 3] {
     [a[0] + u[0] * s, a[1] + u[1] * s, a[2] + u[2] * s]
 }
 
+/// Whether the ray meets the box at some `t` in `[0, limit]` (slab test; NaN from 0 × ∞ counts as a meet).
+fn ray_meets_box(node: &Node, origin: [f64; 3], inverse: [f64; 3], limit: f64) -> bool {
+    let (mut near, mut far) = (0.0f64, limit);
+    for a in 0..3 {
+        let t1 = (f64::from(node.min[a]) - origin[a]) * inverse[a];
+        let t2 = (f64::from(node.max[a]) - origin[a]) * inverse[a];
+        let (lo, hi) = if t1 <= t2 { (t1, t2) } else { (t2, t1) };
+        // `max`/`min` ignore a NaN operand, so a ray lying in a slab's plane is not rejected.
+        near = near.max(lo);
+        far = far.min(hi);
+    }
+    near <= far
+}
+
+/// Möller–Trumbore: the ray parameter where the ray crosses triangle `t` (either face), if `t > 0`.
+fn ray_triangle(origin: [f64; 3], direction: [f64; 3], t: &[[f64; 3]; 3]) -> Option<f64> {
+    let e1 = sub(t[1], t[0]);
+    let e2 = sub(t[2], t[0]);
+    let p = cross(direction, e2);
+    let det = dot(e1, p);
+    if det.abs() < 1e-300 {
+        return None;
+    }
+    let s = sub(origin, t[0]);
+    let u = dot(s, p) / det;
+    if !(0.0..=1.0).contains(&u) {
+        return None;
+    }
+    let q = cross(s, e1);
+    let v = dot(direction, q) / det;
+    if v < 0.0 || u + v > 1.0 {
+        return None;
+    }
+    let hit = dot(e2, q) / det;
+    (hit > 0.0).then_some(hit)
+}
+
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
 /// The point of triangle `t` nearest to `p`, by the Voronoi region of `p` (Ericson 5.1.5).
 #[must_use]
 pub fn closest_on_triangle(p: [f64; 3], t: &[[f64; 3]; 3]) -> [f64; 3] {
@@ -408,6 +512,41 @@ mod tests {
             }
         }
         best
+    }
+
+    #[test]
+    fn ray_hits_match_brute_force() {
+        let mut state = 7;
+        let positions: Vec<[f32; 3]> = (0..600)
+            .map(|_| [0, 1, 2].map(|_| lcg(&mut state) as f32))
+            .collect();
+        let indices: Vec<u32> = (0..600).collect();
+        let bvh = TriangleBvh::new(&positions, &indices);
+        let mut hits = 0;
+        for _ in 0..300 {
+            let origin = [0, 1, 2].map(|_| lcg(&mut state) * 3.0 - 1.0);
+            let target = [0, 1, 2].map(|_| lcg(&mut state));
+            let direction = sub(target, origin);
+            let mut expected: Option<(f64, u32)> = None;
+            for (t, c) in indices.chunks_exact(3).enumerate() {
+                let tri = [0, 1, 2].map(|k| positions[c[k] as usize].map(f64::from));
+                if let Some(hit) = ray_triangle(origin, direction, &tri)
+                    && expected.is_none_or(|(best, _)| hit < best)
+                {
+                    expected = Some((hit, t as u32));
+                }
+            }
+            let got = bvh.ray_hit(origin, direction).map(|h| (h.t, h.triangle));
+            assert_eq!(got, expected);
+            hits += usize::from(got.is_some());
+        }
+        assert!(hits > 50, "only {hits} rays hit");
+        // Axis-aligned rays (infinite inverse components) still hit.
+        let flat = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
+        let bvh = TriangleBvh::new(&flat, &[0, 1, 2]);
+        let hit = bvh.ray_hit([0.25, 0.25, 2.0], [0.0, 0.0, -1.0]).unwrap();
+        assert_eq!(hit.point, [0.25, 0.25, 0.0]);
+        assert!(bvh.ray_hit([0.25, 0.25, 2.0], [0.0, 0.0, 1.0]).is_none());
     }
 
     #[test]

@@ -3,3 +3,5 @@
 pub mod demo;
 pub mod info;
 pub mod ingest;
+pub mod render;
+pub mod view;

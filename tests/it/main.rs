@@ -10,7 +10,10 @@
 
 mod architecture;
 mod cli;
+mod desktop;
 mod gltf_files;
+mod golden;
+mod render;
 mod scans;
 mod streaming;
 mod support;

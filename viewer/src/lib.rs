@@ -1,4 +1,25 @@
-//! The viewer: one wgpu renderer for desktop, web and headless rendering, and the comparison tools.
+//! The viewer: one wgpu renderer for the desktop app, the web app and headless rendering, with the measuring
+//! tools a hearing needs.
 //!
-//! Not built yet (issues 7, 8 and 9). The crate exists so that the workspace has its final shape and the
-//! dependency-direction check covers it from the start: it may never depend on the store's server code.
+//! - [`camera`]: orbit/pan/zoom, the six standard views of design-patent drawings, fitting, picking rays.
+//! - [`scene`]: a decoded model made ready to draw and to pick on.
+//! - [`render`]: the wgpu pipelines (studio light, matcap, edges, wireframe, X-ray, clipping, overlays).
+//! - [`gpu`]: choosing a device (lavapipe on machines without a GPU) and reading pictures back.
+//! - [`headless`]: `exhibit render`: a model to a PNG.
+//! - [`measure`]: distances, angles, areas with the error bound the manifest justifies; cross-sections.
+//! - [`overlay`]: the scale bar and labels drawn onto pictures.
+//! - `desktop` (feature `desktop`): the hearing-room app, winit + egui.
+
+pub mod camera;
+#[cfg(feature = "desktop")]
+pub mod desktop;
+mod error;
+pub mod gpu;
+pub mod headless;
+pub mod i18n;
+pub mod measure;
+pub mod overlay;
+pub mod render;
+pub mod scene;
+
+pub use error::ViewerError;

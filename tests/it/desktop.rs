@@ -1,0 +1,168 @@
+//! The hearing-room window, for real: Xvfb (a virtual X display), `exhibit view` drawing through wgpu
+//! (lavapipe when there is no GPU), and a screenshot of the whole screen taken with `ImageMagick`'s `import`.
+//! `.ci/run` installs xvfb and imagemagick.
+
+use std::io::Read as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::data;
+
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tool(name: &str) {
+    assert!(
+        Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success(),
+        "{name} is not installed (apt-get install xvfb imagemagick; scripts/test does it)"
+    );
+}
+
+/// Start Xvfb on a free display and return it with the display name.
+fn xvfb() -> (Killed, String) {
+    tool("Xvfb");
+    let mut child = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x800x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut number = String::new();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        number.push(byte[0] as char);
+    }
+    assert!(!number.trim().is_empty(), "Xvfb did not report its display");
+    (Killed(child), format!(":{}", number.trim()))
+}
+
+#[test]
+fn the_window_opens_a_model_and_draws_it_under_xvfb() {
+    tool("import");
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("bunny.glb");
+    std::fs::copy(data("format-v1/bun_zipper_res4.glb"), &model).unwrap();
+    let (_xvfb, display) = xvfb();
+    let log = dir.path().join("view.log");
+    let runtime = dir.path().join("xdg");
+    std::fs::create_dir(&runtime).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&runtime).unwrap().permissions(),
+        0o700,
+    );
+    let _viewer = Killed(
+        Command::new(env!("CARGO_BIN_EXE_exhibit"))
+            .args([
+                "view",
+                model.to_str().unwrap(),
+                "--lang",
+                "en",
+                "--size",
+                "1200x760",
+            ])
+            .env("DISPLAY", &display)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // Wait until the app says it drew the full model (it loads the coarsest level first when there are several).
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("drew level 0") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_mins(2),
+            "the window never drew the model; its log:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Give the compositor-less X server a moment to show the presented frame, then photograph the screen.
+    let shot = dir.path().join("screen.png");
+    let mut image = None;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(500));
+        let status = Command::new("import")
+            .args([
+                "-display",
+                &display,
+                "-window",
+                "root",
+                shot.to_str().unwrap(),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "import failed");
+        let picture = image::open(&shot).unwrap().to_rgba8();
+        if model_share(&picture) > 0.05 {
+            image = Some(picture);
+            break;
+        }
+    }
+    let picture = image.unwrap_or_else(|| {
+        let kept = crate::support::root().join("target/desktop-screen.png");
+        let _ = std::fs::copy(&shot, &kept);
+        panic!(
+            "the model is not visible in the screenshot (kept as {})",
+            kept.display()
+        )
+    });
+    // The panel on the left has text: many distinct shades where egui drew letters.
+    let mut shades = std::collections::HashSet::new();
+    for y in 0..700 {
+        for x in 0..300 {
+            shades.insert(picture.get_pixel(x, y).0);
+        }
+    }
+    assert!(
+        shades.len() > 20,
+        "the panel looks empty ({} shades)",
+        shades.len()
+    );
+}
+
+/// The share of the viewport (right of the panel) whose colour is far from the viewport's background,
+/// sampled at its bottom right corner.
+fn model_share(picture: &image::RgbaImage) -> f64 {
+    let background = picture.get_pixel(1150, 740).0;
+    let (mut differing, mut total) = (0usize, 0usize);
+    for y in (40..740).step_by(4) {
+        for x in (420..1150).step_by(4) {
+            total += 1;
+            let p = picture.get_pixel(x, y).0;
+            if p.iter()
+                .zip(&background)
+                .take(3)
+                .any(|(a, b)| a.abs_diff(*b) > 40)
+            {
+                differing += 1;
+            }
+        }
+    }
+    differing as f64 / total as f64
+}

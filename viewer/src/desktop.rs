@@ -1,0 +1,1006 @@
+//! `exhibit view`: the hearing-room app. A window with the model in the middle and a panel with its facts
+//! (hashes, precision, measured error, confirmations) and the tools (views, display switches, distance,
+//! angle, area, clipping plane, annotations, screenshot), in English or Chinese.
+//!
+//! The 3D view is drawn by the same [`Renderer`] as headless rendering, into an offscreen texture that egui
+//! shows; it is redrawn only when something changed. The model loads on a worker thread: the coarsest level
+//! of detail first, then the full model.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, channel};
+
+use egui::{Color32, FontFamily, PointerButton, Pos2, Rect, RichText, Sense, Stroke, Vec2};
+use glam::DMat4;
+use serde::{Deserialize, Serialize};
+
+use crate::ViewerError;
+use crate::camera::{Camera, Projection, StandardView};
+use crate::gpu::Gpu;
+use crate::headless::{
+    RenderRequest, load_model_bytes, measurement_lines, project, render, save_png, section_lines,
+};
+use crate::i18n::Lang;
+use crate::measure::{ErrorBudget, Measurement, Section, section};
+use crate::render::{DrawItem, GpuModel, Renderer, Style, Targets};
+use crate::scene::SceneModel;
+
+/// How to open the window.
+#[derive(Clone, Debug)]
+pub struct ViewOptions {
+    /// The model file.
+    pub path: PathBuf,
+    /// Interface language.
+    pub lang: Lang,
+    /// Window size in points.
+    pub size: (f32, f32),
+}
+
+/// Fonts that can show the Chinese interface, in order of preference (Debian: fonts-wqy-microhei,
+/// fonts-noto-cjk).
+const CJK_FONTS: &[&str] = &[
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/arphic/uming.ttc",
+];
+
+/// Open the window and run until it is closed.
+pub fn run(options: ViewOptions) -> Result<(), ViewerError> {
+    let title = format!(
+        "{} — {}",
+        options.lang.t("title"),
+        options
+            .path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    );
+    let mut setup = egui_wgpu::WgpuSetupCreateNew::without_display_handle();
+    setup.device_descriptor = Arc::new(|adapter| wgpu::DeviceDescriptor {
+        label: Some("exhibit view"),
+        required_limits: wgpu::Limits {
+            // Large models need large buffers; windows up to 8K.
+            max_buffer_size: adapter.limits().max_buffer_size,
+            max_texture_dimension_2d: 8192.min(adapter.limits().max_texture_dimension_2d),
+            ..wgpu::Limits::downlevel_defaults().using_resolution(adapter.limits())
+        },
+        ..Default::default()
+    });
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([options.size.0, options.size.1])
+            .with_title(title),
+        renderer: eframe::Renderer::Wgpu,
+        wgpu_options: egui_wgpu::WgpuConfiguration {
+            wgpu_setup: egui_wgpu::WgpuSetup::CreateNew(setup),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    eframe::run_native(
+        "exhibit",
+        native,
+        Box::new(move |cc| {
+            install_fonts(&cc.egui_ctx);
+            let state = cc
+                .wgpu_render_state
+                .clone()
+                .ok_or("the window has no wgpu renderer")?;
+            Ok(Box::new(ViewerApp::new(
+                options,
+                state,
+                cc.egui_ctx.clone(),
+            )))
+        }),
+    )
+    .map_err(|e| ViewerError::Gpu(format!("the window failed: {e}")))
+}
+
+fn install_fonts(ctx: &egui::Context) {
+    let mut fonts = egui::FontDefinitions::default();
+    if let Some(bytes) = CJK_FONTS.iter().find_map(|p| fs_err::read(p).ok()) {
+        fonts
+            .font_data
+            .insert("cjk".into(), Arc::new(egui::FontData::from_owned(bytes)));
+        for family in [FontFamily::Proportional, FontFamily::Monospace] {
+            fonts.families.entry(family).or_default().push("cjk".into());
+        }
+    }
+    ctx.set_fonts(fonts);
+}
+
+/// What the loading thread sends.
+enum Loaded {
+    Hash(String),
+    Level(Box<SceneModel>),
+    Failed(String),
+}
+
+/// The measuring tool in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tool {
+    Navigate,
+    Distance,
+    Angle,
+    Area,
+    Annotate,
+}
+
+/// A note pinned to a surface point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Annotation {
+    /// The point in the model's local frame, metres.
+    pub point_m: [f64; 3],
+    /// The same point in world coordinates (origin added), metres.
+    pub world_m: [f64; 3],
+    /// The note.
+    pub text: String,
+}
+
+/// The annotations file saved beside a model (`MODEL.annotations.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnnotationFile {
+    /// SHA-256 of the model file the points belong to.
+    pub model_sha256: String,
+    /// The notes.
+    pub annotations: Vec<Annotation>,
+}
+
+/// The annotations file for a model.
+#[must_use]
+pub fn annotations_path(model: &Path) -> PathBuf {
+    let mut name = model.file_name().unwrap_or_default().to_os_string();
+    name.push(".annotations.json");
+    model.with_file_name(name)
+}
+
+struct Clip {
+    on: bool,
+    axis: usize,
+    flip: bool,
+    offset_mm: f64,
+}
+
+struct ViewerApp {
+    lang: Lang,
+    path: PathBuf,
+    ctx: egui::Context,
+    state: egui_wgpu::RenderState,
+    gpu: Gpu,
+    renderer: Renderer,
+    loader: Receiver<Loaded>,
+    loading: bool,
+    sha256: Option<String>,
+    model: Option<Arc<SceneModel>>,
+    gpu_model: Option<GpuModel>,
+    targets: Option<Targets>,
+    texture: Option<egui::TextureId>,
+    camera: Option<Camera>,
+    view: StandardView,
+    projection: Projection,
+    style: Style,
+    tool: Tool,
+    picks: Vec<[f64; 3]>,
+    measurements: Vec<Measurement>,
+    annotations: Vec<Annotation>,
+    note: String,
+    clip: Clip,
+    sections: Vec<Section>,
+    overlay: Option<(wgpu::Buffer, u32)>,
+    budget: ErrorBudget,
+    dirty: bool,
+    drawn_level: Option<usize>,
+    status: String,
+    aspect: f64,
+}
+
+impl ViewerApp {
+    fn new(options: ViewOptions, state: egui_wgpu::RenderState, ctx: egui::Context) -> Self {
+        let (sender, loader) = channel();
+        let path = options.path.clone();
+        let repaint = ctx.clone();
+        // Off the UI thread; decoding itself runs in parallel on the same pool.
+        rayon::spawn(move || {
+            let send = |message| {
+                let _ = sender.send(message);
+                repaint.request_repaint();
+            };
+            let bytes = match fs_err::read(&path) {
+                Ok(bytes) => bytes,
+                Err(e) => return send(Loaded::Failed(e.to_string())),
+            };
+            send(Loaded::Hash(codec::manifest::sha256_hex(&bytes)));
+            // The coarsest level first, so that something is on screen while the full model decodes.
+            match load_model_bytes(&bytes, &path, usize::MAX) {
+                Ok(coarse) if coarse.levels > 1 => send(Loaded::Level(Box::new(coarse))),
+                Ok(_) => {}
+                Err(e) => return send(Loaded::Failed(e.to_string())),
+            }
+            match load_model_bytes(&bytes, &path, 0) {
+                Ok(model) => send(Loaded::Level(Box::new(model))),
+                Err(e) => send(Loaded::Failed(e.to_string())),
+            }
+        });
+        // The live view draws one sample per pixel on a CPU adapter (lavapipe), four on a GPU.
+        let samples = if state.adapter.get_info().device_type == wgpu::DeviceType::Cpu {
+            1
+        } else {
+            4
+        };
+        let renderer = Renderer::new(&state.device, wgpu::TextureFormat::Rgba8UnormSrgb, samples);
+        let gpu = Gpu {
+            device: state.device.clone(),
+            queue: state.queue.clone(),
+            info: state.adapter.get_info(),
+        };
+        let mut annotations = Vec::new();
+        let mut status = String::new();
+        if let Ok(text) = fs_err::read_to_string(annotations_path(&options.path)) {
+            match serde_json::from_str::<AnnotationFile>(&text) {
+                Ok(file) => annotations = file.annotations,
+                Err(e) => status = format!("{}: {e}", annotations_path(&options.path).display()),
+            }
+        }
+        Self {
+            lang: options.lang,
+            path: options.path,
+            ctx,
+            state,
+            gpu,
+            renderer,
+            loader,
+            loading: true,
+            sha256: None,
+            model: None,
+            gpu_model: None,
+            targets: None,
+            texture: None,
+            camera: None,
+            view: StandardView::Iso,
+            projection: Projection::Orthographic,
+            style: Style::default(),
+            tool: Tool::Navigate,
+            picks: Vec::new(),
+            measurements: Vec::new(),
+            annotations,
+            note: String::new(),
+            clip: Clip {
+                on: false,
+                axis: 2,
+                flip: false,
+                offset_mm: 0.0,
+            },
+            sections: Vec::new(),
+            overlay: None,
+            budget: ErrorBudget::from_manifest(None, 0),
+            dirty: true,
+            drawn_level: None,
+            status,
+            aspect: 1.0,
+        }
+    }
+
+    fn receive(&mut self) {
+        while let Ok(message) = self.loader.try_recv() {
+            match message {
+                Loaded::Hash(hash) => {
+                    if let Some(kept) = self.annotations_hash_mismatch(&hash) {
+                        self.status = kept;
+                    }
+                    self.sha256 = Some(hash);
+                }
+                Loaded::Failed(reason) => {
+                    self.loading = false;
+                    self.status = reason;
+                }
+                Loaded::Level(model) => {
+                    let model: Arc<SceneModel> = Arc::from(model);
+                    self.loading = model.level != 0;
+                    self.budget = ErrorBudget::from_manifest(model.manifest.as_ref(), model.level);
+                    let gpu_model = self.renderer.upload(&self.state.device, &model);
+                    if self.camera.is_none() {
+                        self.camera = Some(Camera::fitted(
+                            self.view,
+                            self.projection,
+                            &model.positions,
+                            self.aspect,
+                        ));
+                    }
+                    self.gpu_model = Some(gpu_model);
+                    self.model = Some(model);
+                    self.update_clip();
+                    self.dirty = true;
+                }
+            }
+        }
+    }
+
+    fn annotations_hash_mismatch(&mut self, hash: &str) -> Option<String> {
+        let text = fs_err::read_to_string(annotations_path(&self.path)).ok()?;
+        let file: AnnotationFile = serde_json::from_str(&text).ok()?;
+        (file.model_sha256 != hash).then(|| {
+            self.annotations.clear();
+            format!(
+                "{} belongs to another model (SHA-256 {}): not shown",
+                annotations_path(&self.path).display(),
+                file.model_sha256
+            )
+        })
+    }
+
+    /// The clipping plane in the model frame, from the panel's axis and offset (through the model's centre).
+    fn update_clip(&mut self) {
+        self.style.clip_planes.clear();
+        self.sections.clear();
+        if let (true, Some(model)) = (self.clip.on, &self.model)
+            && let Some((low, high)) = model.bounds()
+        {
+            let axis = self.clip.axis;
+            let centre = (f64::from(low[axis]) + f64::from(high[axis])) * 0.5;
+            let at = centre + self.clip.offset_mm * 1e-3;
+            let sign = if self.clip.flip { 1.0 } else { -1.0 };
+            let mut plane = [0.0; 4];
+            plane[axis] = sign;
+            plane[3] = -sign * at;
+            self.style.clip_planes.push(plane);
+            if !model.is_points() {
+                self.sections
+                    .push(section(&model.positions, &model.indices, plane));
+            }
+        }
+        self.rebuild_overlay();
+    }
+
+    fn rebuild_overlay(&mut self) {
+        let radius = self.camera.map_or(0.01, |c| c.scene_radius);
+        let mut lines = section_lines(&self.sections);
+        let mut all = self.measurements.clone();
+        // Points picked so far for the next measurement show as markers.
+        if !self.picks.is_empty() {
+            all.push(Measurement::area(self.picks.clone(), None));
+        }
+        lines.extend(measurement_lines(&all, radius * 0.012));
+        for a in &self.annotations {
+            lines.extend(measurement_lines(
+                &[Measurement::distance(a.point_m, a.point_m, None)],
+                radius * 0.02,
+            ));
+        }
+        self.overlay = Renderer::overlay_buffer(&self.state.device, &lines);
+        self.dirty = true;
+    }
+
+    fn pick(&self, at: Pos2, rect: Rect) -> Option<[f64; 3]> {
+        let (model, camera) = (self.model.as_ref()?, self.camera.as_ref()?);
+        if model.is_points() {
+            return None;
+        }
+        let x = f64::from((at.x - rect.left()) / rect.width());
+        let y = f64::from((at.y - rect.top()) / rect.height());
+        let (origin, direction) = camera.ray(x, y, self.aspect);
+        model.pick(origin, direction)
+    }
+
+    fn on_pick(&mut self, point: [f64; 3]) {
+        let bound = self.budget.point_mm;
+        match self.tool {
+            Tool::Navigate => {}
+            Tool::Distance => {
+                self.picks.push(point);
+                if self.picks.len() == 2 {
+                    self.measurements.push(Measurement::distance(
+                        self.picks[0],
+                        self.picks[1],
+                        bound,
+                    ));
+                    self.picks.clear();
+                }
+            }
+            Tool::Angle => {
+                self.picks.push(point);
+                if self.picks.len() == 3 {
+                    self.measurements.push(Measurement::angle(
+                        self.picks[0],
+                        self.picks[1],
+                        self.picks[2],
+                        bound,
+                    ));
+                    self.picks.clear();
+                }
+            }
+            Tool::Area => self.picks.push(point),
+            Tool::Annotate => {
+                let origin = self.model.as_ref().map_or([0.0; 3], |m| m.origin_m);
+                let text = if self.note.trim().is_empty() {
+                    format!("#{}", self.annotations.len() + 1)
+                } else {
+                    self.note.trim().to_string()
+                };
+                self.annotations.push(Annotation {
+                    point_m: point,
+                    world_m: [0, 1, 2].map(|i| origin[i] + point[i]),
+                    text,
+                });
+            }
+        }
+        self.rebuild_overlay();
+    }
+
+    fn draw_scene(&mut self, width: u32, height: u32) {
+        let needs_targets = self
+            .targets
+            .as_ref()
+            .is_none_or(|t| t.size != (width, height));
+        if needs_targets {
+            let targets = self.renderer.targets(&self.state.device, width, height);
+            let mut egui_renderer = self.state.renderer.write();
+            match self.texture {
+                Some(id) => egui_renderer.update_egui_texture_from_wgpu_texture(
+                    &self.state.device,
+                    targets.display_view(),
+                    wgpu::FilterMode::Linear,
+                    id,
+                ),
+                None => {
+                    self.texture = Some(egui_renderer.register_native_texture(
+                        &self.state.device,
+                        targets.display_view(),
+                        wgpu::FilterMode::Linear,
+                    ));
+                }
+            }
+            self.targets = Some(targets);
+            self.dirty = true;
+        }
+        if !self.dirty {
+            return;
+        }
+        let (Some(targets), Some(gpu_model), Some(camera)) =
+            (&self.targets, &self.gpu_model, &self.camera)
+        else {
+            return;
+        };
+        if self.style.wireframe
+            && let Some(model) = &self.model
+        {
+            self.renderer
+                .prepare_wireframe(&self.state.device, gpu_model, model);
+        }
+        let mut encoder =
+            self.state
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("view"),
+                });
+        self.renderer.draw(
+            &self.state.queue,
+            &mut encoder,
+            targets,
+            &[DrawItem {
+                model: gpu_model,
+                scene_from_model: DMat4::IDENTITY,
+            }],
+            &camera.matrices(self.aspect),
+            &self.style,
+            self.overlay.as_ref().map(|(b, n)| (b, *n)),
+        );
+        self.state.queue.submit([encoder.finish()]);
+        self.dirty = false;
+        if let Some(model) = &self.model
+            && self.drawn_level != Some(model.level)
+        {
+            self.drawn_level = Some(model.level);
+            // Tests under Xvfb wait for this line before taking a screenshot.
+            eprintln!(
+                "exhibit view: drew level {} of {} ({} triangles, {} vertices)",
+                model.level,
+                model.levels,
+                model.triangle_count(),
+                model.positions.len()
+            );
+        }
+    }
+
+    fn screenshot(&mut self) {
+        let (Some(model), Some(camera), Some(targets)) = (&self.model, self.camera, &self.targets)
+        else {
+            return;
+        };
+        let (width, height) = targets.size;
+        let request = RenderRequest {
+            width,
+            height,
+            camera: Some(camera),
+            style: self.style.clone(),
+            scale_bar: true,
+            measurements: self.measurements.clone(),
+            ..RenderRequest::default()
+        };
+        let stem = self
+            .path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let result = render(&self.gpu, model, &request).and_then(|rendered| {
+            let mut n = 1;
+            let out = loop {
+                let candidate = self.path.with_file_name(format!("{stem}.view-{n}.png"));
+                if !candidate.exists() {
+                    break candidate;
+                }
+                n += 1;
+            };
+            save_png(&rendered.image, &out).map(|()| out)
+        });
+        self.status = match result {
+            Ok(out) => format!("{} {}", self.lang.t("saved"), out.display()),
+            Err(e) => e.to_string(),
+        };
+    }
+
+    fn save_annotations(&mut self) {
+        let Some(hash) = self.sha256.clone() else {
+            return;
+        };
+        let file = AnnotationFile {
+            model_sha256: hash,
+            annotations: self.annotations.clone(),
+        };
+        let path = annotations_path(&self.path);
+        // A temporary file renamed over the old one: a crash leaves the old notes or the new ones.
+        let temporary = path.with_extension("json.partial");
+        let result = serde_json::to_vec_pretty(&file)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| fs_err::write(&temporary, bytes))
+            .and_then(|()| fs_err::rename(&temporary, &path));
+        self.status = match result {
+            Ok(()) => format!("{} {}", self.lang.t("saved"), path.display()),
+            Err(e) => e.to_string(),
+        };
+    }
+
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the panel reads top to bottom as the user sees it"
+    )]
+    fn panel(&mut self, ui: &mut egui::Ui) {
+        let lang = self.lang;
+        let t = move |key| lang.t(key);
+        ui.horizontal(|ui| {
+            ui.heading(t("model"));
+            if ui.button(t("language")).clicked() {
+                self.lang = self.lang.other();
+            }
+        });
+        let lang = self.lang;
+        let t = move |key| lang.t(key);
+        egui::Grid::new("facts")
+            .num_columns(2)
+            .striped(true)
+            .show(ui, |ui| {
+                ui.label(t("file"));
+                ui.label(self.path.file_name().unwrap_or_default().to_string_lossy());
+                ui.end_row();
+                ui.label(t("sha256"));
+                ui.label(
+                    RichText::new(self.sha256.as_deref().map_or("…".into(), |h| {
+                        format!("{}…{}", &h[..12], &h[h.len() - 12..])
+                    }))
+                    .monospace(),
+                )
+                .on_hover_text(self.sha256.clone().unwrap_or_default());
+                ui.end_row();
+                ui.label(t("case"));
+                ui.label(t("not_connected"));
+                ui.end_row();
+                ui.label(t("confirmations"));
+                ui.label(t("no_confirmations"));
+                ui.end_row();
+                if let Some(model) = &self.model {
+                    if model.is_points() {
+                        ui.label(t("points"));
+                        ui.label(model.positions.len().to_string());
+                    } else {
+                        ui.label(t("triangles"));
+                        ui.label(model.triangle_count().to_string());
+                    }
+                    ui.end_row();
+                    ui.label(t("level"));
+                    ui.label(if model.level == 0 {
+                        format!("0 / {} ({})", model.levels, t("full_detail"))
+                    } else {
+                        format!("{} / {} ({}…)", model.level, model.levels, t("loading"))
+                    });
+                    ui.end_row();
+                    if let Some((low, high)) = model.bounds() {
+                        ui.label(t("size"));
+                        ui.label(format!(
+                            "{:.1} × {:.1} × {:.1} mm",
+                            (high[0] - low[0]) * 1e3,
+                            (high[1] - low[1]) * 1e3,
+                            (high[2] - low[2]) * 1e3
+                        ));
+                        ui.end_row();
+                    }
+                    if let Some(m) = &model.manifest {
+                        ui.label(t("precision"));
+                        ui.label(format!(
+                            "{} {:.3} mm · {} {:.4} mm",
+                            t("requested"),
+                            m.error_bounds.precision_mm,
+                            t("measured_max"),
+                            m.error_bounds.max_position_error_mm
+                        ));
+                        ui.end_row();
+                        let s = &m.surface;
+                        let total = (s.measured_vertices + s.reconstructed_vertices).max(1) as f64;
+                        ui.label(t("surface"));
+                        ui.label(format!(
+                            "{} {:.1} % · {} {:.1} %",
+                            t("measured_share"),
+                            s.measured_vertices as f64 / total * 100.0,
+                            t("reconstructed_share"),
+                            s.reconstructed_vertices as f64 / total * 100.0
+                        ));
+                        ui.end_row();
+                    }
+                }
+            });
+        ui.label(RichText::new(t("point_bound")).strong());
+        match self.budget.point_mm {
+            Some(mm) => {
+                ui.label(format!("± {mm:.4} mm"));
+                for part in &self.budget.parts {
+                    ui.small(format!("  {}: {:.4} mm", part.name, part.mm));
+                }
+            }
+            None => {
+                ui.label("—");
+            }
+        }
+        if !self.budget.not_recorded.is_empty() {
+            ui.collapsing(t("not_recorded"), |ui| {
+                for item in &self.budget.not_recorded {
+                    ui.small(item);
+                }
+            });
+        }
+        if let Some(m) = self.model.as_ref().and_then(|m| m.manifest.as_ref()) {
+            ui.collapsing(t("inputs"), |ui| {
+                for input in &m.inputs {
+                    ui.small(format!(
+                        "{} · {} B · {}…",
+                        input.name,
+                        input.bytes,
+                        &input.sha256[..input.sha256.len().min(16)]
+                    ));
+                }
+            });
+            ui.collapsing(t("steps"), |ui| {
+                for step in &m.steps {
+                    ui.small(format!("{} ({})", step.name, step.software));
+                }
+            });
+        }
+        ui.separator();
+        ui.label(RichText::new(t("views")).strong());
+        let mut chosen = None;
+        ui.horizontal_wrapped(|ui| {
+            for view in StandardView::ALL {
+                if ui
+                    .selectable_label(self.view == view, t(view.name()))
+                    .clicked()
+                {
+                    chosen = Some(view);
+                }
+            }
+        });
+        ui.horizontal(|ui| {
+            let mut projection = self.projection;
+            ui.radio_value(&mut projection, Projection::Orthographic, t("orthographic"));
+            ui.radio_value(&mut projection, Projection::Perspective, t("perspective"));
+            if projection != self.projection {
+                self.projection = projection;
+                chosen = Some(self.view);
+            }
+            if ui.button(t("fit")).clicked() {
+                chosen = Some(self.view);
+            }
+        });
+        if let (Some(view), Some(model)) = (chosen, &self.model) {
+            self.view = view;
+            self.camera = Some(Camera::fitted(
+                view,
+                self.projection,
+                &model.positions,
+                self.aspect,
+            ));
+            self.dirty = true;
+        }
+        ui.separator();
+        ui.label(RichText::new(t("display")).strong());
+        let before = self.style.clone();
+        ui.checkbox(&mut self.style.vertex_colors, t("colors"));
+        ui.checkbox(&mut self.style.tint_reconstructed, t("tint"));
+        ui.checkbox(&mut self.style.flat, t("flat"));
+        ui.checkbox(&mut self.style.matcap, t("matcap"));
+        ui.checkbox(&mut self.style.xray, t("xray"));
+        ui.checkbox(&mut self.style.edges, t("edges"));
+        ui.checkbox(&mut self.style.wireframe, t("wireframe"));
+        if self.style != before {
+            self.dirty = true;
+        }
+        ui.separator();
+        ui.label(RichText::new(t("tools")).strong());
+        let tool = self.tool;
+        ui.horizontal_wrapped(|ui| {
+            for (value, key) in [
+                (Tool::Navigate, "navigate"),
+                (Tool::Distance, "distance"),
+                (Tool::Angle, "angle"),
+                (Tool::Area, "area"),
+                (Tool::Annotate, "annotate"),
+            ] {
+                ui.selectable_value(&mut self.tool, value, t(key));
+            }
+        });
+        if self.tool != tool {
+            self.picks.clear();
+            self.rebuild_overlay();
+        }
+        ui.small(if self.tool == Tool::Navigate {
+            t("hint_navigate")
+        } else {
+            t("hint_pick")
+        });
+        if self.tool == Tool::Area && self.picks.len() >= 3 && ui.button(t("close_area")).clicked()
+        {
+            self.measurements.push(Measurement::area(
+                std::mem::take(&mut self.picks),
+                self.budget.point_mm,
+            ));
+            self.rebuild_overlay();
+        }
+        if self.tool == Tool::Annotate {
+            ui.horizontal(|ui| {
+                ui.label(t("note"));
+                ui.text_edit_singleline(&mut self.note);
+            });
+        }
+        if !self.measurements.is_empty() {
+            ui.label(RichText::new(t("measurements")).strong());
+            for (i, m) in self.measurements.iter().enumerate() {
+                let kind = match m {
+                    Measurement::Distance { .. } => t("distance"),
+                    Measurement::Angle { .. } => t("angle"),
+                    Measurement::Area { .. } => t("area"),
+                };
+                ui.label(format!("{}. {kind}: {}", i + 1, m.label()));
+            }
+            if ui.button(t("clear")).clicked() {
+                self.measurements.clear();
+                self.picks.clear();
+                self.rebuild_overlay();
+            }
+        }
+        ui.separator();
+        ui.label(RichText::new(t("clip")).strong());
+        let (on, axis, flip, offset) = (
+            self.clip.on,
+            self.clip.axis,
+            self.clip.flip,
+            self.clip.offset_mm,
+        );
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut self.clip.on, t("clip_on"));
+            ui.label(t("axis"));
+            for (i, name) in ["X", "Y", "Z"].into_iter().enumerate() {
+                ui.selectable_value(&mut self.clip.axis, i, name);
+            }
+            ui.checkbox(&mut self.clip.flip, "±");
+        });
+        let half_mm = self
+            .model
+            .as_ref()
+            .and_then(|m| m.bounds())
+            .map_or(100.0, |(low, high)| {
+                f64::from(high[self.clip.axis] - low[self.clip.axis]) * 0.5e3
+            });
+        ui.add(egui::Slider::new(&mut self.clip.offset_mm, -half_mm..=half_mm).text(t("offset")));
+        if (on, axis, flip, offset)
+            != (
+                self.clip.on,
+                self.clip.axis,
+                self.clip.flip,
+                self.clip.offset_mm,
+            )
+        {
+            self.update_clip();
+        }
+        for s in &self.sections {
+            ui.small(format!(
+                "{}: {:.2} mm ({} segments)",
+                t("section"),
+                s.length_mm,
+                s.segments.len()
+            ));
+        }
+        ui.separator();
+        ui.label(RichText::new(t("annotations")).strong());
+        let mut remove = None;
+        for (i, a) in self.annotations.iter().enumerate() {
+            ui.horizontal(|ui| {
+                ui.label(format!("{}. {}", i + 1, a.text));
+                if ui.small_button("×").clicked() {
+                    remove = Some(i);
+                }
+            });
+        }
+        if let Some(i) = remove {
+            self.annotations.remove(i);
+            self.rebuild_overlay();
+        }
+        ui.horizontal(|ui| {
+            if ui.button(t("save_annotations")).clicked() {
+                self.save_annotations();
+            }
+            if ui.button(t("screenshot")).clicked() {
+                self.screenshot();
+            }
+        });
+        ui.separator();
+        ui.small(format!(
+            "{}: {}",
+            t("adapter"),
+            self.gpu.adapter_description()
+        ));
+        if !self.status.is_empty() {
+            ui.small(&self.status);
+        }
+    }
+
+    fn viewport(&mut self, ui: &mut egui::Ui) {
+        let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+        let ppp = ui.ctx().pixels_per_point();
+        let width = (rect.width() * ppp).round().max(1.0) as u32;
+        let height = (rect.height() * ppp).round().max(1.0) as u32;
+        let aspect = f64::from(width) / f64::from(height);
+        if (aspect - self.aspect).abs() > 1e-9 {
+            self.aspect = aspect;
+            if let (Some(model), Some(camera)) = (&self.model, &mut self.camera)
+                && self.drawn_level.is_none()
+            {
+                camera.fit(&model.positions, aspect);
+            }
+            self.dirty = true;
+        }
+        if let Some(camera) = &mut self.camera {
+            let drag = response.drag_delta();
+            if drag != Vec2::ZERO {
+                if response.dragged_by(PointerButton::Primary) && !ui.input(|i| i.modifiers.shift) {
+                    camera.orbit(-f64::from(drag.x) * 0.01, -f64::from(drag.y) * 0.01);
+                } else {
+                    camera.pan(
+                        -f64::from(drag.x / rect.height()),
+                        f64::from(drag.y / rect.height()),
+                    );
+                }
+                self.dirty = true;
+            }
+            if response.hovered() {
+                let (scroll, pinch) = ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta()));
+                let factor = f64::from(pinch) * (f64::from(scroll) * 0.002).exp();
+                if (factor - 1.0).abs() > 1e-6 {
+                    camera.zoom(factor);
+                    self.dirty = true;
+                }
+            }
+        }
+        if response.double_clicked()
+            && let Some(model) = &self.model
+        {
+            self.camera = Some(Camera::fitted(
+                self.view,
+                self.projection,
+                &model.positions,
+                self.aspect,
+            ));
+            self.dirty = true;
+        } else if response.clicked()
+            && self.tool != Tool::Navigate
+            && let Some(at) = response.interact_pointer_pos()
+        {
+            match self.pick(at, rect) {
+                Some(point) => self.on_pick(point),
+                None => self.status = self.lang.t("no_surface").into(),
+            }
+        }
+        self.draw_scene(width, height);
+        let painter = ui.painter_at(rect);
+        match self.texture {
+            Some(id) => {
+                painter.image(
+                    id,
+                    rect,
+                    Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+                    Color32::WHITE,
+                );
+            }
+            None => {
+                painter.rect_filled(rect, 0.0, Color32::from_gray(40));
+            }
+        }
+        if self.loading {
+            painter.text(
+                rect.left_top() + Vec2::new(12.0, 12.0),
+                egui::Align2::LEFT_TOP,
+                format!("{}…", self.lang.t("loading")),
+                egui::FontId::proportional(16.0),
+                Color32::WHITE,
+            );
+        }
+        // Labels: measurements and annotations, placed where their points project.
+        if let Some(camera) = &self.camera {
+            let to_screen = |p: [f64; 3]| {
+                project(camera, self.aspect, width, height, p)
+                    .map(|(x, y)| rect.left_top() + Vec2::new(x as f32 / ppp, y as f32 / ppp))
+            };
+            for m in &self.measurements {
+                let points: Vec<[f64; 3]> = match m {
+                    Measurement::Distance { points, .. } => points.to_vec(),
+                    Measurement::Angle { points, .. } => vec![points[1]],
+                    Measurement::Area { points, .. } => points.clone(),
+                };
+                let n = points.len() as f64;
+                let centre = points
+                    .iter()
+                    .fold([0.0; 3], |a, p| [0, 1, 2].map(|i| a[i] + p[i] / n));
+                if let Some(at) = to_screen(centre) {
+                    label(&painter, at, &m.label(), Color32::from_rgb(255, 217, 15));
+                }
+            }
+            for (i, a) in self.annotations.iter().enumerate() {
+                if let Some(at) = to_screen(a.point_m) {
+                    label(
+                        &painter,
+                        at,
+                        &format!("{}. {}", i + 1, a.text),
+                        Color32::from_rgb(255, 120, 220),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn label(painter: &egui::Painter, at: Pos2, text: &str, color: Color32) {
+    let galley = painter.layout_no_wrap(text.to_string(), egui::FontId::proportional(14.0), color);
+    let rect =
+        Rect::from_min_size(at + Vec2::new(8.0, -8.0 - galley.size().y), galley.size()).expand(3.0);
+    painter.rect_filled(rect, 3.0, Color32::from_black_alpha(200));
+    painter.rect_stroke(
+        rect,
+        3.0,
+        Stroke::new(1.0, color),
+        egui::StrokeKind::Outside,
+    );
+    painter.galley(rect.min + Vec2::splat(3.0), galley, color);
+}
+
+impl eframe::App for ViewerApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.receive();
+        egui::Panel::left("facts and tools")
+            .resizable(true)
+            .default_size(340.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.panel(ui));
+            });
+        egui::CentralPanel::default_margins().show(ui, |ui| self.viewport(ui));
+        if self.loading {
+            self.ctx
+                .request_repaint_after(std::time::Duration::from_millis(100));
+        }
+    }
+}

@@ -1,0 +1,924 @@
+//! The wgpu renderer shared by the desktop app, the web app and headless rendering.
+//!
+//! One frame: the model (shaded, clipped, tinted where reconstructed) into a multisampled colour target and a
+//! normal/depth target; the wireframe over it; then a full-screen pass that draws silhouette and crease lines
+//! from the normal/depth target; then overlay lines (cross-sections, measurements, annotations) on top.
+//! The caller owns the device; the renderer owns its pipelines and the per-model buffers.
+
+use std::sync::OnceLock;
+
+use bytemuck::{Pod, Zeroable};
+use glam::DMat4;
+use wgpu::util::DeviceExt;
+
+use crate::camera::Matrices;
+use crate::scene::SceneModel;
+
+/// The shaders, as the GPU gets them (also validated with naga by the tests).
+pub const MESH_SHADER: &str = include_str!("../../assets/shaders/mesh.wgsl");
+/// Silhouette and crease lines.
+pub const EDGES_SHADER: &str = include_str!("../../assets/shaders/edges.wgsl");
+/// Wireframe, outlines and markers.
+pub const LINES_SHADER: &str = include_str!("../../assets/shaders/lines.wgsl");
+
+/// The normal/depth target: view-space normal and eye distance, for the edge pass.
+const NORMAL_DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
+const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+
+/// Shading flags, as in `mesh.wgsl`.
+const FLAG_VERTEX_COLORS: u32 = 1;
+const FLAG_TINT_RECONSTRUCTED: u32 = 2;
+const FLAG_FLAT: u32 = 4;
+const FLAG_MATCAP: u32 = 8;
+const FLAG_XRAY: u32 = 16;
+const FLAG_HAS_NORMALS: u32 = 32;
+
+/// The most clipping planes at once.
+pub const MAX_CLIP_PLANES: usize = 4;
+
+/// How to draw: every switch the viewer's panel has.
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent display switches, one per checkbox"
+)]
+#[derive(Clone, Debug, PartialEq)]
+pub struct Style {
+    /// Background, linear RGB.
+    pub background: [f32; 3],
+    /// Use the file's vertex colours (when it has them); otherwise a neutral clay.
+    pub vertex_colors: bool,
+    /// Colour for models drawn without vertex colours, linear RGB.
+    pub base_color: [f32; 3],
+    /// Tint surface that reconstruction filled in (the `_MEASURED` flag is 0 there).
+    pub tint_reconstructed: bool,
+    /// Flat shading (one normal per triangle) instead of smooth.
+    pub flat: bool,
+    /// The clay matcap instead of the studio light rig.
+    pub matcap: bool,
+    /// X-ray: see-through surface, edge-on parts more opaque.
+    pub xray: bool,
+    /// Silhouette and crease lines.
+    pub edges: bool,
+    /// Triangle edges over the surface.
+    pub wireframe: bool,
+    /// Clipping planes in model space `[nx, ny, nz, d]`: kept where `n·p + d >= 0` (at most [`MAX_CLIP_PLANES`]).
+    pub clip_planes: Vec<[f64; 4]>,
+}
+
+impl Default for Style {
+    fn default() -> Self {
+        Self {
+            background: [0.030, 0.035, 0.045],
+            vertex_colors: true,
+            base_color: [0.62, 0.60, 0.56],
+            tint_reconstructed: false,
+            flat: false,
+            matcap: false,
+            xray: false,
+            edges: true,
+            wireframe: false,
+            clip_planes: Vec::new(),
+        }
+    }
+}
+
+/// One vertex of an overlay line: model-space position and linear RGBA colour.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq)]
+pub struct LineVertex {
+    /// Model frame, metres.
+    pub position: [f32; 3],
+    /// Linear RGBA.
+    pub color: [f32; 4],
+}
+
+/// One model to draw, with where it goes.
+#[derive(Debug)]
+pub struct DrawItem<'a> {
+    /// The uploaded model.
+    pub model: &'a GpuModel,
+    /// The model's frame to the scene's (identity for a single model).
+    pub scene_from_model: DMat4,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct FrameUniform {
+    view_from_model: [[f32; 4]; 4],
+    clip_from_view: [[f32; 4]; 4],
+    planes: [[f32; 4]; MAX_CLIP_PLANES],
+    counts: [u32; 4],
+    base_color: [f32; 4],
+    tint: [f32; 4],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct LinesUniform {
+    view_from_model: [[f32; 4]; 4],
+    clip_from_view: [[f32; 4]; 4],
+    color: [f32; 4],
+    params: [f32; 4],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct EdgesUniform {
+    params: [f32; 4],
+    color: [f32; 4],
+}
+
+/// A model's buffers on the GPU.
+#[derive(Debug)]
+pub struct GpuModel {
+    positions: wgpu::Buffer,
+    normals: wgpu::Buffer,
+    color_flag: wgpu::Buffer,
+    indices: Option<wgpu::Buffer>,
+    index_count: u32,
+    vertex_count: u32,
+    has_normals: bool,
+    has_colors: bool,
+    has_measured_flag: bool,
+    /// The wireframe's edge list, made when first asked for.
+    edges: OnceLock<(wgpu::Buffer, u32)>,
+    /// Unique edges as vertex pairs, kept on the CPU until the wireframe is first drawn.
+    frame: wgpu::Buffer,
+    frame_group: wgpu::BindGroup,
+    wire: wgpu::Buffer,
+    wire_group: wgpu::BindGroup,
+}
+
+impl GpuModel {
+    /// Triangles drawn (0 for points).
+    #[must_use]
+    pub fn triangle_count(&self) -> u32 {
+        self.index_count / 3
+    }
+
+    /// Vertices or points uploaded.
+    #[must_use]
+    pub fn vertex_count(&self) -> u32 {
+        self.vertex_count
+    }
+}
+
+/// The textures one frame is drawn into.
+#[derive(Debug)]
+pub struct Targets {
+    /// Width and height in pixels.
+    pub size: (u32, u32),
+    /// The finished picture (single-sampled, the renderer's colour format).
+    pub color: wgpu::Texture,
+    color_view: wgpu::TextureView,
+    display_view: wgpu::TextureView,
+    color_msaa: Option<wgpu::TextureView>,
+    normal_depth: wgpu::TextureView,
+    normal_depth_msaa: Option<wgpu::TextureView>,
+    depth: wgpu::TextureView,
+    edges_group: wgpu::BindGroup,
+}
+
+impl Targets {
+    /// A view of the finished picture that reads its sRGB bytes as they are (for egui, which decodes sRGB
+    /// itself).
+    #[must_use]
+    pub fn display_view(&self) -> &wgpu::TextureView {
+        &self.display_view
+    }
+}
+
+/// Pipelines and layouts; one per device and colour format.
+#[derive(Debug)]
+pub struct Renderer {
+    color_format: wgpu::TextureFormat,
+    sample_count: u32,
+    frame_layout: wgpu::BindGroupLayout,
+    edges_layout: wgpu::BindGroupLayout,
+    mesh: wgpu::RenderPipeline,
+    mesh_xray: wgpu::RenderPipeline,
+    points: wgpu::RenderPipeline,
+    wireframe: wgpu::RenderPipeline,
+    edges: wgpu::RenderPipeline,
+    overlay: wgpu::RenderPipeline,
+    edges_uniform: wgpu::Buffer,
+    overlay_uniform: wgpu::Buffer,
+    overlay_group: wgpu::BindGroup,
+}
+
+fn uniform_layout_entry(
+    binding: u32,
+    visibility: wgpu::ShaderStages,
+) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+fn mat(m: glam::Mat4) -> [[f32; 4]; 4] {
+    m.to_cols_array_2d()
+}
+
+impl Renderer {
+    /// Pipelines for pictures in `color_format`, multisampled `sample_count` times (1 or 4).
+    #[allow(
+        clippy::too_many_lines,
+        reason = "each pipeline's description is long; together they read as one table"
+    )]
+    #[must_use]
+    pub fn new(
+        device: &wgpu::Device,
+        color_format: wgpu::TextureFormat,
+        sample_count: u32,
+    ) -> Self {
+        let frame_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("frame"),
+            entries: &[uniform_layout_entry(0, wgpu::ShaderStages::VERTEX_FRAGMENT)],
+        });
+        let edges_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("edges"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                uniform_layout_entry(1, wgpu::ShaderStages::FRAGMENT),
+            ],
+        });
+        let frame_pipeline_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("frame"),
+                bind_group_layouts: &[Some(&frame_layout)],
+                immediate_size: 0,
+            });
+        let edges_pipeline_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("edges"),
+                bind_group_layouts: &[Some(&edges_layout)],
+                immediate_size: 0,
+            });
+        let mesh_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("mesh.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(MESH_SHADER.into()),
+        });
+        let edges_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("edges.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(EDGES_SHADER.into()),
+        });
+        let lines_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("lines.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(LINES_SHADER.into()),
+        });
+        let multisample = wgpu::MultisampleState {
+            count: sample_count,
+            mask: !0,
+            alpha_to_coverage_enabled: false,
+        };
+        let scene_targets = |blend: Option<wgpu::BlendState>, normal_writes: wgpu::ColorWrites| {
+            [
+                Some(wgpu::ColorTargetState {
+                    format: color_format,
+                    blend,
+                    write_mask: wgpu::ColorWrites::ALL,
+                }),
+                Some(wgpu::ColorTargetState {
+                    format: NORMAL_DEPTH_FORMAT,
+                    blend: None,
+                    write_mask: normal_writes,
+                }),
+            ]
+        };
+        let depth = |write: bool, compare: wgpu::CompareFunction| {
+            Some(wgpu::DepthStencilState {
+                format: DEPTH_FORMAT,
+                depth_write_enabled: Some(write),
+                depth_compare: Some(compare),
+                stencil: wgpu::StencilState::default(),
+                bias: wgpu::DepthBiasState::default(),
+            })
+        };
+        let mesh_buffers = [
+            Some(wgpu::VertexBufferLayout {
+                array_stride: 12,
+                step_mode: wgpu::VertexStepMode::Vertex,
+                attributes: &wgpu::vertex_attr_array![0 => Float32x3],
+            }),
+            Some(wgpu::VertexBufferLayout {
+                array_stride: 8,
+                step_mode: wgpu::VertexStepMode::Vertex,
+                attributes: &wgpu::vertex_attr_array![1 => Snorm16x4],
+            }),
+            Some(wgpu::VertexBufferLayout {
+                array_stride: 4,
+                step_mode: wgpu::VertexStepMode::Vertex,
+                attributes: &wgpu::vertex_attr_array![2 => Unorm8x4],
+            }),
+        ];
+        let mesh_pipeline = |label: &str,
+                             topology: wgpu::PrimitiveTopology,
+                             blend: Option<wgpu::BlendState>,
+                             depth_write: bool| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some(label),
+                layout: Some(&frame_pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &mesh_module,
+                    entry_point: Some("vs_main"),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    buffers: &mesh_buffers,
+                },
+                primitive: wgpu::PrimitiveState {
+                    topology,
+                    front_face: wgpu::FrontFace::Ccw,
+                    // Both faces: a clipped or open scan shows its inside (darkened by the shader).
+                    cull_mode: None,
+                    ..Default::default()
+                },
+                depth_stencil: depth(depth_write, wgpu::CompareFunction::Less),
+                multisample,
+                fragment: Some(wgpu::FragmentState {
+                    module: &mesh_module,
+                    entry_point: Some("fs_main"),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    // X-ray surfaces leave the normal/depth target empty: lines through a see-through
+                    // model would be every hidden crease at once.
+                    targets: &scene_targets(
+                        blend,
+                        if depth_write {
+                            wgpu::ColorWrites::ALL
+                        } else {
+                            wgpu::ColorWrites::empty()
+                        },
+                    ),
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        let mesh = mesh_pipeline("mesh", wgpu::PrimitiveTopology::TriangleList, None, true);
+        let mesh_xray = mesh_pipeline(
+            "mesh x-ray",
+            wgpu::PrimitiveTopology::TriangleList,
+            Some(wgpu::BlendState::ALPHA_BLENDING),
+            false,
+        );
+        let points = mesh_pipeline("points", wgpu::PrimitiveTopology::PointList, None, true);
+        let wireframe = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("wireframe"),
+            layout: Some(&frame_pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &lines_module,
+                entry_point: Some("vs_plain"),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: 12,
+                    step_mode: wgpu::VertexStepMode::Vertex,
+                    attributes: &wgpu::vertex_attr_array![0 => Float32x3],
+                })],
+            },
+            primitive: wgpu::PrimitiveState {
+                topology: wgpu::PrimitiveTopology::LineList,
+                ..Default::default()
+            },
+            depth_stencil: depth(false, wgpu::CompareFunction::LessEqual),
+            multisample,
+            fragment: Some(wgpu::FragmentState {
+                module: &lines_module,
+                entry_point: Some("fs_main"),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                targets: &scene_targets(
+                    Some(wgpu::BlendState::ALPHA_BLENDING),
+                    wgpu::ColorWrites::empty(),
+                ),
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let edges = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("edges"),
+            layout: Some(&edges_pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &edges_module,
+                entry_point: Some("vs_main"),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                buffers: &[],
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &edges_module,
+                entry_point: Some("fs_main"),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: color_format,
+                    blend: Some(wgpu::BlendState::ALPHA_BLENDING),
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let overlay = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("overlay lines"),
+            layout: Some(&frame_pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &lines_module,
+                entry_point: Some("vs_colored"),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: std::mem::size_of::<LineVertex>() as u64,
+                    step_mode: wgpu::VertexStepMode::Vertex,
+                    attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x4],
+                })],
+            },
+            primitive: wgpu::PrimitiveState {
+                topology: wgpu::PrimitiveTopology::LineList,
+                ..Default::default()
+            },
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &lines_module,
+                entry_point: Some("fs_main"),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: color_format,
+                    blend: Some(wgpu::BlendState::ALPHA_BLENDING),
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let edges_uniform = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("edges"),
+            size: std::mem::size_of::<EdgesUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let overlay_uniform = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("overlay"),
+            size: std::mem::size_of::<LinesUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let overlay_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("overlay"),
+            layout: &frame_layout,
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: overlay_uniform.as_entire_binding(),
+            }],
+        });
+        Self {
+            color_format,
+            sample_count,
+            frame_layout,
+            edges_layout,
+            mesh,
+            mesh_xray,
+            points,
+            wireframe,
+            edges,
+            overlay,
+            edges_uniform,
+            overlay_uniform,
+            overlay_group,
+        }
+    }
+
+    /// The colour format pictures are drawn in.
+    #[must_use]
+    pub fn color_format(&self) -> wgpu::TextureFormat {
+        self.color_format
+    }
+
+    /// Upload a model's buffers.
+    #[must_use]
+    pub fn upload(&self, device: &wgpu::Device, model: &SceneModel) -> GpuModel {
+        let buffer = |label: &str, contents: &[u8], usage: wgpu::BufferUsages| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                // wgpu refuses empty buffers: keep one word.
+                contents: if contents.is_empty() {
+                    &[0; 4]
+                } else {
+                    contents
+                },
+                usage,
+            })
+        };
+        let vertex = wgpu::BufferUsages::VERTEX;
+        let positions = buffer("positions", bytemuck::cast_slice(&model.positions), vertex);
+        let normals = buffer("normals", bytemuck::cast_slice(&model.normals), vertex);
+        let color_flag = buffer(
+            "colour+flag",
+            bytemuck::cast_slice(&model.color_flag),
+            vertex,
+        );
+        let indices = (!model.indices.is_empty()).then(|| {
+            buffer(
+                "indices",
+                bytemuck::cast_slice(&model.indices),
+                wgpu::BufferUsages::INDEX,
+            )
+        });
+        let uniform = |label: &str, size: usize| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: size as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let frame = uniform("frame", std::mem::size_of::<FrameUniform>());
+        let wire = uniform("wireframe", std::mem::size_of::<LinesUniform>());
+        let group = |label: &str, buffer: &wgpu::Buffer| {
+            device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(label),
+                layout: &self.frame_layout,
+                entries: &[wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: buffer.as_entire_binding(),
+                }],
+            })
+        };
+        GpuModel {
+            frame_group: group("frame", &frame),
+            wire_group: group("wireframe", &wire),
+            frame,
+            wire,
+            positions,
+            normals,
+            color_flag,
+            indices,
+            index_count: model.indices.len() as u32,
+            vertex_count: model.positions.len() as u32,
+            has_normals: model.has_normals,
+            has_colors: model.has_colors,
+            has_measured_flag: model.has_measured_flag,
+            edges: OnceLock::new(),
+        }
+    }
+
+    /// Make the wireframe's edge buffer for a model (once; later calls do nothing).
+    pub fn prepare_wireframe(&self, device: &wgpu::Device, gpu: &GpuModel, model: &SceneModel) {
+        gpu.edges.get_or_init(|| {
+            let edges = model.edges();
+            let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("edges"),
+                contents: if edges.is_empty() {
+                    &[0; 4]
+                } else {
+                    bytemuck::cast_slice(&edges)
+                },
+                usage: wgpu::BufferUsages::INDEX,
+            });
+            (buffer, edges.len() as u32)
+        });
+    }
+
+    /// Textures for pictures of `width` × `height`.
+    #[must_use]
+    pub fn targets(&self, device: &wgpu::Device, width: u32, height: u32) -> Targets {
+        let size = wgpu::Extent3d {
+            width: width.max(1),
+            height: height.max(1),
+            depth_or_array_layers: 1,
+        };
+        // The picture can also be viewed without sRGB decoding: egui samples textures as sRGB-encoded bytes.
+        let plain = self.color_format.remove_srgb_suffix();
+        let texture =
+            |label: &str, format: wgpu::TextureFormat, samples: u32, usage: wgpu::TextureUsages| {
+                let view_formats: &[wgpu::TextureFormat] =
+                    if format == self.color_format && samples == 1 && plain != format {
+                        std::slice::from_ref(&plain)
+                    } else {
+                        &[]
+                    };
+                device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some(label),
+                    size,
+                    mip_level_count: 1,
+                    sample_count: samples,
+                    dimension: wgpu::TextureDimension::D2,
+                    format,
+                    usage,
+                    view_formats,
+                })
+            };
+        let attachment = wgpu::TextureUsages::RENDER_ATTACHMENT;
+        let color = texture(
+            "picture",
+            self.color_format,
+            1,
+            attachment | wgpu::TextureUsages::COPY_SRC | wgpu::TextureUsages::TEXTURE_BINDING,
+        );
+        let normal_depth = texture(
+            "normal+depth",
+            NORMAL_DEPTH_FORMAT,
+            1,
+            attachment | wgpu::TextureUsages::TEXTURE_BINDING,
+        )
+        .create_view(&wgpu::TextureViewDescriptor::default());
+        let multisampled = self.sample_count > 1;
+        let msaa = |label: &str, format| {
+            multisampled.then(|| {
+                texture(label, format, self.sample_count, attachment)
+                    .create_view(&wgpu::TextureViewDescriptor::default())
+            })
+        };
+        let edges_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("edges"),
+            layout: &self.edges_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(&normal_depth),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: self.edges_uniform.as_entire_binding(),
+                },
+            ],
+        });
+        Targets {
+            size: (size.width, size.height),
+            color_view: color.create_view(&wgpu::TextureViewDescriptor::default()),
+            display_view: color.create_view(&wgpu::TextureViewDescriptor {
+                format: Some(plain),
+                ..Default::default()
+            }),
+            color,
+            color_msaa: msaa("picture (multisampled)", self.color_format),
+            normal_depth_msaa: msaa("normal+depth (multisampled)", NORMAL_DEPTH_FORMAT),
+            normal_depth,
+            depth: texture("depth", DEPTH_FORMAT, self.sample_count, attachment)
+                .create_view(&wgpu::TextureViewDescriptor::default()),
+            edges_group,
+        }
+    }
+
+    /// Record one frame of `items` seen through `matrices` (the scene's frame) into `targets`, with `overlay`
+    /// lines (scene frame) drawn on top.
+    #[allow(
+        clippy::too_many_lines,
+        clippy::too_many_arguments,
+        reason = "one frame's passes read best in order, in one place"
+    )]
+    pub fn draw(
+        &self,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        targets: &Targets,
+        items: &[DrawItem<'_>],
+        matrices: &Matrices,
+        style: &Style,
+        overlay: Option<(&wgpu::Buffer, u32)>,
+    ) {
+        let (_, clip_from_view) = matrices.to_f32();
+        for item in items {
+            let model = item.model;
+            let view_from_model = (matrices.view_from_model * item.scene_from_model).as_mat4();
+            // Planes are given in the scene's frame: bring them into the model's (p_scene = M p_model).
+            let mut planes = [[0.0f32; 4]; MAX_CLIP_PLANES];
+            for (slot, plane) in planes.iter_mut().zip(&style.clip_planes) {
+                let normal = glam::DVec4::from(*plane);
+                *slot = (item.scene_from_model.transpose() * normal)
+                    .as_vec4()
+                    .to_array();
+            }
+            let mut flags = 0;
+            if style.vertex_colors && model.has_colors {
+                flags |= FLAG_VERTEX_COLORS;
+            }
+            if style.tint_reconstructed && model.has_measured_flag {
+                flags |= FLAG_TINT_RECONSTRUCTED;
+            }
+            if style.flat {
+                flags |= FLAG_FLAT;
+            }
+            if style.matcap {
+                flags |= FLAG_MATCAP;
+            }
+            if style.xray {
+                flags |= FLAG_XRAY;
+            }
+            if model.has_normals {
+                flags |= FLAG_HAS_NORMALS;
+            }
+            let [r, g, b] = style.base_color;
+            let uniform = FrameUniform {
+                view_from_model: mat(view_from_model),
+                clip_from_view: mat(clip_from_view),
+                planes,
+                counts: [
+                    style.clip_planes.len().min(MAX_CLIP_PLANES) as u32,
+                    flags,
+                    0,
+                    0,
+                ],
+                base_color: [r, g, b, 0.25],
+                tint: [0.95, 0.45, 0.08, 0.75],
+            };
+            queue.write_buffer(&model.frame, 0, bytemuck::bytes_of(&uniform));
+            let wire = LinesUniform {
+                view_from_model: mat(view_from_model),
+                clip_from_view: mat(clip_from_view),
+                color: [0.02, 0.02, 0.02, 0.55],
+                params: [2e-4, 0.0, 0.0, 0.0],
+            };
+            queue.write_buffer(&model.wire, 0, bytemuck::bytes_of(&wire));
+        }
+        let [br, bg, bb] = style.background.map(f64::from);
+        let clear = |color: wgpu::Color| wgpu::Operations {
+            load: wgpu::LoadOp::Clear(color),
+            store: wgpu::StoreOp::Store,
+        };
+        let (color_view, color_resolve) = match &targets.color_msaa {
+            Some(msaa) => (msaa, Some(&targets.color_view)),
+            None => (&targets.color_view, None),
+        };
+        let (nd_view, nd_resolve) = match &targets.normal_depth_msaa {
+            Some(msaa) => (msaa, Some(&targets.normal_depth)),
+            None => (&targets.normal_depth, None),
+        };
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("scene"),
+                color_attachments: &[
+                    Some(wgpu::RenderPassColorAttachment {
+                        view: color_view,
+                        depth_slice: None,
+                        resolve_target: color_resolve,
+                        ops: clear(wgpu::Color {
+                            r: br,
+                            g: bg,
+                            b: bb,
+                            a: 1.0,
+                        }),
+                    }),
+                    Some(wgpu::RenderPassColorAttachment {
+                        view: nd_view,
+                        depth_slice: None,
+                        resolve_target: nd_resolve,
+                        ops: clear(wgpu::Color::TRANSPARENT),
+                    }),
+                ],
+                depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                    view: &targets.depth,
+                    depth_ops: Some(wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(1.0),
+                        store: wgpu::StoreOp::Discard,
+                    }),
+                    stencil_ops: None,
+                }),
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            for item in items {
+                let model = item.model;
+                pass.set_bind_group(0, &model.frame_group, &[]);
+                pass.set_vertex_buffer(0, model.positions.slice(..));
+                pass.set_vertex_buffer(1, model.normals.slice(..));
+                pass.set_vertex_buffer(2, model.color_flag.slice(..));
+                if let Some(indices) = &model.indices {
+                    pass.set_pipeline(if style.xray {
+                        &self.mesh_xray
+                    } else {
+                        &self.mesh
+                    });
+                    pass.set_index_buffer(indices.slice(..), wgpu::IndexFormat::Uint32);
+                    pass.draw_indexed(0..model.index_count, 0, 0..1);
+                } else {
+                    pass.set_pipeline(&self.points);
+                    pass.draw(0..model.vertex_count, 0..1);
+                }
+            }
+            if style.wireframe {
+                pass.set_pipeline(&self.wireframe);
+                for item in items {
+                    if let Some((edges, count)) = item.model.edges.get() {
+                        pass.set_bind_group(0, &item.model.wire_group, &[]);
+                        pass.set_vertex_buffer(0, item.model.positions.slice(..));
+                        pass.set_index_buffer(edges.slice(..), wgpu::IndexFormat::Uint32);
+                        pass.draw_indexed(0..*count, 0, 0..1);
+                    }
+                }
+            }
+        }
+        let after = |label| wgpu::RenderPassDescriptor {
+            label: Some(label),
+            color_attachments: &[],
+            depth_stencil_attachment: None,
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        };
+        let load = [Some(wgpu::RenderPassColorAttachment {
+            view: &targets.color_view,
+            depth_slice: None,
+            resolve_target: None,
+            ops: wgpu::Operations {
+                load: wgpu::LoadOp::Load,
+                store: wgpu::StoreOp::Store,
+            },
+        })];
+        if style.edges {
+            let uniform = EdgesUniform {
+                // Outline where depth jumps by 2 %; creases where normals turn by more than about 35°.
+                params: [0.02, 0.18, 0.85, 0.0],
+                color: [0.0, 0.0, 0.0, 1.0],
+            };
+            queue.write_buffer(&self.edges_uniform, 0, bytemuck::bytes_of(&uniform));
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                color_attachments: &load,
+                ..after("edges")
+            });
+            pass.set_pipeline(&self.edges);
+            pass.set_bind_group(0, &targets.edges_group, &[]);
+            pass.draw(0..3, 0..1);
+        }
+        if let Some((buffer, count)) = overlay.filter(|(_, count)| *count > 0) {
+            let (view_from_model, clip_from_view) = matrices.to_f32();
+            let uniform = LinesUniform {
+                view_from_model: mat(view_from_model),
+                clip_from_view: mat(clip_from_view),
+                color: [1.0; 4],
+                params: [0.0; 4],
+            };
+            queue.write_buffer(&self.overlay_uniform, 0, bytemuck::bytes_of(&uniform));
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                color_attachments: &load,
+                ..after("overlay")
+            });
+            pass.set_pipeline(&self.overlay);
+            pass.set_bind_group(0, &self.overlay_group, &[]);
+            pass.set_vertex_buffer(0, buffer.slice(..));
+            pass.draw(0..count, 0..1);
+        }
+    }
+
+    /// A vertex buffer of overlay lines (two vertices per segment).
+    #[must_use]
+    pub fn overlay_buffer(
+        device: &wgpu::Device,
+        lines: &[LineVertex],
+    ) -> Option<(wgpu::Buffer, u32)> {
+        (!lines.is_empty()).then(|| {
+            let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("overlay lines"),
+                contents: bytemuck::cast_slice(lines),
+                usage: wgpu::BufferUsages::VERTEX,
+            });
+            (buffer, lines.len() as u32)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shader parses and validates with naga, the compiler wgpu uses on every backend.
+    #[test]
+    fn shaders_validate_with_naga() {
+        for (name, source) in [
+            ("mesh.wgsl", MESH_SHADER),
+            ("edges.wgsl", EDGES_SHADER),
+            ("lines.wgsl", LINES_SHADER),
+        ] {
+            let module = naga::front::wgsl::parse_str(source)
+                .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::empty(),
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        }
+    }
+
+    #[test]
+    fn uniform_layouts_match_the_shaders() {
+        // The WGSL structs: two mat4x4 (128 bytes), four planes (64), counts, base colour, tint (48).
+        assert_eq!(std::mem::size_of::<FrameUniform>(), 240);
+        assert_eq!(std::mem::size_of::<LinesUniform>(), 160);
+        assert_eq!(std::mem::size_of::<EdgesUniform>(), 32);
+    }
+}
