@@ -126,6 +126,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         views_glb.display()
     ));
     lines.extend(views.lines.iter().map(|l| format!("                 {l}")));
+
+    // A picture of the reconstruction, reconstructed surface tinted, with a scale bar.
+    let picture = args.out.join("bunny-views.png");
+    match render_picture(&views_glb, &picture) {
+        Ok(line) => lines.push(format!("6. render        {line}")),
+        // A machine without any graphics driver can still ingest; say what to install.
+        Err(error) => lines.push(format!(
+            "6. render        skipped: {error:#} (install Mesa's lavapipe: apt-get install mesa-vulkan-drivers)"
+        )),
+    }
     lines.push(String::new());
     lines.push(format!("files in {}:", args.out.display()));
     lines.push(format!(
@@ -135,6 +145,37 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     lines.push("  bunny.manifest.json        inputs, steps, hashes and error bounds".to_owned());
     lines.push("  scans/                     eight raw range scans and their pose file".to_owned());
     lines.push("  bunny-views.glb            the surface reconstructed from the scans placed by their poses; _MEASURED marks what a scan saw".to_owned());
+    lines.push("  bunny-views.png            its iso view, reconstructed surface tinted orange, with a scale bar".to_owned());
     lines.push(format!("inspect it with: exhibit info {}", glb.display()));
+    lines.push(format!(
+        "open it with:    exhibit view {}",
+        views_glb.display()
+    ));
     output::print_lines(&lines)
+}
+
+/// Draw the iso view of a model with its reconstructed surface tinted and a scale bar; one line saying what.
+fn render_picture(model: &std::path::Path, picture: &std::path::Path) -> anyhow::Result<String> {
+    let scene = viewer::headless::load_model(model, 0)?;
+    let gpu = viewer::gpu::Gpu::headless()?;
+    let request = viewer::headless::RenderRequest {
+        style: viewer::render::Style {
+            tint_reconstructed: true,
+            ..Default::default()
+        },
+        scale_bar: true,
+        ..Default::default()
+    };
+    let rendered = viewer::headless::render(&gpu, &scene, &request)?;
+    viewer::headless::save_png(&rendered.image, picture)?;
+    Ok(format!(
+        "{} ({}x{}, iso view, scale bar {}) on {}",
+        picture.display(),
+        request.width,
+        request.height,
+        rendered
+            .scale_bar
+            .map_or_else(|| "none".into(), |b| b.label),
+        gpu.adapter_description()
+    ))
 }

@@ -125,7 +125,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .bounds()
         .with_context(|| format!("{} has nothing to draw", args.model.display()))?;
     let centre = [0, 1, 2].map(|a| (f64::from(low[a]) + f64::from(high[a])) * 0.5);
-    let mut style = viewer::render::Style {
+    let style = viewer::render::Style {
         flat: args.flat,
         matcap: args.matcap,
         xray: args.xray,
@@ -133,23 +133,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         edges: !args.no_edges,
         vertex_colors: !args.no_colors,
         tint_reconstructed: args.tint_reconstructed,
+        clip_planes: clip_planes(&args.clip, centre)?,
         ..Default::default()
     };
-    for clip in &args.clip {
-        let v = numbers(clip, "--clip")?;
-        if !(3..=4).contains(&v.len()) {
-            bail!("--clip {clip:?}: expected NX,NY,NZ[,OFFSET_MM]");
-        }
-        let length = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-        if length == 0.0 {
-            bail!("--clip {clip:?}: the normal is zero");
-        }
-        let n = [v[0] / length, v[1] / length, v[2] / length];
-        let offset_m = v.get(3).copied().unwrap_or(0.0) * 1e-3;
-        // Keep n·p <= n·c + offset, i.e. (−n)·p + (n·c + offset) >= 0.
-        let d = n[0] * centre[0] + n[1] * centre[1] + n[2] * centre[2] + offset_m;
-        style.clip_planes.push([-n[0], -n[1], -n[2], d]);
-    }
     let budget = ErrorBudget::from_manifest(model.manifest.as_ref(), model.level);
     let mut request = RenderRequest {
         width,
@@ -244,4 +230,25 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         lines.push(format!("scale bar {} = {:.1} px", bar.label, bar.pixels));
     }
     output::print_lines(&lines)
+}
+
+/// The `--clip` planes as the renderer takes them: `[nx, ny, nz, d]`, kept where `n·p + d >= 0`.
+fn clip_planes(clips: &[String], centre: [f64; 3]) -> anyhow::Result<Vec<[f64; 4]>> {
+    let mut planes = Vec::new();
+    for clip in clips {
+        let v = numbers(clip, "--clip")?;
+        if !(3..=4).contains(&v.len()) {
+            bail!("--clip {clip:?}: expected NX,NY,NZ[,OFFSET_MM]");
+        }
+        let length = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+        if length == 0.0 {
+            bail!("--clip {clip:?}: the normal is zero");
+        }
+        let n = [v[0] / length, v[1] / length, v[2] / length];
+        let offset_m = v.get(3).copied().unwrap_or(0.0) * 1e-3;
+        // Keep n·p <= n·c + offset, i.e. (−n)·p + (n·c + offset) >= 0.
+        let d = n[0] * centre[0] + n[1] * centre[1] + n[2] * centre[2] + offset_m;
+        planes.push([-n[0], -n[1], -n[2], d]);
+    }
+    Ok(planes)
 }

@@ -21,6 +21,17 @@ pub const EDGES_SHADER: &str = include_str!("../../assets/shaders/edges.wgsl");
 /// Wireframe, outlines and markers.
 pub const LINES_SHADER: &str = include_str!("../../assets/shaders/lines.wgsl");
 
+/// The edge shader for a single-sampled or a multisampled normal/depth target (`textureLoad`'s last argument
+/// is the mip level for one and the sample index for the other: 0 in both cases).
+#[must_use]
+pub fn edges_shader(multisampled: bool) -> String {
+    if multisampled {
+        EDGES_SHADER.replace("texture_2d<f32>", "texture_multisampled_2d<f32>")
+    } else {
+        EDGES_SHADER.to_string()
+    }
+}
+
 /// The normal/depth target: view-space normal and eye distance, for the edge pass.
 const NORMAL_DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
@@ -174,7 +185,6 @@ pub struct Targets {
     display_view: wgpu::TextureView,
     color_msaa: Option<wgpu::TextureView>,
     normal_depth: wgpu::TextureView,
-    normal_depth_msaa: Option<wgpu::TextureView>,
     depth: wgpu::TextureView,
     edges_group: wgpu::BindGroup,
 }
@@ -251,7 +261,9 @@ impl Renderer {
                     ty: wgpu::BindingType::Texture {
                         sample_type: wgpu::TextureSampleType::Float { filterable: false },
                         view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
+                        // Multisampled: the edge pass reads sample 0 of the normal/depth target directly,
+                        // which saves resolving it (a full-screen pass of 8-byte texels on a CPU device).
+                        multisampled: sample_count > 1,
                     },
                     count: None,
                 },
@@ -276,7 +288,7 @@ impl Renderer {
         });
         let edges_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("edges.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(EDGES_SHADER.into()),
+            source: wgpu::ShaderSource::Wgsl(edges_shader(sample_count > 1).into()),
         });
         let lines_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("lines.wgsl"),
@@ -631,7 +643,7 @@ impl Renderer {
         let normal_depth = texture(
             "normal+depth",
             NORMAL_DEPTH_FORMAT,
-            1,
+            self.sample_count,
             attachment | wgpu::TextureUsages::TEXTURE_BINDING,
         )
         .create_view(&wgpu::TextureViewDescriptor::default());
@@ -665,7 +677,6 @@ impl Renderer {
             }),
             color,
             color_msaa: msaa("picture (multisampled)", self.color_format),
-            normal_depth_msaa: msaa("normal+depth (multisampled)", NORMAL_DEPTH_FORMAT),
             normal_depth,
             depth: texture("depth", DEPTH_FORMAT, self.sample_count, attachment)
                 .create_view(&wgpu::TextureViewDescriptor::default()),
@@ -753,10 +764,7 @@ impl Renderer {
             Some(msaa) => (msaa, Some(&targets.color_view)),
             None => (&targets.color_view, None),
         };
-        let (nd_view, nd_resolve) = match &targets.normal_depth_msaa {
-            Some(msaa) => (msaa, Some(&targets.normal_depth)),
-            None => (&targets.normal_depth, None),
-        };
+        let (nd_view, nd_resolve) = (&targets.normal_depth, None);
         {
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("scene"),
@@ -898,9 +906,11 @@ mod tests {
     /// Every shader parses and validates with naga, the compiler wgpu uses on every backend.
     #[test]
     fn shaders_validate_with_naga() {
+        let multisampled = edges_shader(true);
         for (name, source) in [
             ("mesh.wgsl", MESH_SHADER),
             ("edges.wgsl", EDGES_SHADER),
+            ("edges.wgsl, multisampled", multisampled.as_str()),
             ("lines.wgsl", LINES_SHADER),
         ] {
             let module = naga::front::wgsl::parse_str(source)
