@@ -8,6 +8,7 @@ use serde_json::json;
 use viewer::camera::{Projection, StandardView};
 use viewer::headless::{RenderRequest, load_model_bytes, render, save_png};
 use viewer::measure::{ErrorBudget, Measurement};
+use viewer::render::Antialias;
 
 use crate::output;
 
@@ -34,9 +35,9 @@ pub struct Args {
     /// Level of detail: 0 is the model, larger is coarser (past the coarsest draws the coarsest).
     #[arg(long, default_value_t = 0)]
     level: usize,
-    /// Samples per pixel for anti-aliasing: 1 or 4.
-    #[arg(long, default_value_t = 4)]
-    samples: u32,
+    /// Anti-aliasing: fxaa (one sample per pixel, then a smoothing pass), msaa (four samples per pixel) or none.
+    #[arg(long, default_value = "fxaa")]
+    aa: String,
     /// Draw this many frames and report their times (the picture is the last one).
     #[arg(long, default_value_t = 1)]
     repeat: usize,
@@ -144,7 +145,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         projection,
         style,
         scale_bar: args.scale_bar,
-        samples: args.samples,
+        antialias: match args.aa.as_str() {
+            "fxaa" => Antialias::Fxaa,
+            "msaa" => Antialias::Msaa4,
+            "none" => Antialias::None,
+            other => bail!("--aa {other:?}: expected fxaa, msaa or none"),
+        },
         frames: args.repeat.max(1),
         ..Default::default()
     };
@@ -194,6 +200,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "frame_ms": times,
         "view": view.name(),
         "projection": args.projection,
+        "antialias": args.aa,
         "level": model.level,
         "levels": model.levels,
         "triangles": model.triangle_count(),

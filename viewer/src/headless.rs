@@ -55,8 +55,8 @@ pub struct RenderRequest {
     pub style: Style,
     /// Draw a scale bar (orthographic only: elsewhere no single scale holds).
     pub scale_bar: bool,
-    /// Samples per pixel (1 or 4).
-    pub samples: u32,
+    /// How edges are smoothed.
+    pub antialias: crate::render::Antialias,
     /// Frames to draw (the last one is kept); more than one times the steady frame for benchmarks.
     pub frames: usize,
     /// Measurements to draw with their labels.
@@ -75,7 +75,7 @@ impl Default for RenderRequest {
             camera: None,
             style: Style::default(),
             scale_bar: false,
-            samples: 4,
+            antialias: crate::render::Antialias::Fxaa,
             frames: 1,
             measurements: Vec::new(),
             section_outlines: true,
@@ -231,7 +231,7 @@ pub fn render(
     let renderer = Renderer::new(
         &gpu.device,
         wgpu::TextureFormat::Rgba8UnormSrgb,
-        request.samples.clamp(1, 4).next_power_of_two().min(4),
+        request.antialias,
     );
     let started = Instant::now();
     let gpu_model = renderer.upload(&gpu.device, model);

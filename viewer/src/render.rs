@@ -16,6 +16,8 @@ use crate::scene::SceneModel;
 
 /// The shaders, as the GPU gets them (also validated with naga by the tests).
 pub const MESH_SHADER: &str = include_str!("../../assets/shaders/mesh.wgsl");
+/// Fast approximate anti-aliasing.
+pub const FXAA_SHADER: &str = include_str!("../../assets/shaders/fxaa.wgsl");
 /// Silhouette and crease lines.
 pub const EDGES_SHADER: &str = include_str!("../../assets/shaders/edges.wgsl");
 /// Wireframe, outlines and markers.
@@ -187,6 +189,8 @@ pub struct Targets {
     normal_depth: wgpu::TextureView,
     depth: wgpu::TextureView,
     edges_group: wgpu::BindGroup,
+    fxaa_source: Option<wgpu::TextureView>,
+    fxaa_group: Option<wgpu::BindGroup>,
 }
 
 impl Targets {
@@ -198,11 +202,45 @@ impl Targets {
     }
 }
 
+/// How edges are smoothed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Antialias {
+    /// None: every pixel is one sample.
+    None,
+    /// One sample per pixel, then a fast approximate anti-aliasing pass (cheap everywhere; the default on
+    /// CPU devices, where 4× multisampling costs about 4× the frame).
+    Fxaa,
+    /// Four samples per pixel.
+    Msaa4,
+}
+
+impl Antialias {
+    /// Samples per pixel.
+    #[must_use]
+    pub fn samples(self) -> u32 {
+        if self == Self::Msaa4 { 4 } else { 1 }
+    }
+
+    /// The best choice for a device: multisampling on a GPU, FXAA on a CPU rasterizer.
+    #[must_use]
+    pub fn for_device(device_type: wgpu::DeviceType) -> Self {
+        if device_type == wgpu::DeviceType::Cpu {
+            Self::Fxaa
+        } else {
+            Self::Msaa4
+        }
+    }
+}
+
 /// Pipelines and layouts; one per device and colour format.
 #[derive(Debug)]
 pub struct Renderer {
     color_format: wgpu::TextureFormat,
+    antialias: Antialias,
     sample_count: u32,
+    fxaa_layout: wgpu::BindGroupLayout,
+    fxaa: wgpu::RenderPipeline,
+    linear_sampler: wgpu::Sampler,
     frame_layout: wgpu::BindGroupLayout,
     edges_layout: wgpu::BindGroupLayout,
     mesh: wgpu::RenderPipeline,
@@ -237,7 +275,7 @@ fn mat(m: glam::Mat4) -> [[f32; 4]; 4] {
 }
 
 impl Renderer {
-    /// Pipelines for pictures in `color_format`, multisampled `sample_count` times (1 or 4).
+    /// Pipelines for pictures in `color_format`, smoothed by `antialias`.
     #[allow(
         clippy::too_many_lines,
         reason = "each pipeline's description is long; together they read as one table"
@@ -246,8 +284,9 @@ impl Renderer {
     pub fn new(
         device: &wgpu::Device,
         color_format: wgpu::TextureFormat,
-        sample_count: u32,
+        antialias: Antialias,
     ) -> Self {
+        let sample_count = antialias.samples();
         let frame_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("frame"),
             entries: &[uniform_layout_entry(0, wgpu::ShaderStages::VERTEX_FRAGMENT)],
@@ -496,9 +535,74 @@ impl Renderer {
                 resource: overlay_uniform.as_entire_binding(),
             }],
         });
+        let fxaa_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("fxaa"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+            ],
+        });
+        let fxaa_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("fxaa.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(FXAA_SHADER.into()),
+        });
+        let fxaa_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("fxaa"),
+            bind_group_layouts: &[Some(&fxaa_layout)],
+            immediate_size: 0,
+        });
+        let fxaa = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("fxaa"),
+            layout: Some(&fxaa_pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &fxaa_module,
+                entry_point: Some("vs_main"),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                buffers: &[],
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &fxaa_module,
+                entry_point: Some("fs_main"),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format: color_format,
+                    blend: None,
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let linear_sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("fxaa"),
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
         Self {
             color_format,
+            antialias,
             sample_count,
+            fxaa_layout,
+            fxaa,
+            linear_sampler,
             frame_layout,
             edges_layout,
             mesh,
@@ -647,6 +751,32 @@ impl Renderer {
             attachment | wgpu::TextureUsages::TEXTURE_BINDING,
         )
         .create_view(&wgpu::TextureViewDescriptor::default());
+        // With FXAA the scene is drawn into its own texture, which the FXAA pass reads into the picture.
+        let fxaa_source = (self.antialias == Antialias::Fxaa).then(|| {
+            texture(
+                "picture before FXAA",
+                self.color_format,
+                1,
+                attachment | wgpu::TextureUsages::TEXTURE_BINDING,
+            )
+            .create_view(&wgpu::TextureViewDescriptor::default())
+        });
+        let fxaa_group = fxaa_source.as_ref().map(|view| {
+            device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("fxaa"),
+                layout: &self.fxaa_layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: wgpu::BindingResource::TextureView(view),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: wgpu::BindingResource::Sampler(&self.linear_sampler),
+                    },
+                ],
+            })
+        });
         let multisampled = self.sample_count > 1;
         let msaa = |label: &str, format| {
             multisampled.then(|| {
@@ -681,6 +811,8 @@ impl Renderer {
             depth: texture("depth", DEPTH_FORMAT, self.sample_count, attachment)
                 .create_view(&wgpu::TextureViewDescriptor::default()),
             edges_group,
+            fxaa_source,
+            fxaa_group,
         }
     }
 
@@ -760,9 +892,12 @@ impl Renderer {
             load: wgpu::LoadOp::Clear(color),
             store: wgpu::StoreOp::Store,
         };
+        // Where the scene and its edge lines go before the overlay: the picture itself, or (FXAA) the texture
+        // the FXAA pass reads.
+        let scene_view = targets.fxaa_source.as_ref().unwrap_or(&targets.color_view);
         let (color_view, color_resolve) = match &targets.color_msaa {
-            Some(msaa) => (msaa, Some(&targets.color_view)),
-            None => (&targets.color_view, None),
+            Some(msaa) => (msaa, Some(scene_view)),
+            None => (scene_view, None),
         };
         let (nd_view, nd_resolve) = (&targets.normal_depth, None);
         {
@@ -838,15 +973,17 @@ impl Renderer {
             occlusion_query_set: None,
             multiview_mask: None,
         };
-        let load = [Some(wgpu::RenderPassColorAttachment {
-            view: &targets.color_view,
-            depth_slice: None,
-            resolve_target: None,
-            ops: wgpu::Operations {
-                load: wgpu::LoadOp::Load,
-                store: wgpu::StoreOp::Store,
-            },
-        })];
+        let load = |view| {
+            [Some(wgpu::RenderPassColorAttachment {
+                view,
+                depth_slice: None,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Load,
+                    store: wgpu::StoreOp::Store,
+                },
+            })]
+        };
         if style.edges {
             let uniform = EdgesUniform {
                 // Outline where depth jumps by 2 %; creases where normals turn by more than about 35°.
@@ -855,11 +992,28 @@ impl Renderer {
             };
             queue.write_buffer(&self.edges_uniform, 0, bytemuck::bytes_of(&uniform));
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                color_attachments: &load,
+                color_attachments: &load(scene_view),
                 ..after("edges")
             });
             pass.set_pipeline(&self.edges);
             pass.set_bind_group(0, &targets.edges_group, &[]);
+            pass.draw(0..3, 0..1);
+        }
+        if let Some(group) = &targets.fxaa_group {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &targets.color_view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                ..after("fxaa")
+            });
+            pass.set_pipeline(&self.fxaa);
+            pass.set_bind_group(0, group, &[]);
             pass.draw(0..3, 0..1);
         }
         if let Some((buffer, count)) = overlay.filter(|(_, count)| *count > 0) {
@@ -872,7 +1026,7 @@ impl Renderer {
             };
             queue.write_buffer(&self.overlay_uniform, 0, bytemuck::bytes_of(&uniform));
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                color_attachments: &load,
+                color_attachments: &load(&targets.color_view),
                 ..after("overlay")
             });
             pass.set_pipeline(&self.overlay);
@@ -912,6 +1066,7 @@ mod tests {
             ("edges.wgsl", EDGES_SHADER),
             ("edges.wgsl, multisampled", multisampled.as_str()),
             ("lines.wgsl", LINES_SHADER),
+            ("fxaa.wgsl", FXAA_SHADER),
         ] {
             let module = naga::front::wgsl::parse_str(source)
                 .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
