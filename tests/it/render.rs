@@ -243,3 +243,28 @@ fn render_command_writes_a_png_and_reports_the_adapter() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nonexistent.glb"));
 }
+
+#[test]
+fn view_refuses_what_it_cannot_open_before_opening_a_window() {
+    let model = data("format-v1/bun_zipper_res4.glb");
+    for (args, needle) in [
+        (vec!["view", "/nonexistent/model.glb"], "no such file"),
+        (
+            vec!["view", model.to_str().unwrap(), model.to_str().unwrap()],
+            "issue 8",
+        ),
+        (vec!["view", "https://court.example/s/abc"], "issue 5"),
+        (
+            vec!["view", model.to_str().unwrap(), "--lang", "fr"],
+            "--lang",
+        ),
+        (vec!["view"], "name a model"),
+    ] {
+        let output = run(exhibit(&args)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY"));
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}

@@ -1004,3 +1004,26 @@ impl eframe::App for ViewerApp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_live_beside_the_model_and_round_trip() {
+        assert_eq!(
+            annotations_path(Path::new("/cases/12/lamp.glb")),
+            Path::new("/cases/12/lamp.glb.annotations.json")
+        );
+        let file = AnnotationFile {
+            model_sha256: "ab".repeat(32),
+            annotations: vec![Annotation {
+                point_m: [0.1, 0.2, 0.3],
+                world_m: [1000.1, 20.2, 3.3],
+                text: "划痕 scratch".into(),
+            }],
+        };
+        let text = serde_json::to_string(&file).unwrap();
+        assert_eq!(serde_json::from_str::<AnnotationFile>(&text).unwrap(), file);
+    }
+}
