@@ -388,24 +388,15 @@ impl ViewerApp {
             Tool::Distance => {
                 self.picks.push(point);
                 if self.picks.len() == 2 {
-                    self.measurements.push(Measurement::distance(
-                        self.picks[0],
-                        self.picks[1],
-                        bound,
-                    ));
-                    self.picks.clear();
+                    let picks = std::mem::take(&mut self.picks);
+                    self.add_measurement(Measurement::distance(picks[0], picks[1], bound));
                 }
             }
             Tool::Angle => {
                 self.picks.push(point);
                 if self.picks.len() == 3 {
-                    self.measurements.push(Measurement::angle(
-                        self.picks[0],
-                        self.picks[1],
-                        self.picks[2],
-                        bound,
-                    ));
-                    self.picks.clear();
+                    let picks = std::mem::take(&mut self.picks);
+                    self.add_measurement(Measurement::angle(picks[0], picks[1], picks[2], bound));
                 }
             }
             Tool::Area => self.picks.push(point),
@@ -534,7 +525,10 @@ impl ViewerApp {
             save_png(&rendered.image, &out).map(|()| out)
         });
         self.status = match result {
-            Ok(out) => format!("{} {}", self.lang.t("saved"), out.display()),
+            Ok(out) => {
+                eprintln!("exhibit view: saved {}", out.display());
+                format!("{} {}", self.lang.t("saved"), out.display())
+            }
             Err(e) => e.to_string(),
         };
     }
@@ -558,6 +552,101 @@ impl ViewerApp {
             Ok(()) => format!("{} {}", self.lang.t("saved"), path.display()),
             Err(e) => e.to_string(),
         };
+    }
+
+    /// Keys for the hands of someone presenting: views 1–7 (front, back, left, right, top, bottom, iso), F fit,
+    /// Escape navigate, D distance, A angle, R area (Enter closes it), N annotate, S screenshot, W wireframe,
+    /// X X-ray, T tint reconstructed surface, C clipping plane. Ignored while a text field has the keyboard.
+    fn shortcuts(&mut self) {
+        use egui::Key;
+        if self.ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        let ctx = self.ctx.clone();
+        let pressed = move |key| ctx.input(|i| i.key_pressed(key));
+        let views = [
+            Key::Num1,
+            Key::Num2,
+            Key::Num3,
+            Key::Num4,
+            Key::Num5,
+            Key::Num6,
+            Key::Num7,
+        ];
+        for (key, view) in views.into_iter().zip(StandardView::ALL) {
+            if pressed(key) {
+                self.show_view(view);
+            }
+        }
+        if pressed(Key::F) {
+            self.show_view(self.view);
+        }
+        let mut tool = None;
+        for (key, value) in [
+            (Key::Escape, Tool::Navigate),
+            (Key::D, Tool::Distance),
+            (Key::A, Tool::Angle),
+            (Key::R, Tool::Area),
+            (Key::N, Tool::Annotate),
+        ] {
+            if pressed(key) {
+                tool = Some(value);
+            }
+        }
+        if let Some(tool) = tool {
+            self.tool = tool;
+            self.picks.clear();
+            self.rebuild_overlay();
+        }
+        if pressed(Key::Enter) && self.tool == Tool::Area && self.picks.len() >= 3 {
+            let area = Measurement::area(std::mem::take(&mut self.picks), self.budget.point_mm);
+            self.add_measurement(area);
+        }
+        let before = self.style.clone();
+        if pressed(Key::W) {
+            self.style.wireframe = !self.style.wireframe;
+        }
+        if pressed(Key::X) {
+            self.style.xray = !self.style.xray;
+        }
+        if pressed(Key::T) {
+            self.style.tint_reconstructed = !self.style.tint_reconstructed;
+        }
+        if self.style != before {
+            self.dirty = true;
+        }
+        if pressed(Key::C) {
+            self.clip.on = !self.clip.on;
+            self.update_clip();
+        }
+        if pressed(Key::S) {
+            self.screenshot();
+        }
+    }
+
+    fn show_view(&mut self, view: StandardView) {
+        if let Some(model) = &self.model {
+            self.view = view;
+            self.camera = Some(Camera::fitted(
+                view,
+                self.projection,
+                &model.positions,
+                self.aspect,
+            ));
+            self.dirty = true;
+        }
+    }
+
+    /// Keep a finished measurement and say it on stderr (a record of what was measured during a session).
+    fn add_measurement(&mut self, measurement: Measurement) {
+        let kind = match measurement {
+            Measurement::Distance { .. } => "distance",
+            Measurement::Angle { .. } => "angle",
+            Measurement::Area { .. } => "area",
+        };
+        eprintln!("exhibit view: measured {kind} {}", measurement.label());
+        self.measurements.push(measurement);
+        self.rebuild_overlay();
     }
 
     #[allow(
@@ -708,15 +797,8 @@ impl ViewerApp {
                 chosen = Some(self.view);
             }
         });
-        if let (Some(view), Some(model)) = (chosen, &self.model) {
-            self.view = view;
-            self.camera = Some(Camera::fitted(
-                view,
-                self.projection,
-                &model.positions,
-                self.aspect,
-            ));
-            self.dirty = true;
+        if let Some(view) = chosen {
+            self.show_view(view);
         }
         ui.separator();
         ui.label(RichText::new(t("display")).strong());
@@ -756,11 +838,8 @@ impl ViewerApp {
         });
         if self.tool == Tool::Area && self.picks.len() >= 3 && ui.button(t("close_area")).clicked()
         {
-            self.measurements.push(Measurement::area(
-                std::mem::take(&mut self.picks),
-                self.budget.point_mm,
-            ));
-            self.rebuild_overlay();
+            let area = Measurement::area(std::mem::take(&mut self.picks), self.budget.point_mm);
+            self.add_measurement(area);
         }
         if self.tool == Tool::Annotate {
             ui.horizontal(|ui| {
@@ -991,6 +1070,7 @@ fn label(painter: &egui::Painter, at: Pos2, text: &str, color: Color32) {
 impl eframe::App for ViewerApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.receive();
+        self.shortcuts();
         egui::Panel::left("facts and tools")
             .resizable(true)
             .default_size(340.0)
