@@ -24,6 +24,8 @@ enum Command {
     Info(commands::info::Args),
     /// Draw a model offscreen into a PNG (no window, no GPU needed).
     Render(commands::render::Args),
+    /// Align model B onto model A and measure A's deviation from B: statistics, heat map, report.
+    Compare(commands::compare::Args),
     /// Open a model in the hearing-room window (measure, clip, annotate, screenshot).
     View(commands::view::Args),
     /// Run the main job on a bundled sample scan and show where everything went.
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo::run(&args),
         Command::Render(args) => commands::render::run(&args),
         Command::View(args) => commands::view::run(&args),
+        Command::Compare(args) => commands::compare::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,6 +27,7 @@ pub mod distance;
 mod encode;
 mod error;
 pub mod glb;
+pub mod linalg;
 pub mod manifest;
 mod mesh;
 pub mod quantize;

@@ -9,6 +9,7 @@
     reason = "6×6 and 3×3 matrix code indexes rows and columns together, like the formulas"
 )]
 
+use codec::linalg::solve6;
 use rayon::prelude::*;
 
 use crate::surface::knn::PointGrid;
@@ -106,31 +107,6 @@ fn rotation_from(angles: [f64; 3]) -> [[f64; 3]; 3] {
 
 /// A chunk's share of the linearized least-squares problem: `AᵀA`, `Aᵀb`, squared distances, count.
 type NormalEquations = ([[f64; 6]; 6], [f64; 6], f64, usize);
-
-/// Solve the symmetric 6×6 system by Gaussian elimination with partial pivoting.
-fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> Option<[f64; 6]> {
-    for col in 0..6 {
-        let pivot = (col..6).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
-        if a[pivot][col].abs() < 1e-18 {
-            return None;
-        }
-        a.swap(col, pivot);
-        b.swap(col, pivot);
-        for row in col + 1..6 {
-            let f = a[row][col] / a[col][col];
-            for k in col..6 {
-                a[row][k] -= f * a[col][k];
-            }
-            b[row] -= f * b[col];
-        }
-    }
-    let mut x = [0.0; 6];
-    for row in (0..6).rev() {
-        let s: f64 = (row + 1..6).map(|k| a[row][k] * x[k]).sum();
-        x[row] = (b[row] - s) / a[row][row];
-    }
-    Some(x)
-}
 
 /// Refine `source` (points in world metres, already posed) onto `target` (world metres, with unit
 /// normals); `frame` is subtracted from both before they become f32, so survey coordinates keep their

@@ -1,5 +1,6 @@
 //! One module per subcommand: parse arguments, call the crates, report.
 
+pub mod compare;
 pub mod demo;
 pub mod info;
 pub mod ingest;

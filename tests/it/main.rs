@@ -10,6 +10,7 @@
 
 mod architecture;
 mod cli;
+mod compare;
 mod desktop;
 mod gltf_files;
 mod golden;

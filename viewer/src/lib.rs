@@ -2,6 +2,7 @@
 //! tools a hearing needs.
 //!
 //! - [`camera`]: orbit/pan/zoom, the six standard views of design-patent drawings, fitting, picking rays.
+//! - [`compare`]: aligning two models and the signed deviation of one from the other, with statistics.
 //! - [`scene`]: a decoded model made ready to draw and to pick on.
 //! - [`render`]: the wgpu pipelines (studio light, matcap, edges, wireframe, X-ray, clipping, overlays).
 //! - [`gpu`]: choosing a device (lavapipe on machines without a GPU) and reading pictures back.
@@ -11,15 +12,18 @@
 //! - `desktop` (feature `desktop`): the hearing-room app, winit + egui.
 
 pub mod camera;
+pub mod compare;
 #[cfg(feature = "desktop")]
 pub mod desktop;
 mod error;
 pub mod gpu;
 pub mod headless;
+pub mod heatmap;
 pub mod i18n;
 pub mod measure;
 pub mod overlay;
 pub mod render;
+pub mod report;
 pub mod scene;
 
 pub use error::ViewerError;

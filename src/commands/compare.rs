@@ -1,0 +1,283 @@
+//! `exhibit compare`: align model B onto model A, measure A's deviation from B, and write the heat map and
+//! the report (JSON and a printable page).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use serde_json::json;
+use viewer::camera::{Projection, StandardView};
+use viewer::compare::{Align, CompareOptions, compare};
+use viewer::gpu::Gpu;
+use viewer::headless::{RenderRequest, load_model_bytes, render};
+use viewer::measure::ErrorBudget;
+use viewer::report::{ModelFacts, ReportPage, html};
+use viewer::scene::SceneModel;
+
+use crate::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Model A: the one measured (e.g. the accused product).
+    a: PathBuf,
+    /// Model B: the reference (e.g. the patented design).
+    b: PathBuf,
+    /// How B is brought onto A: icp (principal axes, then robust point-to-plane ICP) or none.
+    #[arg(long, default_value = "icp")]
+    align: String,
+    /// Deviations within plus or minus this many millimetres count as the same.
+    #[arg(long, default_value_t = 0.5)]
+    tolerance_mm: f64,
+    /// Write the report: this JSON file and an HTML page beside it (same name, .html).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write the heat map (A coloured by its deviation, with a legend) as PNG.
+    #[arg(long)]
+    png: Option<PathBuf>,
+    /// The heat map's view: front, back, left, right, top, bottom or iso.
+    #[arg(long, default_value = "iso")]
+    view: String,
+    /// The heat map's size in pixels, width x height.
+    #[arg(long, default_value = "1280x720")]
+    size: String,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn load(path: &Path) -> anyhow::Result<(SceneModel, String, u64)> {
+    let bytes = fs_err::read(path)?;
+    let sha256 = codec::manifest::sha256_hex(&bytes);
+    let model = load_model_bytes(&bytes, path, 0)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok((model, sha256, bytes.len() as u64))
+}
+
+fn facts(path: &Path, model: &SceneModel, sha256: &str) -> ModelFacts {
+    ModelFacts {
+        name: path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        sha256: sha256.to_string(),
+        vertices: model.positions.len(),
+        triangles: model.triangle_count(),
+        point_bound_mm: ErrorBudget::from_manifest(model.manifest.as_ref(), model.level).point_mm,
+    }
+}
+
+fn png_bytes(image: &image::RgbaImage) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgba8(image.clone())
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .context("encoding PNG")?;
+    Ok(bytes)
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let align = match args.align.as_str() {
+        "icp" => Align::Icp,
+        "none" => Align::None,
+        other => bail!("--align {other:?}: expected icp or none"),
+    };
+    if !(args.tolerance_mm >= 0.0 && args.tolerance_mm.is_finite()) {
+        bail!(
+            "--tolerance-mm {}: expected a length of 0 or more",
+            args.tolerance_mm
+        );
+    }
+    let view = StandardView::from_name(&args.view).with_context(|| {
+        format!(
+            "--view {:?}: expected front, back, left, right, top, bottom or iso",
+            args.view
+        )
+    })?;
+    let (width, height) = args
+        .size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+        .filter(|&(w, h)| (16..=8192).contains(&w) && (16..=8192).contains(&h))
+        .with_context(|| {
+            format!(
+                "--size {:?}: expected WIDTHxHEIGHT, each 16..8192",
+                args.size
+            )
+        })?;
+    let (a, a_sha, _) = load(&args.a)?;
+    let (b, b_sha, _) = load(&args.b)?;
+    let options = CompareOptions {
+        align,
+        tolerance_mm: args.tolerance_mm,
+        ..CompareOptions::default()
+    };
+    let comparison = compare(&a, &b, &options).map_err(|reason| {
+        anyhow::anyhow!(
+            "cannot compare {} with {}: {reason}",
+            args.a.display(),
+            args.b.display()
+        )
+    })?;
+    let compare_seconds = started.elapsed().as_secs_f64();
+    let s = &comparison.statistics;
+    let mut result = json!({
+        "a": {"file": args.a, "sha256": a_sha, "vertices": a.positions.len(), "triangles": a.triangle_count()},
+        "b": {"file": args.b, "sha256": b_sha, "vertices": b.positions.len(), "triangles": b.triangle_count()},
+        "transform": comparison.alignment.transform,
+        "mean_mm": s.mean_mm,
+        "rms_mm": s.rms_mm,
+        "p95_mm": s.p95_mm,
+        "max_mm": s.max_mm,
+        "within_tolerance": s.within_tolerance,
+        "tolerance_mm": s.tolerance_mm,
+        "direction": comparison.direction,
+        "alignment": comparison.alignment,
+        "statistics": comparison.statistics,
+        "compare_seconds": compare_seconds,
+    });
+    let needs_pictures = args.png.is_some() || args.report.is_some();
+    let heat = if needs_pictures {
+        let gpu = Gpu::headless()?;
+        let colors = comparison
+            .deviation_mm
+            .iter()
+            .map(|&d| viewer::heatmap::color(f64::from(d), s.tolerance_mm, s.range_mm))
+            .collect();
+        // The heat map colours what was measured: A, or B's points moved onto A.
+        let heat_model = if comparison.direction == viewer::compare::Direction::BPointsToASurface {
+            b.moved(comparison.b_aligned.clone(), a.origin_m)
+                .recolored(colors)
+        } else {
+            a.recolored(colors)
+        };
+        let request = RenderRequest {
+            width,
+            height,
+            view,
+            projection: Projection::Orthographic,
+            ..RenderRequest::default()
+        };
+        let mut image = render(&gpu, &heat_model, &request)?.image;
+        viewer::heatmap::draw_legend(&mut image, s.tolerance_mm, s.range_mm);
+        Some((gpu, png_bytes(&image)?))
+    } else {
+        None
+    };
+    if let (Some(path), Some((_, png))) = (&args.png, &heat) {
+        output::write_atomically(path, png)?;
+        result["png"] = json!(path);
+    }
+    if let (Some(path), Some((gpu, png))) = (&args.report, &heat) {
+        let six = |model: &SceneModel| -> anyhow::Result<Vec<Vec<u8>>> {
+            StandardView::ALL[..6]
+                .iter()
+                .map(|&view| {
+                    let request = RenderRequest {
+                        width: 360,
+                        height: 270,
+                        view,
+                        ..RenderRequest::default()
+                    };
+                    png_bytes(&render(gpu, model, &request)?.image)
+                })
+                .collect()
+        };
+        let (views_a, views_b) = (six(&a)?, six(&b)?);
+        let (fa, fb) = (facts(&args.a, &a, &a_sha), facts(&args.b, &b, &b_sha));
+        let created = utc_now();
+        let page = html(&ReportPage {
+            a: &fa,
+            b: &fb,
+            alignment: &comparison.alignment,
+            statistics: s,
+            heat_map_png: png,
+            views_a: &views_a,
+            views_b: &views_b,
+            created,
+            direction: comparison.direction,
+        });
+        let html_path = path.with_extension("html");
+        result["report"] = json!(path);
+        result["report_html"] = json!(html_path);
+        output::write_atomically(&html_path, page.as_bytes())?;
+        let mut report = result.clone();
+        report["a"]["point_bound_mm"] = json!(fa.point_bound_mm);
+        report["b"]["point_bound_mm"] = json!(fb.point_bound_mm);
+        output::write_atomically(path, &serde_json::to_vec_pretty(&report)?)?;
+    }
+    result["seconds"] = json!(started.elapsed().as_secs_f64());
+    if args.json {
+        return output::print_json(&result);
+    }
+    output::print_lines(&summary(args, &a, &b, &comparison))
+}
+
+/// What `compare` says to a person.
+fn summary(
+    args: &Args,
+    a: &SceneModel,
+    b: &SceneModel,
+    comparison: &viewer::compare::Comparison,
+) -> Vec<String> {
+    let s = &comparison.statistics;
+    let al = &comparison.alignment;
+    let mut lines = vec![
+        format!(
+            "A {} ({} vertices) against B {} ({} triangles)",
+            args.a.display(),
+            a.positions.len(),
+            args.b.display(),
+            b.triangle_count()
+        ),
+        format!(
+            "alignment   {} ({}): rotation {:.3}°, translation {:.3} mm, RMS {:.4} mm",
+            al.method, al.start, al.rotation_deg, al.translation_mm, al.rms_mm
+        ),
+        format!(
+            "deviation   mean {:.4} mm, RMS {:.4} mm, 95 % within {:.4} mm, max {:.4} mm",
+            s.mean_mm, s.rms_mm, s.p95_mm, s.max_mm
+        ),
+        format!(
+            "tolerance   ±{} mm: {:.2} % of A's vertices within",
+            s.tolerance_mm,
+            s.within_tolerance * 100.0
+        ),
+    ];
+    if let Some(path) = &args.png {
+        lines.push(format!("heat map    {}", path.display()));
+    }
+    if let Some(path) = &args.report {
+        lines.push(format!(
+            "report      {} and {}",
+            path.display(),
+            path.with_extension("html").display()
+        ));
+    }
+    lines
+}
+
+/// The current time in UTC as `YYYY-MM-DD HH:MM:SS` (civil calendar from the Unix clock).
+fn utc_now() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Howard Hinnant's days-to-civil.
+    let z = i64::try_from(days).unwrap_or(0) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}

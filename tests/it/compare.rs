@@ -1,0 +1,341 @@
+//! Comparing two models: a known motion is recovered, a known bump is found, and the report's numbers are the
+//! JSON's. Models are made here and written through the codec, so their geometry is known exactly.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use glam::{DMat4, DQuat, DVec3};
+use viewer::compare::{Align, CompareOptions, compare};
+use viewer::headless::load_model;
+
+use crate::support::{data, exhibit, run, run_json};
+
+/// A unit icosphere subdivided `levels` times, scaled to `radius_m`.
+fn icosphere(levels: usize, radius_m: f64) -> codec::Mesh {
+    let t = f64::midpoint(1.0, 5f64.sqrt());
+    let mut points: Vec<DVec3> = [
+        (-1.0, t, 0.0),
+        (1.0, t, 0.0),
+        (-1.0, -t, 0.0),
+        (1.0, -t, 0.0),
+        (0.0, -1.0, t),
+        (0.0, 1.0, t),
+        (0.0, -1.0, -t),
+        (0.0, 1.0, -t),
+        (t, 0.0, -1.0),
+        (t, 0.0, 1.0),
+        (-t, 0.0, -1.0),
+        (-t, 0.0, 1.0),
+    ]
+    .iter()
+    .map(|&(x, y, z)| DVec3::new(x, y, z).normalize())
+    .collect();
+    let mut faces: Vec<[u32; 3]> = vec![
+        [0, 11, 5],
+        [0, 5, 1],
+        [0, 1, 7],
+        [0, 7, 10],
+        [0, 10, 11],
+        [1, 5, 9],
+        [5, 11, 4],
+        [11, 10, 2],
+        [10, 7, 6],
+        [7, 1, 8],
+        [3, 9, 4],
+        [3, 4, 2],
+        [3, 2, 6],
+        [3, 6, 8],
+        [3, 8, 9],
+        [4, 9, 5],
+        [2, 4, 11],
+        [6, 2, 10],
+        [8, 6, 7],
+        [9, 8, 1],
+    ];
+    for _ in 0..levels {
+        let mut middle: HashMap<(u32, u32), u32> = HashMap::new();
+        let mut split = |a: u32, b: u32, points: &mut Vec<DVec3>| {
+            *middle.entry((a.min(b), a.max(b))).or_insert_with(|| {
+                points.push(((points[a as usize] + points[b as usize]) * 0.5).normalize());
+                (points.len() - 1) as u32
+            })
+        };
+        let mut next = Vec::with_capacity(faces.len() * 4);
+        for [a, b, c] in faces {
+            let (ab, bc, ca) = (
+                split(a, b, &mut points),
+                split(b, c, &mut points),
+                split(c, a, &mut points),
+            );
+            next.extend([[a, ab, ca], [b, bc, ab], [c, ca, bc], [ab, bc, ca]]);
+        }
+        faces = next;
+    }
+    codec::Mesh {
+        origin_m: [500.0, 20.0, 3.0],
+        positions: points
+            .iter()
+            .map(|p| (*p * radius_m).as_vec3().to_array())
+            .collect(),
+        indices: faces.into_iter().flatten().collect(),
+        ..codec::Mesh::default()
+    }
+}
+
+fn write(mesh: &codec::Mesh, path: &Path) {
+    let encoded = codec::encode_glb(
+        mesh,
+        &codec::EncodeConfig { precision_m: 1e-5 },
+        codec::Provenance::default(),
+    )
+    .unwrap();
+    std::fs::write(path, encoded.glb).unwrap();
+}
+
+#[test]
+fn a_moved_copy_is_aligned_back_and_deviates_by_almost_nothing() {
+    let model = codec::read_model(&data("format-v1/bun_zipper_res4.glb")).unwrap();
+    let a = model.mesh;
+    // Move B by 5° about a skew axis through the centroid and by (2, −1, 3) mm.
+    let n = a.positions.len() as f64;
+    let centroid = a
+        .positions
+        .iter()
+        .map(|p| DVec3::from(p.map(f64::from)))
+        .sum::<DVec3>()
+        / n;
+    let motion = DMat4::from_translation(centroid + DVec3::new(0.002, -0.001, 0.003))
+        * DMat4::from_quat(DQuat::from_axis_angle(
+            DVec3::new(1.0, 2.0, 3.0).normalize(),
+            5f64.to_radians(),
+        ))
+        * DMat4::from_translation(-centroid);
+    let b = codec::Mesh {
+        positions: a
+            .positions
+            .iter()
+            .map(|p| {
+                motion
+                    .transform_point3(DVec3::from(p.map(f64::from)))
+                    .as_vec3()
+                    .to_array()
+            })
+            .collect(),
+        ..a.clone()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (dir.path().join("a.glb"), dir.path().join("b.glb"));
+    write(&a, &pa);
+    write(&b, &pb);
+    let (ma, mb) = (load_model(&pa, 0).unwrap(), load_model(&pb, 0).unwrap());
+    let result = compare(
+        &ma,
+        &mb,
+        &CompareOptions {
+            align: Align::Icp,
+            tolerance_mm: 0.05,
+            ..CompareOptions::default()
+        },
+    )
+    .unwrap();
+    // The recorded (world) transform brings B's vertices back onto A's, vertex for vertex.
+    let transform = DMat4::from_cols_array(&result.alignment.transform);
+    let worst = a
+        .positions
+        .iter()
+        .zip(&b.positions)
+        .map(|(pa, pb)| {
+            let world_b = DVec3::from(pb.map(f64::from)) + DVec3::from(b.origin_m);
+            let world_a = DVec3::from(pa.map(f64::from)) + DVec3::from(a.origin_m);
+            (transform.transform_point3(world_b) - world_a).length()
+        })
+        .fold(0.0f64, f64::max);
+    assert!(
+        worst < 5e-5,
+        "vertices off by {} mm after alignment",
+        worst * 1e3
+    );
+    assert!(
+        (result.alignment.rotation_deg - 5.0).abs() < 0.01,
+        "{:?}",
+        result.alignment
+    );
+    assert!(result.statistics.max_mm < 0.05, "{:?}", result.statistics);
+    assert!(result.statistics.within_tolerance > 0.999);
+}
+
+#[test]
+fn a_bump_is_found_where_it_is_and_as_high_as_it_is() {
+    let reference = icosphere(5, 0.05);
+    // A bump of 2 mm at the north pole, 15 mm wide: smooth, (1 − (d/r)²)² along the normal.
+    let (height, radius) = (0.002, 0.015);
+    let pole = DVec3::new(0.0, 0.05, 0.0);
+    let bumped = codec::Mesh {
+        positions: reference
+            .positions
+            .iter()
+            .map(|p| {
+                let p = DVec3::from(p.map(f64::from));
+                let d = (p - pole).length();
+                let lift = if d < radius {
+                    height * (1.0 - (d / radius).powi(2)).powi(2)
+                } else {
+                    0.0
+                };
+                (p + p.normalize() * lift).as_vec3().to_array()
+            })
+            .collect(),
+        ..reference.clone()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (dir.path().join("bumped.glb"), dir.path().join("sphere.glb"));
+    write(&bumped, &pa);
+    write(&reference, &pb);
+    let (a, b) = (load_model(&pa, 0).unwrap(), load_model(&pb, 0).unwrap());
+    for align in [Align::None, Align::Icp] {
+        let result = compare(
+            &a,
+            &b,
+            &CompareOptions {
+                align,
+                tolerance_mm: 0.1,
+                ..CompareOptions::default()
+            },
+        )
+        .unwrap();
+        let s = &result.statistics;
+        assert!((s.max_mm - 2.0).abs() < 0.05, "{align:?}: max {}", s.max_mm);
+        assert!(
+            s.signed_max_mm > 1.95,
+            "{align:?}: the bump is outside B: {}",
+            s.signed_max_mm
+        );
+        // Where: the deepest vertex is at the pole; everything beyond the tolerance lies within the bump.
+        let (worst, _) = result
+            .deviation_mm
+            .iter()
+            .enumerate()
+            .max_by(|x, y| x.1.abs().total_cmp(&y.1.abs()))
+            .unwrap();
+        let at = DVec3::from(a.positions[worst].map(f64::from));
+        assert!(
+            (at - pole).length() < 0.0025,
+            "{align:?}: deepest point at {at}"
+        );
+        for (p, d) in a.positions.iter().zip(&result.deviation_mm) {
+            if d.abs() > 0.1 {
+                let p = DVec3::from(p.map(f64::from));
+                assert!(
+                    (p.normalize() * 0.05 - pole).length() < radius,
+                    "{align:?}: {d} mm at {p}, outside the bump"
+                );
+            }
+        }
+        // The robust fit does not let the bump pull B towards it.
+        assert!(
+            result.alignment.translation_mm < 0.05,
+            "{align:?}: {:?}",
+            result.alignment
+        );
+    }
+}
+
+#[test]
+fn the_report_page_says_exactly_what_the_json_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (dir.path().join("bumped.glb"), dir.path().join("sphere.glb"));
+    let sphere = icosphere(3, 0.05);
+    let mut bumped = sphere.clone();
+    bumped.positions[0] = (DVec3::from(bumped.positions[0].map(f64::from)) * 1.04)
+        .as_vec3()
+        .to_array();
+    write(&bumped, &pa);
+    write(&sphere, &pb);
+    let report = dir.path().join("report.json");
+    let heat = dir.path().join("heat.png");
+    let json = run_json(&mut exhibit(&[
+        "compare",
+        pa.to_str().unwrap(),
+        pb.to_str().unwrap(),
+        "--tolerance-mm",
+        "0.2",
+        "--report",
+        report.to_str().unwrap(),
+        "--png",
+        heat.to_str().unwrap(),
+        "--size",
+        "400x300",
+        "--json",
+    ]));
+    for key in [
+        "mean_mm",
+        "rms_mm",
+        "p95_mm",
+        "max_mm",
+        "within_tolerance",
+        "seconds",
+    ] {
+        assert!(json[key].is_number(), "{key} missing: {json}");
+    }
+    assert_eq!(json["transform"].as_array().unwrap().len(), 16);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let page = std::fs::read_to_string(report.with_extension("html")).unwrap();
+    let shown = |key: &str| {
+        let start = page
+            .find(&format!(r#"data-key="{key}">"#))
+            .unwrap_or_else(|| panic!("{key} not on the page"));
+        let rest = &page[start + key.len() + 12..];
+        rest[..rest.find('<').unwrap()].to_string()
+    };
+    let number = |v: &serde_json::Value| viewer::report::number(v.as_f64().unwrap());
+    for key in [
+        "mean_mm",
+        "rms_mm",
+        "p95_mm",
+        "max_mm",
+        "within_tolerance",
+        "tolerance_mm",
+    ] {
+        assert_eq!(shown(key), number(&saved[key]), "{key}");
+        assert_eq!(saved[key], json[key], "{key}");
+    }
+    for key in ["signed_mean_mm", "signed_min_mm", "signed_max_mm"] {
+        assert_eq!(shown(key), number(&saved["statistics"][key]), "{key}");
+    }
+    assert_eq!(
+        shown("rotation_deg"),
+        number(&saved["alignment"]["rotation_deg"])
+    );
+    assert_eq!(
+        shown("alignment_rms_mm"),
+        number(&saved["alignment"]["rms_mm"])
+    );
+    let transform: Vec<String> = saved["transform"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| format!("{:.9}", v.as_f64().unwrap()))
+        .collect();
+    assert_eq!(shown("transform"), transform.join(", "));
+    assert_eq!(shown("a_sha256"), crate::support::sha256_file(&pa));
+    assert_eq!(shown("b_sha256"), crate::support::sha256_file(&pb));
+    // The bumped vertex is 2 mm out: the page and the JSON both say so.
+    assert!(
+        (saved["max_mm"].as_f64().unwrap() - 2.0).abs() < 0.01,
+        "{saved}"
+    );
+    let png = image::open(&heat).unwrap();
+    assert_eq!((png.width(), png.height()), (400, 300));
+    // Bad requests name what is wrong.
+    for (args, needle) in [
+        (vec!["--align", "magic"], "--align"),
+        (vec!["--tolerance-mm=-1"], "tolerance"),
+    ] {
+        let mut all = vec!["compare", pa.to_str().unwrap(), pb.to_str().unwrap()];
+        all.extend(args);
+        let output = run(&mut exhibit(&all));
+        assert_eq!(output.status.code(), Some(1), "{all:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains(needle));
+    }
+}
