@@ -8,7 +8,7 @@ use viewer::i18n::Lang;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The model (.glb or .gltf).
+    /// The model (.glb or .gltf); a second one opens the comparison (A beside B).
     models: Vec<PathBuf>,
     /// Interface language: en or zh (中文).
     #[arg(long, default_value = "zh")]
@@ -35,24 +35,26 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 args.size
             )
         })?;
-    let path = match args.models.as_slice() {
-        [one] => one.clone(),
-        [] => bail!("exhibit view: name a model file"),
-        [_, _, ..] => bail!(
-            "exhibit view: two models side by side is the comparison viewer, which is not built yet (issue 8); open one model"
-        ),
+    let (path, compare_with) = match args.models.as_slice() {
+        [one] => (one.clone(), None),
+        [a, b] => (a.clone(), Some(b.clone())),
+        [] => bail!("exhibit view: name a model file (or two, to compare them)"),
+        [_, _, _, ..] => bail!("exhibit view: at most two models (A and B, side by side)"),
     };
-    let text = path.to_string_lossy();
-    if text.starts_with("http://") || text.starts_with("https://") {
-        bail!(
-            "{text}: opening a model from a court store needs the store (issue 5), which is not built yet; download the file and open it"
-        );
-    }
-    if !path.is_file() {
-        bail!("cannot open {}: no such file", path.display());
+    for path in std::iter::once(&path).chain(&compare_with) {
+        let text = path.to_string_lossy();
+        if text.starts_with("http://") || text.starts_with("https://") {
+            bail!(
+                "{text}: opening a model from a court store needs the store (issue 5), which is not built yet; download the file and open it"
+            );
+        }
+        if !path.is_file() {
+            bail!("cannot open {}: no such file", path.display());
+        }
     }
     run_window(ViewOptions {
         path,
+        compare_with,
         lang,
         size: (width, height),
     })?;

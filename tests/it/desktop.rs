@@ -144,6 +144,94 @@ fn the_window_opens_a_model_and_draws_it_under_xvfb() {
         "the panel looks empty ({} shades)",
         shades.len()
     );
+
+    // Real input through X: focus the window, press D (distance), click two points on the model, press S
+    // (screenshot with scale bar). The app says on stderr what it measured and where it saved the picture.
+    tool("xdotool");
+    let xdotool = |args: &[&str]| {
+        let output = Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", &display)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "xdotool {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    focus_window(&display);
+    // The model fills the middle of the viewport, right of the panel.
+    xdotool(&["mousemove", "770", "380"]);
+    xdotool(&["key", "d"]);
+    std::thread::sleep(Duration::from_millis(300));
+    for (x, y) in [(700, 420), (860, 420)] {
+        xdotool(&["mousemove", &x.to_string(), &y.to_string(), "click", "1"]);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    xdotool(&["key", "s"]);
+    let started = Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("measured distance") && text.contains("saved ") {
+            break text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_mins(1),
+            "no measurement or screenshot; the log:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let line = text
+        .lines()
+        .find(|l| l.contains("measured distance"))
+        .unwrap();
+    let label = line.split("measured distance ").nth(1).unwrap();
+    let (value, rest) = label.split_once(" ± ").unwrap();
+    let value: f64 = value.parse().unwrap();
+    assert!(rest.ends_with(" mm"), "{line}");
+    // 160 pixels across a bunny 151 mm long that fills most of a 760-pixel-high view.
+    assert!((20.0..120.0).contains(&value), "{line}");
+    let saved = dir.path().join("bunny.view-1.png");
+    assert!(
+        text.contains(&format!("saved {}", saved.display())),
+        "{text}"
+    );
+    let picture = image::open(&saved).unwrap().to_rgba8();
+    let bottom = picture.height() - 1;
+    // The scale bar: white pixels in the bottom left corner.
+    let white = (0..60)
+        .flat_map(|dy| (0..200).map(move |x| (x, bottom - dy)))
+        .filter(|&(x, y)| picture.get_pixel(x, y).0[..3] == [255, 255, 255])
+        .count();
+    assert!(white > 50, "no scale bar in {}", saved.display());
+}
+
+/// Give the exhibit window the keyboard. Right after its first frame it may not be mapped yet: try for a while.
+fn focus_window(display: &str) {
+    let output = Command::new("xdotool")
+        .args(["search", "--name", "exhibit"])
+        .env("DISPLAY", display)
+        .output()
+        .unwrap();
+    let windows = String::from_utf8_lossy(&output.stdout).to_string();
+    let focused = (0..50).any(|_| {
+        let done = windows.lines().any(|id| {
+            Command::new("xdotool")
+                .args(["windowfocus", "--sync", id])
+                .env("DISPLAY", display)
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+                .success()
+        });
+        if !done {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        done
+    });
+    assert!(focused, "cannot focus the window among {windows:?}");
 }
 
 /// The share of the viewport (right of the panel) whose colour is far from the viewport's background,
@@ -165,4 +253,87 @@ fn model_share(picture: &image::RgbaImage) -> f64 {
         }
     }
     differing as f64 / total as f64
+}
+
+#[test]
+fn two_models_open_side_by_side_are_aligned_and_switch_layouts() {
+    tool("import");
+    tool("xdotool");
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.glb");
+    std::fs::copy(data("format-v1/bun_zipper_res4.glb"), &a).unwrap();
+    let (_xvfb, display) = xvfb();
+    let log = dir.path().join("view.log");
+    let _viewer = Killed(
+        Command::new(env!("CARGO_BIN_EXE_exhibit"))
+            .args([
+                "view",
+                a.to_str().unwrap(),
+                a.to_str().unwrap(),
+                "--lang",
+                "zh",
+                "--size",
+                "1200x760",
+            ])
+            .env("DISPLAY", &display)
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let wait_for = |needle: &str| {
+        let started = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                started.elapsed() < Duration::from_mins(2),
+                "no {needle:?}; the log:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // A model against itself: aligned without motion, no deviation.
+    let text = wait_for("compared:");
+    let line = text.lines().find(|l| l.contains("compared:")).unwrap();
+    assert!(
+        line.contains("rotation 0.000°") && line.contains("max 0.0000 mm"),
+        "{line}"
+    );
+    assert!(line.contains("100.0 % within"), "{line}");
+    let xdotool = |args: &[&str]| {
+        let status = Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", &display)
+            .status()
+            .unwrap();
+        assert!(status.success(), "xdotool {args:?}");
+    };
+    focus_window(&display);
+    xdotool(&["mousemove", "800", "400"]);
+    for layout in ["Swipe", "Overlay", "Heat"] {
+        xdotool(&["key", "m"]);
+        wait_for(&format!("layout {layout}"));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let shot = dir.path().join("screen.png");
+    assert!(
+        Command::new("import")
+            .args([
+                "-display",
+                &display,
+                "-window",
+                "root",
+                shot.to_str().unwrap()
+            ])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let picture = image::open(&shot).unwrap().to_rgba8();
+    assert!(model_share(&picture) > 0.05, "the heat map is not visible");
 }

@@ -250,8 +250,17 @@ fn view_refuses_what_it_cannot_open_before_opening_a_window() {
     for (args, needle) in [
         (vec!["view", "/nonexistent/model.glb"], "no such file"),
         (
-            vec!["view", model.to_str().unwrap(), model.to_str().unwrap()],
-            "issue 8",
+            vec![
+                "view",
+                model.to_str().unwrap(),
+                model.to_str().unwrap(),
+                model.to_str().unwrap(),
+            ],
+            "at most two",
+        ),
+        (
+            vec!["view", model.to_str().unwrap(), "/nonexistent/b.glb"],
+            "no such file",
         ),
         (vec!["view", "https://court.example/s/abc"], "issue 5"),
         (

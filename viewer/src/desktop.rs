@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ViewerError;
 use crate::camera::{Camera, Projection, StandardView};
+use crate::compare::{CompareOptions, Comparison, compare, statistics};
 use crate::gpu::Gpu;
 use crate::headless::{
     RenderRequest, load_model_bytes, measurement_lines, project, render, save_png, section_lines,
@@ -30,6 +31,8 @@ use crate::scene::SceneModel;
 pub struct ViewOptions {
     /// The model file.
     pub path: PathBuf,
+    /// A second model to compare with the first (B against A), shown beside it.
+    pub compare_with: Option<PathBuf>,
     /// Interface language.
     pub lang: Lang,
     /// Window size in points.
@@ -161,7 +164,75 @@ struct Clip {
     offset_mm: f64,
 }
 
+/// How two models share the view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// One model.
+    Single,
+    /// Two panes, the same camera in both (unless synchronization is off).
+    SideBySide,
+    /// One view, A left of a divider and B right of it.
+    Swipe,
+    /// Both in one scene: A in warm clay, B see-through blue.
+    Overlay,
+    /// A coloured by its deviation from B.
+    Heat,
+}
+
+/// The second model of a comparison and what was found about it.
+struct Second {
+    path: PathBuf,
+    loader: Receiver<Loaded>,
+    loading: bool,
+    sha256: Option<String>,
+    model: Option<Arc<SceneModel>>,
+    gpu_model: Option<GpuModel>,
+    targets: Option<Targets>,
+    texture: Option<egui::TextureId>,
+    /// B's own camera while the views are not synchronized.
+    camera: Option<Camera>,
+    /// B's local frame into A's: the origins' difference, then the alignment once it is found.
+    placement: Option<DMat4>,
+    comparison: Option<Arc<Comparison>>,
+    compare_rx: Option<Receiver<Result<Comparison, String>>>,
+    /// A coloured by its deviation.
+    heat: Option<GpuModel>,
+}
+
+/// Read a model on the rayon pool: the coarsest level of detail first, then the model.
+fn spawn_loader(path: PathBuf, repaint: egui::Context) -> Receiver<Loaded> {
+    let (sender, loader) = channel();
+    // Off the UI thread; decoding itself runs in parallel on the same pool.
+    rayon::spawn(move || {
+        let send = |message| {
+            let _ = sender.send(message);
+            repaint.request_repaint();
+        };
+        let bytes = match fs_err::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => return send(Loaded::Failed(e.to_string())),
+        };
+        send(Loaded::Hash(codec::manifest::sha256_hex(&bytes)));
+        // The coarsest level first, so that something is on screen while the full model decodes.
+        match load_model_bytes(&bytes, &path, usize::MAX) {
+            Ok(coarse) if coarse.levels > 1 => send(Loaded::Level(Box::new(coarse))),
+            Ok(_) => {}
+            Err(e) => return send(Loaded::Failed(e.to_string())),
+        }
+        match load_model_bytes(&bytes, &path, 0) {
+            Ok(model) => send(Loaded::Level(Box::new(model))),
+            Err(e) => send(Loaded::Failed(e.to_string())),
+        }
+    });
+    loader
+}
+
 struct ViewerApp {
+    second: Option<Second>,
+    layout: Layout,
+    sync: bool,
+    swipe: f32,
+    tolerance_mm: f64,
     lang: Lang,
     path: PathBuf,
     ctx: egui::Context,
@@ -196,30 +267,21 @@ struct ViewerApp {
 
 impl ViewerApp {
     fn new(options: ViewOptions, state: egui_wgpu::RenderState, ctx: egui::Context) -> Self {
-        let (sender, loader) = channel();
-        let path = options.path.clone();
-        let repaint = ctx.clone();
-        // Off the UI thread; decoding itself runs in parallel on the same pool.
-        rayon::spawn(move || {
-            let send = |message| {
-                let _ = sender.send(message);
-                repaint.request_repaint();
-            };
-            let bytes = match fs_err::read(&path) {
-                Ok(bytes) => bytes,
-                Err(e) => return send(Loaded::Failed(e.to_string())),
-            };
-            send(Loaded::Hash(codec::manifest::sha256_hex(&bytes)));
-            // The coarsest level first, so that something is on screen while the full model decodes.
-            match load_model_bytes(&bytes, &path, usize::MAX) {
-                Ok(coarse) if coarse.levels > 1 => send(Loaded::Level(Box::new(coarse))),
-                Ok(_) => {}
-                Err(e) => return send(Loaded::Failed(e.to_string())),
-            }
-            match load_model_bytes(&bytes, &path, 0) {
-                Ok(model) => send(Loaded::Level(Box::new(model))),
-                Err(e) => send(Loaded::Failed(e.to_string())),
-            }
+        let loader = spawn_loader(options.path.clone(), ctx.clone());
+        let second = options.compare_with.clone().map(|path| Second {
+            loader: spawn_loader(path.clone(), ctx.clone()),
+            path,
+            loading: true,
+            sha256: None,
+            model: None,
+            gpu_model: None,
+            targets: None,
+            texture: None,
+            camera: None,
+            placement: None,
+            comparison: None,
+            compare_rx: None,
+            heat: None,
         });
         // FXAA on a CPU adapter (lavapipe), where 4× multisampling would cost 4× the frame; MSAA on a GPU.
         let antialias = crate::render::Antialias::for_device(state.adapter.get_info().device_type);
@@ -242,6 +304,15 @@ impl ViewerApp {
             }
         }
         Self {
+            layout: if second.is_some() {
+                Layout::SideBySide
+            } else {
+                Layout::Single
+            },
+            second,
+            sync: true,
+            swipe: 0.5,
+            tolerance_mm: 0.5,
             lang: options.lang,
             path: options.path,
             ctx,
@@ -313,6 +384,112 @@ impl ViewerApp {
                 }
             }
         }
+    }
+
+    /// The second model's messages, the comparison once both models are complete, and its result.
+    fn receive_second(&mut self) {
+        let Some(second) = &mut self.second else {
+            return;
+        };
+        while let Ok(message) = second.loader.try_recv() {
+            match message {
+                Loaded::Hash(hash) => second.sha256 = Some(hash),
+                Loaded::Failed(reason) => {
+                    second.loading = false;
+                    self.status = format!("{}: {reason}", second.path.display());
+                }
+                Loaded::Level(model) => {
+                    let model: Arc<SceneModel> = Arc::from(model);
+                    second.loading = model.level != 0;
+                    second.gpu_model = Some(self.renderer.upload(&self.state.device, &model));
+                    if second.placement.is_none() || second.comparison.is_none() {
+                        // As the files place them until the alignment is known.
+                        let a_origin = self.model.as_ref().map_or(model.origin_m, |a| a.origin_m);
+                        let offset =
+                            glam::DVec3::from(model.origin_m) - glam::DVec3::from(a_origin);
+                        second.placement = Some(DMat4::from_translation(offset));
+                    }
+                    second.model = Some(model);
+                    self.dirty = true;
+                }
+            }
+        }
+        let (Some(a), Some(b)) = (&self.model, &second.model) else {
+            return;
+        };
+        if a.level == 0
+            && b.level == 0
+            && second.compare_rx.is_none()
+            && second.comparison.is_none()
+        {
+            let (sender, receiver) = channel();
+            let (a, b, repaint) = (Arc::clone(a), Arc::clone(b), self.ctx.clone());
+            let options = CompareOptions {
+                tolerance_mm: self.tolerance_mm,
+                ..CompareOptions::default()
+            };
+            rayon::spawn(move || {
+                let _ = sender.send(compare(&a, &b, &options));
+                repaint.request_repaint();
+            });
+            second.compare_rx = Some(receiver);
+        }
+        if let Some(Ok(result)) = second.compare_rx.as_ref().map(Receiver::try_recv) {
+            second.compare_rx = None;
+            match result {
+                Ok(comparison) => {
+                    let origin_a = glam::DVec3::from(a.origin_m);
+                    let world = DMat4::from_cols_array(&comparison.alignment.transform);
+                    // World B → world A, seen from the local frames: p_a = world(p_b + o_b) − o_a.
+                    let local = DMat4::from_translation(-origin_a)
+                        * world
+                        * DMat4::from_translation(glam::DVec3::from(b.origin_m));
+                    second.placement = Some(local);
+                    let s = &comparison.statistics;
+                    eprintln!(
+                        "exhibit view: compared: rotation {:.3}°, translation {:.3} mm, mean {:.4} mm, RMS {:.4} mm, max {:.4} mm, {:.1} % within ±{} mm",
+                        comparison.alignment.rotation_deg,
+                        comparison.alignment.translation_mm,
+                        s.mean_mm,
+                        s.rms_mm,
+                        s.max_mm,
+                        s.within_tolerance * 100.0,
+                        s.tolerance_mm
+                    );
+                    second.comparison = Some(Arc::new(comparison));
+                    self.recolor_heat();
+                }
+                Err(reason) => self.status = format!("comparison: {reason}"),
+            }
+            self.dirty = true;
+        }
+    }
+
+    /// Colour A by its deviation at the current tolerance.
+    fn recolor_heat(&mut self) {
+        let (Some(a), Some(second)) = (&self.model, &mut self.second) else {
+            return;
+        };
+        let Some(comparison) = &mut second.comparison else {
+            return;
+        };
+        if comparison.direction != crate::compare::Direction::AVerticesToBSurface {
+            return;
+        }
+        let stats = statistics(&comparison.deviation_mm, self.tolerance_mm);
+        let colors = comparison
+            .deviation_mm
+            .iter()
+            .map(|&d| crate::heatmap::color(f64::from(d), stats.tolerance_mm, stats.range_mm))
+            .collect();
+        if let Some(comparison) = Arc::get_mut(comparison) {
+            comparison.statistics = stats;
+        }
+        second.heat = Some(
+            self.renderer
+                .upload(&self.state.device, &a.recolored(colors)),
+        );
+        self.dirty = true;
     }
 
     fn annotations_hash_mismatch(&mut self, hash: &str) -> Option<String> {
@@ -417,33 +594,64 @@ impl ViewerApp {
         self.rebuild_overlay();
     }
 
-    fn draw_scene(&mut self, width: u32, height: u32) {
-        let needs_targets = self
-            .targets
-            .as_ref()
-            .is_none_or(|t| t.size != (width, height));
-        if needs_targets {
-            let targets = self.renderer.targets(&self.state.device, width, height);
-            let mut egui_renderer = self.state.renderer.write();
-            match self.texture {
-                Some(id) => egui_renderer.update_egui_texture_from_wgpu_texture(
-                    &self.state.device,
-                    targets.display_view(),
-                    wgpu::FilterMode::Linear,
-                    id,
-                ),
-                None => {
-                    self.texture = Some(egui_renderer.register_native_texture(
-                        &self.state.device,
-                        targets.display_view(),
-                        wgpu::FilterMode::Linear,
-                    ));
-                }
-            }
-            self.targets = Some(targets);
-            self.dirty = true;
+    /// Make or resize a pane's textures and tell egui about them; whether they changed.
+    fn ensure_targets(
+        state: &egui_wgpu::RenderState,
+        renderer: &Renderer,
+        targets: &mut Option<Targets>,
+        texture: &mut Option<egui::TextureId>,
+        (width, height): (u32, u32),
+    ) -> bool {
+        if targets.as_ref().is_some_and(|t| t.size == (width, height)) {
+            return false;
         }
-        if !self.dirty {
+        let made = renderer.targets(&state.device, width, height);
+        let mut egui_renderer = state.renderer.write();
+        match *texture {
+            Some(id) => egui_renderer.update_egui_texture_from_wgpu_texture(
+                &state.device,
+                made.display_view(),
+                wgpu::FilterMode::Linear,
+                id,
+            ),
+            None => {
+                *texture = Some(egui_renderer.register_native_texture(
+                    &state.device,
+                    made.display_view(),
+                    wgpu::FilterMode::Linear,
+                ));
+            }
+        }
+        *targets = Some(made);
+        true
+    }
+
+    /// Whether the layout shows B in its own pane (side by side, swipe).
+    fn second_pane(&self) -> bool {
+        self.second.is_some() && matches!(self.layout, Layout::SideBySide | Layout::Swipe)
+    }
+
+    /// Draw the panes whose content changed; `size` is one pane's size in pixels.
+    fn draw_scene(&mut self, size: (u32, u32)) {
+        let mut changed = Self::ensure_targets(
+            &self.state,
+            &self.renderer,
+            &mut self.targets,
+            &mut self.texture,
+            size,
+        );
+        if self.second_pane()
+            && let Some(second) = &mut self.second
+        {
+            changed |= Self::ensure_targets(
+                &self.state,
+                &self.renderer,
+                &mut second.targets,
+                &mut second.texture,
+                size,
+            );
+        }
+        if !(self.dirty || changed) {
             return;
         }
         let (Some(targets), Some(gpu_model), Some(camera)) =
@@ -457,6 +665,34 @@ impl ViewerApp {
             self.renderer
                 .prepare_wireframe(&self.state.device, gpu_model, model);
         }
+        let placement = self
+            .second
+            .as_ref()
+            .and_then(|s| s.placement)
+            .unwrap_or(DMat4::IDENTITY);
+        let b_model = self.second.as_ref().and_then(|s| s.gpu_model.as_ref());
+        let heat = self.second.as_ref().and_then(|s| s.heat.as_ref());
+        let a_item = |model| DrawItem {
+            model,
+            scene_from_model: DMat4::IDENTITY,
+            color: None,
+        };
+        let mut items = match self.layout {
+            Layout::Heat => vec![a_item(heat.unwrap_or(gpu_model))],
+            // Warm clay A, see-through blue B: where B hides inside A it shows as a blue haze.
+            Layout::Overlay => vec![DrawItem {
+                color: Some([0.70, 0.52, 0.36, 1.0]),
+                ..a_item(gpu_model)
+            }],
+            _ => vec![a_item(gpu_model)],
+        };
+        if let (Layout::Overlay, Some(b)) = (self.layout, b_model) {
+            items.push(DrawItem {
+                model: b,
+                scene_from_model: placement,
+                color: Some([0.15, 0.45, 0.95, 0.5]),
+            });
+        }
         let mut encoder =
             self.state
                 .device
@@ -467,14 +703,34 @@ impl ViewerApp {
             &self.state.queue,
             &mut encoder,
             targets,
-            &[DrawItem {
-                model: gpu_model,
-                scene_from_model: DMat4::IDENTITY,
-            }],
+            &items,
             &camera.matrices(self.aspect),
             &self.style,
             self.overlay.as_ref().map(|(b, n)| (b, *n)),
         );
+        if self.second_pane()
+            && let Some(second) = &self.second
+            && let (Some(targets), Some(b)) = (&second.targets, &second.gpu_model)
+        {
+            let camera_b = if self.sync {
+                *camera
+            } else {
+                second.camera.unwrap_or(*camera)
+            };
+            self.renderer.draw(
+                &self.state.queue,
+                &mut encoder,
+                targets,
+                &[DrawItem {
+                    model: b,
+                    scene_from_model: placement,
+                    color: None,
+                }],
+                &camera_b.matrices(self.aspect),
+                &self.style,
+                None,
+            );
+        }
         self.state.queue.submit([encoder.finish()]);
         self.dirty = false;
         if let Some(model) = &self.model
@@ -554,6 +810,115 @@ impl ViewerApp {
         };
     }
 
+    /// The comparison: B's facts, the layout, synchronization, swipe, tolerance, alignment and statistics.
+    fn comparison_panel(&mut self, ui: &mut egui::Ui) {
+        let lang = self.lang;
+        let t = move |key| lang.t(key);
+        ui.separator();
+        ui.label(RichText::new(t("comparison")).strong());
+        let before = (self.layout, self.sync, self.swipe);
+        ui.horizontal_wrapped(|ui| {
+            for (value, key) in [
+                (Layout::SideBySide, "side_by_side"),
+                (Layout::Swipe, "swipe"),
+                (Layout::Overlay, "overlay"),
+                (Layout::Heat, "heat_map"),
+            ] {
+                ui.selectable_value(&mut self.layout, value, t(key));
+            }
+        });
+        ui.checkbox(&mut self.sync, t("sync"));
+        if self.layout == Layout::Swipe {
+            ui.add(egui::Slider::new(&mut self.swipe, 0.0..=1.0).text(t("divider")));
+        }
+        if (self.layout, self.sync, self.swipe) != before {
+            self.dirty = true;
+        }
+        let tolerance = self.tolerance_mm;
+        ui.add(egui::Slider::new(&mut self.tolerance_mm, 0.0..=5.0).text(t("tolerance")));
+        if (tolerance - self.tolerance_mm).abs() > f64::EPSILON {
+            self.recolor_heat();
+        }
+        let Some(second) = &self.second else { return };
+        egui::Grid::new("model b")
+            .num_columns(2)
+            .striped(true)
+            .show(ui, |ui| {
+                ui.label("B");
+                ui.label(
+                    second
+                        .path
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy(),
+                );
+                ui.end_row();
+                ui.label(t("sha256"));
+                ui.label(
+                    RichText::new(second.sha256.as_deref().map_or("…".into(), |h| {
+                        format!("{}…{}", &h[..12], &h[h.len() - 12..])
+                    }))
+                    .monospace(),
+                )
+                .on_hover_text(second.sha256.clone().unwrap_or_default());
+                ui.end_row();
+            });
+        match &second.comparison {
+            None if second.compare_rx.is_some() => {
+                ui.label(format!("{}…", t("aligning")));
+            }
+            None => {}
+            Some(c) => {
+                let (al, s) = (&c.alignment, &c.statistics);
+                ui.small(format!("{}: {} ({})", t("alignment"), al.method, al.start));
+                ui.small(format!(
+                    "{:.3}° · {:.3} mm · RMS {:.4} mm",
+                    al.rotation_deg, al.translation_mm, al.rms_mm
+                ));
+                ui.label(format!(
+                    "{}: {:.4} / {:.4} / {:.4} / {:.4} mm",
+                    t("deviation_stats"),
+                    s.mean_mm,
+                    s.rms_mm,
+                    s.p95_mm,
+                    s.max_mm
+                ));
+                ui.label(format!(
+                    "{}: {:.1} % (±{} mm)",
+                    t("within"),
+                    s.within_tolerance * 100.0,
+                    s.tolerance_mm
+                ));
+                if self.layout == Layout::Heat {
+                    // The legend: the colour scale from −range to +range.
+                    let (rect, _) = ui
+                        .allocate_exact_size(Vec2::new(ui.available_width(), 14.0), Sense::hover());
+                    let steps = 64;
+                    for i in 0..steps {
+                        let value = -s.range_mm
+                            + 2.0 * s.range_mm * (f64::from(i) + 0.5) / f64::from(steps);
+                        let [r, g, b] = crate::heatmap::color(value, s.tolerance_mm, s.range_mm);
+                        let x0 = rect.left() + rect.width() * i as f32 / steps as f32;
+                        let x1 = rect.left() + rect.width() * (i + 1) as f32 / steps as f32;
+                        ui.painter().rect_filled(
+                            Rect::from_min_max(
+                                Pos2::new(x0, rect.top()),
+                                Pos2::new(x1, rect.bottom()),
+                            ),
+                            0.0,
+                            Color32::from_rgb(r, g, b),
+                        );
+                    }
+                    ui.horizontal(|ui| {
+                        ui.small(format!("−{:.2} mm", s.range_mm));
+                        ui.small("0");
+                        ui.small(format!("+{:.2} mm", s.range_mm));
+                    });
+                }
+            }
+        }
+    }
+
     /// Keys for the hands of someone presenting: views 1–7 (front, back, left, right, top, bottom, iso), F fit,
     /// Escape navigate, D distance, A angle, R area (Enter closes it), N annotate, S screenshot, W wireframe,
     /// X X-ray, T tint reconstructed surface, C clipping plane. Ignored while a text field has the keyboard.
@@ -621,6 +986,20 @@ impl ViewerApp {
         }
         if pressed(Key::S) {
             self.screenshot();
+        }
+        if self.second.is_some() && pressed(Key::M) {
+            self.layout = match self.layout {
+                Layout::Single | Layout::Heat => Layout::SideBySide,
+                Layout::SideBySide => Layout::Swipe,
+                Layout::Swipe => Layout::Overlay,
+                Layout::Overlay => Layout::Heat,
+            };
+            eprintln!("exhibit view: layout {:?}", self.layout);
+            self.dirty = true;
+        }
+        if pressed(Key::Y) {
+            self.sync = !self.sync;
+            self.dirty = true;
         }
     }
 
@@ -771,6 +1150,9 @@ impl ViewerApp {
                     ui.small(format!("{} ({})", step.name, step.software));
                 }
             });
+        }
+        if self.second.is_some() {
+            self.comparison_panel(ui);
         }
         ui.separator();
         ui.label(RichText::new(t("views")).strong());
@@ -940,7 +1322,20 @@ impl ViewerApp {
     }
 
     fn viewport(&mut self, ui: &mut egui::Ui) {
-        let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+        let (full, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+        // Side by side: A's pane on the left, B's on the right, the same size.
+        let (rect, b_rect) = if self.second.is_some() && self.layout == Layout::SideBySide {
+            let half = full.width() * 0.5;
+            (
+                Rect::from_min_size(full.min, Vec2::new(half - 1.0, full.height())),
+                Some(Rect::from_min_size(
+                    full.min + Vec2::new(half + 1.0, 0.0),
+                    Vec2::new(half - 1.0, full.height()),
+                )),
+            )
+        } else {
+            (full, None)
+        };
         let ppp = ui.ctx().pixels_per_point();
         let width = (rect.width() * ppp).round().max(1.0) as u32;
         let height = (rect.height() * ppp).round().max(1.0) as u32;
@@ -954,7 +1349,32 @@ impl ViewerApp {
             }
             self.dirty = true;
         }
-        if let Some(camera) = &mut self.camera {
+        // Swipe: a drag that starts near the divider moves it.
+        if self.layout == Layout::Swipe
+            && response.dragged_by(PointerButton::Primary)
+            && let Some(at) = response.interact_pointer_pos()
+            && (at.x - (rect.left() + rect.width() * self.swipe)).abs() < 24.0
+        {
+            self.swipe = ((at.x - rect.left()) / rect.width()).clamp(0.0, 1.0);
+            return self.paint_viewport(ui, full, rect, b_rect, (width, height));
+        }
+        // With the views not synchronized, gestures over B's pane move B's camera.
+        let over_b = b_rect
+            .zip(response.hover_pos())
+            .is_some_and(|(r, p)| r.contains(p));
+        if !self.sync
+            && over_b
+            && let Some(second) = &mut self.second
+            && second.camera.is_none()
+        {
+            second.camera = self.camera;
+        }
+        let active = if !self.sync && over_b {
+            self.second.as_mut().and_then(|s| s.camera.as_mut())
+        } else {
+            self.camera.as_mut()
+        };
+        if let Some(camera) = active {
             let drag = response.drag_delta();
             if drag != Vec2::ZERO {
                 if response.dragged_by(PointerButton::Primary) && !ui.input(|i| i.modifiers.shift) {
@@ -995,20 +1415,85 @@ impl ViewerApp {
                 None => self.status = self.lang.t("no_surface").into(),
             }
         }
-        self.draw_scene(width, height);
+        self.paint_viewport(ui, full, rect, b_rect, (width, height));
+    }
+
+    /// Draw the scene if needed and paint the panes, the divider and the labels.
+    fn paint_viewport(
+        &mut self,
+        ui: &egui::Ui,
+        full: Rect,
+        rect: Rect,
+        b_rect: Option<Rect>,
+        (width, height): (u32, u32),
+    ) {
+        let ppp = ui.ctx().pixels_per_point();
+        self.draw_scene((width, height));
+        let whole = ui.painter_at(full);
         let painter = ui.painter_at(rect);
+        let uv_all = Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0));
         match self.texture {
             Some(id) => {
-                painter.image(
-                    id,
-                    rect,
-                    Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
-                    Color32::WHITE,
-                );
+                painter.image(id, rect, uv_all, Color32::WHITE);
             }
             None => {
                 painter.rect_filled(rect, 0.0, Color32::from_gray(40));
             }
+        }
+        let b_texture = self.second.as_ref().and_then(|s| s.texture);
+        if let (Some(b_rect), Some(id)) = (b_rect, b_texture) {
+            whole.image(id, b_rect, uv_all, Color32::WHITE);
+            whole.vline(
+                full.center().x,
+                full.y_range(),
+                Stroke::new(2.0, Color32::from_gray(90)),
+            );
+        }
+        if let (Layout::Swipe, Some(id)) = (self.layout, b_texture) {
+            // B over the part of the view right of the divider; dragging near the divider moves it.
+            let x = rect.left() + rect.width() * self.swipe;
+            let right = Rect::from_min_max(Pos2::new(x, rect.top()), rect.max);
+            whole.image(
+                id,
+                right,
+                Rect::from_min_max(Pos2::new(self.swipe, 0.0), Pos2::new(1.0, 1.0)),
+                Color32::WHITE,
+            );
+            whole.vline(
+                x,
+                rect.y_range(),
+                Stroke::new(3.0, Color32::from_rgb(255, 217, 15)),
+            );
+            whole.text(
+                Pos2::new(x - 8.0, rect.top() + 8.0),
+                egui::Align2::RIGHT_TOP,
+                "A",
+                egui::FontId::proportional(18.0),
+                Color32::WHITE,
+            );
+            whole.text(
+                Pos2::new(x + 8.0, rect.top() + 8.0),
+                egui::Align2::LEFT_TOP,
+                "B",
+                egui::FontId::proportional(18.0),
+                Color32::WHITE,
+            );
+        }
+        if let Some(b_rect) = b_rect {
+            whole.text(
+                rect.left_top() + Vec2::new(12.0, 36.0),
+                egui::Align2::LEFT_TOP,
+                "A",
+                egui::FontId::proportional(18.0),
+                Color32::WHITE,
+            );
+            whole.text(
+                b_rect.left_top() + Vec2::new(12.0, 36.0),
+                egui::Align2::LEFT_TOP,
+                "B",
+                egui::FontId::proportional(18.0),
+                Color32::WHITE,
+            );
         }
         if self.loading {
             painter.text(
@@ -1070,6 +1555,7 @@ fn label(painter: &egui::Painter, at: Pos2, text: &str, color: Color32) {
 impl eframe::App for ViewerApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.receive();
+        self.receive_second();
         self.shortcuts();
         egui::Panel::left("facts and tools")
             .resizable(true)
@@ -1078,7 +1564,11 @@ impl eframe::App for ViewerApp {
                 egui::ScrollArea::vertical().show(ui, |ui| self.panel(ui));
             });
         egui::CentralPanel::default_margins().show(ui, |ui| self.viewport(ui));
-        if self.loading {
+        let waiting = self
+            .second
+            .as_ref()
+            .is_some_and(|s| s.loading || s.compare_rx.is_some());
+        if self.loading || waiting {
             self.ctx
                 .request_repaint_after(std::time::Duration::from_millis(100));
         }

@@ -261,6 +261,7 @@ pub fn render(
     let items = [DrawItem {
         model: &gpu_model,
         scene_from_model: DMat4::IDENTITY,
+        color: None,
     }];
     let mut frame_seconds = Vec::with_capacity(request.frames.max(1));
     for _ in 0..request.frames.max(1) {

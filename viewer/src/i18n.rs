@@ -116,6 +116,22 @@ const WORDS: &[(&str, &str, &str)] = &[
         "指针下没有表面",
     ),
     ("adapter", "Renderer", "渲染器"),
+    ("comparison", "Comparison (A against B)", "比对（A 对 B）"),
+    ("side_by_side", "Side by side", "并排"),
+    ("swipe", "Swipe", "滑动对比"),
+    ("overlay", "Overlay", "叠加"),
+    ("heat_map", "Heat map", "偏差热图"),
+    ("sync", "Synchronized views", "视角同步"),
+    ("divider", "Divider", "分隔线"),
+    ("tolerance", "Tolerance ± (mm)", "公差 ±（毫米）"),
+    ("aligning", "aligning", "对齐中"),
+    ("alignment", "Alignment", "对齐"),
+    (
+        "deviation_stats",
+        "Mean / RMS / p95 / max",
+        "均值 / 均方根 / 95% / 最大",
+    ),
+    ("within", "Within tolerance", "公差内"),
 ];
 
 impl Lang {

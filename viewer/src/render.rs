@@ -112,6 +112,9 @@ pub struct DrawItem<'a> {
     pub model: &'a GpuModel,
     /// The model's frame to the scene's (identity for a single model).
     pub scene_from_model: DMat4,
+    /// Draw in this linear RGBA colour instead of the model's own (overlays of two models); alpha below 1
+    /// draws it see-through.
+    pub color: Option<[f32; 4]>,
 }
 
 #[repr(C)]
@@ -846,7 +849,7 @@ impl Renderer {
                     .to_array();
             }
             let mut flags = 0;
-            if style.vertex_colors && model.has_colors {
+            if style.vertex_colors && model.has_colors && item.color.is_none() {
                 flags |= FLAG_VERTEX_COLORS;
             }
             if style.tint_reconstructed && model.has_measured_flag {
@@ -858,13 +861,19 @@ impl Renderer {
             if style.matcap {
                 flags |= FLAG_MATCAP;
             }
-            if style.xray {
+            let see_through = style.xray || item.color.is_some_and(|c| c[3] < 1.0);
+            if see_through {
                 flags |= FLAG_XRAY;
             }
             if model.has_normals {
                 flags |= FLAG_HAS_NORMALS;
             }
-            let [r, g, b] = style.base_color;
+            let [r, g, b, a] = item.color.unwrap_or([
+                style.base_color[0],
+                style.base_color[1],
+                style.base_color[2],
+                0.25,
+            ]);
             let uniform = FrameUniform {
                 view_from_model: mat(view_from_model),
                 clip_from_view: mat(clip_from_view),
@@ -875,7 +884,7 @@ impl Renderer {
                     0,
                     0,
                 ],
-                base_color: [r, g, b, 0.25],
+                base_color: [r, g, b, if item.color.is_some() { a * 0.5 } else { a }],
                 tint: [0.95, 0.45, 0.08, 0.75],
             };
             queue.write_buffer(&model.frame, 0, bytemuck::bytes_of(&uniform));
@@ -940,8 +949,9 @@ impl Renderer {
                 pass.set_vertex_buffer(0, model.positions.slice(..));
                 pass.set_vertex_buffer(1, model.normals.slice(..));
                 pass.set_vertex_buffer(2, model.color_flag.slice(..));
+                let see_through = style.xray || item.color.is_some_and(|c| c[3] < 1.0);
                 if let Some(indices) = &model.indices {
-                    pass.set_pipeline(if style.xray {
+                    pass.set_pipeline(if see_through {
                         &self.mesh_xray
                     } else {
                         &self.mesh
