@@ -854,13 +854,7 @@ impl ViewerApp {
                 );
                 ui.end_row();
                 ui.label(t("sha256"));
-                ui.label(
-                    RichText::new(second.sha256.as_deref().map_or("…".into(), |h| {
-                        format!("{}…{}", &h[..12], &h[h.len() - 12..])
-                    }))
-                    .monospace(),
-                )
-                .on_hover_text(second.sha256.clone().unwrap_or_default());
+                hash_label(ui, second.sha256.as_deref());
                 ui.end_row();
             });
         match &second.comparison {
@@ -1051,13 +1045,7 @@ impl ViewerApp {
                 ui.label(self.path.file_name().unwrap_or_default().to_string_lossy());
                 ui.end_row();
                 ui.label(t("sha256"));
-                ui.label(
-                    RichText::new(self.sha256.as_deref().map_or("…".into(), |h| {
-                        format!("{}…{}", &h[..12], &h[h.len() - 12..])
-                    }))
-                    .monospace(),
-                )
-                .on_hover_text(self.sha256.clone().unwrap_or_default());
+                hash_label(ui, self.sha256.as_deref());
                 ui.end_row();
                 ui.label(t("case"));
                 ui.label(t("not_connected"));
@@ -1511,15 +1499,7 @@ impl ViewerApp {
                     .map(|(x, y)| rect.left_top() + Vec2::new(x as f32 / ppp, y as f32 / ppp))
             };
             for m in &self.measurements {
-                let points: Vec<[f64; 3]> = match m {
-                    Measurement::Distance { points, .. } => points.to_vec(),
-                    Measurement::Angle { points, .. } => vec![points[1]],
-                    Measurement::Area { points, .. } => points.clone(),
-                };
-                let n = points.len() as f64;
-                let centre = points
-                    .iter()
-                    .fold([0.0; 3], |a, p| [0, 1, 2].map(|i| a[i] + p[i] / n));
+                let centre = m.label_anchor();
                 if let Some(at) = to_screen(centre) {
                     label(&painter, at, &m.label(), Color32::from_rgb(255, 217, 15));
                 }
@@ -1536,6 +1516,16 @@ impl ViewerApp {
             }
         }
     }
+}
+
+/// A SHA-256 shortened to its ends, the whole hash on hover.
+fn hash_label(ui: &mut egui::Ui, hash: Option<&str>) {
+    let short = hash.map_or_else(
+        || "…".to_string(),
+        |h| format!("{}…{}", &h[..12], &h[h.len() - 12..]),
+    );
+    ui.label(RichText::new(short).monospace())
+        .on_hover_text(hash.unwrap_or_default());
 }
 
 fn label(painter: &egui::Painter, at: Pos2, text: &str, color: Color32) {

@@ -287,15 +287,7 @@ pub fn render(
     let mut image = gpu.read_rgba8(&targets.color)?;
     // Labels beside the measurements, in the built-in font.
     for measurement in &request.measurements {
-        let points: Vec<[f64; 3]> = match measurement {
-            Measurement::Distance { points, .. } => points.to_vec(),
-            Measurement::Angle { points, .. } => vec![points[1]],
-            Measurement::Area { points, .. } => points.clone(),
-        };
-        let n = points.len() as f64;
-        let centre = points
-            .iter()
-            .fold([0.0; 3], |acc, p| [0, 1, 2].map(|i| acc[i] + p[i] / n));
+        let centre = measurement.label_anchor();
         if let Some((x, y)) = project(&camera, aspect, request.width, request.height, centre) {
             let label = measurement.label();
             let scale = if request.height >= 600 { 2 } else { 1 };

@@ -235,6 +235,20 @@ impl Measurement {
         }
     }
 
+    /// Where its label goes: the middle of a distance or an area, the vertex of an angle (model frame, metres).
+    #[must_use]
+    pub fn label_anchor(&self) -> [f64; 3] {
+        let points: &[[f64; 3]] = match self {
+            Self::Distance { points, .. } => points,
+            Self::Angle { points, .. } => &points[1..2],
+            Self::Area { points, .. } => points,
+        };
+        let n = points.len().max(1) as f64;
+        points
+            .iter()
+            .fold([0.0; 3], |acc, p| [0, 1, 2].map(|i| acc[i] + p[i] / n))
+    }
+
     /// The measured value and its bound (mm, degrees or mm²).
     #[must_use]
     pub fn value_and_bound(&self) -> (f64, Option<f64>) {

@@ -273,6 +273,42 @@ fn uniform_layout_entry(
     }
 }
 
+/// A pass over the whole picture: one triangle from `vs_main`, `fs_main` writing one colour target.
+fn fullscreen_pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::PipelineLayout,
+    module: &wgpu::ShaderModule,
+    format: wgpu::TextureFormat,
+    blend: Option<wgpu::BlendState>,
+) -> wgpu::RenderPipeline {
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(label),
+        layout: Some(layout),
+        vertex: wgpu::VertexState {
+            module,
+            entry_point: Some("vs_main"),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            buffers: &[],
+        },
+        primitive: wgpu::PrimitiveState::default(),
+        depth_stencil: None,
+        multisample: wgpu::MultisampleState::default(),
+        fragment: Some(wgpu::FragmentState {
+            module,
+            entry_point: Some("fs_main"),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            targets: &[Some(wgpu::ColorTargetState {
+                format,
+                blend,
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
+        }),
+        multiview_mask: None,
+        cache: None,
+    })
+}
+
 fn mat(m: glam::Mat4) -> [[f32; 4]; 4] {
     m.to_cols_array_2d()
 }
@@ -461,31 +497,14 @@ impl Renderer {
             multiview_mask: None,
             cache: None,
         });
-        let edges = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("edges"),
-            layout: Some(&edges_pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &edges_module,
-                entry_point: Some("vs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &edges_module,
-                entry_point: Some("fs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: color_format,
-                    blend: Some(wgpu::BlendState::ALPHA_BLENDING),
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        let edges = fullscreen_pipeline(
+            device,
+            "edges",
+            &edges_pipeline_layout,
+            &edges_module,
+            color_format,
+            Some(wgpu::BlendState::ALPHA_BLENDING),
+        );
         let overlay = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some("overlay lines"),
             layout: Some(&frame_pipeline_layout),
@@ -568,31 +587,14 @@ impl Renderer {
             bind_group_layouts: &[Some(&fxaa_layout)],
             immediate_size: 0,
         });
-        let fxaa = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("fxaa"),
-            layout: Some(&fxaa_pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &fxaa_module,
-                entry_point: Some("vs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &fxaa_module,
-                entry_point: Some("fs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: color_format,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        let fxaa = fullscreen_pipeline(
+            device,
+            "fxaa",
+            &fxaa_pipeline_layout,
+            &fxaa_module,
+            color_format,
+            None,
+        );
         let linear_sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("fxaa"),
             mag_filter: wgpu::FilterMode::Linear,
