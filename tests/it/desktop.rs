@@ -315,7 +315,7 @@ fn two_models_open_side_by_side_are_aligned_and_switch_layouts() {
     };
     focus_window(&display);
     xdotool(&["mousemove", "800", "400"]);
-    for layout in ["Swipe", "Overlay", "Heat"] {
+    for layout in ["Swipe", "Overlay", "Heat", "SixViews"] {
         xdotool(&["key", "m"]);
         wait_for(&format!("layout {layout}"));
     }
@@ -335,5 +335,9 @@ fn two_models_open_side_by_side_are_aligned_and_switch_layouts() {
             .success()
     );
     let picture = image::open(&shot).unwrap().to_rgba8();
-    assert!(model_share(&picture) > 0.05, "the heat map is not visible");
+    // The six views of both: models in every cell of the grid.
+    assert!(
+        model_share(&picture) > 0.05,
+        "the six views are not visible"
+    );
 }

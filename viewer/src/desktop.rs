@@ -177,6 +177,15 @@ enum Layout {
     Overlay,
     /// A coloured by its deviation from B.
     Heat,
+    /// The six standard views of A and of B, as in design-patent drawings.
+    SixViews,
+}
+
+/// One small pane of the six-view grid.
+#[derive(Default)]
+struct ViewPane {
+    targets: Option<Targets>,
+    texture: Option<egui::TextureId>,
 }
 
 /// The second model of a comparison and what was found about it.
@@ -228,6 +237,8 @@ fn spawn_loader(path: PathBuf, repaint: egui::Context) -> Receiver<Loaded> {
 }
 
 struct ViewerApp {
+    /// The six-view grid: A's six views, then B's.
+    six: Vec<ViewPane>,
     second: Option<Second>,
     layout: Layout,
     sync: bool,
@@ -304,6 +315,7 @@ impl ViewerApp {
             }
         }
         Self {
+            six: (0..12).map(|_| ViewPane::default()).collect(),
             layout: if second.is_some() {
                 Layout::SideBySide
             } else {
@@ -626,6 +638,104 @@ impl ViewerApp {
         true
     }
 
+    /// Draw the six standard views of both models into the grid's panes (each fitted to its own model, in
+    /// orthographic projection); `size` is one pane's size in pixels.
+    fn draw_six_views(&mut self, size: (u32, u32)) {
+        let mut changed = false;
+        for pane in &mut self.six {
+            changed |= Self::ensure_targets(
+                &self.state,
+                &self.renderer,
+                &mut pane.targets,
+                &mut pane.texture,
+                size,
+            );
+        }
+        if !(self.dirty || changed) {
+            return;
+        }
+        let aspect = f64::from(size.0) / f64::from(size.1.max(1));
+        let b = self
+            .second
+            .as_ref()
+            .and_then(|s| s.model.clone().zip(s.gpu_model.as_ref()));
+        let models = [self.model.clone().zip(self.gpu_model.as_ref()), b];
+        let style = Style {
+            clip_planes: Vec::new(),
+            ..self.style.clone()
+        };
+        for (row, model) in models.iter().enumerate() {
+            let Some((scene, gpu_model)) = model else {
+                continue;
+            };
+            for (k, view) in StandardView::ALL[..6].iter().enumerate() {
+                let Some(targets) = &self.six[row * 6 + k].targets else {
+                    continue;
+                };
+                let camera =
+                    Camera::fitted(*view, Projection::Orthographic, &scene.positions, aspect);
+                // One submission per pane: the model's uniforms are written per draw, and a write takes effect
+                // at the next submission.
+                let mut encoder =
+                    self.state
+                        .device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("six views"),
+                        });
+                self.renderer.draw(
+                    &self.state.queue,
+                    &mut encoder,
+                    targets,
+                    &[DrawItem {
+                        model: gpu_model,
+                        scene_from_model: DMat4::IDENTITY,
+                        color: None,
+                    }],
+                    &camera.matrices(aspect),
+                    &style,
+                    None,
+                );
+                self.state.queue.submit([encoder.finish()]);
+            }
+        }
+        self.dirty = false;
+    }
+
+    /// Paint the six-view grid: A's views in the upper half, B's in the lower, three per row, captioned.
+    fn paint_six_views(&mut self, ui: &egui::Ui, full: Rect) {
+        let ppp = ui.ctx().pixels_per_point();
+        let cell = Vec2::new(full.width() / 3.0, full.height() / 4.0);
+        let size = (
+            ((cell.x - 4.0) * ppp).round().max(1.0) as u32,
+            ((cell.y - 18.0) * ppp).round().max(1.0) as u32,
+        );
+        self.draw_six_views(size);
+        let painter = ui.painter_at(full);
+        let uv_all = Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0));
+        for (index, pane) in self.six.iter().enumerate() {
+            let (model, k) = (index / 6, index % 6);
+            let (column, row) = (k % 3, model * 2 + k / 3);
+            let min = full.min + Vec2::new(column as f32 * cell.x, row as f32 * cell.y);
+            let image =
+                Rect::from_min_size(min + Vec2::new(2.0, 16.0), cell - Vec2::new(4.0, 18.0));
+            if let Some(id) = pane.texture {
+                painter.image(id, image, uv_all, Color32::WHITE);
+            }
+            let name = StandardView::ALL[k].name();
+            painter.text(
+                min + Vec2::new(4.0, 1.0),
+                egui::Align2::LEFT_TOP,
+                format!(
+                    "{} · {}",
+                    if model == 0 { "A" } else { "B" },
+                    self.lang.t(name)
+                ),
+                egui::FontId::proportional(12.0),
+                Color32::WHITE,
+            );
+        }
+    }
+
     /// Whether the layout shows B in its own pane (side by side, swipe).
     fn second_pane(&self) -> bool {
         self.second.is_some() && matches!(self.layout, Layout::SideBySide | Layout::Swipe)
@@ -823,6 +933,7 @@ impl ViewerApp {
                 (Layout::Swipe, "swipe"),
                 (Layout::Overlay, "overlay"),
                 (Layout::Heat, "heat_map"),
+                (Layout::SixViews, "six_views"),
             ] {
                 ui.selectable_value(&mut self.layout, value, t(key));
             }
@@ -983,7 +1094,8 @@ impl ViewerApp {
         }
         if self.second.is_some() && pressed(Key::M) {
             self.layout = match self.layout {
-                Layout::Single | Layout::Heat => Layout::SideBySide,
+                Layout::Heat => Layout::SixViews,
+                Layout::Single | Layout::SixViews => Layout::SideBySide,
                 Layout::SideBySide => Layout::Swipe,
                 Layout::Swipe => Layout::Overlay,
                 Layout::Overlay => Layout::Heat,
@@ -1311,6 +1423,11 @@ impl ViewerApp {
 
     fn viewport(&mut self, ui: &mut egui::Ui) {
         let (full, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+        if self.layout == Layout::SixViews {
+            // Fixed views: no camera to move, nothing to pick.
+            let _ = response;
+            return self.paint_six_views(ui, full);
+        }
         // Side by side: A's pane on the left, B's on the right, the same size.
         let (rect, b_rect) = if self.second.is_some() && self.layout == Layout::SideBySide {
             let half = full.width() * 0.5;

@@ -132,6 +132,7 @@ const WORDS: &[(&str, &str, &str)] = &[
         "均值 / 均方根 / 95% / 最大",
     ),
     ("within", "Within tolerance", "公差内"),
+    ("six_views", "Six views", "六面视图"),
 ];
 
 impl Lang {
