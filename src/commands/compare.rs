@@ -22,9 +22,17 @@ pub struct Args {
     a: PathBuf,
     /// Model B: the reference (e.g. the patented design).
     b: PathBuf,
-    /// How B is brought onto A: icp (principal axes, then robust point-to-plane ICP) or none.
+    /// How B is brought onto A: icp (principal axes, then robust point-to-plane ICP), pairs (picked
+    /// corresponding points, see --pairs), pairs+icp (pairs, then ICP) or none.
     #[arg(long, default_value = "icp")]
     align: String,
+    /// Corresponding points for --align pairs: a JSON file {"a": [[x, y, z], ...], "b": [...]}, world metres,
+    /// three or more pairs, as the viewer's picking reports them.
+    #[arg(long)]
+    pairs: Option<PathBuf>,
+    /// Allow a uniform scale between the models (a scale model against the real thing).
+    #[arg(long)]
+    scale: bool,
     /// Deviations within plus or minus this many millimetres count as the same.
     #[arg(long, default_value_t = 0.5)]
     tolerance_mm: f64,
@@ -43,6 +51,40 @@ pub struct Args {
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// The `--align` method, reading `--pairs` when it names pairs.
+fn alignment_method(args: &Args) -> anyhow::Result<Align> {
+    Ok(match args.align.as_str() {
+        "icp" => Align::Icp,
+        "none" => Align::None,
+        "pairs" | "pairs+icp" => {
+            let path = args
+                .pairs
+                .as_ref()
+                .context("--align pairs needs --pairs FILE")?;
+            let text = fs_err::read_to_string(path)?;
+            let pairs: Pairs = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: expected {{\"a\": [[x, y, z], ...], \"b\": [[x, y, z], ...]}} in metres",
+                    path.display()
+                )
+            })?;
+            Align::Pairs {
+                a: pairs.a,
+                b: pairs.b,
+                refine: args.align == "pairs+icp",
+            }
+        }
+        other => bail!("--align {other:?}: expected icp, none, pairs or pairs+icp"),
+    })
+}
+
+/// Picked corresponding points.
+#[derive(serde::Deserialize)]
+struct Pairs {
+    a: Vec<[f64; 3]>,
+    b: Vec<[f64; 3]>,
 }
 
 fn load(path: &Path) -> anyhow::Result<(SceneModel, String, u64)> {
@@ -78,11 +120,7 @@ fn png_bytes(image: &image::RgbaImage) -> anyhow::Result<Vec<u8>> {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let align = match args.align.as_str() {
-        "icp" => Align::Icp,
-        "none" => Align::None,
-        other => bail!("--align {other:?}: expected icp or none"),
-    };
+    let align = alignment_method(args)?;
     if !(args.tolerance_mm >= 0.0 && args.tolerance_mm.is_finite()) {
         bail!(
             "--tolerance-mm {}: expected a length of 0 or more",
@@ -110,6 +148,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let (b, b_sha, _) = load(&args.b)?;
     let options = CompareOptions {
         align,
+        scale: args.scale,
         tolerance_mm: args.tolerance_mm,
         ..CompareOptions::default()
     };

@@ -197,7 +197,7 @@ fn a_bump_is_found_where_it_is_and_as_high_as_it_is() {
             &a,
             &b,
             &CompareOptions {
-                align,
+                align: align.clone(),
                 tolerance_mm: 0.1,
                 ..CompareOptions::default()
             },
@@ -338,4 +338,137 @@ fn the_report_page_says_exactly_what_the_json_says() {
         assert_eq!(output.status.code(), Some(1), "{all:?}");
         assert!(String::from_utf8_lossy(&output.stderr).contains(needle));
     }
+}
+
+#[test]
+fn a_scale_model_is_aligned_by_picked_pairs_and_by_its_spread() {
+    // B: the bunny at half size, turned 40° and moved 30 mm, as a scale model would be scanned.
+    let model = codec::read_model(&data("format-v1/bun_zipper_res4.glb")).unwrap();
+    let a = model.mesh;
+    let motion = DMat4::from_translation(DVec3::new(0.03, -0.01, 0.02))
+        * DMat4::from_quat(DQuat::from_axis_angle(
+            DVec3::new(0.2, 1.0, 0.1).normalize(),
+            40f64.to_radians(),
+        ))
+        * DMat4::from_scale(DVec3::splat(0.5));
+    let world = |m: &codec::Mesh, i: usize| {
+        DVec3::from(m.positions[i].map(f64::from)) + DVec3::from(m.origin_m)
+    };
+    let b = codec::Mesh {
+        positions: a
+            .positions
+            .iter()
+            .map(|p| {
+                let w = DVec3::from(p.map(f64::from)) + DVec3::from(a.origin_m);
+                (motion.transform_point3(w) - DVec3::from(a.origin_m))
+                    .as_vec3()
+                    .to_array()
+            })
+            .collect(),
+        ..a.clone()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (dir.path().join("a.glb"), dir.path().join("b.glb"));
+    write(&a, &pa);
+    write(&b, &pb);
+    let (ma, mb) = (load_model(&pa, 0).unwrap(), load_model(&pb, 0).unwrap());
+    // Four picked pairs, a little off (0.2 mm), as a hand on a mouse would pick them.
+    let picks = [10usize, 120, 250, 400];
+    let jitter = |k: usize| {
+        DVec3::new(0.0002, -0.0001, 0.00015) * if k.is_multiple_of(2) { 1.0 } else { -1.0 }
+    };
+    let pairs_a: Vec<[f64; 3]> = picks
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| (world(&a, i) + jitter(k)).to_array())
+        .collect();
+    let pairs_b: Vec<[f64; 3]> = picks.iter().map(|&i| world(&b, i).to_array()).collect();
+    let mut worst = Vec::new();
+    for refine in [false, true] {
+        let options = CompareOptions {
+            align: Align::Pairs {
+                a: pairs_a.clone(),
+                b: pairs_b.clone(),
+                refine,
+            },
+            scale: true,
+            tolerance_mm: 0.1,
+            ..CompareOptions::default()
+        };
+        let result = compare(&ma, &mb, &options).unwrap();
+        assert!(
+            (result.alignment.scale - 2.0).abs() < 0.01,
+            "refine {refine}: {:?}",
+            result.alignment
+        );
+        assert!(
+            result.alignment.pairs_rms_mm.unwrap() < 0.5,
+            "{:?}",
+            result.alignment
+        );
+        worst.push(result.statistics.max_mm);
+    }
+    // From the pairs alone the surface fits to the picks' jitter; ICP then improves the rigid part (the scale
+    // stays the pairs' estimate, which is what limits it).
+    assert!(
+        worst[0] < 1.0 && worst[1] < worst[0] && worst[1] < 0.3,
+        "{worst:?}"
+    );
+    // Without pairs: the spread gives the scale, principal axes the start.
+    let automatic = compare(
+        &ma,
+        &mb,
+        &CompareOptions {
+            scale: true,
+            tolerance_mm: 0.1,
+            ..CompareOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        (automatic.alignment.scale - 2.0).abs() < 0.02,
+        "{:?}",
+        automatic.alignment
+    );
+    assert!(
+        automatic.statistics.p95_mm < 0.5,
+        "{:?}",
+        automatic.statistics
+    );
+    // Two pairs, or three on a line, determine no motion: a clear error.
+    let two = Align::Pairs {
+        a: pairs_a[..2].to_vec(),
+        b: pairs_b[..2].to_vec(),
+        refine: false,
+    };
+    assert!(
+        compare(
+            &ma,
+            &mb,
+            &CompareOptions {
+                align: two,
+                ..CompareOptions::default()
+            }
+        )
+        .unwrap_err()
+        .contains("three or more")
+    );
+    let line: Vec<[f64; 3]> = (0..3).map(|k| [f64::from(k) * 0.01, 0.0, 0.0]).collect();
+    let collinear = Align::Pairs {
+        a: line.clone(),
+        b: line,
+        refine: false,
+    };
+    assert!(
+        compare(
+            &ma,
+            &mb,
+            &CompareOptions {
+                align: collinear,
+                ..CompareOptions::default()
+            }
+        )
+        .unwrap_err()
+        .contains("one line")
+    );
 }

@@ -315,6 +315,49 @@ fn two_models_open_side_by_side_are_aligned_and_switch_layouts() {
     };
     focus_window(&display);
     xdotool(&["mousemove", "800", "400"]);
+    // Align by hand: the Pairs tool (P), three points on A's pane then the same places on B's (the panes show
+    // the same model with the same camera), then L: the alignment by pairs finds no motion.
+    xdotool(&["key", "p"]);
+    std::thread::sleep(Duration::from_millis(300));
+    for (dx, dy) in [(0, 0), (-30, 40), (40, -30)] {
+        for centre in [560, 987] {
+            xdotool(&[
+                "mousemove",
+                &(centre + dx).to_string(),
+                &(380 + dy).to_string(),
+                "click",
+                "1",
+            ]);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    wait_for("pair 3 picked");
+    xdotool(&["key", "l"]);
+    let text = wait_for("aligning by 3 picked pairs");
+    let started = Instant::now();
+    while std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .matches("compared:")
+        .count()
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_mins(1),
+            "no alignment by pairs; the log:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    let by_pairs = text
+        .lines()
+        .filter(|l| l.contains("compared:"))
+        .nth(1)
+        .unwrap();
+    assert!(
+        by_pairs.contains("rotation 0.000°") && by_pairs.contains("max 0.0000 mm"),
+        "{by_pairs}"
+    );
+    xdotool(&["key", "Escape"]);
     for layout in ["Swipe", "Overlay", "Heat", "SixViews"] {
         xdotool(&["key", "m"]);
         wait_for(&format!("layout {layout}"));

@@ -15,12 +15,22 @@ use serde::Serialize;
 use crate::scene::SceneModel;
 
 /// How B is brought onto A.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Align {
     /// As the files place them.
     None,
     /// Principal axes, then robust point-to-plane ICP.
     Icp,
+    /// Corresponding points picked on both models (world metres, three or more, not all on one line): the
+    /// least-squares motion (Umeyama), then, if `refine`, robust point-to-plane ICP from there.
+    Pairs {
+        /// Points on A.
+        a: Vec<[f64; 3]>,
+        /// The same places on B.
+        b: Vec<[f64; 3]>,
+        /// Refine with ICP afterwards.
+        refine: bool,
+    },
 }
 
 /// What a comparison is asked to do.
@@ -34,6 +44,9 @@ pub struct CompareOptions {
     pub samples: usize,
     /// Most ICP iterations.
     pub max_iterations: usize,
+    /// Allow a uniform scale (a scale model against the real thing): estimated from the pairs, or from the
+    /// spread of the points about their centroids for the automatic alignment.
+    pub scale: bool,
 }
 
 impl Default for CompareOptions {
@@ -43,6 +56,7 @@ impl Default for CompareOptions {
             tolerance_mm: 0.5,
             samples: 100_000,
             max_iterations: 40,
+            scale: false,
         }
     }
 }
@@ -64,8 +78,13 @@ pub struct Alignment {
     pub inlier_share: f64,
     /// ICP iterations in the final refinement.
     pub iterations: usize,
-    /// Which start won: "as given" or "principal axes N".
+    /// Which start won: "as given", "principal axes N" or "N point pairs".
     pub start: String,
+    /// Uniform scale applied to B (1 unless a scale was allowed).
+    pub scale: f64,
+    /// RMS distance between the picked pairs after the alignment, millimetres (pairs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pairs_rms_mm: Option<f64>,
 }
 
 /// One histogram bin of signed deviations.
@@ -160,63 +179,106 @@ pub fn compare(
         .map(|p| DVec3::new(f64::from(p[0]), f64::from(p[1]), f64::from(p[2])) + offset)
         .collect();
     let a_bvh = (!a.is_points()).then(|| a.bvh());
-    let (local, alignment) = match (options.align, a_bvh) {
-        (Align::None, _) => (DMat4::IDENTITY, None),
-        (Align::Icp, None) => {
-            return Err("aligning needs triangles on model A (the surface B is fitted to)".into());
+    let a_points: Vec<DVec3> = a
+        .positions
+        .iter()
+        .map(|p| DVec3::from(p.map(f64::from)))
+        .collect();
+    let target = a_bvh.map(|bvh| Target {
+        positions: &a.positions,
+        indices: &a.indices,
+        normals: &a.normals,
+        bvh,
+    });
+    let needs_surface =
+        || "aligning needs triangles on model A (the surface B is fitted to)".to_string();
+    let (local, alignment, pairs_rms_mm) = match &options.align {
+        Align::None => (DMat4::IDENTITY, None, None),
+        Align::Icp => {
+            let target = target.as_ref().ok_or_else(needs_surface)?;
+            let fit = align_icp(&a_points, target, &b_local, options);
+            (fit.transform, Some(fit), None)
         }
-        (Align::Icp, Some(bvh)) => {
-            let a_points: Vec<DVec3> = a
-                .positions
-                .iter()
-                .map(|p| DVec3::from(p.map(f64::from)))
-                .collect();
-            let target = Target {
-                positions: &a.positions,
-                indices: &a.indices,
-                normals: &a.normals,
-                bvh,
+        Align::Pairs {
+            a: pa,
+            b: pb,
+            refine,
+        } => {
+            if pa.len() != pb.len() || pa.len() < 3 {
+                return Err(format!(
+                    "{} points on A and {} on B: three or more pairs are needed",
+                    pa.len(),
+                    pb.len()
+                ));
+            }
+            // World points into A's local frame (B's too: that is where B is placed).
+            let origin = DVec3::from(a.origin_m);
+            let pa: Vec<DVec3> = pa.iter().map(|p| DVec3::from(*p) - origin).collect();
+            let pb: Vec<DVec3> = pb.iter().map(|p| DVec3::from(*p) - origin).collect();
+            let start = umeyama(&pb, &pa, options.scale)
+                .ok_or("the picked points lie on one line: no motion is determined")?;
+            let (transform, fit) = if *refine {
+                let target = target.as_ref().ok_or_else(needs_surface)?;
+                let samples = spread(&b_local, options.samples);
+                let fit = icp(
+                    target,
+                    &samples,
+                    start,
+                    options.max_iterations,
+                    diagonal_of(&a_points),
+                );
+                (fit.transform, Some(fit))
+            } else {
+                (start, None)
             };
-            let fit = align_icp(&a_points, &target, &b_local, options);
-            (fit.transform, Some(fit))
+            let rms = (pa
+                .iter()
+                .zip(&pb)
+                .map(|(x, y)| (transform.transform_point3(*y) - *x).length_squared())
+                .sum::<f64>()
+                / pa.len() as f64)
+                .sqrt();
+            let fit = fit.unwrap_or(Fit {
+                transform,
+                rms_m: rms,
+                inlier_share: 1.0,
+                iterations: 0,
+                start: String::new(),
+            });
+            (
+                transform,
+                Some(Fit {
+                    start: format!("{} point pairs", pa.len()),
+                    ..fit
+                }),
+                Some(rms * 1e3),
+            )
         }
     };
     let b_aligned: Vec<[f32; 3]> = b_local
         .par_iter()
         .map(|&p| local.transform_point3(p).as_vec3().to_array())
         .collect();
-    // A's vertices to B's surface; when B is a point cloud (a scan against a model), B's points to A's surface.
-    let (deviation_mm, direction) = if b.is_points() {
-        let normals: Vec<DVec3> = a
-            .indices
-            .par_chunks_exact(3)
-            .map(|t| face_normal(&a.positions, t))
-            .collect();
-        (
-            signed_distances(&b_aligned, a.bvh(), &normals),
-            Direction::BPointsToASurface,
-        )
-    } else {
-        let b_bvh = TriangleBvh::new(&b_aligned, &b.indices);
-        let normals: Vec<DVec3> = b
-            .indices
-            .par_chunks_exact(3)
-            .map(|t| face_normal(&b_aligned, t))
-            .collect();
-        (
-            signed_distances(&a.positions, &b_bvh, &normals),
-            Direction::AVerticesToBSurface,
-        )
-    };
+    let (deviation_mm, direction) = deviation(a, b, &b_aligned);
     let statistics = statistics(&deviation_mm, options.tolerance_mm);
     let origin = DVec3::from(a.origin_m);
     // World transform: x ↦ local(x − origin_a) + origin_a, with B's world point x.
     let world = DMat4::from_translation(origin) * local * DMat4::from_translation(-origin);
     let (scale, rotation, _) = local.to_scale_rotation_translation();
-    let _ = scale;
+    let method = match &options.align {
+        Align::Pairs { refine: true, .. } => {
+            "picked point pairs (least squares), then point-to-plane ICP with a Tukey weight"
+        }
+        Align::Pairs { refine: false, .. } => "picked point pairs (least squares)",
+        _ => "principal axes, then point-to-plane ICP with a Tukey weight (B onto A)",
+    };
     let alignment = match alignment {
         Some(fit) => Alignment {
-            method: "principal axes, then point-to-plane ICP with a Tukey weight (B onto A)".into(),
+            method: if options.scale {
+                format!("{method}, with uniform scale")
+            } else {
+                method.to_string()
+            },
             transform: world.to_cols_array(),
             rotation_deg: rotation.angle_between(DQuat::IDENTITY).to_degrees(),
             translation_mm: local.w_axis.truncate().length() * 1e3,
@@ -224,6 +286,8 @@ pub fn compare(
             inlier_share: fit.inlier_share,
             iterations: fit.iterations,
             start: fit.start,
+            scale: scale.x,
+            pairs_rms_mm,
         },
         None => Alignment {
             method: "none: the models as their files place them".into(),
@@ -234,6 +298,8 @@ pub fn compare(
             inlier_share: 1.0,
             iterations: 0,
             start: "as given".into(),
+            scale: 1.0,
+            pairs_rms_mm: None,
         },
     };
     Ok(Comparison {
@@ -243,6 +309,33 @@ pub fn compare(
         statistics,
         b_aligned,
     })
+}
+
+/// A's vertices to B's surface (B already moved onto A); when B is a point cloud (a scan against a model), B's
+/// points to A's surface.
+fn deviation(a: &SceneModel, b: &SceneModel, b_aligned: &[[f32; 3]]) -> (Vec<f32>, Direction) {
+    if b.is_points() {
+        let normals: Vec<DVec3> = a
+            .indices
+            .par_chunks_exact(3)
+            .map(|t| face_normal(&a.positions, t))
+            .collect();
+        (
+            signed_distances(b_aligned, a.bvh(), &normals),
+            Direction::BPointsToASurface,
+        )
+    } else {
+        let b_bvh = TriangleBvh::new(b_aligned, &b.indices);
+        let normals: Vec<DVec3> = b
+            .indices
+            .par_chunks_exact(3)
+            .map(|t| face_normal(b_aligned, t))
+            .collect();
+        (
+            signed_distances(&a.positions, &b_bvh, &normals),
+            Direction::AVerticesToBSurface,
+        )
+    }
 }
 
 fn face_normal(positions: &[[f32; 3]], t: &[u32]) -> DVec3 {
@@ -415,14 +508,23 @@ fn align_icp(
 ) -> Fit {
     // Few points to choose a start and get close, then many to converge: the fit's precision grows with the
     // number of points averaged, its cost only with the iterations spent on them.
-    let spread = |count: usize| -> Vec<DVec3> {
-        let stride = (b.len() / count.max(1)).max(1);
-        b.iter().step_by(stride).copied().collect()
-    };
-    let coarse = spread(4000);
-    let samples = spread(options.samples);
+    let coarse = spread(b, 4000);
+    let samples = spread(b, options.samples);
     let (ca, axes_a) = principal_axes(a_points);
     let (cb, axes_b) = principal_axes(b);
+    // A scale model: the ratio of the spreads about the centroids.
+    let factor = if options.scale {
+        let spread_of = |points: &[DVec3], c: DVec3| {
+            points
+                .iter()
+                .map(|p| (*p - c).length_squared())
+                .sum::<f64>()
+                / points.len().max(1) as f64
+        };
+        (spread_of(a_points, ca) / spread_of(b, cb).max(1e-30)).sqrt()
+    } else {
+        1.0
+    };
     let mut starts = vec![("as given".to_string(), DMat4::IDENTITY)];
     for (k, flip) in [
         [1.0, 1.0, 1.0],
@@ -439,21 +541,16 @@ fn align_icp(
             axes_b.z_axis * flip[2],
         );
         let rotation = axes_a * flipped.transpose();
-        let transform =
-            DMat4::from_translation(ca) * DMat4::from_mat3(rotation) * DMat4::from_translation(-cb);
+        let transform = DMat4::from_translation(ca)
+            * DMat4::from_mat3(rotation * factor)
+            * DMat4::from_translation(-cb);
         starts.push((format!("principal axes {}", k + 1), transform));
     }
-    let diagonal = {
-        let (low, high) = a_points.iter().fold(
-            (DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY)),
-            |(l, h), p| (l.min(*p), h.max(*p)),
-        );
-        (high - low).length()
-    };
+    let diagonal = diagonal_of(a_points);
     // The start as given first; when it already fits (most of B close to A), it is kept. Otherwise a few
     // steps from every start, and the lowest robust error wins (ties keep the earlier start).
     let given = icp(target, &coarse, DMat4::IDENTITY, 10, diagonal);
-    let fits_as_given = given.inlier_share > 0.7 && given.rms_m < diagonal * 0.01;
+    let fits_as_given = !options.scale && given.inlier_share > 0.7 && given.rms_m < diagonal * 0.01;
     let (start, transform) = if fits_as_given {
         ("as given".to_string(), given.transform)
     } else {
@@ -479,6 +576,81 @@ fn align_icp(
     );
     fit.start = start;
     fit
+}
+
+/// An evenly spread subset of about `count` points (deterministic).
+fn spread(points: &[DVec3], count: usize) -> Vec<DVec3> {
+    let stride = (points.len() / count.max(1)).max(1);
+    points.iter().step_by(stride).copied().collect()
+}
+
+/// The length of the bounding box's diagonal.
+fn diagonal_of(points: &[DVec3]) -> f64 {
+    let (low, high) = points.iter().fold(
+        (DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY)),
+        |(l, h), p| (l.min(*p), h.max(*p)),
+    );
+    (high - low).length()
+}
+
+/// The least-squares similarity (rotation, translation, and a uniform scale if `scale`) taking `from` onto `to`
+/// (Umeyama 1991; the SVD of the cross-covariance from the eigenvectors of `HᵀH`). `None` when the points lie on
+/// one line or coincide.
+#[must_use]
+pub fn umeyama(from: &[DVec3], to: &[DVec3], scale: bool) -> Option<DMat4> {
+    let n = from.len().min(to.len());
+    if n < 3 {
+        return None;
+    }
+    let cf = from[..n].iter().copied().sum::<DVec3>() / n as f64;
+    let ct = to[..n].iter().copied().sum::<DVec3>() / n as f64;
+    // H = Σ (from − cf)(to − ct)ᵀ, as rows.
+    let mut h = [[0.0; 3]; 3];
+    let mut variance = 0.0;
+    for (f, t) in from[..n].iter().zip(&to[..n]) {
+        let (f, t) = ((*f - cf).to_array(), (*t - ct).to_array());
+        for (i, row) in h.iter_mut().enumerate() {
+            for (j, x) in row.iter_mut().enumerate() {
+                *x += f[i] * t[j];
+            }
+        }
+        variance += f.iter().map(|x| x * x).sum::<f64>();
+    }
+    let hm = DMat3::from_cols_array_2d(&h).transpose();
+    // HᵀH = V S² Vᵀ; U = H V S⁻¹; the third column of U from the first two when the points are coplanar.
+    let hth = (hm.transpose() * hm).to_cols_array_2d();
+    let (values, vectors) = symmetric_eigen3(hth);
+    if values[1] <= values[0] * 1e-18 || values[0] <= 0.0 {
+        return None;
+    }
+    let v = DMat3::from_cols(
+        DVec3::from(vectors[0]),
+        DVec3::from(vectors[1]),
+        DVec3::from(vectors[2]),
+    );
+    let singular = values.map(|x| x.max(0.0).sqrt());
+    let u1 = hm * v.x_axis / singular[0];
+    let u2 = hm * v.y_axis / singular[1];
+    let u3 = if singular[2] > singular[0] * 1e-9 {
+        hm * v.z_axis / singular[2]
+    } else {
+        u1.cross(u2)
+    };
+    let u = DMat3::from_cols(u1, u2, u3);
+    // R = V D Uᵀ with D fixing a reflection.
+    let d = if (v * u.transpose()).determinant() < 0.0 {
+        -1.0
+    } else {
+        1.0
+    };
+    let rotation = v * DMat3::from_diagonal(DVec3::new(1.0, 1.0, d)) * u.transpose();
+    let factor = if scale {
+        (singular[0] + singular[1] + d * singular[2]) / variance.max(1e-300)
+    } else {
+        1.0
+    };
+    let translation = ct - rotation * cf * factor;
+    Some(DMat4::from_translation(translation) * DMat4::from_mat3(rotation * factor))
 }
 
 /// Centroid and principal axes (columns, largest spread first, right-handed).

@@ -127,6 +127,8 @@ enum Tool {
     Angle,
     Area,
     Annotate,
+    /// Corresponding points, alternately on A (left pane) and B (right pane), for aligning by hand.
+    Pair,
 }
 
 /// A note pinned to a surface point.
@@ -237,6 +239,8 @@ fn spawn_loader(path: PathBuf, repaint: egui::Context) -> Receiver<Loaded> {
 }
 
 struct ViewerApp {
+    /// Picked corresponding points (world metres): on A, and on B.
+    pairs: (Vec<[f64; 3]>, Vec<[f64; 3]>),
     /// The six-view grid: A's six views, then B's.
     six: Vec<ViewPane>,
     second: Option<Second>,
@@ -315,6 +319,7 @@ impl ViewerApp {
             }
         }
         Self {
+            pairs: (Vec::new(), Vec::new()),
             six: (0..12).map(|_| ViewPane::default()).collect(),
             layout: if second.is_some() {
                 Layout::SideBySide
@@ -570,6 +575,56 @@ impl ViewerApp {
         model.pick(origin, direction)
     }
 
+    /// The surface point of B under the pointer in B's pane (B drawn where its placement puts it), in world
+    /// metres.
+    fn pick_b(&self, at: Pos2, rect: Rect) -> Option<[f64; 3]> {
+        let second = self.second.as_ref()?;
+        let (model, placement) = (second.model.as_ref()?, second.placement?);
+        let camera = if self.sync {
+            self.camera?
+        } else {
+            second.camera.or(self.camera)?
+        };
+        let x = f64::from((at.x - rect.left()) / rect.width());
+        let y = f64::from((at.y - rect.top()) / rect.height());
+        let (origin, direction) = camera.ray(x, y, self.aspect);
+        // Into B's own frame, cast there, back to world coordinates.
+        let inverse = placement.inverse();
+        let origin = inverse.transform_point3(glam::DVec3::from(origin));
+        let direction = inverse.transform_vector3(glam::DVec3::from(direction));
+        let hit = model.pick(origin.to_array(), direction.to_array())?;
+        Some([0, 1, 2].map(|i| hit[i] + model.origin_m[i]))
+    }
+
+    /// Align B onto A by the picked pairs (then ICP), in the background, as `exhibit compare --align pairs+icp`.
+    fn align_by_pairs(&mut self) {
+        let (Some(a), Some(second)) = (&self.model, &mut self.second) else {
+            return;
+        };
+        let Some(b) = &second.model else { return };
+        let (sender, receiver) = channel();
+        let (a, b, repaint) = (Arc::clone(a), Arc::clone(b), self.ctx.clone());
+        let options = CompareOptions {
+            align: crate::compare::Align::Pairs {
+                a: self.pairs.0.clone(),
+                b: self.pairs.1.clone(),
+                refine: true,
+            },
+            tolerance_mm: self.tolerance_mm,
+            ..CompareOptions::default()
+        };
+        rayon::spawn(move || {
+            let _ = sender.send(compare(&a, &b, &options));
+            repaint.request_repaint();
+        });
+        second.comparison = None;
+        second.compare_rx = Some(receiver);
+        eprintln!(
+            "exhibit view: aligning by {} picked pairs",
+            self.pairs.0.len()
+        );
+    }
+
     fn on_pick(&mut self, point: [f64; 3]) {
         let bound = self.budget.point_mm;
         match self.tool {
@@ -589,6 +644,13 @@ impl ViewerApp {
                 }
             }
             Tool::Area => self.picks.push(point),
+            Tool::Pair => {
+                // A's point in world metres; B's comes from its own pane (see `viewport`).
+                let origin = self.model.as_ref().map_or([0.0; 3], |m| m.origin_m);
+                if self.pairs.0.len() == self.pairs.1.len() {
+                    self.pairs.0.push([0, 1, 2].map(|i| origin[i] + point[i]));
+                }
+            }
             Tool::Annotate => {
                 let origin = self.model.as_ref().map_or([0.0; 3], |m| m.origin_m);
                 let text = if self.note.trim().is_empty() {
@@ -939,6 +1001,26 @@ impl ViewerApp {
             }
         });
         ui.checkbox(&mut self.sync, t("sync"));
+        if self.tool == Tool::Pair || !self.pairs.0.is_empty() {
+            ui.small(format!(
+                "{}: {} / {}",
+                t("pairs"),
+                self.pairs.0.len(),
+                self.pairs.1.len()
+            ));
+            ui.horizontal(|ui| {
+                let complete = self.pairs.0.len() >= 3 && self.pairs.0.len() == self.pairs.1.len();
+                if ui
+                    .add_enabled(complete, egui::Button::new(t("align_pairs")))
+                    .clicked()
+                {
+                    self.align_by_pairs();
+                }
+                if ui.button(t("clear")).clicked() {
+                    self.pairs = (Vec::new(), Vec::new());
+                }
+            });
+        }
         if self.layout == Layout::Swipe {
             ui.add(egui::Slider::new(&mut self.swipe, 0.0..=1.0).text(t("divider")));
         }
@@ -1058,6 +1140,7 @@ impl ViewerApp {
             (Key::A, Tool::Angle),
             (Key::R, Tool::Area),
             (Key::N, Tool::Annotate),
+            (Key::P, Tool::Pair),
         ] {
             if pressed(key) {
                 tool = Some(value);
@@ -1102,6 +1185,9 @@ impl ViewerApp {
             };
             eprintln!("exhibit view: layout {:?}", self.layout);
             self.dirty = true;
+        }
+        if pressed(Key::L) && self.pairs.0.len() >= 3 && self.pairs.0.len() == self.pairs.1.len() {
+            self.align_by_pairs();
         }
         if pressed(Key::Y) {
             self.sync = !self.sync;
@@ -1305,6 +1391,7 @@ impl ViewerApp {
                 (Tool::Angle, "angle"),
                 (Tool::Area, "area"),
                 (Tool::Annotate, "annotate"),
+                (Tool::Pair, "pair"),
             ] {
                 ui.selectable_value(&mut self.tool, value, t(key));
             }
@@ -1511,6 +1598,20 @@ impl ViewerApp {
                 self.aspect,
             ));
             self.dirty = true;
+        } else if response.clicked()
+            && self.tool == Tool::Pair
+            && let (Some(at), Some(b_rect)) = (response.interact_pointer_pos(), b_rect)
+            && b_rect.contains(at)
+        {
+            // B's half of a pair, after A's.
+            match self.pick_b(at, b_rect) {
+                Some(point) if self.pairs.1.len() < self.pairs.0.len() => {
+                    self.pairs.1.push(point);
+                    eprintln!("exhibit view: pair {} picked", self.pairs.1.len());
+                }
+                Some(_) => self.status = self.lang.t("pick_a_first").into(),
+                None => self.status = self.lang.t("no_surface").into(),
+            }
         } else if response.clicked()
             && self.tool != Tool::Navigate
             && let Some(at) = response.interact_pointer_pos()

@@ -133,6 +133,14 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("within", "Within tolerance", "公差内"),
     ("six_views", "Six views", "六面视图"),
+    ("pair", "Pairs", "对应点"),
+    ("pairs", "Picked pairs (A / B)", "已选对应点（A / B）"),
+    ("align_pairs", "Align by pairs", "按对应点对齐"),
+    (
+        "pick_a_first",
+        "pick the point on A first (left pane)",
+        "请先在 A（左侧）上选点",
+    ),
 ];
 
 impl Lang {
