@@ -30,6 +30,10 @@ pub struct Args {
     /// three or more pairs, as the viewer's picking reports them.
     #[arg(long)]
     pairs: Option<PathBuf>,
+    /// Count only the points inside this box in the statistics: X0,Y0,Z0,X1,Y1,Z1 in world metres (the heat map
+    /// still colours everything).
+    #[arg(long, value_name = "X0,Y0,Z0,X1,Y1,Z1")]
+    roi: Option<String>,
     /// Allow a uniform scale between the models (a scale model against the real thing).
     #[arg(long)]
     scale: bool,
@@ -77,6 +81,28 @@ fn alignment_method(args: &Args) -> anyhow::Result<Align> {
             }
         }
         other => bail!("--align {other:?}: expected icp, none, pairs or pairs+icp"),
+    })
+}
+
+/// The `--roi` box, low and high corners in world metres.
+fn region_of_interest(roi: Option<&str>) -> anyhow::Result<Option<([f64; 3], [f64; 3])>> {
+    Ok(match roi {
+        None => None,
+        Some(text) => {
+            let v: Vec<f64> = text
+                .split(',')
+                .map(|n| n.trim().parse::<f64>().ok().filter(|v| v.is_finite()))
+                .collect::<Option<_>>()
+                .with_context(|| {
+                    format!("--roi {text:?}: expected six numbers X0,Y0,Z0,X1,Y1,Z1")
+                })?;
+            if v.len() != 6 || (0..3).any(|i| v[i] > v[i + 3]) {
+                bail!(
+                    "--roi {text:?}: expected six numbers X0,Y0,Z0,X1,Y1,Z1 with each low corner value at most the high one"
+                );
+            }
+            Some(([v[0], v[1], v[2]], [v[3], v[4], v[5]]))
+        }
     })
 }
 
@@ -146,8 +172,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         })?;
     let (a, a_sha, _) = load(&args.a)?;
     let (b, b_sha, _) = load(&args.b)?;
+    let roi = region_of_interest(args.roi.as_deref())?;
     let options = CompareOptions {
         align,
+        roi,
         scale: args.scale,
         tolerance_mm: args.tolerance_mm,
         ..CompareOptions::default()
@@ -171,6 +199,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "max_mm": s.max_mm,
         "within_tolerance": s.within_tolerance,
         "tolerance_mm": s.tolerance_mm,
+        "roi": args.roi,
         "direction": comparison.direction,
         "alignment": comparison.alignment,
         "statistics": comparison.statistics,

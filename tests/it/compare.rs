@@ -231,6 +231,24 @@ fn a_bump_is_found_where_it_is_and_as_high_as_it_is() {
                 );
             }
         }
+        // A region of interest (world metres; the sphere's origin is (500, 20, 3)): the bump's region holds the
+        // maximum, the opposite pole none of it.
+        let roi = |low: [f64; 3], high: [f64; 3]| {
+            let options = CompareOptions {
+                align: align.clone(),
+                tolerance_mm: 0.1,
+                roi: Some((low, high)),
+                ..CompareOptions::default()
+            };
+            compare(&a, &b, &options).unwrap().statistics
+        };
+        let near = roi([499.98, 20.03, 2.98], [500.02, 20.06, 3.02]);
+        assert!(
+            (near.max_mm - 2.0).abs() < 0.05 && near.count < s.count,
+            "{near:?}"
+        );
+        let far = roi([499.98, 19.94, 2.98], [500.02, 19.97, 3.02]);
+        assert!(far.max_mm < 0.05 && far.count > 0, "{far:?}");
         // The robust fit does not let the bump pull B towards it.
         assert!(
             result.alignment.translation_mm < 0.05,

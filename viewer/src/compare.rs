@@ -44,6 +44,9 @@ pub struct CompareOptions {
     pub samples: usize,
     /// Most ICP iterations.
     pub max_iterations: usize,
+    /// A region of interest: an axis-aligned box in world metres (low corner, high corner); the statistics count
+    /// only the measured points inside it (the heat map still colours everything).
+    pub roi: Option<([f64; 3], [f64; 3])>,
     /// Allow a uniform scale (a scale model against the real thing): estimated from the pairs, or from the
     /// spread of the points about their centroids for the automatic alignment.
     pub scale: bool,
@@ -57,6 +60,7 @@ impl Default for CompareOptions {
             samples: 100_000,
             max_iterations: 40,
             scale: false,
+            roi: None,
         }
     }
 }
@@ -260,25 +264,20 @@ pub fn compare(
         .map(|&p| local.transform_point3(p).as_vec3().to_array())
         .collect();
     let (deviation_mm, direction) = deviation(a, b, &b_aligned);
-    let statistics = statistics(&deviation_mm, options.tolerance_mm);
+    // The measured points: A's vertices, or B's aligned points; both in A's local frame.
+    let measured: &[[f32; 3]] = if direction == Direction::BPointsToASurface {
+        &b_aligned
+    } else {
+        &a.positions
+    };
+    let statistics = statistics_in(measured, &deviation_mm, options, a.origin_m)?;
     let origin = DVec3::from(a.origin_m);
     // World transform: x ↦ local(x − origin_a) + origin_a, with B's world point x.
     let world = DMat4::from_translation(origin) * local * DMat4::from_translation(-origin);
     let (scale, rotation, _) = local.to_scale_rotation_translation();
-    let method = match &options.align {
-        Align::Pairs { refine: true, .. } => {
-            "picked point pairs (least squares), then point-to-plane ICP with a Tukey weight"
-        }
-        Align::Pairs { refine: false, .. } => "picked point pairs (least squares)",
-        _ => "principal axes, then point-to-plane ICP with a Tukey weight (B onto A)",
-    };
     let alignment = match alignment {
         Some(fit) => Alignment {
-            method: if options.scale {
-                format!("{method}, with uniform scale")
-            } else {
-                method.to_string()
-            },
+            method: method_name(options),
             transform: world.to_cols_array(),
             rotation_deg: rotation.angle_between(DQuat::IDENTITY).to_degrees(),
             translation_mm: local.w_axis.truncate().length() * 1e3,
@@ -309,6 +308,49 @@ pub fn compare(
         statistics,
         b_aligned,
     })
+}
+
+/// How the alignment was found, in words for the record.
+fn method_name(options: &CompareOptions) -> String {
+    let method = match &options.align {
+        Align::Pairs { refine: true, .. } => {
+            "picked point pairs (least squares), then point-to-plane ICP with a Tukey weight"
+        }
+        Align::Pairs { refine: false, .. } => "picked point pairs (least squares)",
+        _ => "principal axes, then point-to-plane ICP with a Tukey weight (B onto A)",
+    };
+    if options.scale {
+        format!("{method}, with uniform scale")
+    } else {
+        method.to_string()
+    }
+}
+
+/// The statistics over the measured points inside the region of interest (all of them without one).
+fn statistics_in(
+    measured: &[[f32; 3]],
+    deviation_mm: &[f32],
+    options: &CompareOptions,
+    origin_m: [f64; 3],
+) -> Result<Statistics, String> {
+    let Some((low, high)) = options.roi else {
+        return Ok(statistics(deviation_mm, options.tolerance_mm));
+    };
+    let origin = DVec3::from(origin_m);
+    let (low, high) = (DVec3::from(low) - origin, DVec3::from(high) - origin);
+    let inside: Vec<f32> = measured
+        .iter()
+        .zip(deviation_mm)
+        .filter(|(p, _)| {
+            let p = DVec3::from(p.map(f64::from));
+            p.cmpge(low).all() && p.cmple(high).all()
+        })
+        .map(|(_, d)| *d)
+        .collect();
+    if inside.is_empty() {
+        return Err("no measured point lies in the region of interest".into());
+    }
+    Ok(statistics(&inside, options.tolerance_mm))
 }
 
 /// A's vertices to B's surface (B already moved onto A); when B is a point cloud (a scan against a model), B's
