@@ -1076,6 +1076,37 @@ impl ViewerApp {
                     s.within_tolerance * 100.0,
                     s.tolerance_mm
                 ));
+                // The region of interest: the part the clipping plane keeps.
+                if let (Some(plane), Some(a), crate::compare::Direction::AVerticesToBSurface) =
+                    (self.style.clip_planes.first(), &self.model, c.direction)
+                {
+                    let kept: Vec<f32> = a
+                        .positions
+                        .iter()
+                        .zip(&c.deviation_mm)
+                        .filter(|(p, _)| {
+                            plane[0] * f64::from(p[0])
+                                + plane[1] * f64::from(p[1])
+                                + plane[2] * f64::from(p[2])
+                                + plane[3]
+                                >= 0.0
+                        })
+                        .map(|(_, d)| *d)
+                        .collect();
+                    if !kept.is_empty() {
+                        let r = statistics(&kept, s.tolerance_mm);
+                        ui.label(format!(
+                            "{} ({}): {:.4} / {:.4} / {:.4} / {:.4} mm, {:.1} %",
+                            t("roi"),
+                            r.count,
+                            r.mean_mm,
+                            r.rms_mm,
+                            r.p95_mm,
+                            r.max_mm,
+                            r.within_tolerance * 100.0
+                        ));
+                    }
+                }
                 if self.layout == Layout::Heat {
                     // The legend: the colour scale from −range to +range.
                     let (rect, _) = ui

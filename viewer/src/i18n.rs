@@ -133,6 +133,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("within", "Within tolerance", "公差内"),
     ("six_views", "Six views", "六面视图"),
+    ("roi", "Region kept by the cut", "剖切保留区域"),
     ("pair", "Pairs", "对应点"),
     ("pairs", "Picked pairs (A / B)", "已选对应点（A / B）"),
     ("align_pairs", "Align by pairs", "按对应点对齐"),
