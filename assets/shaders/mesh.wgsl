@@ -21,6 +21,7 @@ const FLAG_FLAT: u32 = 4u;
 const FLAG_MATCAP: u32 = 8u;
 const FLAG_XRAY: u32 = 16u;
 const FLAG_HAS_NORMALS: u32 = 32u;
+const FLAG_POINTS: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 
@@ -103,8 +104,16 @@ fn fs_main(in: VertexOut, @builtin(front_facing) front: bool) -> FragmentOut {
     if ((flags & FLAG_FLAT) == 0u && (flags & FLAG_HAS_NORMALS) != 0u) {
         n = normalize(in.view_normal);
     }
+    let points = (flags & FLAG_POINTS) != 0u;
+    if (points) {
+        // A point has no surface to take derivatives of: its own normal, or facing the camera.
+        n = vec3<f32>(0.0, 0.0, 1.0);
+        if ((flags & FLAG_HAS_NORMALS) != 0u) {
+            n = normalize(in.view_normal);
+        }
+    }
     // Light the side facing the camera (clipped models show their inside).
-    if (!front) {
+    if (!front && !points) {
         n = -n;
     }
     let v = normalize(-in.view_position);
@@ -123,12 +132,15 @@ fn fs_main(in: VertexOut, @builtin(front_facing) front: bool) -> FragmentOut {
         albedo = mix(albedo, frame.tint.rgb, frame.tint.w * (0.65 + 0.35 * stripe));
     }
     var lit: vec3<f32>;
-    if ((flags & FLAG_MATCAP) != 0u) {
+    if (points && (flags & FLAG_HAS_NORMALS) == 0u) {
+        // Points without normals cannot be lit: shown in their own colour.
+        lit = albedo;
+    } else if ((flags & FLAG_MATCAP) != 0u) {
         lit = matcap(n, albedo);
     } else {
         lit = studio(n, eye, albedo);
     }
-    if (!front) {
+    if (!front && !points) {
         // Inside faces seen through a cut are darker, so the cut reads as a cut.
         lit *= 0.45;
     }

@@ -122,6 +122,33 @@ fn golden_clipped_scan_with_its_section_and_scale_bar() {
     assert_matches_golden("tray-clipped-iso", &rendered.image);
 }
 
+/// A point cloud (a raw range scan kept as points): drawn in its own colour where it has no normals, without
+/// outlines between the points.
+#[test]
+fn golden_point_cloud() {
+    let dir = tempfile::tempdir().unwrap();
+    let glb = dir.path().join("scan.glb");
+    let scan = data("stanford_bunny/bun000.ply");
+    run_json(
+        exhibit(&[
+            "ingest",
+            scan.to_str().unwrap(),
+            "-o",
+            glb.to_str().unwrap(),
+            "--points",
+            "--json",
+        ])
+        .current_dir(dir.path()),
+    );
+    let model = load_model(&glb, 0).unwrap();
+    assert!(model.is_points());
+    let image = draw(&glb, &small(StandardView::Front, Style::default()));
+    // Not black: the points show in their colour.
+    let lit = image.pixels().filter(|p| p.0[0] > 120).count();
+    assert!(lit > 2000, "{lit} light pixels");
+    assert_matches_golden("scan-points-front", &image);
+}
+
 /// A cube of 100 mm, encoded with its measured error, picked the way the viewer picks: through camera rays.
 #[test]
 fn a_100_mm_cube_measures_100_mm_within_its_stated_bound() {

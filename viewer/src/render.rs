@@ -45,6 +45,7 @@ const FLAG_FLAT: u32 = 4;
 const FLAG_MATCAP: u32 = 8;
 const FLAG_XRAY: u32 = 16;
 const FLAG_HAS_NORMALS: u32 = 32;
+const FLAG_POINTS: u32 = 64;
 
 /// The most clipping planes at once.
 pub const MAX_CLIP_PLANES: usize = 4;
@@ -870,6 +871,9 @@ impl Renderer {
             if model.has_normals {
                 flags |= FLAG_HAS_NORMALS;
             }
+            if model.indices.is_none() {
+                flags |= FLAG_POINTS;
+            }
             let [r, g, b, a] = item.color.unwrap_or([
                 style.base_color[0],
                 style.base_color[1],
@@ -996,7 +1000,9 @@ impl Renderer {
                 },
             })]
         };
-        if style.edges {
+        // Outlines need surfaces: between the points of a cloud every gap would be an edge.
+        let surfaces = items.iter().any(|item| item.model.indices.is_some());
+        if style.edges && surfaces {
             let uniform = EdgesUniform {
                 // Outline where depth jumps by 2 %; creases where normals turn by more than about 35°.
                 params: [0.02, 0.18, 0.85, 0.0],
