@@ -725,6 +725,7 @@ fn icp(
     diagonal: f64,
 ) -> Fit {
     let mut transform = start;
+    let mut guesses: Vec<Option<codec::distance::Closest>> = vec![None; samples.len()];
     let mut rms = f64::INFINITY;
     let mut inliers = 0.0;
     let mut done = 0;
@@ -735,15 +736,21 @@ fn icp(
             .map(|&p| transform.transform_point3(p))
             .collect();
         // Residuals along A's normal at the closest point.
+        // Each sample starts its search from its own answer in the previous iteration (it moved very little),
+        // or from its neighbour's on the first.
         let pairs: Vec<(DVec3, DVec3, f64)> = moved
             .par_chunks(512)
-            .flat_map_iter(|chunk| {
-                let mut guess = None;
+            .zip(guesses.par_chunks_mut(512))
+            .flat_map_iter(|(chunk, guesses)| {
+                let mut previous = None;
                 chunk
                     .iter()
-                    .filter_map(|&p| {
-                        guess = target.bvh.closest_near(p.to_array(), guess);
-                        let c = guess?;
+                    .zip(guesses.iter_mut())
+                    .filter_map(|(&p, guess)| {
+                        let found = target.bvh.closest_near(p.to_array(), guess.or(previous));
+                        *guess = found;
+                        previous = found;
+                        let c = found?;
                         let n = target.normal_at(c.triangle, DVec3::from(c.point));
                         let r = (p - DVec3::from(c.point)).dot(n);
                         Some((p, n, r))
