@@ -9,11 +9,12 @@ use serde_json::json;
 use viewer::camera::{Projection, StandardView};
 use viewer::compare::{Align, CompareOptions, compare};
 use viewer::gpu::Gpu;
-use viewer::headless::{RenderRequest, load_model_bytes, render};
+use viewer::headless::{RenderRequest, load_model_bytes, render, render_all};
 use viewer::measure::ErrorBudget;
 use viewer::report::{ModelFacts, ReportPage, html};
 use viewer::scene::SceneModel;
 
+use crate::commands::parse;
 use crate::output;
 
 #[derive(Debug, clap::Args)]
@@ -89,13 +90,7 @@ fn region_of_interest(roi: Option<&str>) -> anyhow::Result<Option<([f64; 3], [f6
     Ok(match roi {
         None => None,
         Some(text) => {
-            let v: Vec<f64> = text
-                .split(',')
-                .map(|n| n.trim().parse::<f64>().ok().filter(|v| v.is_finite()))
-                .collect::<Option<_>>()
-                .with_context(|| {
-                    format!("--roi {text:?}: expected six numbers X0,Y0,Z0,X1,Y1,Z1")
-                })?;
+            let v = parse::numbers(text, "--roi")?;
             if v.len() != 6 || (0..3).any(|i| v[i] > v[i + 3]) {
                 bail!(
                     "--roi {text:?}: expected six numbers X0,Y0,Z0,X1,Y1,Z1 with each low corner value at most the high one"
@@ -153,23 +148,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             args.tolerance_mm
         );
     }
-    let view = StandardView::from_name(&args.view).with_context(|| {
-        format!(
-            "--view {:?}: expected front, back, left, right, top, bottom or iso",
-            args.view
-        )
-    })?;
-    let (width, height) = args
-        .size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
-        .filter(|&(w, h)| (16..=8192).contains(&w) && (16..=8192).contains(&h))
-        .with_context(|| {
-            format!(
-                "--size {:?}: expected WIDTHxHEIGHT, each 16..8192",
-                args.size
-            )
-        })?;
+    let view = parse::view(&args.view)?;
+    let (width, height) = parse::size(&args.size, 16..=8192)?;
     let (a, a_sha, _) = load(&args.a)?;
     let (b, b_sha, _) = load(&args.b)?;
     let roi = region_of_interest(args.roi.as_deref())?;
@@ -239,17 +219,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     if let (Some(path), Some((gpu, png))) = (&args.report, &heat) {
         let six = |model: &SceneModel| -> anyhow::Result<Vec<Vec<u8>>> {
-            StandardView::ALL[..6]
+            let requests: Vec<RenderRequest> = StandardView::ALL[..6]
                 .iter()
-                .map(|&view| {
-                    let request = RenderRequest {
-                        width: 360,
-                        height: 270,
-                        view,
-                        ..RenderRequest::default()
-                    };
-                    png_bytes(&render(gpu, model, &request)?.image)
+                .map(|&view| RenderRequest {
+                    width: 360,
+                    height: 270,
+                    view,
+                    ..RenderRequest::default()
                 })
+                .collect();
+            render_all(gpu, model, &requests)?
+                .iter()
+                .map(|rendered| png_bytes(&rendered.image))
                 .collect()
         };
         let (views_a, views_b) = (six(&a)?, six(&b)?);

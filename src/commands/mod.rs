@@ -4,5 +4,6 @@ pub mod compare;
 pub mod demo;
 pub mod info;
 pub mod ingest;
+pub mod parse;
 pub mod render;
 pub mod view;

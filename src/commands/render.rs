@@ -5,11 +5,12 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use serde_json::json;
-use viewer::camera::{Projection, StandardView};
+use viewer::camera::Projection;
 use viewer::headless::{RenderRequest, load_model_bytes, render, save_png};
 use viewer::measure::{ErrorBudget, Measurement};
 use viewer::render::Antialias;
 
+use crate::commands::parse;
 use crate::output;
 
 #[allow(
@@ -77,37 +78,10 @@ pub struct Args {
     json: bool,
 }
 
-fn numbers(text: &str, what: &str) -> anyhow::Result<Vec<f64>> {
-    text.split(',')
-        .map(|n| {
-            n.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .with_context(|| format!("{what}: {n:?} is not a number"))
-        })
-        .collect()
-}
-
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (width, height) = args
-        .size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
-        .filter(|&(w, h)| (1..=16384).contains(&w) && (1..=16384).contains(&h))
-        .with_context(|| {
-            format!(
-                "--size {:?}: expected WIDTHxHEIGHT, each 1..16384",
-                args.size
-            )
-        })?;
-    let view = StandardView::from_name(&args.view).with_context(|| {
-        format!(
-            "--view {:?}: expected front, back, left, right, top, bottom or iso",
-            args.view
-        )
-    })?;
+    let (width, height) = parse::size(&args.size, 1..=16384)?;
+    let view = parse::view(&args.view)?;
     let projection = match args.projection.as_str() {
         "orthographic" | "ortho" => Projection::Orthographic,
         "perspective" => Projection::Perspective,
@@ -156,7 +130,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     let aspect = f64::from(width) / f64::from(height);
     if let Some(text) = &args.measure_px {
-        let v = numbers(text, "--measure-px")?;
+        let v = parse::numbers(text, "--measure-px")?;
         if v.len() != 4 {
             bail!("--measure-px {text:?}: expected X1,Y1,X2,Y2");
         }
@@ -243,7 +217,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 fn clip_planes(clips: &[String], centre: [f64; 3]) -> anyhow::Result<Vec<[f64; 4]>> {
     let mut planes = Vec::new();
     for clip in clips {
-        let v = numbers(clip, "--clip")?;
+        let v = parse::numbers(clip, "--clip")?;
         if !(3..=4).contains(&v.len()) {
             bail!("--clip {clip:?}: expected NX,NY,NZ[,OFFSET_MM]");
         }

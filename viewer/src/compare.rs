@@ -183,11 +183,13 @@ pub fn compare(
         .map(|p| DVec3::new(f64::from(p[0]), f64::from(p[1]), f64::from(p[2])) + offset)
         .collect();
     let a_bvh = (!a.is_points()).then(|| a.bvh());
-    let a_points: Vec<DVec3> = a
-        .positions
-        .iter()
-        .map(|p| DVec3::from(p.map(f64::from)))
-        .collect();
+    // A's vertices in f64, made only by the alignments that use them (a copy as large as the model).
+    let a_points = || -> Vec<DVec3> {
+        a.positions
+            .par_iter()
+            .map(|p| DVec3::from(p.map(f64::from)))
+            .collect()
+    };
     let target = a_bvh.map(|bvh| Target {
         positions: &a.positions,
         indices: &a.indices,
@@ -200,7 +202,7 @@ pub fn compare(
         Align::None => (DMat4::IDENTITY, None, None),
         Align::Icp => {
             let target = target.as_ref().ok_or_else(needs_surface)?;
-            let fit = align_icp(&a_points, target, &b_local, options);
+            let fit = align_icp(&a_points(), target, &b_local, options);
             (fit.transform, Some(fit), None)
         }
         Align::Pairs {
@@ -229,7 +231,7 @@ pub fn compare(
                     &samples,
                     start,
                     options.max_iterations,
-                    diagonal_of(&a_points),
+                    diagonal_of(&a_points()),
                 );
                 (fit.transform, Some(fit))
             } else {

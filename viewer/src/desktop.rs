@@ -19,7 +19,8 @@ use crate::camera::{Camera, Projection, StandardView};
 use crate::compare::{CompareOptions, Comparison, compare, statistics};
 use crate::gpu::Gpu;
 use crate::headless::{
-    RenderRequest, load_model_bytes, measurement_lines, project, render, save_png, section_lines,
+    RenderRequest, load_model_bytes, marker_lines, measurement_lines, project, render, save_png,
+    section_lines,
 };
 use crate::i18n::Lang;
 use crate::measure::{ErrorBudget, Measurement, Section, section};
@@ -239,6 +240,11 @@ fn spawn_loader(path: PathBuf, repaint: egui::Context) -> Receiver<Loaded> {
 }
 
 struct ViewerApp {
+    /// Deviation statistics of the part the clipping plane keeps (comparisons only); kept up to date by
+    /// `update_clip` and `recolor_heat`, not recomputed per frame.
+    region_statistics: Option<crate::compare::Statistics>,
+    /// The model SHA-256 the loaded annotations file names (checked against the model's once it is hashed).
+    annotations_for: Option<String>,
     /// Picked corresponding points (world metres): on A, and on B.
     pairs: (Vec<[f64; 3]>, Vec<[f64; 3]>),
     /// The six-view grid: A's six views, then B's.
@@ -311,14 +317,20 @@ impl ViewerApp {
             info: state.adapter.get_info(),
         };
         let mut annotations = Vec::new();
+        let mut annotations_for = None;
         let mut status = String::new();
         if let Ok(text) = fs_err::read_to_string(annotations_path(&options.path)) {
             match serde_json::from_str::<AnnotationFile>(&text) {
-                Ok(file) => annotations = file.annotations,
+                Ok(file) => {
+                    annotations = file.annotations;
+                    annotations_for = Some(file.model_sha256);
+                }
                 Err(e) => status = format!("{}: {e}", annotations_path(&options.path).display()),
             }
         }
         Self {
+            region_statistics: None,
+            annotations_for,
             pairs: (Vec::new(), Vec::new()),
             six: (0..12).map(|_| ViewPane::default()).collect(),
             layout: if second.is_some() {
@@ -507,19 +519,46 @@ impl ViewerApp {
                 .upload(&self.state.device, &a.recolored(colors)),
         );
         self.dirty = true;
+        self.refresh_region_statistics();
+    }
+
+    /// Recompute the statistics of the region the clipping plane keeps.
+    fn refresh_region_statistics(&mut self) {
+        let comparison = self.second.as_ref().and_then(|s| s.comparison.as_ref());
+        self.region_statistics = match (self.style.clip_planes.first(), &self.model, comparison) {
+            (Some(plane), Some(a), Some(c))
+                if c.direction == crate::compare::Direction::AVerticesToBSurface =>
+            {
+                let kept: Vec<f32> = a
+                    .positions
+                    .iter()
+                    .zip(&c.deviation_mm)
+                    .filter(|(p, _)| {
+                        plane[0] * f64::from(p[0])
+                            + plane[1] * f64::from(p[1])
+                            + plane[2] * f64::from(p[2])
+                            + plane[3]
+                            >= 0.0
+                    })
+                    .map(|(_, d)| *d)
+                    .collect();
+                (!kept.is_empty()).then(|| statistics(&kept, c.statistics.tolerance_mm))
+            }
+            _ => None,
+        };
     }
 
     fn annotations_hash_mismatch(&mut self, hash: &str) -> Option<String> {
-        let text = fs_err::read_to_string(annotations_path(&self.path)).ok()?;
-        let file: AnnotationFile = serde_json::from_str(&text).ok()?;
-        (file.model_sha256 != hash).then(|| {
-            self.annotations.clear();
-            format!(
-                "{} belongs to another model (SHA-256 {}): not shown",
-                annotations_path(&self.path).display(),
-                file.model_sha256
-            )
-        })
+        let named = self
+            .annotations_for
+            .as_deref()
+            .filter(|named| *named != hash)?;
+        let message = format!(
+            "{} belongs to another model (SHA-256 {named}): not shown",
+            annotations_path(&self.path).display()
+        );
+        self.annotations.clear();
+        Some(message)
     }
 
     /// The clipping plane in the model frame, from the panel's axis and offset (through the model's centre).
@@ -542,23 +581,18 @@ impl ViewerApp {
                     .push(section(&model.positions, &model.indices, plane));
             }
         }
+        self.refresh_region_statistics();
         self.rebuild_overlay();
     }
 
     fn rebuild_overlay(&mut self) {
         let radius = self.camera.map_or(0.01, |c| c.scene_radius);
         let mut lines = section_lines(&self.sections);
-        let mut all = self.measurements.clone();
-        // Points picked so far for the next measurement show as markers.
-        if !self.picks.is_empty() {
-            all.push(Measurement::area(self.picks.clone(), None));
-        }
-        lines.extend(measurement_lines(&all, radius * 0.012));
+        lines.extend(measurement_lines(&self.measurements, radius * 0.012));
+        // Points picked so far for the next measurement, and the annotations' points, show as markers.
+        lines.extend(marker_lines(&self.picks, radius * 0.012, true));
         for a in &self.annotations {
-            lines.extend(measurement_lines(
-                &[Measurement::distance(a.point_m, a.point_m, None)],
-                radius * 0.02,
-            ));
+            lines.extend(marker_lines(&[a.point_m], radius * 0.02, false));
         }
         self.overlay = Renderer::overlay_buffer(&self.state.device, &lines);
         self.dirty = true;
@@ -1077,35 +1111,17 @@ impl ViewerApp {
                     s.tolerance_mm
                 ));
                 // The region of interest: the part the clipping plane keeps.
-                if let (Some(plane), Some(a), crate::compare::Direction::AVerticesToBSurface) =
-                    (self.style.clip_planes.first(), &self.model, c.direction)
-                {
-                    let kept: Vec<f32> = a
-                        .positions
-                        .iter()
-                        .zip(&c.deviation_mm)
-                        .filter(|(p, _)| {
-                            plane[0] * f64::from(p[0])
-                                + plane[1] * f64::from(p[1])
-                                + plane[2] * f64::from(p[2])
-                                + plane[3]
-                                >= 0.0
-                        })
-                        .map(|(_, d)| *d)
-                        .collect();
-                    if !kept.is_empty() {
-                        let r = statistics(&kept, s.tolerance_mm);
-                        ui.label(format!(
-                            "{} ({}): {:.4} / {:.4} / {:.4} / {:.4} mm, {:.1} %",
-                            t("roi"),
-                            r.count,
-                            r.mean_mm,
-                            r.rms_mm,
-                            r.p95_mm,
-                            r.max_mm,
-                            r.within_tolerance * 100.0
-                        ));
-                    }
+                if let Some(r) = &self.region_statistics {
+                    ui.label(format!(
+                        "{} ({}): {:.4} / {:.4} / {:.4} / {:.4} mm, {:.1} %",
+                        t("roi"),
+                        r.count,
+                        r.mean_mm,
+                        r.rms_mm,
+                        r.p95_mm,
+                        r.max_mm,
+                        r.within_tolerance * 100.0
+                    ));
                 }
                 if self.layout == Layout::Heat {
                     // The legend: the colour scale from −range to +range.

@@ -13,7 +13,7 @@ use crate::camera::{Camera, Projection, StandardView};
 use crate::gpu::Gpu;
 use crate::measure::{Measurement, Section};
 use crate::overlay::{ScaleBar, draw_scale_bar, draw_text, scale_bar_for, text_width};
-use crate::render::{DrawItem, LineVertex, Renderer, Style};
+use crate::render::{DrawItem, GpuModel, LineVertex, Renderer, Style};
 use crate::scene::SceneModel;
 
 /// Read a model file (GLB or glTF) at one level of detail (0: the model; larger: coarser; past the coarsest
@@ -138,37 +138,37 @@ const SECTION_COLOR: [f32; 4] = [0.05, 0.85, 1.0, 1.0];
 /// Overlay lines for measurements: the segments and a small cross at every picked point.
 #[must_use]
 pub fn measurement_lines(measurements: &[Measurement], marker_m: f64) -> Vec<LineVertex> {
+    measurements
+        .iter()
+        .flat_map(|m| marker_lines(m.points(), marker_m, matches!(m, Measurement::Area { .. })))
+        .collect()
+}
+
+/// Overlay lines through `points` (closed back to the first when `closed` and there are more than two) and a
+/// cross of half-size `marker_m` at each of them.
+#[must_use]
+pub fn marker_lines(points: &[[f64; 3]], marker_m: f64, closed: bool) -> Vec<LineVertex> {
     let mut lines = Vec::new();
-    let mut segment = |a: [f64; 3], b: [f64; 3], color: [f32; 4]| {
-        lines.push(LineVertex {
-            position: a.map(|x| x as f32),
-            color,
-        });
-        lines.push(LineVertex {
-            position: b.map(|x| x as f32),
-            color,
-        });
+    let mut segment = |a: [f64; 3], b: [f64; 3]| {
+        for p in [a, b] {
+            lines.push(LineVertex {
+                position: p.map(|x| x as f32),
+                color: MEASURE_COLOR,
+            });
+        }
     };
-    for measurement in measurements {
-        let points: Vec<[f64; 3]> = match measurement {
-            Measurement::Distance { points, .. } => points.to_vec(),
-            Measurement::Angle { points, .. } => points.to_vec(),
-            Measurement::Area { points, .. } => points.clone(),
-        };
-        let closed = matches!(measurement, Measurement::Area { .. });
-        for pair in points.windows(2) {
-            segment(pair[0], pair[1], MEASURE_COLOR);
-        }
-        if closed && points.len() > 2 {
-            segment(points[points.len() - 1], points[0], MEASURE_COLOR);
-        }
-        for p in &points {
-            for axis in 0..3 {
-                let (mut a, mut b) = (*p, *p);
-                a[axis] -= marker_m;
-                b[axis] += marker_m;
-                segment(a, b, MEASURE_COLOR);
-            }
+    for pair in points.windows(2) {
+        segment(pair[0], pair[1]);
+    }
+    if closed && points.len() > 2 {
+        segment(points[points.len() - 1], points[0]);
+    }
+    for p in points {
+        for axis in 0..3 {
+            let (mut a, mut b) = (*p, *p);
+            a[axis] -= marker_m;
+            b[axis] += marker_m;
+            segment(a, b);
         }
     }
     lines
@@ -214,6 +214,65 @@ pub fn render(
     model: &SceneModel,
     request: &RenderRequest,
 ) -> Result<Rendered, ViewerError> {
+    let mut rendered = render_all(gpu, model, std::slice::from_ref(request))?;
+    Ok(rendered.remove(0))
+}
+
+/// Render `model` once per request (several views of one model, for a report): the pipelines are built and the
+/// model uploaded once per anti-aliasing mode, not once per picture.
+pub fn render_all(
+    gpu: &Gpu,
+    model: &SceneModel,
+    requests: &[RenderRequest],
+) -> Result<Vec<Rendered>, ViewerError> {
+    if model.positions.is_empty() {
+        return Err(ViewerError::Invalid("the model has nothing to draw".into()));
+    }
+    let mut prepared: Option<(crate::render::Antialias, Renderer, GpuModel, f64)> = None;
+    let mut out = Vec::with_capacity(requests.len());
+    for request in requests {
+        if prepared
+            .as_ref()
+            .is_none_or(|(antialias, ..)| *antialias != request.antialias)
+        {
+            let renderer = Renderer::new(
+                &gpu.device,
+                wgpu::TextureFormat::Rgba8UnormSrgb,
+                request.antialias,
+            );
+            let started = Instant::now();
+            let gpu_model = renderer.upload(&gpu.device, model);
+            gpu.wait()?;
+            prepared = Some((
+                request.antialias,
+                renderer,
+                gpu_model,
+                started.elapsed().as_secs_f64(),
+            ));
+        }
+        let Some((_, renderer, gpu_model, upload_seconds)) = &prepared else {
+            unreachable!("prepared just above")
+        };
+        out.push(render_with(
+            gpu,
+            renderer,
+            gpu_model,
+            *upload_seconds,
+            model,
+            request,
+        )?);
+    }
+    Ok(out)
+}
+
+fn render_with(
+    gpu: &Gpu,
+    renderer: &Renderer,
+    gpu_model: &GpuModel,
+    upload_seconds: f64,
+    model: &SceneModel,
+    request: &RenderRequest,
+) -> Result<Rendered, ViewerError> {
     if request.width == 0 || request.height == 0 || request.width > 16384 || request.height > 16384
     {
         return Err(ViewerError::Invalid(format!(
@@ -221,25 +280,13 @@ pub fn render(
             request.width, request.height
         )));
     }
-    if model.positions.is_empty() {
-        return Err(ViewerError::Invalid("the model has nothing to draw".into()));
-    }
     let aspect = f64::from(request.width) / f64::from(request.height);
     let camera = request.camera.unwrap_or_else(|| {
         Camera::fitted(request.view, request.projection, &model.positions, aspect)
     });
-    let renderer = Renderer::new(
-        &gpu.device,
-        wgpu::TextureFormat::Rgba8UnormSrgb,
-        request.antialias,
-    );
-    let started = Instant::now();
-    let gpu_model = renderer.upload(&gpu.device, model);
     if request.style.wireframe {
-        renderer.prepare_wireframe(&gpu.device, &gpu_model, model);
+        renderer.prepare_wireframe(&gpu.device, gpu_model, model);
     }
-    gpu.wait()?;
-    let upload_seconds = started.elapsed().as_secs_f64();
     let targets = renderer.targets(&gpu.device, request.width, request.height);
     let sections: Vec<Section> = if request.section_outlines && !model.is_points() {
         request
@@ -259,7 +306,7 @@ pub fn render(
     let overlay = Renderer::overlay_buffer(&gpu.device, &lines);
     let matrices = camera.matrices(aspect);
     let items = [DrawItem {
-        model: &gpu_model,
+        model: gpu_model,
         scene_from_model: DMat4::IDENTITY,
         color: None,
     }];

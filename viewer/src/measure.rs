@@ -235,13 +235,22 @@ impl Measurement {
         }
     }
 
+    /// The picked points, in order (model frame, metres).
+    #[must_use]
+    pub fn points(&self) -> &[[f64; 3]] {
+        match self {
+            Self::Distance { points, .. } => points,
+            Self::Angle { points, .. } => points,
+            Self::Area { points, .. } => points,
+        }
+    }
+
     /// Where its label goes: the middle of a distance or an area, the vertex of an angle (model frame, metres).
     #[must_use]
     pub fn label_anchor(&self) -> [f64; 3] {
-        let points: &[[f64; 3]] = match self {
-            Self::Distance { points, .. } => points,
+        let points = match self {
             Self::Angle { points, .. } => &points[1..2],
-            Self::Area { points, .. } => points,
+            _ => self.points(),
         };
         let n = points.len().max(1) as f64;
         points

@@ -115,33 +115,52 @@ impl SceneModel {
     /// A copy with other vertex colours (sRGB; the alpha becomes the measured flag "measured"), for heat maps.
     #[must_use]
     pub fn recolored(&self, colors: Vec<[u8; 3]>) -> Self {
+        let color_flag = colors.into_iter().map(|[r, g, b]| [r, g, b, 255]).collect();
+        self.copy_with(
+            self.positions.clone(),
+            self.origin_m,
+            color_flag,
+            true,
+            false,
+        )
+    }
+
+    /// A copy whose positions are `positions` relative to `origin_m` (e.g. moved by an alignment).
+    #[must_use]
+    pub fn moved(&self, positions: Vec<[f32; 3]>, origin_m: [f64; 3]) -> Self {
+        let (colors, measured) = (self.has_colors, self.has_measured_flag);
+        self.copy_with(
+            positions,
+            origin_m,
+            self.color_flag.clone(),
+            colors,
+            measured,
+        )
+    }
+
+    fn copy_with(
+        &self,
+        positions: Vec<[f32; 3]>,
+        origin_m: [f64; 3],
+        color_flag: Vec<[u8; 4]>,
+        has_colors: bool,
+        has_measured_flag: bool,
+    ) -> Self {
         Self {
-            origin_m: self.origin_m,
-            positions: self.positions.clone(),
+            origin_m,
+            positions,
             normals: self.normals.clone(),
             normals_from_file: self.normals_from_file,
             has_normals: self.has_normals,
-            color_flag: colors.into_iter().map(|[r, g, b]| [r, g, b, 255]).collect(),
-            has_colors: true,
-            has_measured_flag: false,
+            color_flag,
+            has_colors,
+            has_measured_flag,
             indices: self.indices.clone(),
             manifest: self.manifest.clone(),
             level: self.level,
             levels: self.levels,
             bvh: OnceLock::new(),
         }
-    }
-
-    /// A copy whose positions are `positions` relative to `origin_m` (e.g. moved by an alignment).
-    #[must_use]
-    pub fn moved(&self, positions: Vec<[f32; 3]>, origin_m: [f64; 3]) -> Self {
-        let mut copy = self.recolored(self.color_flag.iter().map(|c| [c[0], c[1], c[2]]).collect());
-        copy.positions = positions;
-        copy.origin_m = origin_m;
-        copy.has_colors = self.has_colors;
-        copy.has_measured_flag = self.has_measured_flag;
-        copy.color_flag.clone_from(&self.color_flag);
-        copy
     }
 
     /// Whether the model is drawn as points (no triangles).
