@@ -28,6 +28,14 @@ enum Command {
     Compare(commands::compare::Args),
     /// Open a model in the hearing-room window (measure, clip, annotate, screenshot).
     View(commands::view::Args),
+    /// Run the court store: cases, evidence, model versions, uploads, share links.
+    Serve(commands::serve::Args),
+    /// Send a model or raw scan to the court store (resumes after failures).
+    Upload(commands::upload::Args),
+    /// Create a view-only, expiring share link to a model version, with its QR code.
+    Share(commands::share::Args),
+    /// Check a model against its manifest, or every blob of a store.
+    Verify(commands::verify::Args),
     /// Run the main job on a bundled sample scan and show where everything went.
     Demo(commands::demo::Args),
 }
@@ -41,6 +49,10 @@ fn main() -> ExitCode {
         Command::Render(args) => commands::render::run(&args),
         Command::View(args) => commands::view::run(&args),
         Command::Compare(args) => commands::compare::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
+        Command::Upload(args) => commands::upload::run(&args),
+        Command::Share(args) => commands::share::run(&args),
+        Command::Verify(args) => commands::verify::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,4 +6,8 @@ pub mod info;
 pub mod ingest;
 pub mod parse;
 pub mod render;
+pub mod serve;
+pub mod share;
+pub mod upload;
+pub mod verify;
 pub mod view;

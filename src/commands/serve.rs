@@ -1,0 +1,102 @@
+//! `exhibit serve`: the court store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Folder for the database (SQLite), the blobs, the admin token and scratch space.
+    #[arg(long, default_value = "exhibit-data")]
+    data: PathBuf,
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// `postgres://user@host:port/db` to share the metadata between instances (default: SQLite in DATA).
+    #[arg(long)]
+    database: Option<String>,
+    /// `s3://bucket?endpoint=http://host:port&region=R` (keys from `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`) to share the blobs between instances (default: DATA/blobs).
+    #[arg(long)]
+    blobs: Option<String>,
+    /// The address people reach this store at, for share links (default: `http://BIND`).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Largest upload accepted, in MiB.
+    #[arg(long, default_value_t = 4096)]
+    max_upload_mb: u64,
+    /// Seconds a request body may stall before the client counts as gone.
+    #[arg(long, default_value_t = 30)]
+    idle_timeout_s: u64,
+    /// Do not draw previews for share pages (no graphics driver needed).
+    #[arg(long)]
+    no_previews: bool,
+    /// Print one JSON line on stdout once listening (the URL and the admin token file).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let mut config = store::Config::new(args.data.clone());
+    config.bind.clone_from(&args.bind);
+    config.database.clone_from(&args.database);
+    config.blobs.clone_from(&args.blobs);
+    config.public_url.clone_from(&args.public_url);
+    config.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
+    config.idle_timeout = Duration::from_secs(args.idle_timeout_s.max(1));
+    if !args.no_previews {
+        config.previewer = Some(Arc::new(preview));
+    }
+    let json = args.json;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(store::serve(config, |started| {
+        if json {
+            let _ = output::print_json(&serde_json::json!({
+                "url": started.url,
+                "admin_token_file": started.admin_token_file,
+            }));
+        }
+        eprintln!("exhibit serve: listening on {}", started.url);
+        if let Some(file) = &started.admin_token_file {
+            eprintln!(
+                "exhibit serve: first start: the admin token is in {} (readable by you only).\n  \
+                 Use it with: export EXHIBIT_TOKEN=$(cat {})",
+                file.display(),
+                file.display()
+            );
+        }
+    }))
+}
+
+/// The share page's picture: the iso view, 800×600, reconstructed surface tinted, with a scale bar.
+/// One graphics device serves every preview (making one costs more than drawing).
+fn preview(glb: &[u8]) -> anyhow::Result<Vec<u8>> {
+    static GPU: std::sync::OnceLock<Result<viewer::gpu::Gpu, String>> = std::sync::OnceLock::new();
+    let gpu = GPU
+        .get_or_init(|| viewer::gpu::Gpu::headless().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("no graphics device for previews: {e}"))?;
+    let scene = viewer::headless::load_model_bytes(glb, std::path::Path::new("model.glb"), 0)?;
+    let request = viewer::headless::RenderRequest {
+        width: 800,
+        height: 600,
+        style: viewer::render::Style {
+            tint_reconstructed: true,
+            ..Default::default()
+        },
+        scale_bar: true,
+        ..Default::default()
+    };
+    let rendered = viewer::headless::render(gpu, &scene, &request)?;
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgba8(rendered.image)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    Ok(png)
+}

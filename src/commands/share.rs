@@ -1,0 +1,122 @@
+//! `exhibit share`: a view-only, expiring link to one model version, with its QR code.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use serde_json::json;
+
+use crate::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// SHA-256 of the model version to share.
+    sha256: String,
+    /// The store's address.
+    #[arg(long)]
+    store: String,
+    /// A second model of the same case: the link opens the comparison of the two.
+    #[arg(long)]
+    other: Option<String>,
+    /// How long the link works: 90m, 12h, 7d.
+    #[arg(long, default_value = "7d")]
+    expires: String,
+    /// The camera the viewer opens with (carried in the link).
+    #[arg(long)]
+    view: Option<String>,
+    /// Save the link's QR code here (PNG, or SVG when the name ends in .svg).
+    #[arg(long)]
+    qr: Option<PathBuf>,
+    /// Bearer token (or the environment variable `EXHIBIT_TOKEN`).
+    #[arg(long, env = "EXHIBIT_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Print one JSON object on stdout instead of sentences.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `90m`, `12h`, `7d`, `3600s` or plain seconds.
+fn parse_duration(text: &str) -> anyhow::Result<i64> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: i64 = number
+        .parse()
+        .with_context(|| format!("--expires {text:?}: expected a number and s, m, h or d"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => anyhow::bail!("--expires {text:?}: unknown unit {other:?} (s, m, h, d)"),
+    };
+    Ok(n * scale)
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let expires_in_s = parse_duration(&args.expires)?;
+    let base = args.store.trim_end_matches('/');
+    let client = reqwest::blocking::Client::new();
+    let body = json!({
+        "model": args.sha256,
+        "other": args.other,
+        "expires_in_s": expires_in_s,
+        "view": args.view,
+    });
+    let response = client
+        .post(format!("{base}/api/shares"))
+        .bearer_auth(&args.token)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .with_context(|| format!("cannot reach the store at {base}"))?;
+    let status = response.status();
+    let text = response.text().unwrap_or_default();
+    let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or(json!({ "error": text }));
+    if !status.is_success() {
+        anyhow::bail!(
+            "the store refused the share link ({status}): {}",
+            answer["error"].as_str().unwrap_or_default()
+        );
+    }
+    let mut result = json!({
+        "url": answer["url"],
+        "expires_at": answer["expires_at"],
+        "id": answer["id"],
+        "model": answer["model"],
+        "other": answer["other"],
+        "qr": null,
+    });
+    if let Some(path) = &args.qr {
+        let svg = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+        let qr_url = answer[if svg { "qr_svg" } else { "qr_png" }]
+            .as_str()
+            .unwrap_or_default();
+        let bytes = client
+            .get(qr_url)
+            .send()
+            .and_then(reqwest::blocking::Response::error_for_status)
+            .and_then(reqwest::blocking::Response::bytes)
+            .with_context(|| format!("cannot fetch the QR code from {qr_url}"))?;
+        output::write_atomically(path, &bytes)?;
+        result["qr"] = json!(path);
+    }
+    if args.json {
+        return output::print_json(&result);
+    }
+    let mut lines = vec![
+        format!("{}", answer["url"].as_str().unwrap_or_default()),
+        format!(
+            "view-only, expires {}; revoke with DELETE {base}/api/shares/{}",
+            answer["expires_at"].as_str().unwrap_or_default(),
+            answer["id"]
+        ),
+    ];
+    if let Some(path) = &args.qr {
+        lines.push(format!("QR code saved to {}", path.display()));
+    }
+    output::print_lines(&lines)
+}

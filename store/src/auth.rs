@@ -1,0 +1,333 @@
+//! Who may do what: bearer tokens (stored hashed), roles, and the one table every decision comes from.
+
+use axum::http::HeaderMap;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use sqlx::Row as _;
+
+use crate::AppState;
+use crate::db::now_ms;
+use crate::error::{ApiError, ApiResult};
+
+/// A user's role in the store. Judges and parties act only in the cases they are members of;
+/// technicians work on every case; the appellate court reads every case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Technician,
+    Judge,
+    Party,
+    Appellate,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Technician,
+        Role::Judge,
+        Role::Party,
+        Role::Appellate,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Technician => "technician",
+            Self::Judge => "judge",
+            Self::Party => "party",
+            Self::Appellate => "appellate",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+    /// Whether this role needs a membership to act in a case.
+    pub fn per_case(self) -> bool {
+        matches!(self, Self::Judge | Self::Party)
+    }
+}
+
+/// Everything a request can ask to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Create users and hand out tokens.
+    ManageUsers,
+    /// Open a case.
+    CreateCase,
+    /// Make someone a judge or party of a case.
+    ManageMembers,
+    /// See a case, its evidence, versions and files, and download them.
+    ReadCase,
+    /// Add an evidence item to a case.
+    AddEvidence,
+    /// Upload a model or raw scan to an evidence item.
+    Upload,
+    /// Create a share link to a model of the case.
+    Share,
+    /// Revoke a share link of the case.
+    RevokeShare,
+    /// Check every stored blob (the scrub).
+    Scrub,
+}
+
+impl Action {
+    pub const ALL: [Action; 9] = [
+        Action::ManageUsers,
+        Action::CreateCase,
+        Action::ManageMembers,
+        Action::ReadCase,
+        Action::AddEvidence,
+        Action::Upload,
+        Action::Share,
+        Action::RevokeShare,
+        Action::Scrub,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ManageUsers => "manage_users",
+            Self::CreateCase => "create_case",
+            Self::ManageMembers => "manage_members",
+            Self::ReadCase => "read_case",
+            Self::AddEvidence => "add_evidence",
+            Self::Upload => "upload",
+            Self::Share => "share",
+            Self::RevokeShare => "revoke_share",
+            Self::Scrub => "scrub",
+        }
+    }
+    /// Whether the action is about one case (and so answers 404 to outsiders).
+    pub fn in_case(self) -> bool {
+        !matches!(self, Self::ManageUsers | Self::CreateCase | Self::Scrub)
+    }
+}
+
+/// The policy: for each action, the roles allowed when acting in their own case (members, or roles
+/// that reach every case). A judge or party outside their case may do nothing in it.
+pub const POLICY: &[(Action, &[Role])] = &[
+    (Action::ManageUsers, &[Role::Admin]),
+    (Action::CreateCase, &[Role::Admin]),
+    (Action::ManageMembers, &[Role::Admin]),
+    (
+        Action::ReadCase,
+        &[
+            Role::Admin,
+            Role::Technician,
+            Role::Judge,
+            Role::Party,
+            Role::Appellate,
+        ],
+    ),
+    (
+        Action::AddEvidence,
+        &[Role::Admin, Role::Technician, Role::Judge],
+    ),
+    (Action::Upload, &[Role::Admin, Role::Technician]),
+    (Action::Share, &[Role::Admin, Role::Technician, Role::Judge]),
+    (
+        Action::RevokeShare,
+        &[Role::Admin, Role::Technician, Role::Judge],
+    ),
+    (Action::Scrub, &[Role::Admin]),
+];
+
+/// What the policy says for `role` doing `action` in a case it is (`member`) or is not a member of.
+/// Outsiders get [`Decision::Hidden`]: the case does not exist for them.
+pub fn decide(role: Role, action: Action, member: bool) -> Decision {
+    let allowed = POLICY
+        .iter()
+        .find(|(a, _)| *a == action)
+        .is_some_and(|(_, roles)| roles.contains(&role));
+    if action.in_case() && role.per_case() && !member {
+        return Decision::Hidden;
+    }
+    if allowed {
+        Decision::Allowed
+    } else {
+        Decision::Denied
+    }
+}
+
+/// The outcome of one authorization decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    /// 403: the caller may see the case but not do this.
+    Denied,
+    /// 404: the caller may not know the case exists.
+    Hidden,
+}
+
+/// The authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user_id: i64,
+    pub name: String,
+    pub role: Role,
+    /// Where the request came from (peer address), for the log.
+    pub source: String,
+}
+
+/// `exh_` and 64 hex digits: 256 random bits.
+pub fn new_token() -> String {
+    format!("exh_{}", random_hex(32))
+}
+
+/// `n` random bytes from the operating system, as hex.
+///
+/// # Panics
+/// When the operating system has no randomness to give: no safe token can be made then.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    // The OS random source failing is not something a server can carry on from.
+    #[allow(
+        clippy::expect_used,
+        reason = "no randomness means no safe tokens: stop"
+    )]
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    codec::manifest::hex(&bytes)
+}
+
+/// Tokens are stored as their SHA-256: a copy of the database hands out no access.
+pub fn token_hash(token: &str) -> String {
+    codec::manifest::hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// The token of `Authorization: Bearer …`.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Look up the caller of a request; 401 when the token is missing, unknown or revoked.
+pub async fn caller(state: &AppState, headers: &HeaderMap, source: &str) -> ApiResult<Caller> {
+    let unauthorized = |why: &str| {
+        ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            format!("{why}: send Authorization: Bearer <token>"),
+        )
+    };
+    let token = bearer(headers).ok_or_else(|| unauthorized("no token"))?;
+    let row = sqlx::query(
+        "SELECT users.id, users.name, users.role FROM tokens JOIN users ON users.id = tokens.user_id \
+         WHERE tokens.hash = $1 AND tokens.revoked_ms IS NULL",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(&state.db.pool)
+    .await
+    .map_err(|e| ApiError::database("checking the token", &e))?
+    .ok_or_else(|| unauthorized("unknown or revoked token"))?;
+    let role: String = row.get(2);
+    Ok(Caller {
+        user_id: row.get(0),
+        name: row.get(1),
+        role: Role::parse(&role).ok_or_else(|| ApiError::internal("user role", role))?,
+        source: source.to_owned(),
+    })
+}
+
+/// Decide, log the decision as an event, and turn a refusal into 403 or 404.
+pub async fn authorize(
+    state: &AppState,
+    caller: &Caller,
+    action: Action,
+    case_id: Option<i64>,
+    object: &str,
+) -> ApiResult<()> {
+    let member = match case_id {
+        Some(case) if caller.role.per_case() => sqlx::query(
+            "SELECT 1 FROM case_members WHERE case_id = $1 AND user_id = $2 AND role = $3",
+        )
+        .bind(case)
+        .bind(caller.user_id)
+        .bind(caller.role.as_str())
+        .fetch_optional(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("checking case membership", &e))?
+        .is_some(),
+        _ => true,
+    };
+    let decision = decide(caller.role, action, member);
+    let outcome = match decision {
+        Decision::Allowed => "allowed",
+        Decision::Denied => "denied",
+        Decision::Hidden => "denied (hidden)",
+    };
+    log_event(state, caller, action.as_str(), case_id, object, outcome, "").await;
+    match decision {
+        Decision::Allowed => Ok(()),
+        Decision::Denied => Err(ApiError::forbidden(format!(
+            "a {} may not {}",
+            caller.role.as_str(),
+            action.as_str().replace('_', " ")
+        ))),
+        Decision::Hidden => Err(ApiError::not_found()),
+    }
+}
+
+/// Record one event. Logging must not lose the request's answer: a failure is reported to the
+/// server's log instead.
+pub async fn log_event(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    case_id: Option<i64>,
+    object: &str,
+    outcome: &str,
+    detail: &str,
+) {
+    record_event(
+        state,
+        &caller.name,
+        caller.role.as_str(),
+        &caller.source,
+        action,
+        case_id,
+        object,
+        outcome,
+        detail,
+    )
+    .await;
+}
+
+/// Record one event by someone who may not be a user (a share-link visitor).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "an event is exactly these fields"
+)]
+pub async fn record_event(
+    state: &AppState,
+    actor: &str,
+    role: &str,
+    source: &str,
+    action: &str,
+    case_id: Option<i64>,
+    object: &str,
+    outcome: &str,
+    detail: &str,
+) {
+    tracing::info!(actor, role, action, ?case_id, object, outcome, "event");
+    let _guard = state.db.write().await;
+    let result = sqlx::query(
+        "INSERT INTO events (at_ms, actor, role, action, case_id, object, outcome, source, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(now_ms())
+    .bind(actor)
+    .bind(role)
+    .bind(action)
+    .bind(case_id)
+    .bind(object)
+    .bind(outcome)
+    .bind(source)
+    .bind(detail)
+    .execute(&state.db.pool)
+    .await;
+    if let Err(e) = result {
+        tracing::error!("recording the event {action} {object}: {e}");
+    }
+}

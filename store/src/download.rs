@@ -1,0 +1,352 @@
+//! Serving blobs: HTTP Range, `Content-Encoding: zstd` when the client accepts it, and never a damaged
+//! blob served as valid.
+//!
+//! A whole-blob answer is hashed as it streams and its last chunk is held back until the hash is
+//! known: if the bytes on disk changed, the connection is cut before the body is complete, so no
+//! client ever receives a full body with the right length and the wrong content. A range answer
+//! cannot be checked by its reader, so the store hashes the whole blob first (remembering a good
+//! result while the file is unchanged).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use sha2::{Digest as _, Sha256};
+use sqlx::Row as _;
+
+use crate::AppState;
+use crate::api::clean_sha256;
+use crate::auth::{self, Action, Caller};
+use crate::blobs::ByteStream;
+use crate::error::{ApiError, ApiResult};
+
+/// How long a checked blob stays trusted for range requests while its file is unchanged.
+const VERIFIED_FOR: Duration = Duration::from_mins(5);
+
+pub async fn get_blob(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    UrlPath(sha256): UrlPath<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let sha256 = clean_sha256("sha256", &sha256).map_err(|_| ApiError::not_found())?;
+    let cases = crate::api::cases_of_blob(&state, &sha256).await?;
+    // Allowed if any case holding the blob allows it; the first refusal otherwise.
+    let mut refusal = ApiError::not_found();
+    let mut allowed = None;
+    for case in &cases {
+        match auth::authorize(
+            &state,
+            &caller,
+            Action::ReadCase,
+            Some(*case),
+            &format!("blob {sha256}"),
+        )
+        .await
+        {
+            Ok(()) => {
+                allowed = Some(*case);
+                break;
+            }
+            Err(e) => refusal = e,
+        }
+    }
+    let Some(case) = allowed else {
+        return Err(refusal);
+    };
+    let response = serve_blob(&state, &headers, &sha256).await?;
+    auth::log_event(
+        &state,
+        &caller,
+        "download",
+        Some(case),
+        &format!("blob {sha256}"),
+        "ok",
+        range_text(&headers),
+    )
+    .await;
+    Ok(response)
+}
+
+fn range_text(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// A blob's size from its row; 404 when the store never recorded it.
+pub async fn blob_size(state: &AppState, sha256: &str) -> ApiResult<u64> {
+    let row = sqlx::query("SELECT bytes FROM blobs WHERE sha256 = $1")
+        .bind(sha256)
+        .fetch_optional(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("reading a blob", &e))?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(row.get::<i64, _>(0) as u64)
+}
+
+/// `bytes=a-b`, `bytes=a-`, `bytes=-n` (one range; several are answered with the whole blob).
+fn parse_range(text: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = text.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (start, end) = spec.split_once('-').ok_or(())?;
+    let (start, end) = match (start.trim(), end.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| ())?;
+            if n == 0 {
+                return Err(());
+            }
+            (size.saturating_sub(n), size)
+        }
+        (a, "") => (a.parse().map_err(|_| ())?, size),
+        (a, b) => {
+            let a: u64 = a.parse().map_err(|_| ())?;
+            let b: u64 = b.parse().map_err(|_| ())?;
+            if b < a {
+                return Err(());
+            }
+            (a, (b + 1).min(size))
+        }
+    };
+    if start >= size {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+fn accepts_zstd(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+            name.eq_ignore_ascii_case("zstd") && !refused
+        })
+}
+
+/// Answer a GET for a blob the caller may read.
+pub async fn serve_blob(
+    state: &AppState,
+    headers: &HeaderMap,
+    sha256: &str,
+) -> ApiResult<Response> {
+    let size = blob_size(state, sha256).await?;
+    let etag = format!("\"{sha256}\"");
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response.headers_mut().insert(
+            header::ETAG,
+            HeaderValue::from_str(&etag).map_err(|e| ApiError::internal("etag", e))?,
+        );
+        return Ok(response);
+    }
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        None => None,
+        Some(text) => {
+            let Ok(range) = parse_range(text, size) else {
+                let mut response = ApiError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    format!("Range {text:?} does not fit a blob of {size} bytes"),
+                )
+                .into_response();
+                response.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes */{size}"))
+                        .map_err(|e| ApiError::internal("content-range", e))?,
+                );
+                return Ok(response);
+            };
+            range
+        }
+    };
+    let mut builder = Response::builder()
+        .header(header::ETAG, &etag)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::VARY, "Accept-Encoding")
+        .header(
+            header::CACHE_CONTROL,
+            "private, max-age=31536000, immutable",
+        )
+        .header(header::CONTENT_TYPE, "application/octet-stream");
+    let response = if let Some((start, end)) = range {
+        verify_whole(state, sha256, size).await?;
+        let stream = state
+            .blobs
+            .read(sha256, start, end)
+            .await
+            .map_err(|e| missing_or(&e, sha256))?;
+        builder = builder
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(header::CONTENT_LENGTH, end - start)
+            .header(
+                header::CONTENT_RANGE,
+                format!("bytes {start}-{}/{size}", end.saturating_sub(1)),
+            );
+        builder.body(Body::from_stream(exact_length(stream, end - start)))
+    } else {
+        let stream = state
+            .blobs
+            .read(sha256, 0, size)
+            .await
+            .map_err(|e| missing_or(&e, sha256))?;
+        let checked = checked_stream(stream, sha256.to_owned(), size);
+        if accepts_zstd(headers) {
+            let reader = tokio_util::io::StreamReader::new(checked);
+            let encoder = async_compression::tokio::bufread::ZstdEncoder::with_quality(
+                tokio::io::BufReader::with_capacity(256 * 1024, reader),
+                async_compression::Level::Precise(3),
+            );
+            builder
+                .status(StatusCode::OK)
+                .header(header::CONTENT_ENCODING, "zstd")
+                .body(Body::from_stream(
+                    tokio_util::io::ReaderStream::with_capacity(encoder, 256 * 1024),
+                ))
+        } else {
+            builder
+                .status(StatusCode::OK)
+                .header(header::CONTENT_LENGTH, size)
+                .body(Body::from_stream(checked))
+        }
+    };
+    response.map_err(|e| ApiError::internal("building the answer", e))
+}
+
+fn missing_or(error: &std::io::Error, sha256: &str) -> ApiError {
+    if error.kind() == std::io::ErrorKind::NotFound {
+        tracing::error!("blob {sha256} is recorded but missing from storage");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "blob {sha256} is missing from storage; the store's administrator has been told"
+            ),
+        )
+    } else {
+        ApiError::storage("reading a blob", error)
+    }
+}
+
+/// Hash the whole blob unless it was hashed recently and its file has not changed since.
+async fn verify_whole(state: &AppState, sha256: &str, size: u64) -> ApiResult<()> {
+    let fingerprint = state.blobs.fingerprint(sha256).await;
+    if let Some(fp) = fingerprint
+        && let Ok(verified) = state.verified.lock()
+        && let Some((seen, at)) = verified.get(sha256)
+        && *seen == fp
+        && at.elapsed() < VERIFIED_FOR
+    {
+        return Ok(());
+    }
+    let (actual, bytes) = state
+        .blobs
+        .rehash(sha256)
+        .await
+        .map_err(|e| missing_or(&e, sha256))?;
+    if actual != sha256 || bytes != size {
+        tracing::error!("blob {sha256} is damaged: {bytes} bytes hashing to {actual}");
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "blob {sha256} is damaged in storage and is not served; the store's administrator has been told"
+            ),
+        ));
+    }
+    if let (Some(fp), Ok(mut verified)) = (fingerprint, state.verified.lock()) {
+        verified.insert(sha256.to_owned(), (fp, Instant::now()));
+    }
+    Ok(())
+}
+
+/// Cut a stream off with an error if it does not carry exactly `length` bytes.
+fn exact_length(stream: ByteStream, length: u64) -> ByteStream {
+    let mut seen = 0u64;
+    stream
+        .map_ok(move |chunk| {
+            seen += chunk.len() as u64;
+            (chunk, seen)
+        })
+        .and_then(move |(chunk, seen)| async move {
+            if seen > length {
+                Err(std::io::Error::other("blob longer than recorded"))
+            } else {
+                Ok(chunk)
+            }
+        })
+        .boxed()
+}
+
+/// The blob's bytes, with the last chunk held back until the whole has hashed to `sha256` with
+/// exactly `size` bytes; otherwise the stream ends in an error and the connection is cut.
+fn checked_stream(stream: ByteStream, sha256: String, size: u64) -> ByteStream {
+    struct Check {
+        stream: ByteStream,
+        hasher: Sha256,
+        seen: u64,
+        held: Option<Bytes>,
+        done: bool,
+    }
+    let check = Check {
+        stream,
+        hasher: Sha256::new(),
+        seen: 0,
+        held: None,
+        done: false,
+    };
+    futures_util::stream::unfold(check, move |mut check| {
+        let sha256 = sha256.clone();
+        async move {
+            if check.done {
+                return None;
+            }
+            loop {
+                match check.stream.next().await {
+                    Some(Ok(chunk)) => {
+                        check.hasher.update(&chunk);
+                        check.seen += chunk.len() as u64;
+                        if let Some(previous) = check.held.replace(chunk) {
+                            return Some((Ok(previous), check));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        check.done = true;
+                        return Some((Err(e), check));
+                    }
+                    None => {
+                        check.done = true;
+                        let actual = codec::manifest::hex(&check.hasher.clone().finalize());
+                        if actual != sha256 || check.seen != size {
+                            tracing::error!(
+                                "blob {sha256} is damaged: {} bytes hashing to {actual}; download cut off",
+                                check.seen
+                            );
+                            return Some((
+                                Err(std::io::Error::other(format!("blob {sha256} is damaged"))),
+                                check,
+                            ));
+                        }
+                        return check.held.take().map(|last| (Ok(last), check));
+                    }
+                }
+            }
+        }
+    })
+    .boxed()
+}

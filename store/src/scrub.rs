@@ -1,0 +1,127 @@
+//! The scrub: hash every recorded blob again and name exactly the ones that are damaged or gone.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use sqlx::Row as _;
+
+use crate::auth::{self, Action, Caller};
+use crate::error::{ApiError, ApiResult};
+use crate::{AppState, Blobs, Db};
+
+/// What the scrub found. `problems` names each damaged item; `unreferenced` lists stored files no row
+/// records (left by a crash between storing and recording: harmless, and never served).
+#[derive(Debug, Serialize)]
+pub struct ScrubReport {
+    pub ok: bool,
+    pub checked: u64,
+    pub problems: Vec<String>,
+    pub unreferenced: Vec<String>,
+}
+
+/// Check every blob the database records against its storage.
+pub async fn scrub(db: &Db, blobs: &Blobs) -> anyhow::Result<ScrubReport> {
+    let rows = sqlx::query("SELECT sha256, bytes FROM blobs ORDER BY sha256")
+        .fetch_all(&db.pool)
+        .await?;
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    let mut recorded = std::collections::HashSet::new();
+    for row in rows {
+        let sha: String = row.get(0);
+        let bytes = row.get::<i64, _>(1) as u64;
+        checked += 1;
+        match blobs.rehash(&sha).await {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                problems.push(format!("blob {sha}: missing from storage"));
+            }
+            Err(e) => problems.push(format!("blob {sha}: cannot be read: {e}")),
+            Ok((_, size)) if size != bytes => problems.push(format!(
+                "blob {sha}: {size} bytes stored, {bytes} recorded ({})",
+                if size < bytes { "truncated" } else { "grown" }
+            )),
+            Ok((actual, _)) if actual != sha => {
+                problems.push(format!(
+                    "blob {sha}: content changed, now hashes to {actual}"
+                ));
+            }
+            Ok(_) => {}
+        }
+        recorded.insert(sha);
+    }
+    // Versions must point at recorded blobs (the schema's foreign keys say so; a hand edit may not).
+    let dangling = sqlx::query(
+        "SELECT versions.evidence_id, versions.number, versions.model_sha256 FROM versions \
+         LEFT JOIN blobs ON blobs.sha256 = versions.model_sha256 WHERE blobs.sha256 IS NULL",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    for row in dangling {
+        problems.push(format!(
+            "evidence {} version {}: model {} is not recorded as a blob",
+            row.get::<i64, _>(0),
+            row.get::<i64, _>(1),
+            row.get::<String, _>(2)
+        ));
+    }
+    let unreferenced = blobs
+        .list()
+        .await?
+        .into_iter()
+        .filter(|(name, _)| !recorded.contains(name) && !name.starts_with(".tmp-"))
+        .map(|(name, _)| name)
+        .collect();
+    Ok(ScrubReport {
+        ok: problems.is_empty(),
+        checked,
+        problems,
+        unreferenced,
+    })
+}
+
+/// `exhibit verify --store DIR`: the scrub without a running server.
+pub async fn scrub_offline(
+    data: &Path,
+    database: Option<&str>,
+    blobs: Option<&str>,
+) -> anyhow::Result<ScrubReport> {
+    let db_file = data.join("exhibit.db");
+    let url = if let Some(url) = database {
+        url.to_owned()
+    } else {
+        anyhow::ensure!(
+            db_file.is_file(),
+            "{}: no store here (no exhibit.db)",
+            data.display()
+        );
+        format!("sqlite://{}?mode=rw", db_file.display())
+    };
+    let db = Db::open(&url).await?;
+    let blobs = Blobs::open(blobs, data)?;
+    scrub(&db, &blobs).await
+}
+
+/// `POST /api/admin/scrub`.
+pub async fn scrub_endpoint(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<ScrubReport>> {
+    auth::authorize(&state, &caller, Action::Scrub, None, "store").await?;
+    let report = scrub(&state.db, &state.blobs)
+        .await
+        .map_err(|e| ApiError::internal("scrubbing the store", e))?;
+    auth::log_event(
+        &state,
+        &caller,
+        "scrub",
+        None,
+        "store",
+        if report.ok { "ok" } else { "damaged" },
+        &report.problems.join("; "),
+    )
+    .await;
+    Ok(Json(report))
+}

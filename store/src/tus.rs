@@ -1,0 +1,831 @@
+//! Resumable uploads: the tus 1.0 protocol (core, creation, checksum, termination), so that standard
+//! clients (tus-js-client, tuspy) and `exhibit upload` all work.
+//!
+//! An upload names its case, evidence item, file name and declared SHA-256 in `Upload-Metadata`. Each
+//! PATCH appends bytes; the committed offset in the database only moves after the bytes are fsynced.
+//! When the last byte arrives the store hashes everything, refuses a mismatch, and in one transaction
+//! records the blob and the new model version (or raw-scan file). Only then does it answer 2xx.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use futures_util::StreamExt as _;
+use serde_json::{Value, json};
+use sqlx::Row as _;
+
+use crate::AppState;
+use crate::api::{clean_filename, clean_sha256};
+use crate::auth::{self, Action, Caller};
+use crate::blobs::{FinishError, Piece, PieceEnd};
+use crate::db::now_ms;
+use crate::error::{ApiError, ApiResult, CHECKSUM_MISMATCH};
+
+const TUS_VERSION: &str = "1.0.0";
+const OFFSET_CONTENT_TYPE: &str = "application/offset+octet-stream";
+
+fn tus_headers(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+fn require_tus(headers: &HeaderMap) -> ApiResult<()> {
+    match headers.get("tus-resumable").and_then(|v| v.to_str().ok()) {
+        Some(TUS_VERSION) => Ok(()),
+        other => Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            format!("Tus-Resumable: this store speaks tus 1.0.0, the request said {other:?}"),
+        )),
+    }
+}
+
+fn number_header(headers: &HeaderMap, name: &str) -> ApiResult<u64> {
+    let text = headers
+        .get(name)
+        .ok_or_else(|| ApiError::bad_request(format!("header {name} is missing")))?
+        .to_str()
+        .map_err(|_| ApiError::bad_request(format!("header {name} is not text")))?;
+    text.trim()
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("header {name}: {text:?} is not a byte count")))
+}
+
+/// `Upload-Metadata: key base64,key base64`.
+fn parse_metadata(text: &str) -> ApiResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let mut parts = pair.splitn(2, ' ');
+        let key = parts.next().unwrap_or_default().to_owned();
+        let value = match parts.next() {
+            Some(encoded) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(encoded.trim())
+                    .map_err(|e| {
+                        ApiError::bad_request(format!("Upload-Metadata `{key}`: not base64: {e}"))
+                    })?;
+                String::from_utf8(bytes).map_err(|_| {
+                    ApiError::bad_request(format!("Upload-Metadata `{key}`: not UTF-8 text"))
+                })?
+            }
+            None => String::new(),
+        };
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
+pub async fn options() -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    tus_headers(&mut response);
+    let headers = response.headers_mut();
+    headers.insert("tus-version", HeaderValue::from_static(TUS_VERSION));
+    headers.insert(
+        "tus-extension",
+        HeaderValue::from_static("creation,checksum,termination"),
+    );
+    headers.insert("tus-checksum-algorithm", HeaderValue::from_static("sha256"));
+    response
+}
+
+/// One upload's row.
+#[derive(Debug)]
+struct Upload {
+    id: String,
+    user_id: i64,
+    case_id: i64,
+    evidence_id: i64,
+    kind: String,
+    filename: String,
+    sha256: String,
+    length: u64,
+    committed: u64,
+    metadata: String,
+    finished: bool,
+    result: Option<Value>,
+}
+
+async fn load(state: &AppState, id: &str) -> ApiResult<Upload> {
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::not_found());
+    }
+    let row = sqlx::query(
+        "SELECT id, user_id, case_id, evidence_id, kind, filename, sha256, length, committed, \
+         metadata, finished_ms, result FROM uploads WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&state.db.pool)
+    .await
+    .map_err(|e| ApiError::database("reading an upload", &e))?
+    .ok_or_else(ApiError::not_found)?;
+    let result: Option<String> = row.get(11);
+    Ok(Upload {
+        id: row.get(0),
+        user_id: row.get(1),
+        case_id: row.get(2),
+        evidence_id: row.get(3),
+        kind: row.get(4),
+        filename: row.get(5),
+        sha256: row.get(6),
+        length: row.get::<i64, _>(7) as u64,
+        committed: row.get::<i64, _>(8) as u64,
+        metadata: row.get(9),
+        finished: row.get::<Option<i64>, _>(10).is_some(),
+        result: result.and_then(|r| serde_json::from_str(&r).ok()),
+    })
+}
+
+/// An upload is its uploader's (and the admin's): everyone else gets 404.
+async fn load_own(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Upload> {
+    let upload = load(state, id).await?;
+    if upload.user_id != caller.user_id && caller.role != auth::Role::Admin {
+        return Err(ApiError::not_found());
+    }
+    Ok(upload)
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    require_tus(&headers)?;
+    if headers.contains_key("upload-defer-length") {
+        return Err(ApiError::bad_request(
+            "Upload-Defer-Length: not supported; send Upload-Length",
+        ));
+    }
+    let length = number_header(&headers, "upload-length")?;
+    if length > state.config.max_upload_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "Upload-Length {length} is over this store's limit of {} bytes",
+                state.config.max_upload_bytes
+            ),
+        ));
+    }
+    let metadata_text = headers
+        .get("upload-metadata")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let metadata = parse_metadata(metadata_text)?;
+    let field = |key: &str| -> ApiResult<String> {
+        metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| ApiError::bad_request(format!("Upload-Metadata `{key}` is missing")))
+    };
+    let sha256 = clean_sha256("Upload-Metadata sha256", &field("sha256")?)?;
+    let filename = clean_filename("Upload-Metadata filename", &field("filename")?)?;
+    let case_id: i64 = field("case")?
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::bad_request("Upload-Metadata `case`: not a case id"))?;
+    let evidence_id: i64 = field("evidence")?
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::bad_request("Upload-Metadata `evidence`: not an evidence id"))?;
+    let kind = metadata
+        .iter()
+        .find(|(k, _)| k == "kind")
+        .map_or_else(|| "model".to_owned(), |(_, v)| v.clone());
+    if kind != "model" && kind != "scan" {
+        return Err(ApiError::bad_request(format!(
+            "Upload-Metadata `kind`: {kind:?} is not model or scan"
+        )));
+    }
+    // The evidence item must exist in that case; otherwise, as for a hidden case, 404.
+    let evidence_case: Option<i64> = sqlx::query("SELECT case_id FROM evidence WHERE id = $1")
+        .bind(evidence_id)
+        .fetch_optional(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("reading evidence", &e))?
+        .map(|r| r.get(0));
+    if evidence_case != Some(case_id) {
+        return Err(ApiError::not_found());
+    }
+    auth::authorize(
+        &state,
+        &caller,
+        Action::Upload,
+        Some(case_id),
+        &format!("evidence {evidence_id}"),
+    )
+    .await?;
+    let id = auth::random_hex(16);
+    {
+        let _guard = state.db.write().await;
+        sqlx::query(
+            "INSERT INTO uploads (id, user_id, case_id, evidence_id, kind, filename, sha256, length, \
+             committed, metadata, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)",
+        )
+        .bind(&id)
+        .bind(caller.user_id)
+        .bind(case_id)
+        .bind(evidence_id)
+        .bind(&kind)
+        .bind(&filename)
+        .bind(&sha256)
+        .bind(crate::db::int(length))
+        .bind(metadata_text)
+        .bind(now_ms())
+        .execute(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("creating an upload", &e))?;
+    }
+    auth::log_event(
+        &state,
+        &caller,
+        "upload_started",
+        Some(case_id),
+        &format!("evidence {evidence_id}"),
+        "ok",
+        &format!("{filename} {sha256} {length} bytes"),
+    )
+    .await;
+    let mut response = StatusCode::CREATED.into_response();
+    tus_headers(&mut response);
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("/api/uploads/{id}"))
+            .map_err(|e| ApiError::internal("location", e))?,
+    );
+    response
+        .headers_mut()
+        .insert("upload-offset", HeaderValue::from_static("0"));
+    // An empty file is complete at creation.
+    if length == 0 {
+        let upload = load(&state, &id).await?;
+        finish(&state, &upload).await?;
+    }
+    Ok(response)
+}
+
+fn offset_response(status: StatusCode, upload: &Upload, offset: u64) -> Response {
+    let mut response = status.into_response();
+    tus_headers(&mut response);
+    let headers = response.headers_mut();
+    headers.insert("upload-offset", HeaderValue::from(offset));
+    headers.insert("upload-length", HeaderValue::from(upload.length));
+    if let Ok(v) = HeaderValue::from_str(&upload.metadata) {
+        headers.insert("upload-metadata", v);
+    }
+    response
+}
+
+pub async fn head(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    require_tus(&headers)?;
+    let mut upload = load_own(&state, &caller, &id).await?;
+    if !upload.finished && upload.committed == upload.length {
+        // A server that died between the last byte and its record finishes the job now.
+        finish(&state, &upload).await?;
+        upload = load(&state, &id).await?;
+    }
+    if let Some(error) = upload.result.as_ref().and_then(|r| r.get("error")) {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            format!("this upload was refused: {}", error.as_str().unwrap_or("")),
+        ));
+    }
+    Ok(offset_response(StatusCode::OK, &upload, upload.committed))
+}
+
+/// The upload's record, with its result (model version or file) once finished.
+pub async fn status(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult<Json<Value>> {
+    let upload = load_own(&state, &caller, &id).await?;
+    Ok(Json(json!({
+        "id": upload.id,
+        "case": upload.case_id,
+        "evidence": upload.evidence_id,
+        "kind": upload.kind,
+        "filename": upload.filename,
+        "sha256": upload.sha256,
+        "length": upload.length,
+        "offset": upload.committed,
+        "finished": upload.finished,
+        "result": upload.result,
+    })))
+}
+
+/// Marks an upload as being written by this instance; released on drop.
+struct Busy<'a> {
+    state: &'a AppState,
+    id: String,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut busy) = self.state.busy_uploads.lock() {
+            busy.remove(&self.id);
+        }
+    }
+}
+
+pub async fn patch(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    require_tus(&headers)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type != OFFSET_CONTENT_TYPE {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type {content_type:?}: a PATCH carries {OFFSET_CONTENT_TYPE}"),
+        ));
+    }
+    let offset = number_header(&headers, "upload-offset")?;
+    let checksum = match headers.get("upload-checksum").and_then(|v| v.to_str().ok()) {
+        None => None,
+        Some(text) => {
+            let (algorithm, value) = text.trim().split_once(' ').unwrap_or((text, ""));
+            if algorithm != "sha256" {
+                return Err(ApiError::bad_request(format!(
+                    "Upload-Checksum: algorithm {algorithm:?} is not supported (sha256 is)"
+                )));
+            }
+            Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(value.trim())
+                    .map_err(|e| {
+                        ApiError::bad_request(format!("Upload-Checksum: not base64: {e}"))
+                    })?,
+            )
+        }
+    };
+    let upload = load_own(&state, &caller, &id).await?;
+    if upload
+        .result
+        .as_ref()
+        .is_some_and(|r| r.get("error").is_some())
+    {
+        return Err(ApiError::new(StatusCode::GONE, "this upload was refused"));
+    }
+    {
+        let mut busy = state
+            .busy_uploads
+            .lock()
+            .map_err(|e| ApiError::internal("upload lock", e))?;
+        if !busy.insert(id.clone()) {
+            return Err(ApiError::new(
+                StatusCode::LOCKED,
+                "another request is writing this upload; wait for it, then HEAD for the offset",
+            ));
+        }
+    }
+    let _busy = Busy {
+        state: &state,
+        id: id.clone(),
+    };
+    // Read again under the lock: the offset may have moved while we waited.
+    let upload = load(&state, &upload.id).await?;
+    if offset != upload.committed {
+        return Err(ApiError::conflict(format!(
+            "Upload-Offset {offset} does not match the upload's offset {}",
+            upload.committed
+        )));
+    }
+    let mut piece = Piece {
+        body: body.into_data_stream().boxed(),
+        limit: upload.length - upload.committed,
+        idle: state.config.idle_timeout,
+        checksum,
+        ended_early: None,
+    };
+    let written = state
+        .blobs
+        .write_piece(&upload.id, offset, &mut piece)
+        .await
+        .map_err(|e| ApiError::storage("writing the upload", &e))?;
+    if written > 0 {
+        commit_piece(&state, &upload, offset, written).await?;
+    }
+    let new_offset = offset + written;
+    match piece.ended_early {
+        Some(PieceEnd::ChecksumMismatch) => {
+            return Err(ApiError::new(
+                StatusCode::from_u16(CHECKSUM_MISMATCH).unwrap_or(StatusCode::BAD_REQUEST),
+                "Upload-Checksum does not match the bytes received; nothing was kept",
+            ));
+        }
+        Some(PieceEnd::TooLarge) => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the body runs past Upload-Length {}; nothing of it was kept",
+                    upload.length
+                ),
+            ));
+        }
+        Some(PieceEnd::Stalled) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "no bytes for {} s; kept up to offset {new_offset}",
+                    state.config.idle_timeout.as_secs()
+                ),
+            ));
+        }
+        Some(PieceEnd::Disconnected(why)) => {
+            return Err(ApiError::bad_request(format!(
+                "the body broke off ({why}); kept up to offset {new_offset}"
+            )));
+        }
+        None => {}
+    }
+    let mut response = if new_offset == upload.length {
+        let upload = load(&state, &upload.id).await?;
+        let result = finish(&state, &upload).await?;
+        let mut response = offset_response(StatusCode::NO_CONTENT, &upload, new_offset);
+        if let Some(version) = result.get("version").and_then(Value::as_i64) {
+            response
+                .headers_mut()
+                .insert("exhibit-version", HeaderValue::from(version));
+        }
+        response
+    } else {
+        offset_response(StatusCode::NO_CONTENT, &upload, new_offset)
+    };
+    if let Ok(v) = HeaderValue::from_str(&upload.sha256) {
+        response.headers_mut().insert("exhibit-sha256", v);
+    }
+    Ok(response)
+}
+
+/// Move the committed offset, but only from where this request started: a second instance that
+/// wrote the same offset meanwhile makes this one a conflict.
+async fn commit_piece(
+    state: &AppState,
+    upload: &Upload,
+    offset: u64,
+    written: u64,
+) -> ApiResult<()> {
+    let _guard = state.db.write().await;
+    let mut tx = state
+        .db
+        .pool
+        .begin()
+        .await
+        .map_err(|e| ApiError::database("recording the upload", &e))?;
+    let updated = sqlx::query("UPDATE uploads SET committed = $1 WHERE id = $2 AND committed = $3")
+        .bind(crate::db::int(offset + written))
+        .bind(&upload.id)
+        .bind(crate::db::int(offset))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| ApiError::database("recording the upload", &e))?
+        .rows_affected();
+    if updated != 1 {
+        return Err(ApiError::conflict(
+            "the upload moved on while this request was writing; HEAD for the offset",
+        ));
+    }
+    if state.blobs.keeps_pieces() {
+        sqlx::query("INSERT INTO upload_parts (upload_id, at_offset, length) VALUES ($1, $2, $3)")
+            .bind(&upload.id)
+            .bind(crate::db::int(offset))
+            .bind(crate::db::int(written))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| ApiError::database("recording the upload", &e))?;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| ApiError::database("recording the upload", &e))
+}
+
+async fn pieces(state: &AppState, id: &str) -> ApiResult<Vec<(u64, u64)>> {
+    let rows = sqlx::query(
+        "SELECT at_offset, length FROM upload_parts WHERE upload_id = $1 ORDER BY at_offset",
+    )
+    .bind(id)
+    .fetch_all(&state.db.pool)
+    .await
+    .map_err(|e| ApiError::database("reading upload pieces", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<i64, _>(0) as u64, r.get::<i64, _>(1) as u64))
+        .collect())
+}
+
+/// The manifest inside a GLB (`asset.extras.exhibit`), as the sidecar's exact bytes; `None` for a GLB
+/// made elsewhere. Anything that is not a GLB is refused.
+fn manifest_of(bytes: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    let chunks = codec::glb::parse_glb(bytes).map_err(|e| e.to_string())?;
+    let root: Value =
+        serde_json::from_slice(chunks.json).map_err(|e| format!("GLB JSON chunk: {e}"))?;
+    let Some(manifest) = root.pointer("/asset/extras/exhibit") else {
+        return Ok(None);
+    };
+    let manifest: codec::manifest::Manifest = serde_json::from_value(manifest.clone())
+        .map_err(|e| format!("asset.extras.exhibit is not a readable manifest: {e}"))?;
+    Ok(Some(manifest.to_pretty_json()))
+}
+
+/// Check the whole upload against its declared hash, store it, and record it as evidence, all or
+/// nothing. Safe to run again after a crash at any point.
+async fn finish(state: &AppState, upload: &Upload) -> ApiResult<Value> {
+    if upload.finished {
+        return Ok(upload.result.clone().unwrap_or(Value::Null));
+    }
+    let pieces = pieces(state, &upload.id).await?;
+    match state
+        .blobs
+        .finish(&upload.id, &pieces, upload.length, &upload.sha256)
+        .await
+    {
+        Ok(()) => {}
+        Err(FinishError::Mismatch { declared, actual }) => {
+            let why = format!("the bytes received hash to {actual}, not the declared {declared}");
+            refuse(state, upload, &pieces, &why).await?;
+            return Err(ApiError::new(
+                StatusCode::from_u16(CHECKSUM_MISMATCH).unwrap_or(StatusCode::BAD_REQUEST),
+                why,
+            ));
+        }
+        Err(FinishError::Io(e)) => return Err(ApiError::storage("storing the upload", &e)),
+    }
+    let mut manifest = None;
+    if upload.kind == "model" {
+        let bytes = read_blob(state, &upload.sha256, upload.length).await?;
+        match manifest_of(&bytes) {
+            Ok(m) => manifest = m,
+            Err(why) => {
+                let why = format!("{} is not a GLB model: {why}", upload.filename);
+                refuse(state, upload, &pieces, &why).await?;
+                return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, why));
+            }
+        }
+    }
+    let manifest_sha = match &manifest {
+        Some(bytes) => {
+            let sha = codec::manifest::sha256_hex(bytes);
+            state
+                .blobs
+                .put(&sha, bytes.clone())
+                .await
+                .map_err(|e| ApiError::storage("storing the manifest", &e))?;
+            Some((sha, bytes.len()))
+        }
+        None => None,
+    };
+    let result = record(state, upload, manifest_sha).await?;
+    state.blobs.discard(&upload.id, &pieces).await;
+    Ok(result)
+}
+
+/// The whole content of a small-enough blob (a model to read its manifest from).
+pub async fn read_blob(state: &AppState, sha256: &str, length: u64) -> ApiResult<Vec<u8>> {
+    let mut stream = state
+        .blobs
+        .read(sha256, 0, length)
+        .await
+        .map_err(|e| ApiError::storage("reading a blob", &e))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk.map_err(|e| ApiError::storage("reading a blob", &e))?);
+    }
+    Ok(bytes)
+}
+
+async fn refuse(
+    state: &AppState,
+    upload: &Upload,
+    pieces: &[(u64, u64)],
+    why: &str,
+) -> ApiResult<()> {
+    state.blobs.discard(&upload.id, pieces).await;
+    let guard = state.db.write().await;
+    sqlx::query("UPDATE uploads SET finished_ms = $1, result = $2 WHERE id = $3")
+        .bind(now_ms())
+        .bind(json!({ "error": why }).to_string())
+        .bind(&upload.id)
+        .execute(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("recording a refused upload", &e))?;
+    drop(guard);
+    auth::record_event(
+        state,
+        &format!("user {}", upload.user_id),
+        "uploader",
+        "",
+        "upload_refused",
+        Some(upload.case_id),
+        &format!("evidence {}", upload.evidence_id),
+        "refused",
+        why,
+    )
+    .await;
+    Ok(())
+}
+
+/// One transaction: the blob row(s), the version or file row, the upload marked finished.
+async fn record(
+    state: &AppState,
+    upload: &Upload,
+    manifest: Option<(String, usize)>,
+) -> ApiResult<Value> {
+    let now = now_ms();
+    let db_error = |e: sqlx::Error| ApiError::database("recording the upload", &e);
+    let _guard = state.db.write().await;
+    let mut tx = state.db.pool.begin().await.map_err(db_error)?;
+    let blob_sql = "INSERT INTO blobs (sha256, bytes, created_ms) VALUES ($1, $2, $3) \
+                    ON CONFLICT (sha256) DO NOTHING";
+    sqlx::query(blob_sql)
+        .bind(&upload.sha256)
+        .bind(crate::db::int(upload.length))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    if let Some((sha, len)) = &manifest {
+        sqlx::query(blob_sql)
+            .bind(sha)
+            .bind(crate::db::int(*len))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+    }
+    let mut result = json!({
+        "sha256": upload.sha256,
+        "bytes": upload.length,
+        "case": upload.case_id,
+        "evidence": upload.evidence_id,
+        "kind": upload.kind,
+        "filename": upload.filename,
+    });
+    if upload.kind == "model" {
+        // The same model again is the same version: versions change only when the bytes do.
+        let latest = sqlx::query(
+            "SELECT number, model_sha256 FROM versions WHERE evidence_id = $1 \
+             ORDER BY number DESC LIMIT 1",
+        )
+        .bind(upload.evidence_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let version = match latest {
+            Some(row) if row.get::<String, _>(1) == upload.sha256 => row.get::<i64, _>(0),
+            other => {
+                let number = other.map_or(1, |r| r.get::<i64, _>(0) + 1);
+                sqlx::query(
+                    "INSERT INTO versions (evidence_id, number, model_sha256, manifest_sha256, bytes, \
+                     filename, uploaded_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(upload.evidence_id)
+                .bind(number)
+                .bind(&upload.sha256)
+                .bind(manifest.as_ref().map(|m| m.0.clone()))
+                .bind(crate::db::int(upload.length))
+                .bind(&upload.filename)
+                .bind(upload.user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                number
+            }
+        };
+        result["version"] = json!(version);
+        result["manifest_sha256"] = json!(manifest.map(|m| m.0));
+    } else {
+        sqlx::query(
+            "INSERT INTO evidence_files (evidence_id, sha256, filename, uploaded_by, created_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(upload.evidence_id)
+        .bind(&upload.sha256)
+        .bind(&upload.filename)
+        .bind(upload.user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    }
+    sqlx::query("UPDATE uploads SET finished_ms = $1, result = $2 WHERE id = $3")
+        .bind(now)
+        .bind(result.to_string())
+        .bind(&upload.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    sqlx::query(
+        "INSERT INTO events (at_ms, actor, role, action, case_id, object, outcome, source, detail) \
+         SELECT $1, users.name, users.role, 'upload', $2, $3, 'stored', '', $4 FROM users WHERE id = $5",
+    )
+    .bind(now)
+    .bind(upload.case_id)
+    .bind(format!("evidence {}", upload.evidence_id))
+    .bind(result.to_string())
+    .bind(upload.user_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(result)
+}
+
+pub async fn terminate(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    require_tus(&headers)?;
+    let upload = load_own(&state, &caller, &id).await?;
+    if upload.finished
+        && upload
+            .result
+            .as_ref()
+            .is_some_and(|r| r.get("error").is_none())
+    {
+        return Err(ApiError::conflict(
+            "this upload is finished and recorded as evidence; evidence is never deleted",
+        ));
+    }
+    let pieces = pieces(&state, &id).await?;
+    state.blobs.discard(&id, &pieces).await;
+    {
+        let _guard = state.db.write().await;
+        let mut tx = state
+            .db
+            .pool
+            .begin()
+            .await
+            .map_err(|e| ApiError::database("terminating an upload", &e))?;
+        for sql in [
+            "DELETE FROM upload_parts WHERE upload_id = $1",
+            "DELETE FROM uploads WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| ApiError::database("terminating an upload", &e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| ApiError::database("terminating an upload", &e))?;
+    }
+    auth::log_event(
+        &state,
+        &caller,
+        "upload_terminated",
+        Some(upload.case_id),
+        &format!("evidence {}", upload.evidence_id),
+        "ok",
+        "",
+    )
+    .await;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    tus_headers(&mut response);
+    Ok(response)
+}
+
+/// At start: finish uploads whose last byte was committed before the server died.
+pub async fn finish_pending(state: &AppState) {
+    let rows = match sqlx::query(
+        "SELECT id FROM uploads WHERE finished_ms IS NULL AND committed = length",
+    )
+    .fetch_all(&state.db.pool)
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!("looking for unfinished uploads: {e}");
+            return;
+        }
+    };
+    for row in rows {
+        let id: String = row.get(0);
+        match load(state, &id).await {
+            Ok(upload) => {
+                if let Err(e) = finish(state, &upload).await {
+                    tracing::warn!("finishing upload {id} after a restart: {}", e.message);
+                }
+            }
+            Err(e) => tracing::warn!("reading upload {id}: {}", e.message),
+        }
+    }
+}
