@@ -39,7 +39,8 @@ pub struct UploadReceipt {
     pub evidence: i64,
     /// The model version this upload is (models only).
     pub version: Option<i64>,
-    /// The offset an earlier, interrupted run had reached (0 for a fresh upload).
+    /// The offset the last resumption started from (after a failure, or from an earlier run); 0 when the
+    /// upload never had to resume.
     pub resumed_from: u64,
     /// Requests that failed and were retried.
     pub retries: u32,
@@ -207,7 +208,8 @@ impl Session<'_> {
             _ => return Err(classify(response)),
         }
         let at = offset_of(&response)?;
-        self.resumed_from.get_or_insert(at);
+        // Asking means resuming: after a failure, or from an earlier run's state file.
+        self.resumed_from = Some(at);
         Ok((url, at))
     }
 

@@ -49,7 +49,7 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Largest upload accepted (413 above it).
     pub max_upload_bytes: u64,
-    /// How long a request body may stall before the client counts as gone.
+    /// How long a request's headers or body may stall before the client counts as gone.
     pub idle_timeout: Duration,
     /// Renders share-page previews; without one the page says there is no render.
     pub previewer: Option<Previewer>,
@@ -140,12 +140,13 @@ pub async fn serve(config: Config, on_start: impl FnOnce(&Started)) -> anyhow::R
         verified: Mutex::new(HashMap::new()),
     });
     tus::finish_pending(&state).await;
+    let header_timeout = state.config.idle_timeout;
     let app = router(state);
     on_start(&Started {
         url: public_url,
         admin_token_file,
     });
-    accept_loop(listener, app).await
+    accept_loop(listener, app, header_timeout).await
 }
 
 /// Every route of the API and the share pages.
@@ -187,9 +188,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// HTTP/1.1 with a header-read timeout, so that a client that never finishes its headers cannot hold
+/// HTTP/1.1 with a header-read timeout (the idle timeout), so that a client that never finishes its headers cannot hold
 /// a connection forever (axum's own `serve` offers no such setting).
-async fn accept_loop(listener: tokio::net::TcpListener, app: Router) -> anyhow::Result<()> {
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: Duration,
+) -> anyhow::Result<()> {
     use tower::ServiceExt as _;
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -217,7 +222,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, app: Router) -> anyhow::
             );
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(20))
+                .header_read_timeout(header_timeout)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             if let Err(e) = connection.await {
                 tracing::debug!("connection from {peer}: {e}");

@@ -7,6 +7,11 @@
     clippy::unreadable_literal,
     reason = "tests fail loudly, read fixtures directly, and quote other tools' figures as printed"
 )]
+#![allow(
+    clippy::too_many_lines,
+    clippy::doc_markdown,
+    reason = "an end-to-end scenario reads best as one story; test docs name tools, not code"
+)]
 
 mod architecture;
 mod cli;
@@ -16,5 +21,8 @@ mod gltf_files;
 mod golden;
 mod render;
 mod scans;
+mod store;
+mod store_durability;
+mod store_support;
 mod streaming;
 mod support;
