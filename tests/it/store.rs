@@ -815,3 +815,40 @@ fn store_openapi_lists_every_route() {
         .collect();
     assert_eq!(documented, routed);
 }
+
+/// A standard client: npm tus-js-client uploads a model in 256 KiB pieces and the store records it.
+#[test]
+fn store_accepts_tus_js_client() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start(&Backend::Embedded, &work.path().join("data"), &[]);
+    let court = Court::set_up(&server);
+    let model = sample_glb();
+    let sha = sha256_file(&model);
+    let js = super::support::root().join("tests/js");
+    let out = std::process::Command::new("node")
+        .arg(js.join("tus_upload.mjs"))
+        .arg(format!("{}/api/uploads", server.url))
+        .arg(&court.technician.token)
+        .arg(&model)
+        .arg(&sha)
+        .arg(court.case.to_string())
+        .arg(court.evidence.to_string())
+        .arg("model")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tus-js-client: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = court
+        .technician
+        .get(printed["url"].as_str().unwrap())
+        .json();
+    assert_eq!(status["finished"], json!(true), "{status}");
+    assert_eq!(status["result"]["version"], json!(1));
+    assert_eq!(status["result"]["sha256"], json!(sha));
+    let download = court.judge.get(&format!("/api/blobs/{sha}"));
+    assert_eq!(download.body, std::fs::read(&model).unwrap());
+}
