@@ -238,6 +238,20 @@ pub async fn authorize(
     case_id: Option<i64>,
     object: &str,
 ) -> ApiResult<()> {
+    authorize_as(state, caller, action, case_id, object, action.as_str(), "").await
+}
+
+/// [`authorize`], logging the decision under a more precise name (`download` for a read) with a detail,
+/// so that one event records both what was asked and whether it was allowed.
+pub async fn authorize_as(
+    state: &AppState,
+    caller: &Caller,
+    action: Action,
+    case_id: Option<i64>,
+    object: &str,
+    logged_as: &str,
+    detail: &str,
+) -> ApiResult<()> {
     let member = match case_id {
         Some(case) if caller.role.per_case() => sqlx::query(
             "SELECT 1 FROM case_members WHERE case_id = $1 AND user_id = $2 AND role = $3",
@@ -257,7 +271,7 @@ pub async fn authorize(
         Decision::Denied => "denied",
         Decision::Hidden => "denied (hidden)",
     };
-    log_event(state, caller, action.as_str(), case_id, object, outcome, "").await;
+    log_event(state, caller, logged_as, case_id, object, outcome, detail).await;
     match decision {
         Decision::Allowed => Ok(()),
         Decision::Denied => Err(ApiError::forbidden(format!(
@@ -311,23 +325,18 @@ pub async fn record_event(
     detail: &str,
 ) {
     tracing::info!(actor, role, action, ?case_id, object, outcome, "event");
-    let _guard = state.db.write().await;
-    let result = sqlx::query(
-        "INSERT INTO events (at_ms, actor, role, action, case_id, object, outcome, source, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(now_ms())
-    .bind(actor)
-    .bind(role)
-    .bind(action)
-    .bind(case_id)
-    .bind(object)
-    .bind(outcome)
-    .bind(source)
-    .bind(detail)
-    .execute(&state.db.pool)
-    .await;
-    if let Err(e) = result {
+    let event = crate::events::Event {
+        at_ms: now_ms(),
+        actor: actor.to_owned(),
+        role: role.to_owned(),
+        action: action.to_owned(),
+        case_id,
+        object: object.to_owned(),
+        outcome: outcome.to_owned(),
+        source: source.to_owned(),
+        detail: detail.to_owned(),
+    };
+    if let Err(e) = state.events.record(event).await {
         tracing::error!("recording the event {action} {object}: {e}");
     }
 }

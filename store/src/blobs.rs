@@ -183,6 +183,14 @@ impl Blobs {
         }
     }
 
+    /// The file of a blob, for the folder backend.
+    pub fn folder_path(&self, sha256: &str) -> Option<PathBuf> {
+        match self {
+            Self::Folder(folder) => Some(folder.blob_path(sha256)),
+            Self::Object(_) => None,
+        }
+    }
+
     /// Whether parts are kept per upload piece (object store) rather than in one growing file.
     pub fn keeps_pieces(&self) -> bool {
         matches!(self, Self::Object(_))

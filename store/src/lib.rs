@@ -23,6 +23,7 @@ pub mod blobs;
 pub mod db;
 pub mod download;
 pub mod error;
+pub mod events;
 pub mod scrub;
 pub mod share;
 pub mod tus;
@@ -88,7 +89,9 @@ impl Config {
 /// What every handler shares.
 #[derive(Debug)]
 pub struct AppState {
-    pub db: Db,
+    pub db: Arc<Db>,
+    /// The event writer (group commit).
+    pub events: events::EventLog,
     pub blobs: Blobs,
     pub config: Config,
     /// The base of share links, without a trailing slash.
@@ -118,7 +121,7 @@ pub async fn serve(config: Config, on_start: impl FnOnce(&Started)) -> anyhow::R
             config.data.join("exhibit.db").display()
         )
     });
-    let db = Db::open(&database).await?;
+    let db = Arc::new(Db::open(&database).await?);
     let blobs = Blobs::open(config.blobs.as_deref(), &config.data)?;
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
@@ -132,6 +135,7 @@ pub async fn serve(config: Config, on_start: impl FnOnce(&Started)) -> anyhow::R
         .to_owned();
     let admin_token_file = api::bootstrap_admin(&db, &config.data).await?;
     let state = Arc::new(AppState {
+        events: events::EventLog::start(Arc::clone(&db)),
         db,
         blobs,
         config,
