@@ -340,3 +340,45 @@ pub async fn record_event(
         tracing::error!("recording the event {action} {object}: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outsiders_never_learn_a_case_exists() {
+        for role in [Role::Judge, Role::Party] {
+            for action in Action::ALL.into_iter().filter(|a| a.in_case()) {
+                assert_eq!(
+                    decide(role, action, false),
+                    Decision::Hidden,
+                    "{role:?} {action:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_admin_manages_users_cases_and_the_scrub() {
+        for action in [Action::ManageUsers, Action::CreateCase, Action::Scrub] {
+            for role in Role::ALL {
+                let expected = if role == Role::Admin {
+                    Decision::Allowed
+                } else {
+                    Decision::Denied
+                };
+                assert_eq!(decide(role, action, true), expected, "{role:?} {action:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn tokens_are_long_random_and_stored_hashed() {
+        let a = new_token();
+        let b = new_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 4 + 64);
+        assert_eq!(token_hash(&a).len(), 64);
+        assert_ne!(token_hash(&a), a);
+    }
+}

@@ -401,3 +401,73 @@ fn checked_stream(stream: ByteStream, sha256: String, size: u64) -> ByteStream {
     })
     .boxed()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_as_rfc_9110_says() {
+        assert_eq!(parse_range("bytes=0-99", 1000), Ok(Some((0, 100))));
+        assert_eq!(parse_range("bytes=900-", 1000), Ok(Some((900, 1000))));
+        assert_eq!(parse_range("bytes=-10", 1000), Ok(Some((990, 1000))));
+        assert_eq!(parse_range("bytes=-5000", 1000), Ok(Some((0, 1000))));
+        assert_eq!(parse_range("bytes=990-5000", 1000), Ok(Some((990, 1000))));
+        assert_eq!(
+            parse_range("bytes=0-1,5-6", 1000),
+            Ok(None),
+            "several ranges: the whole"
+        );
+        assert_eq!(
+            parse_range("items=0-1", 1000),
+            Ok(None),
+            "another unit: the whole"
+        );
+        for bad in [
+            "bytes=1000-",
+            "bytes=5-4",
+            "bytes=-0",
+            "bytes=a-b",
+            "bytes=",
+            "bytes=--1",
+        ] {
+            assert_eq!(parse_range(bad, 1000), Err(()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn range_parser_takes_any_text_without_panicking() {
+        // A seeded stand-in for fuzzing: random headers built from the characters that matter.
+        let alphabet = b"bytes=-,0123456789 \t\xff";
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 24) as usize;
+            let text: String = (0..len)
+                .map(|i| alphabet[((state >> (i % 8 * 8)) as usize + i) % alphabet.len()] as char)
+                .collect();
+            if let Ok(Some((start, end))) = parse_range(&text, 1000) {
+                assert!(start < end && end <= 1000, "{text:?} gave {start}..{end}");
+            }
+        }
+    }
+
+    #[test]
+    fn zstd_is_used_only_when_accepted() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_str(value).unwrap(),
+            );
+            accepts_zstd(&headers)
+        };
+        assert!(with("gzip, zstd"));
+        assert!(with("zstd;q=0.5"));
+        assert!(!with("gzip, br"));
+        assert!(!with("zstd;q=0"));
+        assert!(!accepts_zstd(&HeaderMap::new()));
+    }
+}

@@ -829,3 +829,43 @@ pub async fn finish_pending(state: &AppState) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_is_key_space_base64_pairs() {
+        let parsed = parse_metadata("filename bGFtcC5nbGI=, kind bW9kZWw=,empty").unwrap();
+        assert_eq!(
+            parsed,
+            vec![
+                ("filename".to_owned(), "lamp.glb".to_owned()),
+                ("kind".to_owned(), "model".to_owned()),
+                ("empty".to_owned(), String::new()),
+            ]
+        );
+        let bad = parse_metadata("filename ***").unwrap_err();
+        assert!(bad.message.contains("filename") && bad.message.contains("base64"));
+        let not_text = parse_metadata("filename //79").unwrap_err();
+        assert!(not_text.message.contains("UTF-8"));
+    }
+
+    #[test]
+    fn metadata_parser_takes_any_text_without_panicking() {
+        // A seeded stand-in for fuzzing: random headers from the characters the format uses.
+        let alphabet = "ab=+/ ,\u{0}\u{7f}é中AZ09";
+        let chars: Vec<char> = alphabet.chars().collect();
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..100_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 40) as usize;
+            let text: String = (0..len)
+                .map(|i| chars[((state >> (i % 8 * 8)) as usize + i) % chars.len()])
+                .collect();
+            let _ = parse_metadata(&text);
+        }
+    }
+}
