@@ -24,6 +24,7 @@ pub mod db;
 pub mod download;
 pub mod error;
 pub mod events;
+pub mod merkle;
 pub mod scrub;
 pub mod share;
 pub mod tus;
