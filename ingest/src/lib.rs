@@ -27,6 +27,7 @@ mod stl;
 pub mod surface;
 mod text;
 mod units;
+#[cfg(feature = "upload")]
 pub mod upload;
 pub mod views;
 mod xyz;

@@ -32,6 +32,15 @@ pub struct Args {
     /// Seconds a request body may stall before the client counts as gone.
     #[arg(long, default_value_t = 30)]
     idle_timeout_s: u64,
+    /// The custody log's Ed25519 key (made on first start; instances sharing a database share it).
+    #[arg(long, default_value = None)]
+    signing_key: Option<PathBuf>,
+    /// The custody log's name in its signed checkpoints (default: the public URL).
+    #[arg(long)]
+    origin: Option<String>,
+    /// MiB of disk kept in reserve for the custody log, so that reads can still be logged on a full disk.
+    #[arg(long, default_value_t = 64)]
+    reserve_mb: u64,
     /// Do not draw previews for share pages (no graphics driver needed).
     #[arg(long)]
     no_previews: bool,
@@ -46,12 +55,22 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     config.database.clone_from(&args.database);
     config.blobs.clone_from(&args.blobs);
     config.public_url.clone_from(&args.public_url);
+    config.signing_key.clone_from(&args.signing_key);
+    config.origin.clone_from(&args.origin);
+    config.reserve_bytes = args.reserve_mb << 20;
     config.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
     config.idle_timeout = Duration::from_secs(args.idle_timeout_s.max(1));
     if !args.no_previews {
         config.previewer = Some(Arc::new(preview));
     }
     let json = args.json;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EXHIBIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

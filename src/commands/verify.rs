@@ -21,6 +21,13 @@ pub struct Args {
     /// With --store: the store's S3 URL, when its blobs are not in the folder.
     #[arg(long, requires = "store")]
     blobs: Option<String>,
+    /// With --store: the custody log's signing key, when it is not DIR/signing.key.
+    #[arg(long, requires = "store")]
+    signing_key: Option<PathBuf>,
+    /// With --store: a receipt (a JSON checkpoint, or an upload receipt holding one) the log must still
+    /// extend; repeat for several. A shorter log than a receipt shows means the log was rolled back.
+    #[arg(long, requires = "store")]
+    receipt: Vec<PathBuf>,
     /// Print one JSON object on stdout instead of sentences.
     #[arg(long)]
     json: bool,
@@ -32,10 +39,31 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
+        let mut receipts = Vec::new();
+        for path in &args.receipt {
+            let value: serde_json::Value = serde_json::from_slice(&fs_err::read(path)?)
+                .with_context(|| format!("{} is not JSON", path.display()))?;
+            // An upload receipt carries its checkpoint inside; a bare checkpoint is one.
+            let checkpoint = ["/result/checkpoint", "/checkpoint", ""]
+                .iter()
+                .find_map(|p| {
+                    value
+                        .pointer(p)
+                        .filter(|v| v.get("root").is_some())
+                        .cloned()
+                })
+                .with_context(|| format!("{}: no checkpoint in it", path.display()))?;
+            receipts.push(
+                serde_json::from_value(checkpoint)
+                    .with_context(|| format!("{}: not a checkpoint", path.display()))?,
+            );
+        }
         let report = runtime.block_on(store::scrub::scrub_offline(
             data,
             args.database.as_deref(),
             args.blobs.as_deref(),
+            args.signing_key.as_deref(),
+            &receipts,
         ))?;
         serde_json::to_value(&report)?
     } else if let Some(file) = &args.file {

@@ -155,7 +155,8 @@ pub async fn bootstrap_admin(db: &Db, data: &Path) -> anyhow::Result<Option<Path
     Ok(Some(path))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Write a file readable by its owner only (tokens, keys).
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -312,7 +313,7 @@ pub async fn create_case(
     })?
     .get(0);
     drop(guard);
-    auth::log_event(&state, &caller, "case_created", Some(id), &number, "ok", "").await;
+    auth::log_event(&state, &caller, "case_created", Some(id), &number, "ok", "").await?;
     let case = case_json(&state, id).await?;
     Ok((StatusCode::CREATED, Json(case)))
 }
@@ -404,7 +405,7 @@ pub async fn list_cases(State(state): AppStateRef, caller: Caller) -> ApiResult<
     for row in rows {
         cases.push(case_json(&state, row.get(0)).await?);
     }
-    auth::log_event(&state, &caller, "list_cases", None, "cases", "allowed", "").await;
+    auth::log_event(&state, &caller, "list_cases", None, "cases", "allowed", "").await?;
     Ok(Json(json!({ "cases": cases })))
 }
 
@@ -491,7 +492,7 @@ pub async fn add_member(
         "ok",
         &body.role,
     )
-    .await;
+    .await?;
     Ok((StatusCode::CREATED, Json(case_json(&state, id).await?)))
 }
 
@@ -570,7 +571,7 @@ pub async fn add_evidence(
         "ok",
         &label,
     )
-    .await;
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(evidence_json(&state, evidence).await?.1),

@@ -271,7 +271,7 @@ pub async fn authorize_as(
         Decision::Denied => "denied",
         Decision::Hidden => "denied (hidden)",
     };
-    log_event(state, caller, logged_as, case_id, object, outcome, detail).await;
+    log_event(state, caller, logged_as, case_id, object, outcome, detail).await?;
     match decision {
         Decision::Allowed => Ok(()),
         Decision::Denied => Err(ApiError::forbidden(format!(
@@ -283,8 +283,8 @@ pub async fn authorize_as(
     }
 }
 
-/// Record one event. Logging must not lose the request's answer: a failure is reported to the
-/// server's log instead.
+/// Record one event in the custody log and wait for its commit. What cannot be logged is not done:
+/// the error goes back to the caller.
 pub async fn log_event(
     state: &AppState,
     caller: &Caller,
@@ -293,7 +293,7 @@ pub async fn log_event(
     object: &str,
     outcome: &str,
     detail: &str,
-) {
+) -> ApiResult<()> {
     record_event(
         state,
         &caller.name,
@@ -305,7 +305,7 @@ pub async fn log_event(
         outcome,
         detail,
     )
-    .await;
+    .await
 }
 
 /// Record one event by someone who may not be a user (a share-link visitor).
@@ -323,7 +323,7 @@ pub async fn record_event(
     object: &str,
     outcome: &str,
     detail: &str,
-) {
+) -> ApiResult<()> {
     tracing::info!(actor, role, action, ?case_id, object, outcome, "event");
     let event = crate::events::Event {
         at_ms: now_ms(),
@@ -336,9 +336,20 @@ pub async fn record_event(
         source: source.to_owned(),
         detail: detail.to_owned(),
     };
-    if let Err(e) = state.events.record(event).await {
+    state.events.record(event).await.map_err(|e| {
         tracing::error!("recording the event {action} {object}: {e}");
-    }
+        if e.contains("full") {
+            ApiError::new(
+                axum::http::StatusCode::INSUFFICIENT_STORAGE,
+                "the store's disk is full: the custody log cannot record this, so it was not done",
+            )
+        } else {
+            ApiError::internal(
+                "the custody log could not record this, so it was not done",
+                e,
+            )
+        }
+    })
 }
 
 #[cfg(test)]

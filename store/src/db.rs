@@ -130,6 +130,7 @@ CREATE TABLE IF NOT EXISTS previews (
 );
 CREATE TABLE IF NOT EXISTS events (
     id {ID},
+    seq BIGINT NOT NULL UNIQUE,
     at_ms BIGINT NOT NULL,
     actor TEXT NOT NULL,
     role TEXT NOT NULL,
@@ -138,7 +139,16 @@ CREATE TABLE IF NOT EXISTS events (
     object TEXT NOT NULL,
     outcome TEXT NOT NULL,
     source TEXT NOT NULL,
-    detail TEXT NOT NULL
+    detail TEXT NOT NULL,
+    leaf_hash TEXT NOT NULL,
+    root_after TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_head (
+    id BIGINT PRIMARY KEY,
+    size BIGINT NOT NULL,
+    frontier TEXT NOT NULL,
+    origin TEXT NOT NULL
 );
 ";
 

@@ -1,12 +1,15 @@
 //! The event log's writer: every event is committed before the request that caused it is answered,
 //! and events that arrive together are committed together (group commit), so that a busy store pays
-//! one fsync per batch instead of one per request.
+//! one fsync per batch instead of one per request. Each event becomes a leaf of the custody log
+//! ([`crate::custody`]).
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Db;
+use crate::custody::Signer;
+use crate::reserve::Reserve;
 
 /// One row of `events`.
 #[derive(Clone, Debug)]
@@ -35,7 +38,7 @@ const MAX_BATCH: usize = 512;
 
 impl EventLog {
     /// Start the writer task on the current runtime.
-    pub fn start(db: Arc<Db>) -> Self {
+    pub fn start(db: Arc<Db>, signer: Arc<Signer>, reserve: Arc<Reserve>) -> Self {
         let (queue, mut incoming) = mpsc::unbounded_channel::<Pending>();
         tokio::spawn(async move {
             while let Some(first) = incoming.recv().await {
@@ -46,7 +49,15 @@ impl EventLog {
                         Err(_) => break,
                     }
                 }
-                let result = write_batch(&db, &batch).await.map_err(|e| e.to_string());
+                let mut result = write_batch(&db, &signer, &batch)
+                    .await
+                    .map_err(|e| e.to_string());
+                // Out of space: spend the reserve on the log, then try once more.
+                if result.as_ref().is_err_and(|e| e.contains("full")) && reserve.release() {
+                    result = write_batch(&db, &signer, &batch)
+                        .await
+                        .map_err(|e| e.to_string());
+                }
                 for (_, done) in batch {
                     let _ = done.send(result.clone());
                 }
@@ -67,25 +78,16 @@ impl EventLog {
     }
 }
 
-async fn write_batch(db: &Db, batch: &[Pending]) -> Result<(), sqlx::Error> {
+async fn write_batch(db: &Db, signer: &Signer, batch: &[Pending]) -> Result<(), sqlx::Error> {
     let _guard = db.write().await;
     let mut tx = db.pool.begin().await?;
-    for (event, _) in batch {
-        sqlx::query(
-            "INSERT INTO events (at_ms, actor, role, action, case_id, object, outcome, source, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(event.at_ms)
-        .bind(&event.actor)
-        .bind(&event.role)
-        .bind(&event.action)
-        .bind(event.case_id)
-        .bind(&event.object)
-        .bind(&event.outcome)
-        .bind(&event.source)
-        .bind(&event.detail)
-        .execute(&mut *tx)
-        .await?;
-    }
+    let events: Vec<Event> = batch.iter().map(|(e, _)| e.clone()).collect();
+    crate::custody::append(
+        &mut tx,
+        db.dialect == crate::db::Dialect::Postgres,
+        signer,
+        &events,
+    )
+    .await?;
     tx.commit().await
 }

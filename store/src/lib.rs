@@ -20,11 +20,14 @@ use axum::routing::{get, post};
 pub mod api;
 pub mod auth;
 pub mod blobs;
+pub mod custody;
 pub mod db;
 pub mod download;
 pub mod error;
 pub mod events;
+pub mod log_api;
 pub mod merkle;
+pub mod reserve;
 pub mod scrub;
 pub mod share;
 pub mod tus;
@@ -55,6 +58,12 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Renders share-page previews; without one the page says there is no render.
     pub previewer: Option<Previewer>,
+    /// The custody log's Ed25519 key (hex seed; made on first start). Instances sharing a database share it.
+    pub signing_key: Option<PathBuf>,
+    /// The custody log's name in its checkpoints (default: the public URL).
+    pub origin: Option<String>,
+    /// Disk space kept in reserve for the custody log (embedded database only), bytes.
+    pub reserve_bytes: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -83,6 +92,9 @@ impl Config {
             max_upload_bytes: 4 << 30,
             idle_timeout: Duration::from_secs(30),
             previewer: None,
+            signing_key: None,
+            origin: None,
+            reserve_bytes: 64 << 20,
         }
     }
 }
@@ -93,6 +105,10 @@ pub struct AppState {
     pub db: Arc<Db>,
     /// The event writer (group commit).
     pub events: events::EventLog,
+    /// The custody log's signing key and origin.
+    pub signer: Arc<custody::Signer>,
+    /// Disk space kept for the custody log when the disk fills up.
+    pub reserve: Arc<reserve::Reserve>,
     pub blobs: Blobs,
     pub config: Config,
     /// The base of share links, without a trailing slash.
@@ -134,9 +150,21 @@ pub async fn serve(config: Config, on_start: impl FnOnce(&Started)) -> anyhow::R
         .unwrap_or_else(|| format!("http://{local}"))
         .trim_end_matches('/')
         .to_owned();
+    let origin = config.origin.clone().unwrap_or_else(|| public_url.clone());
+    let key_path = config
+        .signing_key
+        .clone()
+        .unwrap_or_else(|| config.data.join("signing.key"));
+    let signer = Arc::new(custody::Signer::load_or_create(&key_path, &origin)?);
     let admin_token_file = api::bootstrap_admin(&db, &config.data).await?;
+    let reserve = Arc::new(reserve::Reserve::new(
+        (db.dialect == db::Dialect::Sqlite).then(|| config.data.join("reserve")),
+        config.reserve_bytes,
+    ));
     let state = Arc::new(AppState {
-        events: events::EventLog::start(Arc::clone(&db)),
+        events: events::EventLog::start(Arc::clone(&db), Arc::clone(&signer), Arc::clone(&reserve)),
+        signer,
+        reserve,
         db,
         blobs,
         config,
@@ -183,6 +211,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/shares", get(share::list).post(share::create))
         .route("/api/shares/{id}", axum::routing::delete(share::revoke))
         .route("/api/admin/scrub", post(scrub::scrub_endpoint))
+        .route("/api/admin/log-check", post(log_api::check))
+        .route("/api/log/checkpoint", get(log_api::latest))
+        .route("/api/log/inclusion", get(log_api::inclusion))
+        .route("/api/log/consistency", get(log_api::consistency))
+        .route("/api/log/entries/{seq}", get(log_api::entry))
         .route("/s/{token}", get(share::page))
         .route("/s/{token}/model.glb", get(share::model))
         .route("/s/{token}/other.glb", get(share::other_model))

@@ -20,6 +20,9 @@ pub struct ScrubReport {
     pub checked: u64,
     pub problems: Vec<String>,
     pub unreferenced: Vec<String>,
+    /// The custody log's check, when the store's signing key was at hand (offline `verify --store`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<crate::custody::LogReport>,
 }
 
 /// Check every blob the database records against its storage.
@@ -79,6 +82,7 @@ pub async fn scrub(db: &Db, blobs: &Blobs) -> anyhow::Result<ScrubReport> {
         checked,
         problems,
         unreferenced,
+        log: None,
     })
 }
 
@@ -87,6 +91,8 @@ pub async fn scrub_offline(
     data: &Path,
     database: Option<&str>,
     blobs: Option<&str>,
+    signing_key: Option<&Path>,
+    receipts: &[crate::custody::Checkpoint],
 ) -> anyhow::Result<ScrubReport> {
     let db_file = data.join("exhibit.db");
     let url = if let Some(url) = database {
@@ -101,7 +107,29 @@ pub async fn scrub_offline(
     };
     let db = Db::open(&url).await?;
     let blobs = Blobs::open(blobs, data)?;
-    scrub(&db, &blobs).await
+    let mut report = scrub(&db, &blobs).await?;
+    // The custody log: checked with the store's own key (its public half is what receipts name).
+    let key = signing_key.map_or_else(|| data.join("signing.key"), Path::to_path_buf);
+    if key.exists() {
+        let origin = crate::custody::logged_origin(&db.pool)
+            .await?
+            .unwrap_or_default();
+        let signer = crate::custody::Signer::load_or_create(&key, &origin)?;
+        let events = crate::custody::stored_events(&db.pool).await?;
+        let log = crate::custody::check_log(&events, &origin, &signer.public_key(), receipts);
+        report.ok &= log.ok;
+        report
+            .problems
+            .extend(log.problems.iter().map(|p| format!("custody log: {p}")));
+        report.log = Some(log);
+    } else {
+        report.ok = false;
+        report.problems.push(format!(
+            "custody log: no signing key at {} to check it with",
+            key.display()
+        ));
+    }
+    Ok(report)
 }
 
 /// `POST /api/admin/scrub`.
@@ -122,6 +150,6 @@ pub async fn scrub_endpoint(
         if report.ok { "ok" } else { "damaged" },
         &report.problems.join("; "),
     )
-    .await;
+    .await?;
     Ok(Json(report))
 }

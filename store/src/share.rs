@@ -141,7 +141,7 @@ pub async fn create(
         "ok",
         &format!("model {model} until {}", rfc3339(expires_ms)),
     )
-    .await;
+    .await?;
     let base = format!("{}/s/{token}", state.public_url);
     Ok((
         StatusCode::CREATED,
@@ -256,7 +256,7 @@ pub async fn revoke(
         "ok",
         "",
     )
-    .await;
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -354,6 +354,7 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Record a visit through a link; the visit is refused when it cannot be recorded.
 async fn source_and_log(
     state: &AppState,
     headers: &HeaderMap,
@@ -361,7 +362,7 @@ async fn source_and_log(
     link: &Link,
     action: &str,
     detail: &str,
-) {
+) -> ApiResult<()> {
     let agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -377,7 +378,7 @@ async fn source_and_log(
         "ok",
         format!("{detail} {agent}").trim(),
     )
-    .await;
+    .await
 }
 
 pub async fn page(
@@ -391,7 +392,9 @@ pub async fn page(
         Ok(link) => link,
         Err(closed) => return closed_page(closed),
     };
-    source_and_log(&state, &headers, &source, &link, "share_viewed", "").await;
+    if let Err(e) = source_and_log(&state, &headers, &source, &link, "share_viewed", "").await {
+        return e.into_response();
+    }
     match page_html(&state, &link).await {
         Ok(html) => (
             [
@@ -554,7 +557,9 @@ pub async fn model(
         Ok(link) => link,
         Err(page) => return *page,
     };
-    source_and_log(&state, &headers, &source, &link, "share_download", "").await;
+    if let Err(e) = source_and_log(&state, &headers, &source, &link, "share_download", "").await {
+        return e.into_response();
+    }
     crate::download::serve_blob(&state, &headers, &link.model)
         .await
         .into_response()
@@ -574,7 +579,11 @@ pub async fn other_model(
     let Some(other) = link.other.clone() else {
         return ApiError::not_found().into_response();
     };
-    source_and_log(&state, &headers, &source, &link, "share_download", "other").await;
+    if let Err(e) =
+        source_and_log(&state, &headers, &source, &link, "share_download", "other").await
+    {
+        return e.into_response();
+    }
     crate::download::serve_blob(&state, &headers, &other)
         .await
         .into_response()

@@ -148,12 +148,24 @@ async fn load_own(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Uplo
     Ok(upload)
 }
 
+/// In low-space mode uploads wait (507) until the custody log's reserve can be made again.
+fn require_space(state: &AppState) -> ApiResult<()> {
+    if state.reserve.is_low() && !state.reserve.ensure() {
+        return Err(ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "the store's disk is full: uploads are paused until space is freed (reading goes on)",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     require_tus(&headers)?;
+    require_space(&state)?;
     if headers.contains_key("upload-defer-length") {
         return Err(ApiError::bad_request(
             "Upload-Defer-Length: not supported; send Upload-Length",
@@ -248,7 +260,7 @@ pub async fn create(
         "ok",
         &format!("{filename} {sha256} {length} bytes"),
     )
-    .await;
+    .await?;
     let mut response = StatusCode::CREATED.into_response();
     tus_headers(&mut response);
     response.headers_mut().insert(
@@ -354,6 +366,7 @@ pub async fn patch(
             format!("Content-Type {content_type:?}: a PATCH carries {OFFSET_CONTENT_TYPE}"),
         ));
     }
+    require_space(&state)?;
     let offset = number_header(&headers, "upload-offset")?;
     let checksum = match headers.get("upload-checksum").and_then(|v| v.to_str().ok()) {
         None => None,
@@ -635,7 +648,7 @@ async fn refuse(
         "refused",
         why,
     )
-    .await;
+    .await?;
     Ok(())
 }
 
@@ -723,6 +736,32 @@ async fn record(
         .await
         .map_err(db_error)?;
     }
+    // The upload's custody event, in the same transaction; its checkpoint is the receipt's.
+    let uploader = sqlx::query("SELECT name, role FROM users WHERE id = $1")
+        .bind(upload.user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    let event = crate::events::Event {
+        at_ms: now,
+        actor: uploader.get(0),
+        role: uploader.get(1),
+        action: "upload".to_owned(),
+        case_id: Some(upload.case_id),
+        object: format!("evidence {}", upload.evidence_id),
+        outcome: "stored".to_owned(),
+        source: String::new(),
+        detail: result.to_string(),
+    };
+    let checkpoint = crate::custody::append(
+        &mut tx,
+        state.db.dialect == crate::db::Dialect::Postgres,
+        &state.signer,
+        &[event],
+    )
+    .await
+    .map_err(db_error)?;
+    result["checkpoint"] = serde_json::to_value(&checkpoint).unwrap_or(Value::Null);
     sqlx::query("UPDATE uploads SET finished_ms = $1, result = $2 WHERE id = $3")
         .bind(now)
         .bind(result.to_string())
@@ -730,18 +769,6 @@ async fn record(
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-    sqlx::query(
-        "INSERT INTO events (at_ms, actor, role, action, case_id, object, outcome, source, detail) \
-         SELECT $1, users.name, users.role, 'upload', $2, $3, 'stored', '', $4 FROM users WHERE id = $5",
-    )
-    .bind(now)
-    .bind(upload.case_id)
-    .bind(format!("evidence {}", upload.evidence_id))
-    .bind(result.to_string())
-    .bind(upload.user_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
     Ok(result)
 }
@@ -797,7 +824,7 @@ pub async fn terminate(
         "ok",
         "",
     )
-    .await;
+    .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     tus_headers(&mut response);
     Ok(response)

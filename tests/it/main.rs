@@ -16,6 +16,7 @@
 mod architecture;
 mod cli;
 mod compare;
+mod custody;
 mod desktop;
 mod gltf_files;
 mod golden;

@@ -215,6 +215,15 @@ fn store_disk_full_refuses_cleanly_and_resumes() {
             .set_len(len.saturating_sub(bytes))
             .unwrap();
     };
+    // Completely full: reading old evidence still works, and is logged from the custody log's reserve.
+    let old = court.judge.get(&format!("/api/blobs/{}", before.sha256));
+    assert_eq!(old.status, 200, "{}", old.text());
+    assert_eq!(old.body, std::fs::read(sample_glb()).unwrap());
+    assert!(
+        server.log().contains("reserve was released"),
+        "{}",
+        server.log()
+    );
     free_up(300 * 1024);
     let mut rng = Seeded::new(7);
     let big = work.path().join("big-scan.bin");
@@ -261,6 +270,20 @@ fn store_disk_full_refuses_cleanly_and_resumes() {
             "only whole acknowledged pieces are kept: {len}"
         );
     }
+    // Reading on a full disk was logged (from the reserve kept for the custody log), and uploads wait.
+    let events = court
+        .admin
+        .get(&format!("/api/cases/{}/events", court.case))
+        .json();
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "download"
+                && e["object"] == json!(format!("blob {}", before.sha256))),
+        "the read on a full disk is in the custody log"
+    );
     // Space comes back: the same command resumes and finishes.
     std::fs::remove_file(&filler).unwrap();
     let resumed = upload(
@@ -282,6 +305,12 @@ fn store_disk_full_refuses_cleanly_and_resumes() {
     assert_eq!(evidence["files"][0]["sha256"], json!(resumed.sha256));
     let download = court.judge.get(&format!("/api/blobs/{}", resumed.sha256));
     assert_eq!(download.body, big_bytes);
+    let log = court.admin.post("/api/admin/log-check", &json!({})).json();
+    assert_eq!(
+        log["ok"],
+        json!(true),
+        "the custody log survived the full disk whole: {log}"
+    );
     drop(server);
 }
 

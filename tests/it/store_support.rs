@@ -307,6 +307,15 @@ impl Server {
                     database.clone(),
                     "--blobs".to_owned(),
                     format!("s3://exhibit?endpoint={}&region=garage", garage.endpoint),
+                    // Instances sharing a log share its signing key and name.
+                    "--signing-key".to_owned(),
+                    data.parent()
+                        .unwrap()
+                        .join("signing.key")
+                        .display()
+                        .to_string(),
+                    "--origin".to_owned(),
+                    "exhibit-test-court".to_owned(),
                 ],
                 vec![
                     ("AWS_ACCESS_KEY_ID".to_owned(), garage.key_id.clone()),
@@ -330,7 +339,15 @@ impl Server {
     fn spawn(&mut self) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_exhibit"));
         command
-            .args(["serve", "--json", "--no-previews", "--data"])
+            // A 1 MiB reserve for the custody log keeps the tests' folders small.
+            .args([
+                "serve",
+                "--json",
+                "--no-previews",
+                "--reserve-mb",
+                "1",
+                "--data",
+            ])
             .arg(&self.data)
             .args(["--bind", &format!("127.0.0.1:{}", self.port)])
             .args(&self.backend_args)

@@ -1,0 +1,184 @@
+//! The custody log over HTTP: the current checkpoint, inclusion and consistency proofs (public: they
+//! carry only hashes), entries (to the case's readers), and the full check (admin).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path as UrlPath, Query, State};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::Row as _;
+
+use crate::AppState;
+use crate::api::JsonBody;
+use crate::auth::{self, Action, Caller};
+use crate::custody::{self, Checkpoint};
+use crate::error::{ApiError, ApiResult};
+use crate::merkle;
+
+/// The log's size as committed.
+async fn size(state: &AppState) -> ApiResult<u64> {
+    let row = sqlx::query("SELECT size FROM log_head WHERE id = 1")
+        .fetch_optional(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("reading the log", &e))?;
+    Ok(row.map_or(0, |r| r.get::<i64, _>(0) as u64))
+}
+
+async fn checkpoint(state: &AppState, size: u64) -> ApiResult<Checkpoint> {
+    custody::checkpoint_at(&state.db.pool, &state.signer, size)
+        .await
+        .map_err(|e| ApiError::database("reading a checkpoint", &e))?
+        .ok_or_else(|| ApiError::bad_request(format!("the log has no checkpoint of size {size}")))
+}
+
+/// `GET /api/log/checkpoint`: the latest signed checkpoint, with the key and origin to check it by.
+pub async fn latest(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
+    let size = size(&state).await?;
+    let checkpoint = if size == 0 {
+        Value::Null
+    } else {
+        serde_json::to_value(checkpoint(&state, size).await?).unwrap_or(Value::Null)
+    };
+    Ok(Json(json!({
+        "origin": state.signer.origin,
+        "public_key": state.signer.public_key(),
+        "checkpoint": checkpoint,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InclusionQuery {
+    seq: u64,
+    size: Option<u64>,
+}
+
+/// `GET /api/log/inclusion?seq=N[&size=S]`: the audit path of event N in the tree of S events.
+pub async fn inclusion(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<InclusionQuery>,
+) -> ApiResult<Json<Value>> {
+    let current = size(&state).await?;
+    let size = query.size.unwrap_or(current);
+    if size > current || query.seq >= size {
+        return Err(ApiError::bad_request(format!(
+            "event {} in a tree of {size}: the log has {current} events",
+            query.seq
+        )));
+    }
+    let leaves = custody::leaf_hashes(&state.db.pool, size)
+        .await
+        .map_err(|e| ApiError::database("reading the log", &e))?;
+    let index = usize::try_from(query.seq).map_err(|_| ApiError::bad_request("seq"))?;
+    let proof = merkle::inclusion_proof(index, &leaves);
+    Ok(Json(json!({
+        "seq": query.seq,
+        "leaf_hash": codec::manifest::hex(&leaves[index]),
+        "proof": custody::proof_json(&proof),
+        "checkpoint": checkpoint(&state, size).await?,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsistencyQuery {
+    from: u64,
+    to: Option<u64>,
+}
+
+/// `GET /api/log/consistency?from=A[&to=B]`: proof that the tree of B events extends the one of A.
+pub async fn consistency(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<ConsistencyQuery>,
+) -> ApiResult<Json<Value>> {
+    let current = size(&state).await?;
+    let to = query.to.unwrap_or(current);
+    if query.from == 0 || query.from > to || to > current {
+        return Err(ApiError::bad_request(format!(
+            "consistency from {} to {to}: the log has {current} events (from must be 1..=to)",
+            query.from
+        )));
+    }
+    let leaves = custody::leaf_hashes(&state.db.pool, to)
+        .await
+        .map_err(|e| ApiError::database("reading the log", &e))?;
+    let from = usize::try_from(query.from).map_err(|_| ApiError::bad_request("from"))?;
+    let proof = merkle::consistency_proof(from, &leaves);
+    Ok(Json(json!({
+        "from": checkpoint(&state, query.from).await?,
+        "to": checkpoint(&state, to).await?,
+        "proof": custody::proof_json(&proof),
+    })))
+}
+
+/// `GET /api/log/entries/{seq}`: one event and its exact leaf bytes, to the readers of its case.
+pub async fn entry(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    UrlPath(seq): UrlPath<String>,
+) -> ApiResult<Json<Value>> {
+    let seq: u64 = seq.parse().map_err(|_| ApiError::not_found())?;
+    let events = custody::stored_events(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("reading the log", &e))?;
+    let stored = events
+        .into_iter()
+        .find(|e| e.seq == seq)
+        .ok_or_else(ApiError::not_found)?;
+    match stored.event.case_id {
+        Some(case) => {
+            auth::authorize(
+                &state,
+                &caller,
+                Action::ReadCase,
+                Some(case),
+                &format!("log entry {seq}"),
+            )
+            .await?;
+        }
+        None => {
+            auth::authorize(
+                &state,
+                &caller,
+                Action::Scrub,
+                None,
+                &format!("log entry {seq}"),
+            )
+            .await?;
+        }
+    }
+    let leaf = custody::leaf_bytes(seq, &stored.event);
+    Ok(Json(json!({
+        "seq": seq,
+        "leaf": base64::engine::general_purpose::STANDARD.encode(&leaf),
+        "leaf_hash": stored.leaf_hash,
+        "event": serde_json::from_slice::<Value>(&leaf).unwrap_or(Value::Null),
+        "checkpoint": checkpoint(&state, seq + 1).await?,
+    })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// Checkpoints handed out earlier (receipts): the log must still extend each.
+    #[serde(default)]
+    receipts: Vec<Checkpoint>,
+}
+
+/// `POST /api/admin/log-check`: walk the whole log (admin).
+pub async fn check(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CheckRequest>,
+) -> ApiResult<Json<custody::LogReport>> {
+    auth::authorize(&state, &caller, Action::Scrub, None, "custody log").await?;
+    let events = custody::stored_events(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("reading the log", &e))?;
+    Ok(Json(custody::check_log(
+        &events,
+        &state.signer.origin,
+        &state.signer.public_key(),
+        &body.receipts,
+    )))
+}
