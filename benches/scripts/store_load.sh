@@ -3,6 +3,7 @@
 #
 #   benches/scripts/store_load.sh [SECONDS] [CLIENTS]
 #
+# SERVE_FLAGS=--cached-verification measures the store without hashing every download.
 # Needs: a release build (cargo build --release; or EXHIBIT=path/to/exhibit), nginx and wrk (Debian packages nginx, wrk).
 # Prints one JSON line per measurement:
 #   - downloads: CLIENTS concurrent connections fetching one 8 MB blob over and over, exhibit
@@ -46,7 +47,7 @@ http {
 EOF
 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf"
 
-"$EXHIBIT" serve --data "$WORK/data" --bind "127.0.0.1:$EXHIBIT_PORT" --no-previews --json > "$WORK/serve.json" 2> "$WORK/serve.log" &
+"$EXHIBIT" serve --data "$WORK/data" --bind "127.0.0.1:$EXHIBIT_PORT" --no-previews --json ${SERVE_FLAGS:-} > "$WORK/serve.json" 2> "$WORK/serve.log" &
 for _ in $(seq 50); do [ -s "$WORK/serve.json" ] && break; sleep 0.1; done
 URL="http://127.0.0.1:$EXHIBIT_PORT"
 export EXHIBIT_TOKEN="$(cat "$WORK/data/admin.token")"
@@ -78,7 +79,7 @@ python3 - "$NGINX" "$EXH" "$META" "$CLIENTS" <<'EOF'
 import json, sys
 nginx, exh, meta, clients = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
 mbps = lambda r: r["bytes"] / r["seconds"] / 1e6
-print(json.dumps({"measure": "downloads", "clients": clients, "blob_bytes": 8000000,
+print(json.dumps({"measure": "downloads", "serve_flags": __import__("os").environ.get("SERVE_FLAGS", ""), "clients": clients, "blob_bytes": 8000000,
                   "nginx_MBps": round(mbps(nginx), 1), "exhibit_MBps": round(mbps(exh), 1),
                   "ratio": round(mbps(exh) / mbps(nginx), 3),
                   "nginx_errors": nginx["errors"], "exhibit_errors": exh["errors"],

@@ -41,6 +41,10 @@ pub struct Args {
     /// MiB of disk kept in reserve for the custody log, so that reads can still be logged on a full disk.
     #[arg(long, default_value_t = 64)]
     reserve_mb: u64,
+    /// Hash a whole download only when its file changed or was last checked over 5 minutes ago
+    /// (default: hash every download as it streams). Faster; silent bit rot is then caught later.
+    #[arg(long)]
+    cached_verification: bool,
     /// Do not draw previews for share pages (no graphics driver needed).
     #[arg(long)]
     no_previews: bool,
@@ -58,6 +62,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     config.signing_key.clone_from(&args.signing_key);
     config.origin.clone_from(&args.origin);
     config.reserve_bytes = args.reserve_mb << 20;
+    config.hash_every_download = !args.cached_verification;
     config.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
     config.idle_timeout = Duration::from_secs(args.idle_timeout_s.max(1));
     if !args.no_previews {

@@ -64,6 +64,10 @@ pub struct Config {
     pub origin: Option<String>,
     /// Disk space kept in reserve for the custody log (embedded database only), bytes.
     pub reserve_bytes: u64,
+    /// Hash every whole download as it streams (default). When false, a blob is hashed again only when its
+    /// file changed or the last check is over 5 minutes old, as for range requests: faster, but bit rot
+    /// that changes no file metadata is caught only by then, or by the scrub.
+    pub hash_every_download: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -95,6 +99,7 @@ impl Config {
             signing_key: None,
             origin: None,
             reserve_bytes: 64 << 20,
+            hash_every_download: true,
         }
     }
 }

@@ -436,4 +436,28 @@ fn store_damaged_blobs_are_never_served_and_the_scrub_names_them() {
             "{problems:?}"
         );
     }
+
+    // With --cached-verification a download is not hashed each time, but a file that changed since it was
+    // last checked is hashed again, and refused.
+    drop(server);
+    let cached = Server::start(&Backend::Embedded, &data, &["--cached-verification"]);
+    let judge = court.judge.at(&cached.url);
+    let sha = &shas[3];
+    assert_eq!(judge.get(&format!("/api/blobs/{sha}")).status, 200);
+    assert_eq!(
+        judge.get(&format!("/api/blobs/{sha}")).status,
+        200,
+        "served again from the cached check"
+    );
+    std::thread::sleep(Duration::from_millis(20)); // a new modification time
+    let mut bytes = std::fs::read(blob(sha)).unwrap();
+    bytes[1000] ^= 1;
+    std::fs::write(blob(sha), bytes).unwrap();
+    let after = judge.get(&format!("/api/blobs/{sha}"));
+    assert_eq!(
+        after.status,
+        500,
+        "a blob changed since its check is hashed again and refused: {}",
+        after.text()
+    );
 }
