@@ -24,6 +24,7 @@ use crate::api::clean_sha256;
 use crate::auth::{self, Action, Caller};
 use crate::blobs::ByteStream;
 use crate::error::{ApiError, ApiResult};
+use crate::headers::parse_range;
 
 /// How long a checked blob stays trusted for range requests while its file is unchanged.
 const VERIFIED_FOR: Duration = Duration::from_mins(5);
@@ -80,39 +81,6 @@ pub async fn blob_size(state: &AppState, sha256: &str) -> ApiResult<u64> {
         .map_err(|e| ApiError::database("reading a blob", &e))?
         .ok_or_else(ApiError::not_found)?;
     Ok(row.get::<i64, _>(0) as u64)
-}
-
-/// `bytes=a-b`, `bytes=a-`, `bytes=-n` (one range; several are answered with the whole blob).
-fn parse_range(text: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(spec) = text.trim().strip_prefix("bytes=") else {
-        return Ok(None);
-    };
-    if spec.contains(',') {
-        return Ok(None);
-    }
-    let (start, end) = spec.split_once('-').ok_or(())?;
-    let (start, end) = match (start.trim(), end.trim()) {
-        ("", suffix) => {
-            let n: u64 = suffix.parse().map_err(|_| ())?;
-            if n == 0 {
-                return Err(());
-            }
-            (size.saturating_sub(n), size)
-        }
-        (a, "") => (a.parse().map_err(|_| ())?, size),
-        (a, b) => {
-            let a: u64 = a.parse().map_err(|_| ())?;
-            let b: u64 = b.parse().map_err(|_| ())?;
-            if b < a {
-                return Err(());
-            }
-            (a, (b + 1).min(size))
-        }
-    };
-    if start >= size {
-        return Err(());
-    }
-    Ok(Some((start, end)))
 }
 
 fn accepts_zstd(headers: &HeaderMap) -> bool {
@@ -441,7 +409,11 @@ mod tests {
             "bytes=",
             "bytes=--1",
         ] {
-            assert_eq!(parse_range(bad, 1000), Err(()), "{bad}");
+            assert_eq!(
+                parse_range(bad, 1000),
+                Err(crate::headers::Unsatisfiable),
+                "{bad}"
+            );
         }
     }
 

@@ -25,6 +25,7 @@ pub mod db;
 pub mod download;
 pub mod error;
 pub mod events;
+pub mod headers;
 pub mod log_api;
 pub mod merkle;
 pub mod reserve;

@@ -55,28 +55,9 @@ fn number_header(headers: &HeaderMap, name: &str) -> ApiResult<u64> {
         .map_err(|_| ApiError::bad_request(format!("header {name}: {text:?} is not a byte count")))
 }
 
-/// `Upload-Metadata: key base64,key base64`.
+/// `Upload-Metadata`, with errors as 400s.
 fn parse_metadata(text: &str) -> ApiResult<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let mut parts = pair.splitn(2, ' ');
-        let key = parts.next().unwrap_or_default().to_owned();
-        let value = match parts.next() {
-            Some(encoded) => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(encoded.trim())
-                    .map_err(|e| {
-                        ApiError::bad_request(format!("Upload-Metadata `{key}`: not base64: {e}"))
-                    })?;
-                String::from_utf8(bytes).map_err(|_| {
-                    ApiError::bad_request(format!("Upload-Metadata `{key}`: not UTF-8 text"))
-                })?
-            }
-            None => String::new(),
-        };
-        out.push((key, value));
-    }
-    Ok(out)
+    crate::headers::parse_upload_metadata(text).map_err(ApiError::bad_request)
 }
 
 pub async fn options() -> Response {
