@@ -591,7 +591,7 @@ pub async fn evidence_json(state: &AppState, id: i64) -> ApiResult<(i64, Value)>
     .ok_or_else(ApiError::not_found)?;
     let versions = sqlx::query(
         "SELECT versions.number, versions.model_sha256, versions.manifest_sha256, versions.bytes, \
-         versions.filename, users.name, versions.created_ms FROM versions \
+         versions.filename, users.name, versions.created_ms, versions.id FROM versions \
          JOIN users ON users.id = versions.uploaded_by WHERE evidence_id = $1 ORDER BY number",
     )
     .bind(id)
@@ -611,6 +611,10 @@ pub async fn evidence_json(state: &AppState, id: i64) -> ApiResult<(i64, Value)>
     .map_err(|e| ApiError::database("reading files", &e))?;
     let capture: String = row.get(6);
     let case: i64 = row.get(1);
+    let mut confirmations = Vec::new();
+    for v in &versions {
+        confirmations.push(crate::confirm::of_version(state, v.get(7)).await?);
+    }
     Ok((
         case,
         json!({
@@ -622,7 +626,7 @@ pub async fn evidence_json(state: &AppState, id: i64) -> ApiResult<(i64, Value)>
             "description": row.get::<String, _>(5),
             "capture": serde_json::from_str::<Value>(&capture).unwrap_or(Value::Null),
             "created_at": rfc3339(row.get(7)),
-            "versions": versions.iter().map(|v| json!({
+            "versions": versions.iter().zip(confirmations).map(|(v, confirmations)| json!({
                 "version": v.get::<i64, _>(0),
                 "sha256": v.get::<String, _>(1),
                 "manifest_sha256": v.get::<Option<String>, _>(2),
@@ -630,6 +634,7 @@ pub async fn evidence_json(state: &AppState, id: i64) -> ApiResult<(i64, Value)>
                 "filename": v.get::<String, _>(4),
                 "uploaded_by": v.get::<String, _>(5),
                 "created_at": rfc3339(v.get(6)),
+                "confirmations": confirmations,
             })).collect::<Vec<_>>(),
             "files": files.iter().map(|f| json!({
                 "sha256": f.get::<String, _>(0),

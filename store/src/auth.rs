@@ -69,10 +69,12 @@ pub enum Action {
     RevokeShare,
     /// Check every stored blob (the scrub).
     Scrub,
+    /// Confirm or object to a model version (当事人确认).
+    Confirm,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Action::ManageUsers,
         Action::CreateCase,
         Action::ManageMembers,
@@ -82,6 +84,7 @@ impl Action {
         Action::Share,
         Action::RevokeShare,
         Action::Scrub,
+        Action::Confirm,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -94,6 +97,7 @@ impl Action {
             Self::Share => "share",
             Self::RevokeShare => "revoke_share",
             Self::Scrub => "scrub",
+            Self::Confirm => "confirm",
         }
     }
     /// Whether the action is about one case (and so answers 404 to outsiders).
@@ -129,6 +133,10 @@ pub const POLICY: &[(Action, &[Role])] = &[
         &[Role::Admin, Role::Technician, Role::Judge],
     ),
     (Action::Scrub, &[Role::Admin]),
+    (
+        Action::Confirm,
+        &[Role::Admin, Role::Technician, Role::Party],
+    ),
 ];
 
 /// What the policy says for `role` doing `action` in a case it is (`member`) or is not a member of.

@@ -144,6 +144,24 @@ CREATE TABLE IF NOT EXISTS events (
     root_after TEXT NOT NULL,
     signature TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS user_keys (
+    user_id BIGINT PRIMARY KEY REFERENCES users(id),
+    secret TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS confirmations (
+    id {ID},
+    version_id BIGINT NOT NULL REFERENCES versions(id),
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    decision TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    statement TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    key_held_by TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS log_head (
     id BIGINT PRIMARY KEY,
     size BIGINT NOT NULL,

@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 pub mod api;
 pub mod auth;
 pub mod blobs;
+pub mod confirm;
 pub mod custody;
 pub mod db;
 pub mod download;
@@ -204,6 +205,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/cases/{case}/events", get(api::case_events))
         .route("/api/evidence/{evidence}", get(api::get_evidence))
+        .route(
+            "/api/versions/{sha256}/confirmations",
+            post(confirm::create),
+        )
         .route("/api/blobs/{sha256}", get(download::get_blob))
         .route("/api/uploads", post(tus::create).options(tus::options))
         .route(

@@ -33,6 +33,15 @@ async fn checkpoint(state: &AppState, size: u64) -> ApiResult<Checkpoint> {
         .ok_or_else(|| ApiError::bad_request(format!("the log has no checkpoint of size {size}")))
 }
 
+/// The latest checkpoint (`None` for an empty log).
+pub async fn current_checkpoint(state: &AppState) -> ApiResult<Option<Checkpoint>> {
+    let size = size(state).await?;
+    if size == 0 {
+        return Ok(None);
+    }
+    checkpoint(state, size).await.map(Some)
+}
+
 /// `GET /api/log/checkpoint`: the latest signed checkpoint, with the key and origin to check it by.
 pub async fn latest(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
     let size = size(&state).await?;

@@ -40,7 +40,7 @@ async fn model_facts(state: &AppState, sha256: &str) -> ApiResult<Option<Value>>
     let row = sqlx::query(
         "SELECT evidence.case_id, evidence.id, evidence.label, evidence.kind, versions.number, \
          versions.bytes, versions.manifest_sha256, versions.filename, cases.number, cases.court, \
-         cases.title, versions.created_ms FROM versions \
+         cases.title, versions.created_ms, versions.id FROM versions \
          JOIN evidence ON evidence.id = versions.evidence_id JOIN cases ON cases.id = evidence.case_id \
          WHERE versions.model_sha256 = $1 ORDER BY versions.id LIMIT 1",
     )
@@ -62,6 +62,7 @@ async fn model_facts(state: &AppState, sha256: &str) -> ApiResult<Option<Value>>
             "court": r.get::<String, _>(9),
             "title": r.get::<String, _>(10),
             "uploaded_at": rfc3339(r.get(11)),
+            "version_id": r.get::<i64, _>(12),
             "sha256": sha256,
         })
     }))
@@ -500,6 +501,45 @@ async fn page_html(state: &AppState, link: &Link) -> ApiResult<String> {
         },
         None => String::new(),
     };
+    let confirmations =
+        crate::confirm::of_version(state, facts["version_id"].as_i64().unwrap_or_default()).await?;
+    let confirmations = if confirmations.is_empty() {
+        "<tr><th>当事人确认 Confirmations</th><td data-key=\"confirmations\">尚无 none yet</td></tr>".to_owned()
+    } else {
+        let items: Vec<String> = confirmations
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} ({}{}): {}{}{}",
+                    escape(c["by"].as_str().unwrap_or("")),
+                    c["role"].as_str().unwrap_or(""),
+                    c["side"]
+                        .as_str()
+                        .map(|s| format!(", {s}"))
+                        .unwrap_or_default(),
+                    if c["decision"] == "confirm" {
+                        "确认 confirms"
+                    } else {
+                        "异议 objects"
+                    },
+                    c["reason"]
+                        .as_str()
+                        .filter(|r| !r.is_empty())
+                        .map(|r| format!(": {}", escape(r)))
+                        .unwrap_or_default(),
+                    if c["signature_verifies"] == true {
+                        " — 签名有效 signature verifies"
+                    } else {
+                        " — 签名无效 SIGNATURE DOES NOT VERIFY"
+                    },
+                )
+            })
+            .collect();
+        format!(
+            "<tr><th>当事人确认 Confirmations</th><td data-key=\"confirmations\">{}</td></tr>",
+            items.join("<br>")
+        )
+    };
     let view = link
         .view
         .as_deref()
@@ -523,7 +563,7 @@ async fn page_html(state: &AppState, link: &Link) -> ApiResult<String> {
          <tr><th>证据 Evidence</th><td>{label} ({kind})</td></tr>\
          <tr><th>版本 Version</th><td data-key=\"version\">{version}, uploaded {uploaded}</td></tr>\
          <tr><th>SHA-256</th><td><code data-key=\"sha256\">{sha}</code></td></tr>\
-         <tr><th>大小 Size</th><td>{bytes} bytes</td></tr>{other}{view}{manifest}\
+         <tr><th>大小 Size</th><td>{bytes} bytes</td></tr>{confirmations}{other}{view}{manifest}\
          <tr><th>有效期 Expires</th><td data-key=\"expires\">{expires}</td></tr>\
          </table>\
          <p>每次打开此链接都会记录在案。 Every opening of this link is recorded.</p>\

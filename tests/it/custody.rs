@@ -205,3 +205,160 @@ fn custody_log_proofs_receipts_and_tampering() {
         "a truncated log alone still verifies; the receipt is what catches it"
     );
 }
+
+#[test]
+fn parties_confirm_or_object_to_one_exact_version() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start(&Backend::Embedded, &work.path().join("data"), &[]);
+    let court = Court::set_up(&server);
+    let state = work.path().join("state");
+    let v1 = upload(
+        &court.technician,
+        &sample_glb(),
+        court.case,
+        court.evidence,
+        "model",
+        1 << 20,
+        &state,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let path = format!("/api/versions/{}/confirmations", v1.sha256);
+    // The plaintiff confirms with the key the store holds for them.
+    let confirmed = court
+        .plaintiff
+        .post(&path, &json!({ "decision": "confirm" }));
+    assert_eq!(confirmed.status, 201, "{}", confirmed.text());
+    let confirmed = confirmed.json();
+    let statement = confirmed["statement"].as_str().unwrap();
+    assert!(
+        statement.contains(&v1.sha256) && statement.contains("decision confirm"),
+        "{statement}"
+    );
+    let manifest = v1.result["manifest_sha256"].as_str().unwrap();
+    assert!(
+        statement.contains(&format!("manifest {manifest}")),
+        "the manifest's hash is signed: {statement}"
+    );
+    store::confirm::verify_signature(
+        statement,
+        confirmed["public_key"].as_str().unwrap(),
+        confirmed["signature"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(confirmed["key_held_by"], json!("store"));
+    assert!(
+        confirmed["checkpoint"]["size"].as_u64().unwrap() > 0,
+        "the receipt carries the log's checkpoint"
+    );
+    // An objection needs a reason.
+    assert_eq!(
+        court
+            .defendant
+            .post(&path, &json!({ "decision": "object" }))
+            .status,
+        400
+    );
+    let objected = court.defendant.post(&path, &json!({ "decision": "object", "reason": "灯罩的弧度与实物不符 (the shade's curve differs from the object)" }));
+    assert_eq!(objected.status, 201, "{}", objected.text());
+    // A party may bring their own key: they sign the statement over a checkpoint of the log.
+    let own_key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let public_key = codec::manifest::hex(own_key.verifying_key().as_bytes());
+    let latest = court.plaintiff.get("/api/log/checkpoint").json();
+    let checkpoint: store::custody::Checkpoint =
+        serde_json::from_value(latest["checkpoint"].clone()).unwrap();
+    let text = store::confirm::statement(
+        "(2022)鲁01民初123号",
+        court.evidence,
+        1,
+        &v1.sha256,
+        manifest,
+        "confirm",
+        "checked at the hearing",
+        &checkpoint,
+    );
+    let signature = {
+        use base64::Engine as _;
+        use ed25519_dalek::Signer as _;
+        base64::engine::general_purpose::STANDARD.encode(own_key.sign(text.as_bytes()).to_bytes())
+    };
+    let own = court.plaintiff.post(&path, &json!({ "decision": "confirm", "reason": "checked at the hearing", "signature": signature, "public_key": public_key, "checkpoint": checkpoint }));
+    assert_eq!(own.status, 201, "{}", own.text());
+    assert_eq!(own.json()["key_held_by"], json!("party"));
+    // A signature over anything else, or a checkpoint the log never had, is refused.
+    let wrong = court.plaintiff.post(&path, &json!({ "decision": "object", "reason": "x", "signature": signature, "public_key": public_key, "checkpoint": checkpoint }));
+    assert_eq!(wrong.status, 400, "{}", wrong.text());
+    let mut forged = checkpoint.clone();
+    forged.root = "ab".repeat(32);
+    let forged = court.plaintiff.post(&path, &json!({ "decision": "confirm", "reason": "checked at the hearing", "signature": signature, "public_key": public_key, "checkpoint": forged }));
+    assert_eq!(forged.status, 400, "{}", forged.text());
+    // Judges do not confirm; outsiders cannot see the version.
+    assert_eq!(
+        court
+            .judge
+            .post(&path, &json!({ "decision": "confirm" }))
+            .status,
+        403
+    );
+    assert_eq!(
+        court
+            .outside_party
+            .post(&path, &json!({ "decision": "confirm" }))
+            .status,
+        404
+    );
+    // A new version starts with none; the old one keeps its three, each verifying.
+    upload(
+        &court.technician,
+        &second_glb(),
+        court.case,
+        court.evidence,
+        "model",
+        1 << 20,
+        &state,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let evidence = court
+        .judge
+        .get(&format!("/api/evidence/{}", court.evidence))
+        .json();
+    let first = evidence["versions"][0]["confirmations"].as_array().unwrap();
+    assert_eq!(first.len(), 3, "{evidence}");
+    assert!(first.iter().all(|c| c["signature_verifies"] == json!(true)));
+    assert_eq!(first[1]["decision"], json!("object"));
+    assert_eq!(first[1]["side"], json!("defendant"));
+    assert_eq!(
+        evidence["versions"][1]["confirmations"],
+        json!([]),
+        "a new version needs new confirmations"
+    );
+    // The share page shows them, objection and reason included.
+    let link = court
+        .judge
+        .post("/api/shares", &json!({ "model": v1.sha256 }))
+        .json();
+    let page = super::store_support::Api::new(&server.url, "")
+        .get(link["url"].as_str().unwrap())
+        .text();
+    assert!(
+        page.contains("异议 objects") && page.contains("灯罩的弧度"),
+        "{page}"
+    );
+    assert!(page.contains("签名有效 signature verifies"));
+    // Confirmations and objections are custody events.
+    let events = court
+        .judge
+        .get(&format!("/api/cases/{}/events", court.case))
+        .json();
+    let actions: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"confirmation") && actions.contains(&"objection"),
+        "{actions:?}"
+    );
+}

@@ -407,6 +407,11 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ("scrub", "judge", "D", "D"),
     ("scrub", "party", "D", "D"),
     ("scrub", "appellate", "D", "D"),
+    ("confirm", "admin", "A", "A"),
+    ("confirm", "technician", "A", "A"),
+    ("confirm", "judge", "D", "H"),
+    ("confirm", "party", "A", "H"),
+    ("confirm", "appellate", "D", "D"),
 ];
 
 #[test]
@@ -507,6 +512,10 @@ fn store_roles_table_over_http() {
                     &json!({ "name": format!("user {n}"), "role": "party" }),
                 ),
                 "scrub" => api.post("/api/admin/scrub", &json!({})),
+                "confirm" => api.post(
+                    &format!("/api/versions/{model}/confirmations"),
+                    &json!({ "decision": "confirm" }),
+                ),
                 _ => unreachable!(),
             };
             let got = match answer.status {

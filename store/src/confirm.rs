@@ -1,0 +1,342 @@
+//! Confirmation by the parties (当事人确认): each party, and the technician, confirms or objects to one
+//! exact model version. A confirmation is an Ed25519 signature over the version's manifest hash, the
+//! model's hash, the decision and the custody log's checkpoint at that moment; the key is the party's
+//! own (they sign and send the signature) or one the store holds for them. A new version has none.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use base64::Engine as _;
+use ed25519_dalek::{Signer as _, Verifier as _};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::Row as _;
+
+use crate::AppState;
+use crate::api::{JsonBody, clean_sha256, clean_text};
+use crate::auth::{self, Action, Caller};
+use crate::custody::Checkpoint;
+use crate::db::{now_ms, rfc3339};
+use crate::error::{ApiError, ApiResult};
+
+/// The exact text a confirmation signs.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the signed statement is exactly these fields"
+)]
+pub fn statement(
+    case_number: &str,
+    evidence: i64,
+    version: i64,
+    model_sha256: &str,
+    manifest_sha256: &str,
+    decision: &str,
+    reason: &str,
+    checkpoint: &Checkpoint,
+) -> String {
+    format!(
+        "exhibit confirmation v1\ncase {case_number}\nevidence {evidence} version {version}\n\
+         model {model_sha256}\nmanifest {manifest_sha256}\ndecision {decision}\nreason {reason}\n\
+         checkpoint {} {} {}\n",
+        checkpoint.origin, checkpoint.size, checkpoint.root
+    )
+}
+
+/// Check a confirmation's signature over its statement.
+pub fn verify_signature(statement: &str, public_key: &str, signature: &str) -> Result<(), String> {
+    let key: [u8; 32] = hex32(public_key).ok_or("the public key is not 64 hex digits")?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|e| e.to_string())?;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signature)
+        .ok()
+        .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok())
+        .ok_or("the signature is not 64 bytes of base64")?;
+    key.verify(statement.as_bytes(), &signature)
+        .map_err(|_| "the signature does not verify".to_owned())
+}
+
+fn hex32(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewConfirmation {
+    /// `confirm` or `object`.
+    decision: String,
+    /// Why (required for an objection).
+    #[serde(default)]
+    reason: String,
+    /// The party's own signature over the statement (base64), with `public_key` and `checkpoint`; without
+    /// them the store signs with the key it holds for the caller.
+    signature: Option<String>,
+    public_key: Option<String>,
+    checkpoint: Option<Checkpoint>,
+}
+
+/// The version a model hash is, with its case.
+struct Version {
+    id: i64,
+    number: i64,
+    evidence: i64,
+    case: i64,
+    case_number: String,
+    manifest: String,
+}
+
+impl Version {
+    fn statement(
+        &self,
+        model: &str,
+        decision: &str,
+        reason: &str,
+        checkpoint: &Checkpoint,
+    ) -> String {
+        statement(
+            &self.case_number,
+            self.evidence,
+            self.number,
+            model,
+            &self.manifest,
+            decision,
+            reason,
+            checkpoint,
+        )
+    }
+}
+
+async fn version_of(state: &AppState, sha256: &str) -> ApiResult<Version> {
+    let row = sqlx::query(
+        "SELECT versions.id, versions.number, evidence.id, cases.id, cases.number, \
+         COALESCE(versions.manifest_sha256, '') FROM versions \
+         JOIN evidence ON evidence.id = versions.evidence_id JOIN cases ON cases.id = evidence.case_id \
+         WHERE versions.model_sha256 = $1 ORDER BY versions.id LIMIT 1",
+    )
+    .bind(sha256)
+    .fetch_optional(&state.db.pool)
+    .await
+    .map_err(|e| ApiError::database("reading a version", &e))?
+    .ok_or_else(ApiError::not_found)?;
+    Ok(Version {
+        id: row.get(0),
+        number: row.get(1),
+        evidence: row.get(2),
+        case: row.get(3),
+        case_number: row.get(4),
+        manifest: row.get(5),
+    })
+}
+
+/// The key the store holds for a user (made on first use).
+async fn held_key(state: &AppState, user: i64) -> ApiResult<ed25519_dalek::SigningKey> {
+    let _guard = state.db.write().await;
+    let row = sqlx::query("SELECT secret FROM user_keys WHERE user_id = $1")
+        .bind(user)
+        .fetch_optional(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("reading a key", &e))?;
+    if let Some(row) = row {
+        let secret = hex32(&row.get::<String, _>(0))
+            .ok_or_else(|| ApiError::internal("a held key", "damaged"))?;
+        return Ok(ed25519_dalek::SigningKey::from_bytes(&secret));
+    }
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| ApiError::internal("randomness", e))?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    sqlx::query(
+        "INSERT INTO user_keys (user_id, secret, public_key, created_ms) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(user)
+    .bind(codec::manifest::hex(&seed))
+    .bind(codec::manifest::hex(key.verifying_key().as_bytes()))
+    .bind(now_ms())
+    .execute(&state.db.pool)
+    .await
+    .map_err(|e| ApiError::database("storing a key", &e))?;
+    Ok(key)
+}
+
+/// `POST /api/versions/{sha256}/confirmations`.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    UrlPath(sha256): UrlPath<String>,
+    JsonBody(body): JsonBody<NewConfirmation>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let sha256 = clean_sha256("sha256", &sha256).map_err(|_| ApiError::not_found())?;
+    let version = version_of(&state, &sha256).await?;
+    auth::authorize(
+        &state,
+        &caller,
+        Action::Confirm,
+        Some(version.case),
+        &format!("model {sha256}"),
+    )
+    .await?;
+    let decision = match body.decision.as_str() {
+        "confirm" | "object" => body.decision.clone(),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "field `decision`: {other:?} is not confirm or object"
+            )));
+        }
+    };
+    let reason = if body.reason.trim().is_empty() {
+        if decision == "object" {
+            return Err(ApiError::bad_request(
+                "field `reason`: an objection says why",
+            ));
+        }
+        String::new()
+    } else {
+        clean_text("reason", &body.reason, 4000)?
+    };
+    // The checkpoint the statement names: the party's (it must be one the log really had), or now's.
+    let current = crate::log_api::current_checkpoint(&state).await?;
+    let (checkpoint, signature, public_key, held_by) = match (
+        &body.signature,
+        &body.public_key,
+        &body.checkpoint,
+    ) {
+        (Some(signature), Some(public_key), Some(checkpoint)) => {
+            let logged =
+                crate::custody::checkpoint_at(&state.db.pool, &state.signer, checkpoint.size)
+                    .await
+                    .map_err(|e| ApiError::database("reading a checkpoint", &e))?;
+            if logged.as_ref() != Some(checkpoint) {
+                return Err(ApiError::bad_request(
+                    "field `checkpoint`: not a checkpoint of this store's log (take it from /api/log/checkpoint)",
+                ));
+            }
+            let text = version.statement(&sha256, &decision, &reason, checkpoint);
+            verify_signature(&text, public_key, signature).map_err(|e| {
+                ApiError::bad_request(format!("field `signature`: {e} over the statement\n{text}"))
+            })?;
+            (
+                checkpoint.clone(),
+                signature.clone(),
+                public_key.clone(),
+                "party",
+            )
+        }
+        (None, None, None) => {
+            let checkpoint =
+                current.ok_or_else(|| ApiError::internal("the custody log", "empty"))?;
+            let key = held_key(&state, caller.user_id).await?;
+            let text = version.statement(&sha256, &decision, &reason, &checkpoint);
+            let signature = base64::engine::general_purpose::STANDARD
+                .encode(key.sign(text.as_bytes()).to_bytes());
+            (
+                checkpoint,
+                signature,
+                codec::manifest::hex(key.verifying_key().as_bytes()),
+                "store",
+            )
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "fields `signature`, `public_key` and `checkpoint` come together (a party's own key), or not at all",
+            ));
+        }
+    };
+    let text = version.statement(&sha256, &decision, &reason, &checkpoint);
+    let id: i64 = {
+        let _guard = state.db.write().await;
+        sqlx::query(
+            "INSERT INTO confirmations (version_id, user_id, decision, reason, statement, signature, \
+             public_key, key_held_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(version.id)
+        .bind(caller.user_id)
+        .bind(&decision)
+        .bind(&reason)
+        .bind(&text)
+        .bind(&signature)
+        .bind(&public_key)
+        .bind(held_by)
+        .bind(now_ms())
+        .fetch_one(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("recording a confirmation", &e))?
+        .get(0)
+    };
+    auth::log_event(
+        &state,
+        &caller,
+        if decision == "confirm" {
+            "confirmation"
+        } else {
+            "objection"
+        },
+        Some(version.case),
+        &format!("model {sha256}"),
+        "recorded",
+        &format!("confirmation {id}: {reason}"),
+    )
+    .await?;
+    let receipt = crate::log_api::current_checkpoint(&state).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id,
+            "version": version.number,
+            "evidence": version.evidence,
+            "model": sha256,
+            "decision": decision,
+            "reason": reason,
+            "statement": text,
+            "signature": signature,
+            "public_key": public_key,
+            "key_held_by": held_by,
+            "checkpoint": receipt,
+        })),
+    ))
+}
+
+/// The confirmations and objections of a version, each with whether its signature verifies.
+pub async fn of_version(state: &AppState, version_id: i64) -> ApiResult<Vec<Value>> {
+    let rows = sqlx::query(
+        "SELECT confirmations.id, users.name, users.role, decision, reason, statement, signature, \
+         public_key, key_held_by, confirmations.created_ms, case_members.side FROM confirmations \
+         JOIN users ON users.id = confirmations.user_id \
+         JOIN versions ON versions.id = confirmations.version_id \
+         JOIN evidence ON evidence.id = versions.evidence_id \
+         LEFT JOIN case_members ON case_members.user_id = users.id AND case_members.case_id = evidence.case_id \
+         WHERE version_id = $1 ORDER BY confirmations.id",
+    )
+    .bind(version_id)
+    .fetch_all(&state.db.pool)
+    .await
+    .map_err(|e| ApiError::database("reading confirmations", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let statement: String = r.get(5);
+            let signature: String = r.get(6);
+            let public_key: String = r.get(7);
+            json!({
+                "id": r.get::<i64, _>(0),
+                "by": r.get::<String, _>(1),
+                "role": r.get::<String, _>(2),
+                "side": r.get::<Option<String>, _>(10),
+                "decision": r.get::<String, _>(3),
+                "reason": r.get::<String, _>(4),
+                "statement": statement,
+                "signature": signature,
+                "public_key": public_key,
+                "key_held_by": r.get::<String, _>(8),
+                "at": rfc3339(r.get(9)),
+                "signature_verifies": verify_signature(&statement, &public_key, &signature).is_ok(),
+            })
+        })
+        .collect())
+}
