@@ -318,7 +318,8 @@ pub async fn create_case(
     Ok((StatusCode::CREATED, Json(case)))
 }
 
-async fn case_json(state: &AppState, id: i64) -> ApiResult<Value> {
+/// A case with its members, as the API shows it.
+pub async fn case_json(state: &AppState, id: i64) -> ApiResult<Value> {
     let row = sqlx::query(
         "SELECT id, number, court, title, parties, created_ms FROM cases WHERE id = $1",
     )

@@ -29,6 +29,7 @@ pub mod events;
 pub mod headers;
 pub mod log_api;
 pub mod merkle;
+pub mod report;
 pub mod reserve;
 pub mod scrub;
 pub mod share;
@@ -204,6 +205,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(api::list_evidence).post(api::add_evidence),
         )
         .route("/api/cases/{case}/events", get(api::case_events))
+        .route("/api/cases/{case}/report", get(report::case_report))
         .route("/api/evidence/{evidence}", get(api::get_evidence))
         .route(
             "/api/versions/{sha256}/confirmations",

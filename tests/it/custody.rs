@@ -346,6 +346,51 @@ fn parties_confirm_or_object_to_one_exact_version() {
         "{page}"
     );
     assert!(page.contains("签名有效 signature verifies"));
+    // The custody report: both versions' hashes, the manifest's inputs and steps, the objection and its
+    // reason, the signatures checked, the timeline, and the log's checkpoint as it stood.
+    let report = court
+        .judge
+        .get(&format!("/api/cases/{}/report", court.case));
+    assert_eq!(report.status, 200);
+    let html = report.text();
+    let v2_sha = evidence["versions"][1]["sha256"].as_str().unwrap();
+    for needle in [
+        v1.sha256.as_str(),
+        v2_sha,
+        manifest,
+        "灯罩的弧度",
+        "异议 Objection",
+        "签名有效 signature verifies",
+        "custody_report",
+        "upload",
+        "<svg",
+    ] {
+        assert!(html.contains(needle), "the report lacks {needle:?}");
+    }
+    let log_size: u64 = html
+        .split("data-key=\"log-size\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let latest = court.judge.get("/api/log/checkpoint").json();
+    assert_eq!(
+        log_size,
+        latest["checkpoint"]["size"].as_u64().unwrap(),
+        "the report names the log as it stands"
+    );
+    assert!(html.matches("data-key=\"event\"").count() >= 10);
+    assert_eq!(
+        court
+            .outside_judge
+            .get(&format!("/api/cases/{}/report", court.case))
+            .status,
+        404
+    );
+    std::fs::write(work.path().join("report.html"), &html).unwrap();
     // Confirmations and objections are custody events.
     let events = court
         .judge
