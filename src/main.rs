@@ -34,7 +34,9 @@ enum Command {
     Upload(commands::upload::Args),
     /// Create a view-only, expiring share link to a model version, with its QR code.
     Share(commands::share::Args),
-    /// Check a model against its manifest, or every blob of a store.
+    /// Send a case to the court of appeal: a signed bundle file, or straight into its store.
+    Transfer(commands::transfer::Args),
+    /// Check a model against its manifest, a transfer bundle, or a whole store.
     Verify(commands::verify::Args),
     /// Run the main job on a bundled sample scan and show where everything went.
     Demo(commands::demo::Args),
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Upload(args) => commands::upload::run(&args),
         Command::Share(args) => commands::share::run(&args),
         Command::Verify(args) => commands::verify::run(&args),
+        Command::Transfer(args) => commands::transfer::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ pub mod parse;
 pub mod render;
 pub mod serve;
 pub mod share;
+pub mod transfer;
 pub mod upload;
 pub mod verify;
 pub mod view;

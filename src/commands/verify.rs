@@ -21,6 +21,9 @@ pub struct Args {
     /// With --store: the store's S3 URL, when its blobs are not in the folder.
     #[arg(long, requires = "store")]
     blobs: Option<String>,
+    /// With a transfer bundle: the sending store's public key (hex), to pin it.
+    #[arg(long)]
+    public_key: Option<String>,
     /// With --store: the custody log's signing key, when it is not DIR/signing.key.
     #[arg(long, requires = "store")]
     signing_key: Option<PathBuf>,
@@ -67,7 +70,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         ))?;
         serde_json::to_value(&report)?
     } else if let Some(file) = &args.file {
-        verify_file(file)?
+        let bytes = fs_err::read(file)?;
+        if bytes.starts_with(store::transfer::MAGIC) {
+            match store::transfer::verify(&bytes, args.public_key.as_deref()) {
+                Ok(v) => {
+                    json!({ "ok": true, "checked": v.checked, "problems": [], "checkpoint": v.header["checkpoint"], "case": v.header["case"]["number"] })
+                }
+                Err(problems) => json!({ "ok": false, "checked": 0, "problems": problems }),
+            }
+        } else {
+            verify_file(file)?
+        }
     } else {
         unreachable!("clap requires FILE or --store")
     };

@@ -71,10 +71,14 @@ pub enum Action {
     Scrub,
     /// Confirm or object to a model version (当事人确认).
     Confirm,
+    /// Export a case for the court of appeal (移送).
+    Transfer,
+    /// Import a case sent by another court.
+    Import,
 }
 
 impl Action {
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 12] = [
         Action::ManageUsers,
         Action::CreateCase,
         Action::ManageMembers,
@@ -85,6 +89,8 @@ impl Action {
         Action::RevokeShare,
         Action::Scrub,
         Action::Confirm,
+        Action::Transfer,
+        Action::Import,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -98,11 +104,16 @@ impl Action {
             Self::RevokeShare => "revoke_share",
             Self::Scrub => "scrub",
             Self::Confirm => "confirm",
+            Self::Transfer => "transfer",
+            Self::Import => "import",
         }
     }
     /// Whether the action is about one case (and so answers 404 to outsiders).
     pub fn in_case(self) -> bool {
-        !matches!(self, Self::ManageUsers | Self::CreateCase | Self::Scrub)
+        !matches!(
+            self,
+            Self::ManageUsers | Self::CreateCase | Self::Scrub | Self::Import
+        )
     }
 }
 
@@ -137,6 +148,8 @@ pub const POLICY: &[(Action, &[Role])] = &[
         Action::Confirm,
         &[Role::Admin, Role::Technician, Role::Party],
     ),
+    (Action::Transfer, &[Role::Admin, Role::Judge]),
+    (Action::Import, &[Role::Admin, Role::Appellate]),
 ];
 
 /// What the policy says for `role` doing `action` in a case it is (`member`) or is not a member of.

@@ -57,6 +57,11 @@ pub fn verify_signature(statement: &str, public_key: &str, signature: &str) -> R
         .map_err(|_| "the signature does not verify".to_owned())
 }
 
+/// 64 hex digits as 32 bytes (a public key).
+pub fn hex32_pub(text: &str) -> Option<[u8; 32]> {
+    hex32(text)
+}
+
 fn hex32(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64 {
         return None;

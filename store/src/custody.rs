@@ -158,6 +158,11 @@ impl Signer {
         })
     }
 
+    /// The private key, for the other signatures the store makes (transfer bundles).
+    pub(crate) fn signing_key(&self) -> &ed25519_dalek::SigningKey {
+        &self.key
+    }
+
     pub fn public_key(&self) -> String {
         hex(self.key.verifying_key().as_bytes())
     }

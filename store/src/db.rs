@@ -162,6 +162,16 @@ CREATE TABLE IF NOT EXISTS confirmations (
     key_held_by TEXT NOT NULL,
     created_ms BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS transfers (
+    id {ID},
+    case_id BIGINT NOT NULL REFERENCES cases(id),
+    bundle_sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    source_origin TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    source_checkpoint TEXT NOT NULL,
+    imported_by BIGINT NOT NULL REFERENCES users(id),
+    created_ms BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS log_head (
     id BIGINT PRIMARY KEY,
     size BIGINT NOT NULL,

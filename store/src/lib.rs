@@ -33,6 +33,7 @@ pub mod report;
 pub mod reserve;
 pub mod scrub;
 pub mod share;
+pub mod transfer;
 pub mod tus;
 
 pub use blobs::Blobs;
@@ -206,6 +207,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/cases/{case}/events", get(api::case_events))
         .route("/api/cases/{case}/report", get(report::case_report))
+        .route("/api/cases/{case}/bundle", get(transfer::export))
+        .route(
+            "/api/transfers",
+            post(transfer::import).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/api/evidence/{evidence}", get(api::get_evidence))
         .route(
             "/api/versions/{sha256}/confirmations",

@@ -407,3 +407,231 @@ fn parties_confirm_or_object_to_one_exact_version() {
         "{actions:?}"
     );
 }
+
+/// The whole path: upload → both parties confirm → the judge views → a share link is issued, viewed and
+/// revoked → the case is bundled → `exhibit verify` checks the bundle offline → the appellate store imports
+/// it (checking it first) and the appellate court opens the model; any changed byte makes the bundle fail.
+#[test]
+fn appellate_transfer_end_to_end() {
+    let work = tempfile::tempdir().unwrap();
+    let trial = Server::start(&Backend::Embedded, &work.path().join("trial"), &[]);
+    let appeal = Server::start(&Backend::Embedded, &work.path().join("appeal"), &[]);
+    let court = Court::set_up(&trial);
+    let state = work.path().join("state");
+    let model = upload(
+        &court.technician,
+        &sample_glb(),
+        court.case,
+        court.evidence,
+        "model",
+        1 << 20,
+        &state,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let raw = super::support::data("ply/bun_zipper_res4.ply");
+    upload(
+        &court.technician,
+        &raw,
+        court.case,
+        court.evidence,
+        "scan",
+        1 << 20,
+        &state,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let path = format!("/api/versions/{}/confirmations", model.sha256);
+    assert_eq!(
+        court
+            .plaintiff
+            .post(&path, &json!({ "decision": "confirm" }))
+            .status,
+        201
+    );
+    assert_eq!(
+        court
+            .defendant
+            .post(&path, &json!({ "decision": "confirm" }))
+            .status,
+        201
+    );
+    assert_eq!(
+        court
+            .judge
+            .get(&format!("/api/blobs/{}", model.sha256))
+            .status,
+        200
+    );
+    let link = court
+        .judge
+        .post("/api/shares", &json!({ "model": model.sha256 }))
+        .json();
+    let anonymous = super::store_support::Api::new(&trial.url, "");
+    assert_eq!(anonymous.get(link["url"].as_str().unwrap()).status, 200);
+    assert_eq!(
+        court
+            .judge
+            .send(
+                "DELETE",
+                &format!("/api/shares/{}", link["id"]),
+                &[],
+                Vec::new()
+            )
+            .status,
+        204
+    );
+    assert_eq!(anonymous.get(link["url"].as_str().unwrap()).status, 410);
+
+    // The judge bundles the case; the bundle verifies offline.
+    let bundle = work.path().join("case.exhibit-transfer");
+    let exported = run_json(
+        exhibit(&[
+            "transfer",
+            &court.case.to_string(),
+            "--store",
+            &trial.url,
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--json",
+        ])
+        .env("EXHIBIT_TOKEN", &court.judge.token),
+    );
+    let bytes = std::fs::read(&bundle).unwrap();
+    assert_eq!(
+        exported["sha256"],
+        json!(codec::manifest::sha256_hex(&bytes))
+    );
+    let offline = run_json(&mut exhibit(&[
+        "verify",
+        bundle.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(offline["ok"], json!(true), "{offline}");
+    assert!(
+        offline["checked"].as_u64().unwrap() > 15,
+        "blobs, events and confirmations were checked: {offline}"
+    );
+    // Pinned to another key, it is refused.
+    let pinned = run(&mut exhibit(&[
+        "verify",
+        bundle.to_str().unwrap(),
+        "--public-key",
+        &"ab".repeat(32),
+        "--json",
+    ]));
+    assert_eq!(pinned.status.code(), Some(1));
+    // One changed byte anywhere fails, and says what failed. Positions spread over the header, the
+    // blobs and the seal (every byte would take minutes; these cover each part).
+    let header_end = bytes.iter().position(|b| *b == b'{').unwrap() + 200;
+    let mut positions: Vec<usize> = (0..40).map(|i| i * bytes.len() / 40).collect();
+    positions.extend([
+        0,
+        5,
+        19,
+        header_end,
+        bytes.len() - 1,
+        bytes.len() - 3,
+        bytes.len() - 30,
+    ]);
+    for at in positions {
+        let mut changed = bytes.clone();
+        changed[at] ^= 0x01;
+        let Err(problems) = store::transfer::verify(&changed, None) else {
+            panic!("a changed byte at {at} of {} was not detected", bytes.len());
+        };
+        assert!(
+            !problems.is_empty() && !problems[0].is_empty(),
+            "byte {at}: no reason given"
+        );
+    }
+    // Straight into the appellate store: it checks, imports, and the appellate court opens the model.
+    let appeal_admin = super::store_support::Api::new(&appeal.url, &appeal.admin_token());
+    let appellate = appeal_admin.create(
+        "/api/users",
+        &json!({ "name": "省高院 judge", "role": "appellate" }),
+    );
+    let appellate = appeal_admin.with_token(appellate["token"].as_str().unwrap());
+    let party = appeal_admin.create("/api/users", &json!({ "name": "a party", "role": "party" }));
+    let party = appeal_admin.with_token(party["token"].as_str().unwrap());
+    assert_eq!(
+        party
+            .send(
+                "POST",
+                "/api/transfers",
+                &[("content-type", "application/octet-stream")],
+                bytes.clone()
+            )
+            .status,
+        403
+    );
+    let mut tampered = bytes.clone();
+    let middle = bytes.len() / 2;
+    tampered[middle] ^= 0x40;
+    let refused = appellate.send(
+        "POST",
+        "/api/transfers",
+        &[("content-type", "application/octet-stream")],
+        tampered,
+    );
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    let imported = run_json(
+        exhibit(&[
+            "transfer",
+            &court.case.to_string(),
+            "--store",
+            &trial.url,
+            "--to",
+            &appeal.url,
+            "--json",
+        ])
+        .env("EXHIBIT_TOKEN", &court.judge.token)
+        .env("EXHIBIT_TO_TOKEN", &appellate.token),
+    );
+    let new_case = imported["imported"]["case"].as_i64().unwrap();
+    let evidence = appellate
+        .get(&format!("/api/cases/{new_case}/evidence"))
+        .json();
+    let item = &evidence["evidence"][0];
+    assert_eq!(
+        item["versions"][0]["sha256"],
+        json!(model.sha256),
+        "{evidence}"
+    );
+    let download = appellate.get(&format!("/api/blobs/{}", model.sha256));
+    assert_eq!(
+        download.body,
+        std::fs::read(sample_glb()).unwrap(),
+        "the appellate court opens the same bytes"
+    );
+    // The import is in the appellate store's own log, naming the trial court's checkpoint; both logs check.
+    let events = appellate
+        .get(&format!("/api/cases/{new_case}/events"))
+        .json();
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "transfer_imported"),
+        "{events}"
+    );
+    for admin in [&court.admin, &appeal_admin] {
+        let log = admin.post("/api/admin/log-check", &json!({})).json();
+        assert_eq!(log["ok"], json!(true), "{log}");
+    }
+    // Sending it twice is refused: the case is there already.
+    let again = run(exhibit(&[
+        "transfer",
+        &court.case.to_string(),
+        "--store",
+        &trial.url,
+        "--to",
+        &appeal.url,
+        "--json",
+    ])
+    .env("EXHIBIT_TOKEN", &court.judge.token)
+    .env("EXHIBIT_TO_TOKEN", &appellate.token));
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("409"));
+}

@@ -412,6 +412,11 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ("confirm", "judge", "D", "H"),
     ("confirm", "party", "A", "H"),
     ("confirm", "appellate", "D", "D"),
+    ("transfer", "admin", "A", "A"),
+    ("transfer", "technician", "D", "D"),
+    ("transfer", "judge", "A", "H"),
+    ("transfer", "party", "D", "H"),
+    ("transfer", "appellate", "D", "D"),
 ];
 
 #[test]
@@ -512,6 +517,7 @@ fn store_roles_table_over_http() {
                     &json!({ "name": format!("user {n}"), "role": "party" }),
                 ),
                 "scrub" => api.post("/api/admin/scrub", &json!({})),
+                "transfer" => api.get(&format!("/api/cases/{case}/bundle")),
                 "confirm" => api.post(
                     &format!("/api/versions/{model}/confirmations"),
                     &json!({ "decision": "confirm" }),

@@ -1,0 +1,463 @@
+//! Appellate transfer (移送): one file holding a case, every blob of it, its confirmations, its custody
+//! events with inclusion proofs against one signed checkpoint, all signed by the sending store.
+//!
+//! Layout, every byte covered: `EXHIBIT-TRANSFER-1\n`, the header's length in decimal and `\n`, the header
+//! (JSON), the blobs in the header's order, then `\nSIG ` and the base64 Ed25519 signature over the SHA-256
+//! of everything before it, and `\n`. A changed byte breaks a blob's hash, the header's meaning, or the
+//! signature; [`verify`] says which.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use ed25519_dalek::{Signer as _, Verifier as _};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use sqlx::Row as _;
+
+use crate::AppState;
+use crate::auth::{self, Action, Caller};
+use crate::custody::{self, Checkpoint};
+use crate::db::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::merkle;
+
+pub const MAGIC: &[u8] = b"EXHIBIT-TRANSFER-1\n";
+const SIG: &[u8] = b"\nSIG ";
+
+/// `GET /api/cases/{case}/bundle`: the case as one signed file.
+pub async fn export(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    UrlPath(case): UrlPath<String>,
+) -> ApiResult<Response> {
+    let id: i64 = case.parse().map_err(|_| ApiError::not_found())?;
+    let case = crate::api::case_json(&state, id).await?;
+    auth::authorize_as(
+        &state,
+        &caller,
+        Action::Transfer,
+        Some(id),
+        &format!("case {id}"),
+        "transfer_exported",
+        "",
+    )
+    .await?;
+    let rows = sqlx::query("SELECT id FROM evidence WHERE case_id = $1 ORDER BY id")
+        .bind(id)
+        .fetch_all(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("reading evidence", &e))?;
+    let mut evidence = Vec::new();
+    let mut shas: Vec<String> = Vec::new();
+    for row in rows {
+        let (_, item) = crate::api::evidence_json(&state, row.get(0)).await?;
+        for v in item["versions"].as_array().into_iter().flatten() {
+            shas.extend(v["sha256"].as_str().map(str::to_owned));
+            shas.extend(v["manifest_sha256"].as_str().map(str::to_owned));
+        }
+        for f in item["files"].as_array().into_iter().flatten() {
+            shas.extend(f["sha256"].as_str().map(str::to_owned));
+        }
+        evidence.push(item);
+    }
+    shas.sort();
+    shas.dedup();
+    let checkpoint = crate::log_api::current_checkpoint(&state)
+        .await?
+        .ok_or_else(|| ApiError::internal("the custody log", "empty"))?;
+    let leaves = custody::leaf_hashes(&state.db.pool, checkpoint.size)
+        .await
+        .map_err(|e| ApiError::database("reading the log", &e))?;
+    let stored = custody::stored_events(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("reading the log", &e))?;
+    let events: Vec<Value> = stored
+        .iter()
+        .filter(|e| e.event.case_id == Some(id) && e.seq < checkpoint.size)
+        .map(|e| {
+            let leaf = custody::leaf_bytes(e.seq, &e.event);
+            json!({
+                "seq": e.seq,
+                "leaf": base64::engine::general_purpose::STANDARD.encode(&leaf),
+                "proof": custody::proof_json(&merkle::inclusion_proof(e.seq as usize, &leaves)),
+            })
+        })
+        .collect();
+    let mut blobs = Vec::new();
+    let mut blob_list = Vec::new();
+    for sha in &shas {
+        let size = crate::download::blob_size(&state, sha).await?;
+        let bytes = crate::tus::read_blob(&state, sha, size).await?;
+        if codec::manifest::sha256_hex(&bytes) != *sha {
+            return Err(ApiError::internal(
+                "exporting the case",
+                format!("blob {sha} is damaged in storage"),
+            ));
+        }
+        blob_list.push(json!({ "sha256": sha, "bytes": size }));
+        blobs.push(bytes);
+    }
+    let header = json!({
+        "format": "exhibit-transfer-1",
+        "exported_at": crate::db::rfc3339(now_ms()),
+        "origin": state.signer.origin,
+        "public_key": state.signer.public_key(),
+        "checkpoint": checkpoint,
+        "case": case,
+        "evidence": evidence,
+        "blobs": blob_list,
+        "events": events,
+    });
+    let header = serde_json::to_vec(&header).map_err(|e| ApiError::internal("bundle", e))?;
+    let mut out =
+        Vec::with_capacity(header.len() + blobs.iter().map(Vec::len).sum::<usize>() + 200);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(format!("{}\n", header.len()).as_bytes());
+    out.extend_from_slice(&header);
+    for b in &blobs {
+        out.extend_from_slice(b);
+    }
+    let digest = Sha256::digest(&out);
+    let signature = state.signer.sign_bytes(&digest);
+    out.extend_from_slice(SIG);
+    out.extend_from_slice(
+        base64::engine::general_purpose::STANDARD
+            .encode(signature)
+            .as_bytes(),
+    );
+    out.push(b'\n');
+    let name = format!("attachment; filename=\"case-{id}.exhibit-transfer\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// What a checked bundle holds.
+#[derive(Debug)]
+pub struct Verified {
+    pub header: Value,
+    /// (sha256, bytes) in the header's order.
+    pub blobs: Vec<(String, Vec<u8>)>,
+    /// Items checked.
+    pub checked: u64,
+}
+
+/// Check every part of a bundle; the list of what failed otherwise. `pinned_key` is the sending store's key
+/// when the receiver knows it.
+pub fn verify(bytes: &[u8], pinned_key: Option<&str>) -> Result<Verified, Vec<String>> {
+    let fail = |why: String| vec![why];
+    let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| {
+        fail("not a transfer bundle (the first line is not EXHIBIT-TRANSFER-1)".into())
+    })?;
+    let newline = rest
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or_else(|| fail("no header length".into()))?;
+    let header_len: usize = std::str::from_utf8(&rest[..newline])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            fail(format!(
+                "byte {}: the header length is not a number",
+                MAGIC.len()
+            ))
+        })?;
+    let header_start = MAGIC.len() + newline + 1;
+    let header_bytes = bytes
+        .get(header_start..header_start + header_len)
+        .ok_or_else(|| fail("the header runs past the end of the file".into()))?;
+    let header: Value = serde_json::from_slice(header_bytes)
+        .map_err(|e| fail(format!("the header is not JSON ({e}): changed bytes")))?;
+    let sig_at = bytes
+        .windows(SIG.len())
+        .rposition(|w| w == SIG)
+        .ok_or_else(|| fail("no signature at the end".into()))?;
+    let mut problems = Vec::new();
+    let mut checked = 0u64;
+    // Blobs: each must be exactly its hash.
+    let mut at = header_start + header_len;
+    let mut blobs = Vec::new();
+    for entry in header["blobs"].as_array().into_iter().flatten() {
+        let sha = entry["sha256"].as_str().unwrap_or_default().to_owned();
+        let len = entry["bytes"].as_u64().unwrap_or(0) as usize;
+        let Some(data) = bytes.get(at..at + len).filter(|_| at + len <= sig_at) else {
+            problems.push(format!("blob {sha}: runs past the blobs' end"));
+            break;
+        };
+        checked += 1;
+        if codec::manifest::sha256_hex(data) != sha {
+            problems.push(format!(
+                "blob {sha} (bytes {at}..{}): its content does not hash to its name",
+                at + len
+            ));
+        }
+        blobs.push((sha, data.to_vec()));
+        at += len;
+    }
+    if problems.is_empty() && at != sig_at {
+        problems.push(format!(
+            "{} unexplained bytes before the signature",
+            sig_at.saturating_sub(at)
+        ));
+    }
+    // The checkpoint, and every event's inclusion in it.
+    let key = header["public_key"].as_str().unwrap_or_default().to_owned();
+    if let Some(pinned) = pinned_key
+        && pinned != key
+    {
+        problems.push(format!(
+            "the bundle is signed by key {key}, not the expected {pinned}"
+        ));
+    }
+    let checkpoint: Option<Checkpoint> = serde_json::from_value(header["checkpoint"].clone()).ok();
+    let root = match &checkpoint {
+        None => {
+            problems.push("no readable checkpoint".into());
+            None
+        }
+        Some(cp) => match cp.verify(header["origin"].as_str().unwrap_or_default(), &key) {
+            Ok(root) => Some(root),
+            Err(e) => {
+                problems.push(format!("checkpoint: {e}"));
+                None
+            }
+        },
+    };
+    let case_id = header["case"]["id"].as_i64();
+    for event in header["events"].as_array().into_iter().flatten() {
+        let seq = event["seq"].as_u64().unwrap_or(u64::MAX);
+        let leaf = base64::engine::general_purpose::STANDARD
+            .decode(event["leaf"].as_str().unwrap_or_default())
+            .unwrap_or_default();
+        checked += 1;
+        let case_of_leaf = serde_json::from_slice::<Value>(&leaf)
+            .ok()
+            .and_then(|v| v["case"].as_i64());
+        if case_of_leaf != case_id {
+            problems.push(format!("event {seq}: not an event of this case"));
+        }
+        let proof = custody::proof_from_json(&event["proof"]).unwrap_or_default();
+        if let (Some(root), Some(cp)) = (root, &checkpoint)
+            && let Err(e) =
+                merkle::verify_inclusion(&merkle::leaf_hash(&leaf), seq, cp.size, &proof, &root)
+        {
+            problems.push(format!("event {seq}: not in the signed log: {e}"));
+        }
+    }
+    // Every version, manifest and raw file the evidence names is in the bundle; confirmations verify.
+    let names: std::collections::HashSet<&str> = blobs.iter().map(|(s, _)| s.as_str()).collect();
+    for item in header["evidence"].as_array().into_iter().flatten() {
+        for v in item["versions"].as_array().into_iter().flatten() {
+            for sha in [&v["sha256"], &v["manifest_sha256"]]
+                .into_iter()
+                .filter_map(Value::as_str)
+            {
+                if !names.contains(sha) {
+                    problems.push(format!(
+                        "evidence {} version {}: blob {sha} is missing",
+                        item["id"], v["version"]
+                    ));
+                }
+            }
+            for c in v["confirmations"].as_array().into_iter().flatten() {
+                checked += 1;
+                if let Err(e) = crate::confirm::verify_signature(
+                    c["statement"].as_str().unwrap_or_default(),
+                    c["public_key"].as_str().unwrap_or_default(),
+                    c["signature"].as_str().unwrap_or_default(),
+                ) {
+                    problems.push(format!("confirmation {} by {}: {e}", c["id"], c["by"]));
+                }
+            }
+        }
+    }
+    // Last, the seal over every byte before it.
+    // Exactly the base64 signature and one newline: nothing after it goes unchecked.
+    let signature = bytes[sig_at + SIG.len()..]
+        .strip_suffix(b"\n")
+        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+        .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok());
+    let sealed = signature.is_some_and(|signature| {
+        crate::confirm::hex32_pub(&key)
+            .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
+            .is_some_and(|k| {
+                k.verify(&Sha256::digest(&bytes[..sig_at]), &signature)
+                    .is_ok()
+            })
+    });
+    if !sealed {
+        problems
+            .push("the bundle's signature does not verify: bytes were changed after export".into());
+    }
+    if problems.is_empty() {
+        Ok(Verified {
+            header,
+            blobs,
+            checked,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+/// `POST /api/transfers`: import a bundle after checking all of it (appellate court, admin).
+pub async fn import(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    auth::authorize(&state, &caller, Action::Import, None, "transfers").await?;
+    let verified = verify(&body, None).map_err(|problems| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the bundle does not verify: {}", problems.join("; ")),
+        )
+    })?;
+    let header = &verified.header;
+    let bundle_sha = codec::manifest::sha256_hex(&body);
+    for (sha, bytes) in verified
+        .blobs
+        .iter()
+        .chain(std::iter::once(&(bundle_sha.clone(), body.to_vec())))
+    {
+        state
+            .blobs
+            .put(sha, bytes.clone())
+            .await
+            .map_err(|e| ApiError::storage("storing a transferred blob", &e))?;
+    }
+    let number = header["case"]["number"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let now = now_ms();
+    let db_error = |e: sqlx::Error| ApiError::database("importing the case", &e);
+    let guard = state.db.write().await;
+    let mut tx = state.db.pool.begin().await.map_err(db_error)?;
+    for (sha, bytes) in verified
+        .blobs
+        .iter()
+        .chain(std::iter::once(&(bundle_sha.clone(), body.to_vec())))
+    {
+        sqlx::query("INSERT INTO blobs (sha256, bytes, created_ms) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
+            .bind(sha)
+            .bind(crate::db::int(bytes.len()))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+    }
+    let case: i64 = sqlx::query(
+        "INSERT INTO cases (number, court, title, parties, created_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(&number)
+    .bind(header["case"]["court"].as_str().unwrap_or_default())
+    .bind(header["case"]["title"].as_str().unwrap_or_default())
+    .bind(header["case"]["parties"].to_string())
+    .bind(caller.user_id)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| if e.to_string().to_lowercase().contains("unique") { ApiError::conflict(format!("case {number} is here already")) } else { db_error(e) })?
+    .get(0);
+    for item in header["evidence"].as_array().into_iter().flatten() {
+        let evidence: i64 = sqlx::query(
+            "INSERT INTO evidence (case_id, label, kind, submitted_by, description, capture, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(case)
+        .bind(item["label"].as_str().unwrap_or_default())
+        .bind(item["kind"].as_str().unwrap_or_default())
+        .bind(item["submitted_by"].as_str().unwrap_or_default())
+        .bind(item["description"].as_str().unwrap_or_default())
+        .bind(item["capture"].to_string())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .get(0);
+        for v in item["versions"].as_array().into_iter().flatten() {
+            sqlx::query(
+                "INSERT INTO versions (evidence_id, number, model_sha256, manifest_sha256, bytes, filename, uploaded_by, created_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(evidence)
+            .bind(v["version"].as_i64().unwrap_or(1))
+            .bind(v["sha256"].as_str().unwrap_or_default())
+            .bind(v["manifest_sha256"].as_str())
+            .bind(v["bytes"].as_i64().unwrap_or(0))
+            .bind(v["filename"].as_str().unwrap_or_default())
+            .bind(caller.user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        for f in item["files"].as_array().into_iter().flatten() {
+            sqlx::query("INSERT INTO evidence_files (evidence_id, sha256, filename, uploaded_by, created_ms) VALUES ($1, $2, $3, $4, $5)")
+                .bind(evidence)
+                .bind(f["sha256"].as_str().unwrap_or_default())
+                .bind(f["filename"].as_str().unwrap_or_default())
+                .bind(caller.user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+    }
+    sqlx::query("INSERT INTO transfers (case_id, bundle_sha256, source_origin, source_key, source_checkpoint, imported_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(case)
+        .bind(&bundle_sha)
+        .bind(header["origin"].as_str().unwrap_or_default())
+        .bind(header["public_key"].as_str().unwrap_or_default())
+        .bind(header["checkpoint"].to_string())
+        .bind(caller.user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    drop(guard);
+    auth::log_event(
+        &state,
+        &caller,
+        "transfer_imported",
+        Some(case),
+        &format!("bundle {bundle_sha}"),
+        "verified",
+        &format!(
+            "from {} at checkpoint {}",
+            header["origin"], header["checkpoint"]
+        ),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "case": case,
+            "number": number,
+            "bundle_sha256": bundle_sha,
+            "checked": verified.checked,
+            "source_origin": header["origin"],
+            "source_checkpoint": header["checkpoint"],
+            "checkpoint": crate::log_api::current_checkpoint(&state).await?,
+        })),
+    ))
+}
+
+impl custody::Signer {
+    /// Sign bytes with the store's key (the transfer bundle's seal).
+    pub fn sign_bytes(&self, bytes: &[u8]) -> [u8; 64] {
+        self.signing_key().sign(bytes).to_bytes()
+    }
+}
