@@ -363,17 +363,22 @@ pub async fn get_case(
     caller: Caller,
     UrlPath(case): UrlPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let id = case_id(&case)?;
-    ensure_case(&state, id).await?;
-    auth::authorize(
-        &state,
-        &caller,
-        Action::ReadCase,
-        Some(id),
-        &format!("case {id}"),
-    )
-    .await?;
+    let id = case_for(&state, &caller, &case, Action::ReadCase).await?;
     Ok(Json(case_json(&state, id).await?))
+}
+
+/// The case named in the URL, when it exists and the caller may do `action` in it; 404 alike for a case
+/// that does not exist and one the caller may not know of.
+pub async fn case_for(
+    state: &AppState,
+    caller: &Caller,
+    case: &str,
+    action: Action,
+) -> ApiResult<i64> {
+    let id = case_id(case)?;
+    ensure_case(state, id).await?;
+    auth::authorize(state, caller, action, Some(id), &format!("case {id}")).await?;
+    Ok(id)
 }
 
 /// 404 unless the case exists (checked before authorization decides, so both answers look alike).
@@ -424,16 +429,7 @@ pub async fn add_member(
     UrlPath(case): UrlPath<String>,
     JsonBody(body): JsonBody<NewMember>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let id = case_id(&case)?;
-    ensure_case(&state, id).await?;
-    auth::authorize(
-        &state,
-        &caller,
-        Action::ManageMembers,
-        Some(id),
-        &format!("case {id}"),
-    )
-    .await?;
+    let id = case_for(&state, &caller, &case, Action::ManageMembers).await?;
     let user_role: Option<String> = sqlx::query("SELECT role FROM users WHERE id = $1")
         .bind(body.user)
         .fetch_optional(&state.db.pool)
@@ -517,16 +513,7 @@ pub async fn add_evidence(
     UrlPath(case): UrlPath<String>,
     JsonBody(body): JsonBody<NewEvidence>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let id = case_id(&case)?;
-    ensure_case(&state, id).await?;
-    auth::authorize(
-        &state,
-        &caller,
-        Action::AddEvidence,
-        Some(id),
-        &format!("case {id}"),
-    )
-    .await?;
+    let id = case_for(&state, &caller, &case, Action::AddEvidence).await?;
     let label = clean_text("label", &body.label, 200)?;
     if !EVIDENCE_KINDS.contains(&body.kind.as_str()) {
         return Err(ApiError::bad_request(format!(
@@ -653,16 +640,7 @@ pub async fn list_evidence(
     caller: Caller,
     UrlPath(case): UrlPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let id = case_id(&case)?;
-    ensure_case(&state, id).await?;
-    auth::authorize(
-        &state,
-        &caller,
-        Action::ReadCase,
-        Some(id),
-        &format!("case {id}"),
-    )
-    .await?;
+    let id = case_for(&state, &caller, &case, Action::ReadCase).await?;
     let rows = sqlx::query("SELECT id FROM evidence WHERE case_id = $1 ORDER BY id")
         .bind(id)
         .fetch_all(&state.db.pool)
@@ -699,16 +677,7 @@ pub async fn case_events(
     caller: Caller,
     UrlPath(case): UrlPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let id = case_id(&case)?;
-    ensure_case(&state, id).await?;
-    auth::authorize(
-        &state,
-        &caller,
-        Action::ReadCase,
-        Some(id),
-        &format!("case {id} events"),
-    )
-    .await?;
+    let id = case_for(&state, &caller, &case, Action::ReadCase).await?;
     let rows = sqlx::query(
         "SELECT id, at_ms, actor, role, action, object, outcome, source, detail FROM events \
          WHERE case_id = $1 ORDER BY id",

@@ -592,17 +592,7 @@ pub async fn model(
     headers: HeaderMap,
     peer: Option<axum::Extension<crate::Peer>>,
 ) -> Response {
-    let source = peer.map_or_else(|| "unknown".to_owned(), |p| p.0.0.to_string());
-    let link = match link_or_page(open_link(&state, &token).await) {
-        Ok(link) => link,
-        Err(page) => return *page,
-    };
-    if let Err(e) = source_and_log(&state, &headers, &source, &link, "share_download", "").await {
-        return e.into_response();
-    }
-    crate::download::serve_blob(&state, &headers, &link.model)
-        .await
-        .into_response()
+    link_download(&state, &token, &headers, peer, false).await
 }
 
 pub async fn other_model(
@@ -611,20 +601,35 @@ pub async fn other_model(
     headers: HeaderMap,
     peer: Option<axum::Extension<crate::Peer>>,
 ) -> Response {
+    link_download(&state, &token, &headers, peer, true).await
+}
+
+/// A model through a link (the first, or a comparison's second), logged as the link's download.
+async fn link_download(
+    state: &AppState,
+    token: &str,
+    headers: &HeaderMap,
+    peer: Option<axum::Extension<crate::Peer>>,
+    other: bool,
+) -> Response {
     let source = peer.map_or_else(|| "unknown".to_owned(), |p| p.0.0.to_string());
-    let link = match link_or_page(open_link(&state, &token).await) {
+    let link = match link_or_page(open_link(state, token).await) {
         Ok(link) => link,
         Err(page) => return *page,
     };
-    let Some(other) = link.other.clone() else {
+    let sha = if other {
+        link.other.clone()
+    } else {
+        Some(link.model.clone())
+    };
+    let Some(sha) = sha else {
         return ApiError::not_found().into_response();
     };
-    if let Err(e) =
-        source_and_log(&state, &headers, &source, &link, "share_download", "other").await
-    {
+    let detail = if other { "other" } else { "" };
+    if let Err(e) = source_and_log(state, headers, &source, &link, "share_download", detail).await {
         return e.into_response();
     }
-    crate::download::serve_blob(&state, &headers, &other)
+    crate::download::serve_blob(state, headers, &sha)
         .await
         .into_response()
 }
