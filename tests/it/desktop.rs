@@ -166,8 +166,13 @@ fn the_window_opens_a_model_and_draws_it_under_xvfb() {
     xdotool(&["mousemove", "770", "380"]);
     xdotool(&["key", "d"]);
     std::thread::sleep(Duration::from_millis(300));
+    // Press and release with a pause between: a click inside one slow frame can be lost.
     for (x, y) in [(700, 420), (860, 420)] {
-        xdotool(&["mousemove", &x.to_string(), &y.to_string(), "click", "1"]);
+        xdotool(&["mousemove", &x.to_string(), &y.to_string()]);
+        std::thread::sleep(Duration::from_millis(200));
+        xdotool(&["mousedown", "1"]);
+        std::thread::sleep(Duration::from_millis(150));
+        xdotool(&["mouseup", "1"]);
         std::thread::sleep(Duration::from_millis(500));
     }
     xdotool(&["key", "s"]);
@@ -319,19 +324,23 @@ fn two_models_open_side_by_side_are_aligned_and_switch_layouts() {
     // the same model with the same camera), then L: the alignment by pairs finds no motion.
     xdotool(&["key", "p"]);
     std::thread::sleep(Duration::from_millis(300));
-    for (dx, dy) in [(0, 0), (-30, 40), (40, -30)] {
+    // Press and release with a pause between, and wait for each pair before the next: on a loaded machine
+    // lavapipe's frames are slow, and a click that starts and ends between two frames can be lost.
+    for (n, (dx, dy)) in [(0, 0), (-30, 40), (40, -30)].into_iter().enumerate() {
         for centre in [560, 987] {
             xdotool(&[
                 "mousemove",
                 &(centre + dx).to_string(),
                 &(380 + dy).to_string(),
-                "click",
-                "1",
             ]);
-            std::thread::sleep(Duration::from_millis(300));
+            std::thread::sleep(Duration::from_millis(200));
+            xdotool(&["mousedown", "1"]);
+            std::thread::sleep(Duration::from_millis(150));
+            xdotool(&["mouseup", "1"]);
+            std::thread::sleep(Duration::from_millis(400));
         }
+        wait_for(&format!("pair {} picked", n + 1));
     }
-    wait_for("pair 3 picked");
     xdotool(&["key", "l"]);
     let text = wait_for("aligning by 3 picked pairs");
     let started = Instant::now();
