@@ -489,6 +489,18 @@ async fn page_html(state: &AppState, link: &Link) -> ApiResult<String> {
         .ok_or_else(ApiError::not_found)?;
     let base = format!("/s/{}", link.token);
     let manifest = manifest_rows(state, facts["manifest_sha256"].as_str()).await;
+    // The log's checkpoint, this visit included: the page is a receipt too.
+    let checkpoint = crate::log_api::current_checkpoint(state).await?.map_or_else(String::new, |cp| {
+        format!(
+            "<tr><th>保管日志 Custody log</th><td data-key=\"checkpoint\">{} events, root <code>{}</code>, \
+             signed <code>{}</code> by <code>{}</code> ({})</td></tr>",
+            cp.size,
+            cp.root,
+            cp.signature,
+            cp.public_key,
+            escape(&cp.origin)
+        )
+    });
     let other = match &link.other {
         Some(other) => match model_facts(state, other).await? {
             Some(f) => format!(
@@ -564,7 +576,7 @@ async fn page_html(state: &AppState, link: &Link) -> ApiResult<String> {
          <tr><th>版本 Version</th><td data-key=\"version\">{version}, uploaded {uploaded}</td></tr>\
          <tr><th>SHA-256</th><td><code data-key=\"sha256\">{sha}</code></td></tr>\
          <tr><th>大小 Size</th><td>{bytes} bytes</td></tr>{confirmations}{other}{view}{manifest}\
-         <tr><th>有效期 Expires</th><td data-key=\"expires\">{expires}</td></tr>\
+         <tr><th>有效期 Expires</th><td data-key=\"expires\">{expires}</td></tr>{checkpoint}\
          </table>\
          <p>每次打开此链接都会记录在案。 Every opening of this link is recorded.</p>\
          </main></body></html>",

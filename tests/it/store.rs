@@ -250,6 +250,12 @@ fn scenario(write_to: &Server, read_from: &Server, work: &Path) {
         html.contains("measured max position error"),
         "the page shows the manifest's error bound"
     );
+    let latest = anonymous.get("/api/log/checkpoint").json();
+    let root = latest["checkpoint"]["root"].as_str().unwrap();
+    assert!(
+        html.contains(root),
+        "the page carries the log's checkpoint, its own visit included"
+    );
     let svg = anonymous.get(&format!("{page_url}/qr.svg"));
     assert!(svg.text().starts_with("<?xml") && svg.text().contains("<svg"));
     let via_link = anonymous.get(&format!("{page_url}/model.glb"));
