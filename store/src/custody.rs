@@ -327,35 +327,48 @@ pub struct StoredEvent {
     pub signature: String,
 }
 
+const EVENT_COLUMNS: &str = "SELECT id, seq, at_ms, actor, role, action, case_id, object, outcome, \
+     source, detail, leaf_hash, root_after, signature FROM events";
+
 /// Every event, in log order.
 pub async fn stored_events(pool: &sqlx::AnyPool) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, seq, at_ms, actor, role, action, case_id, object, outcome, source, detail, \
-         leaf_hash, root_after, signature FROM events ORDER BY seq, id",
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| StoredEvent {
-            id: r.get(0),
-            seq: r.get::<i64, _>(1) as u64,
-            event: Event {
-                at_ms: r.get(2),
-                actor: r.get(3),
-                role: r.get(4),
-                action: r.get(5),
-                case_id: r.get(6),
-                object: r.get(7),
-                outcome: r.get(8),
-                source: r.get(9),
-                detail: r.get(10),
-            },
-            leaf_hash: r.get(11),
-            root_after: r.get(12),
-            signature: r.get(13),
-        })
-        .collect())
+    let rows = sqlx::query(&format!("{EVENT_COLUMNS} ORDER BY seq, id"))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.iter().map(stored_event_of).collect())
+}
+
+/// The event at position `seq`.
+pub async fn stored_event(
+    pool: &sqlx::AnyPool,
+    seq: u64,
+) -> Result<Option<StoredEvent>, sqlx::Error> {
+    let row = sqlx::query(&format!("{EVENT_COLUMNS} WHERE seq = $1"))
+        .bind(crate::db::int(seq))
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.as_ref().map(stored_event_of))
+}
+
+fn stored_event_of(r: &sqlx::any::AnyRow) -> StoredEvent {
+    StoredEvent {
+        id: r.get(0),
+        seq: r.get::<i64, _>(1) as u64,
+        event: Event {
+            at_ms: r.get(2),
+            actor: r.get(3),
+            role: r.get(4),
+            action: r.get(5),
+            case_id: r.get(6),
+            object: r.get(7),
+            outcome: r.get(8),
+            source: r.get(9),
+            detail: r.get(10),
+        },
+        leaf_hash: r.get(11),
+        root_after: r.get(12),
+        signature: r.get(13),
+    }
 }
 
 /// The result of walking the log.

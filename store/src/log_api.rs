@@ -127,12 +127,9 @@ pub async fn entry(
     UrlPath(seq): UrlPath<String>,
 ) -> ApiResult<Json<Value>> {
     let seq: u64 = seq.parse().map_err(|_| ApiError::not_found())?;
-    let events = custody::stored_events(&state.db.pool)
+    let stored = custody::stored_event(&state.db.pool, seq)
         .await
-        .map_err(|e| ApiError::database("reading the log", &e))?;
-    let stored = events
-        .into_iter()
-        .find(|e| e.seq == seq)
+        .map_err(|e| ApiError::database("reading the log", &e))?
         .ok_or_else(ApiError::not_found)?;
     match stored.event.case_id {
         Some(case) => {
