@@ -99,6 +99,14 @@ pub fn clean_text(field: &str, value: &str, max: usize) -> ApiResult<String> {
     Ok(trimmed.to_owned())
 }
 
+/// Text made safe to put into HTML.
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// A file name: clean text without folders, so it can never name a path outside where it is put.
 pub fn clean_filename(field: &str, value: &str) -> ApiResult<String> {
     let name = clean_text(field, value, 255)?;

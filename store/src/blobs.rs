@@ -46,7 +46,6 @@ pub struct ObjectBlobs {
     store: Arc<dyn ObjectStore>,
     /// Local scratch space for assembling a finished upload before it is checked and stored.
     scratch: PathBuf,
-    description: String,
 }
 
 /// Why a finished upload was not stored.
@@ -171,16 +170,7 @@ impl Blobs {
         Ok(Self::Object(ObjectBlobs {
             store: Arc::new(store),
             scratch,
-            description: format!("s3://{bucket}"),
         }))
-    }
-
-    /// Where the blobs are, for messages.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Folder(f) => f.root.join("blobs").display().to_string(),
-            Self::Object(o) => o.description.clone(),
-        }
     }
 
     /// The file of a blob, for the folder backend.

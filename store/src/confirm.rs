@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use base64::Engine as _;
-use ed25519_dalek::{Signer as _, Verifier as _};
+use ed25519_dalek::Signer as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row as _;
@@ -46,31 +46,7 @@ pub fn statement(
 
 /// Check a confirmation's signature over its statement.
 pub fn verify_signature(statement: &str, public_key: &str, signature: &str) -> Result<(), String> {
-    let key: [u8; 32] = hex32(public_key).ok_or("the public key is not 64 hex digits")?;
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|e| e.to_string())?;
-    let signature = base64::engine::general_purpose::STANDARD
-        .decode(signature)
-        .ok()
-        .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok())
-        .ok_or("the signature is not 64 bytes of base64")?;
-    key.verify(statement.as_bytes(), &signature)
-        .map_err(|_| "the signature does not verify".to_owned())
-}
-
-/// 64 hex digits as 32 bytes (a public key).
-pub fn hex32_pub(text: &str) -> Option<[u8; 32]> {
-    hex32(text)
-}
-
-fn hex32(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    crate::custody::verify_ed25519(statement.as_bytes(), public_key, signature)
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,24 +96,20 @@ impl Version {
 }
 
 async fn version_of(state: &AppState, sha256: &str) -> ApiResult<Version> {
-    let row = sqlx::query(
-        "SELECT versions.id, versions.number, evidence.id, cases.id, cases.number, \
-         COALESCE(versions.manifest_sha256, '') FROM versions \
-         JOIN evidence ON evidence.id = versions.evidence_id JOIN cases ON cases.id = evidence.case_id \
-         WHERE versions.model_sha256 = $1 ORDER BY versions.id LIMIT 1",
-    )
-    .bind(sha256)
-    .fetch_optional(&state.db.pool)
-    .await
-    .map_err(|e| ApiError::database("reading a version", &e))?
-    .ok_or_else(ApiError::not_found)?;
+    let facts = crate::share::model_facts(state, sha256)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let int = |key: &str| facts[key].as_i64().unwrap_or_default();
     Ok(Version {
-        id: row.get(0),
-        number: row.get(1),
-        evidence: row.get(2),
-        case: row.get(3),
-        case_number: row.get(4),
-        manifest: row.get(5),
+        id: int("version_id"),
+        number: int("version"),
+        evidence: int("evidence"),
+        case: int("case"),
+        case_number: facts["case_number"].as_str().unwrap_or_default().to_owned(),
+        manifest: facts["manifest_sha256"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     })
 }
 
@@ -150,7 +122,7 @@ async fn held_key(state: &AppState, user: i64) -> ApiResult<ed25519_dalek::Signi
         .await
         .map_err(|e| ApiError::database("reading a key", &e))?;
     if let Some(row) = row {
-        let secret = hex32(&row.get::<String, _>(0))
+        let secret = crate::custody::unhex32(&row.get::<String, _>(0))
             .ok_or_else(|| ApiError::internal("a held key", "damaged"))?;
         return Ok(ed25519_dalek::SigningKey::from_bytes(&secret));
     }

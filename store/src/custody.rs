@@ -30,7 +30,8 @@ fn hex(h: &[u8]) -> String {
     codec::manifest::hex(h)
 }
 
-fn unhex32(text: &str) -> Option<Hash> {
+/// 64 hex digits as 32 bytes (hashes, keys).
+pub fn unhex32(text: &str) -> Option<Hash> {
     if text.len() != 64 {
         return None;
     }
@@ -39,6 +40,19 @@ fn unhex32(text: &str) -> Option<Hash> {
         *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(out)
+}
+
+/// Check an Ed25519 signature (base64) by a public key (hex) over `message`.
+pub fn verify_ed25519(message: &[u8], public_key: &str, signature: &str) -> Result<(), String> {
+    let key = unhex32(public_key).ok_or("the public key is not 64 hex digits")?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|e| e.to_string())?;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signature)
+        .ok()
+        .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok())
+        .ok_or("the signature is not 64 bytes of base64")?;
+    key.verify(message, &signature)
+        .map_err(|_| "the signature does not verify".to_owned())
 }
 
 /// A signed statement: "the log of `origin` had `size` events, and this was its root".

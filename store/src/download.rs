@@ -83,6 +83,35 @@ pub async fn blob_size(state: &AppState, sha256: &str) -> ApiResult<u64> {
     Ok(row.get::<i64, _>(0) as u64)
 }
 
+/// The whole content of a small-enough blob (a model to read its manifest from), as stored.
+pub async fn read_blob(state: &AppState, sha256: &str, length: u64) -> ApiResult<Vec<u8>> {
+    let mut stream = state
+        .blobs
+        .read(sha256, 0, length)
+        .await
+        .map_err(|e| ApiError::storage("reading a blob", &e))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk.map_err(|e| ApiError::storage("reading a blob", &e))?);
+    }
+    Ok(bytes)
+}
+
+/// The whole content of a recorded blob, only when it still hashes to its name: 404 when the store
+/// never recorded it, 500 when storage lost or changed it.
+pub async fn read_checked(state: &AppState, sha256: &str) -> ApiResult<Vec<u8>> {
+    let size = blob_size(state, sha256).await?;
+    let bytes = read_blob(state, sha256, size).await?;
+    if codec::manifest::sha256_hex(&bytes) != sha256 {
+        tracing::error!("blob {sha256} is damaged in storage");
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("blob {sha256} is damaged in storage"),
+        ));
+    }
+    Ok(bytes)
+}
+
 fn accepts_zstd(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)

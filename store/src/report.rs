@@ -17,12 +17,7 @@ use crate::auth::{self, Action, Caller};
 use crate::db::rfc3339;
 use crate::error::{ApiError, ApiResult};
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::api::escape_html as escape;
 
 fn text(value: &Value) -> String {
     match value {
@@ -236,15 +231,13 @@ async fn manifest_rows(state: &AppState, out: &mut String, sha: Option<&str>) ->
         out.push_str("<tr><th>清单 Manifest</th><td>无 exhibit 清单：来源与误差未记录 none: origin and error bounds not recorded</td></tr>");
         return Ok(());
     };
-    let size = crate::download::blob_size(state, sha).await?;
-    let bytes = crate::tus::read_blob(state, sha, size).await?;
-    if codec::manifest::sha256_hex(&bytes) != sha {
+    let Ok(bytes) = crate::download::read_checked(state, sha).await else {
         let _ = write!(
             out,
             "<tr><th>清单 Manifest</th><td class=\"bad\">{sha}: 已损坏 DAMAGED in storage</td></tr>"
         );
         return Ok(());
-    }
+    };
     let Ok(m) = serde_json::from_slice::<codec::manifest::Manifest>(&bytes) else {
         let _ = write!(
             out,

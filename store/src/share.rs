@@ -36,7 +36,7 @@ pub struct NewShare {
 }
 
 /// The version and case of a model hash; `None` when no version has it.
-async fn model_facts(state: &AppState, sha256: &str) -> ApiResult<Option<Value>> {
+pub(crate) async fn model_facts(state: &AppState, sha256: &str) -> ApiResult<Option<Value>> {
     let row = sqlx::query(
         "SELECT evidence.case_id, evidence.id, evidence.label, evidence.kind, versions.number, \
          versions.bytes, versions.manifest_sha256, versions.filename, cases.number, cases.court, \
@@ -348,12 +348,7 @@ code{word-break:break-all}img.render{max-width:100%;background:#fff;border:1px s
 .row{display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start}a.button{display:inline-block;padding:8px 14px;\
 background:#234;color:#fff;text-decoration:none;border-radius:4px}";
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::api::escape_html as escape;
 
 /// Record a visit through a link; the visit is refused when it cannot be recorded.
 async fn source_and_log(
@@ -413,10 +408,7 @@ async fn manifest_rows(state: &AppState, manifest_sha: Option<&str>) -> String {
     let Some(sha) = manifest_sha else {
         return "<tr><th>清单 Manifest</th><td>此模型没有 exhibit 清单：来源与误差未记录。 This model carries no exhibit manifest: its origin and error bounds are not recorded.</td></tr>".to_owned();
     };
-    let Ok(size) = crate::download::blob_size(state, sha).await else {
-        return String::new();
-    };
-    let Ok(bytes) = crate::tus::read_blob(state, sha, size).await else {
+    let Ok(bytes) = crate::download::read_checked(state, sha).await else {
         return "<tr><th>清单 Manifest</th><td>无法读取 could not be read</td></tr>".to_owned();
     };
     let Ok(m) = serde_json::from_slice::<codec::manifest::Manifest>(&bytes) else {
@@ -676,8 +668,7 @@ async fn preview_png(state: &AppState, model: &str) -> ApiResult<Vec<u8>> {
         .map_err(|e| ApiError::database("reading a preview", &e))?
     {
         let sha: String = row.get(0);
-        let bytes = crate::tus::read_blob(state, &sha, row.get::<i64, _>(1) as u64).await?;
-        if codec::manifest::sha256_hex(&bytes) == sha {
+        if let Ok(bytes) = crate::download::read_checked(state, &sha).await {
             return Ok(bytes);
         }
         tracing::warn!("preview {sha} is damaged; drawing it again");
@@ -688,14 +679,7 @@ async fn preview_png(state: &AppState, model: &str) -> ApiResult<Vec<u8>> {
             "this store draws no previews (started without a renderer)",
         ));
     };
-    let size = crate::download::blob_size(state, model).await?;
-    let glb = crate::tus::read_blob(state, model, size).await?;
-    if codec::manifest::sha256_hex(&glb) != model {
-        return Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("blob {model} is damaged in storage and is not drawn"),
-        ));
-    }
+    let glb = crate::download::read_checked(state, model).await?;
     let png = tokio::task::spawn_blocking(move || previewer(&glb))
         .await
         .map_err(|e| ApiError::internal("drawing a preview", e))?

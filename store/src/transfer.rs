@@ -14,7 +14,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use ed25519_dalek::{Signer as _, Verifier as _};
+use ed25519_dalek::Signer as _;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use sqlx::Row as _;
@@ -91,15 +91,8 @@ pub async fn export(
     let mut blobs = Vec::new();
     let mut blob_list = Vec::new();
     for sha in &shas {
-        let size = crate::download::blob_size(&state, sha).await?;
-        let bytes = crate::tus::read_blob(&state, sha, size).await?;
-        if codec::manifest::sha256_hex(&bytes) != *sha {
-            return Err(ApiError::internal(
-                "exporting the case",
-                format!("blob {sha} is damaged in storage"),
-            ));
-        }
-        blob_list.push(json!({ "sha256": sha, "bytes": size }));
+        let bytes = crate::download::read_checked(&state, sha).await?;
+        blob_list.push(json!({ "sha256": sha, "bytes": bytes.len() }));
         blobs.push(bytes);
     }
     let header = json!({
@@ -283,18 +276,12 @@ pub fn verify(bytes: &[u8], pinned_key: Option<&str>) -> Result<Verified, Vec<St
     }
     // Last, the seal over every byte before it.
     // Exactly the base64 signature and one newline: nothing after it goes unchecked.
-    let signature = bytes[sig_at + SIG.len()..]
+    let sealed = bytes[sig_at + SIG.len()..]
         .strip_suffix(b"\n")
-        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
-        .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok());
-    let sealed = signature.is_some_and(|signature| {
-        crate::confirm::hex32_pub(&key)
-            .and_then(|k| ed25519_dalek::VerifyingKey::from_bytes(&k).ok())
-            .is_some_and(|k| {
-                k.verify(&Sha256::digest(&bytes[..sig_at]), &signature)
-                    .is_ok()
-            })
-    });
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .is_some_and(|signature| {
+            custody::verify_ed25519(&Sha256::digest(&bytes[..sig_at]), &key, signature).is_ok()
+        });
     if !sealed {
         problems
             .push("the bundle's signature does not verify: bytes were changed after export".into());

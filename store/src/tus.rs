@@ -561,7 +561,7 @@ async fn finish(state: &AppState, upload: &Upload) -> ApiResult<Value> {
     }
     let mut manifest = None;
     if upload.kind == "model" {
-        let bytes = read_blob(state, &upload.sha256, upload.length).await?;
+        let bytes = crate::download::read_blob(state, &upload.sha256, upload.length).await?;
         match manifest_of(&bytes) {
             Ok(m) => manifest = m,
             Err(why) => {
@@ -586,20 +586,6 @@ async fn finish(state: &AppState, upload: &Upload) -> ApiResult<Value> {
     let result = record(state, upload, manifest_sha).await?;
     state.blobs.discard(&upload.id, &pieces).await;
     Ok(result)
-}
-
-/// The whole content of a small-enough blob (a model to read its manifest from).
-pub async fn read_blob(state: &AppState, sha256: &str, length: u64) -> ApiResult<Vec<u8>> {
-    let mut stream = state
-        .blobs
-        .read(sha256, 0, length)
-        .await
-        .map_err(|e| ApiError::storage("reading a blob", &e))?;
-    let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
-    while let Some(chunk) = stream.next().await {
-        bytes.extend_from_slice(&chunk.map_err(|e| ApiError::storage("reading a blob", &e))?);
-    }
-    Ok(bytes)
 }
 
 async fn refuse(
