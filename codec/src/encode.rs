@@ -883,6 +883,7 @@ fn build_manifest(
         software: SOFTWARE.into(),
         inputs: provenance.inputs,
         steps,
+        recipe: provenance.recipe,
         unit: "m".into(),
         origin_m: origin,
         geometry: GeometryRecord {

@@ -26,6 +26,11 @@ pub struct Manifest {
     pub inputs: Vec<InputRecord>,
     /// Every processing step in order, with parameters and what it changed.
     pub steps: Vec<StepRecord>,
+    /// The options the model was made with, exactly as the maker was given them (`null` where it chose the
+    /// default), so that anyone can run it again on the inputs (`exhibit verify MODEL --rederive RAW...`);
+    /// absent in a model not made by ingest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<serde_json::Value>,
     /// Unit of every length in the model file (glTF uses metres).
     pub unit: String,
     /// World position of the model's local origin, in metres: add it to glTF positions for survey coordinates.
@@ -162,6 +167,8 @@ pub struct Provenance {
     pub inputs: Vec<InputRecord>,
     /// Steps that ran before encoding.
     pub steps: Vec<StepRecord>,
+    /// The options to make the model again (see [`Manifest::recipe`]).
+    pub recipe: Option<serde_json::Value>,
 }
 
 impl Manifest {

@@ -21,6 +21,7 @@ mod obj;
 mod pcd;
 mod ply;
 pub mod raw;
+mod recipe;
 mod records;
 pub mod register;
 mod stl;
@@ -40,6 +41,7 @@ use serde_json::json;
 
 pub use error::IngestError;
 pub use raw::RawMesh;
+pub use recipe::Recipe;
 pub use units::Unit;
 
 /// Options for reading one file.
@@ -623,6 +625,7 @@ pub fn ingest_file(path: &Path, config: &IngestConfig) -> Result<IngestOutput, I
     let provenance = Provenance {
         inputs: vec![scan.input],
         steps: vec![scan.step],
+        recipe: Some(config.recipe().to_json()),
     };
     let mut notes = scan.notes;
     let mut stages = vec![("read", read_seconds)];
@@ -900,7 +903,11 @@ pub fn ingest_files(
         result: json!({ "views": views_to_read.len(), "max_f32_rounding_mm": max_rounding_m * 1e3 }),
     });
     let read_seconds = started.elapsed().as_secs_f64();
-    let provenance = Provenance { inputs, steps };
+    let provenance = Provenance {
+        inputs,
+        steps,
+        recipe: Some(config.recipe().to_json()),
+    };
     let mut stages = vec![("read_and_register", read_seconds)];
     let model =
         encode(&geometry, config, provenance, &mut notes, &mut stages).map_err(|source| {

@@ -1,5 +1,6 @@
 //! `exhibit verify`: check a model file against its manifest, or a whole store's blobs (the scrub).
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -31,6 +32,10 @@ pub struct Args {
     /// extend; repeat for several. A shorter log than a receipt shows means the log was rolled back.
     #[arg(long, requires = "store")]
     receipt: Vec<PathBuf>,
+    /// With a model: its raw scans (and pose files), in any order and under any names. Ingest runs again
+    /// with the options its manifest recorded, and the result must be byte-identical to the model.
+    #[arg(long, num_args = 1.., requires = "file", value_name = "RAW")]
+    rederive: Vec<PathBuf>,
     /// Print one JSON object on stdout instead of sentences.
     #[arg(long)]
     json: bool,
@@ -79,7 +84,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 Err(problems) => json!({ "ok": false, "checked": 0, "problems": problems }),
             }
         } else {
-            verify_file(file)?
+            let mut result = verify_file(file)?;
+            if !args.rederive.is_empty() {
+                let (problems, details) = rederive(file, &args.rederive)?;
+                let ok = result["ok"] == json!(true) && problems.is_empty();
+                if let Some(list) = result["problems"].as_array_mut() {
+                    list.extend(problems.into_iter().map(serde_json::Value::from));
+                }
+                result["ok"] = json!(ok);
+                result["rederive"] = details;
+            }
+            result
         }
     } else {
         unreachable!("clap requires FILE or --store")
@@ -108,6 +123,19 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             lines.push(format!(
                 "  unreferenced (never served): {}",
                 name.as_str().unwrap_or_default()
+            ));
+        }
+        if let Some(details) = result.get("rederive") {
+            lines.push(format!(
+                "  re-derived from {} input(s) in {:.1} s: sha256 {} ({})",
+                details["inputs"],
+                details["seconds"].as_f64().unwrap_or_default(),
+                details["rederived_sha256"].as_str().unwrap_or("-"),
+                if details["identical"] == json!(true) {
+                    "byte-identical to the model"
+                } else {
+                    "NOT the model"
+                }
             ));
         }
         output::print_lines(&lines)?;
@@ -148,4 +176,183 @@ fn verify_file(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
         }
     }
     Ok(json!({ "ok": problems.is_empty(), "checked": 1, "problems": problems }))
+}
+
+/// Make the model again from its raw inputs with the recipe in its manifest and compare the bytes. Returns
+/// the problems (none when the model is re-derived byte for byte) and what was done.
+fn rederive(
+    model_path: &std::path::Path,
+    raws: &[PathBuf],
+) -> anyhow::Result<(Vec<String>, serde_json::Value)> {
+    let started = std::time::Instant::now();
+    let model_bytes = fs_err::read(model_path)?;
+    let model_sha = codec::manifest::sha256_hex(&model_bytes);
+    let model = codec::read_model_bytes(&model_bytes, None)
+        .with_context(|| format!("cannot read {}", model_path.display()))?;
+    let mut details = json!({
+        "inputs": raws.len(),
+        "model_sha256": model_sha,
+        "rederived_sha256": null,
+        "identical": false,
+        "software_recorded": null,
+        "software_running": codec::manifest::SOFTWARE,
+        "seconds": 0.0,
+    });
+    let name = model_path.display();
+    let Some(manifest) = model.manifest else {
+        return Ok((
+            vec![format!(
+                "{name}: carries no exhibit manifest, so there is nothing to re-derive it by"
+            )],
+            details,
+        ));
+    };
+    details["software_recorded"] = json!(manifest.software);
+    let Some(recipe) = &manifest.recipe else {
+        return Ok((
+            vec![format!(
+                "{name}: its manifest records no recipe (the model was not made by `exhibit ingest`, or by a \
+                 version before recipes were recorded), so it cannot be made again"
+            )],
+            details,
+        ));
+    };
+    let config = ingest::Recipe::from_json(recipe)
+        .and_then(|r| r.to_config())
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+
+    // Each raw file is known by its content; its name on this machine does not matter.
+    let mut given: Vec<(PathBuf, String)> = Vec::new();
+    for raw in raws {
+        given.push((raw.clone(), sha256_of_file(raw)?));
+    }
+    let mut problems = Vec::new();
+    let mut placed = Vec::new();
+    let folder = tempfile::tempdir().context("cannot make a folder to re-derive in")?;
+    for input in &manifest.inputs {
+        let Some((path, _)) = given.iter().find(|(_, sha)| *sha == input.sha256) else {
+            problems.push(format!(
+                "input {} (sha256 {}, {} bytes) was not given: no file given hashes to it",
+                input.name, input.sha256, input.bytes
+            ));
+            continue;
+        };
+        // Ingest records each input by its file name (and a pose file finds its views by theirs), so each
+        // goes under the name the manifest recorded.
+        if input.name.contains(['/', '\\']) || input.name.is_empty() || input.name == ".." {
+            anyhow::bail!(
+                "{name}: the manifest names an input {:?}, not a file name",
+                input.name
+            );
+        }
+        let at = folder.path().join(&input.name);
+        if at.exists() {
+            anyhow::bail!("{name}: two inputs are both named {:?}", input.name);
+        }
+        let absolute = std::path::absolute(path)?;
+        if std::fs::hard_link(&absolute, &at).is_err() {
+            fs_err::copy(&absolute, &at)?;
+        }
+        placed.push(at);
+    }
+    for (path, sha) in &given {
+        if !manifest.inputs.iter().any(|i| i.sha256 == *sha) {
+            problems.push(format!(
+                "{} is not an input of this model (it hashes to {sha}, which the manifest does not list)",
+                path.display()
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Ok((problems, details));
+    }
+    let rederived = ingest::ingest_files(&placed, &config)
+        .with_context(|| format!("re-deriving {name} failed"))?;
+    let glb = &rederived.model.glb;
+    let sha = codec::manifest::sha256_hex(glb);
+    details["rederived_sha256"] = json!(sha);
+    details["identical"] = json!(*glb == model_bytes);
+    details["seconds"] = json!(started.elapsed().as_secs_f64());
+    if *glb != model_bytes {
+        let mut problem = format!(
+            "{name}: re-derived from its inputs it is not the same file (sha256 {model_sha}, re-derived {sha})"
+        );
+        let made = serde_json::to_value(&rederived.model.manifest)?;
+        let recorded = serde_json::to_value(&manifest)?;
+        let differ = differences(&recorded, &made, "", 6);
+        if differ.is_empty() {
+            problem += "; the manifests agree, the geometry differs";
+        } else {
+            let _ = write!(problem, "; the manifests differ at {}", differ.join(", "));
+        }
+        if manifest.software != codec::manifest::SOFTWARE {
+            let _ = write!(
+                problem,
+                "; it was made by {}, this is {}: the same bytes are promised only by the same version",
+                manifest.software,
+                codec::manifest::SOFTWARE
+            );
+        }
+        problems.push(problem);
+    }
+    Ok((problems, details))
+}
+
+/// SHA-256 of a file read in pieces, so a scan of several gigabytes is not held twice.
+fn sha256_of_file(path: &std::path::Path) -> anyhow::Result<String> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(codec::manifest::hex(&hasher.finalize()))
+}
+
+/// JSON pointers of the places two values differ (at most `limit`), depth first.
+fn differences(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    at: &str,
+    limit: usize,
+) -> Vec<String> {
+    use serde_json::Value;
+    let mut found = Vec::new();
+    let visit = |here: String, x: Option<&Value>, y: Option<&Value>, found: &mut Vec<String>| {
+        if found.len() < limit {
+            match (x, y) {
+                (Some(x), Some(y)) => {
+                    let left = limit - found.len();
+                    found.extend(differences(x, y, &here, left));
+                }
+                _ => found.push(here),
+            }
+        }
+    };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                visit(format!("{at}/{key}"), x.get(key), y.get(key), &mut found);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for i in 0..x.len().max(y.len()) {
+                visit(format!("{at}/{i}"), x.get(i), y.get(i), &mut found);
+            }
+        }
+        _ if a != b => found.push(if at.is_empty() { "/".into() } else { at.into() }),
+        _ => {}
+    }
+    found
 }

@@ -316,3 +316,112 @@ fn ingest_reencodes_any_gltf_and_its_own_models() {
     assert_eq!(manifest["inputs"][0]["sha256"], sha256_file(&glb));
     assert_valid_gltf(&[&glb, &coarse]);
 }
+
+#[test]
+fn verify_rederive_makes_the_model_again_from_its_raw_scan_under_any_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let glb = dir.path().join("bunny.glb");
+    let options = ["--precision-mm", "0.1", "--lod", "2", "--unit", "m"];
+    ingest_json(
+        &root().join("assets/stanford-bunny/bun_zipper.ply"),
+        &glb,
+        &options,
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("bunny.manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["recipe"]["lod_levels"], 2,
+        "{}",
+        manifest["recipe"]
+    );
+    assert_eq!(manifest["recipe"]["unit"], "m");
+    assert_eq!(manifest["recipe"]["precision_m"], 1e-4);
+
+    // The sealed scan, handed over under another name in another folder.
+    let sealed = dir.path().join("sealed");
+    std::fs::create_dir(&sealed).unwrap();
+    let raw = sealed.join("evidence-0001.ply");
+    std::fs::copy(root().join("assets/stanford-bunny/bun_zipper.ply"), &raw).unwrap();
+    let (glb_arg, raw_arg) = (glb.to_str().unwrap(), raw.to_str().unwrap());
+    let report = run_json(&mut exhibit(&[
+        "verify",
+        glb_arg,
+        "--rederive",
+        raw_arg,
+        "--json",
+    ]));
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["rederive"]["identical"], true);
+    assert_eq!(
+        report["rederive"]["rederived_sha256"],
+        sha256_file(&glb).as_str()
+    );
+
+    // A model whose manifest claims other options than it was made with: re-deriving by its claim does
+    // not give it back, and the report names where the two differ.
+    let bytes = std::fs::read(&glb).unwrap();
+    let claim = b"\"lod_levels\":2";
+    let found: Vec<usize> = (0..bytes.len() - claim.len())
+        .filter(|&i| bytes[i..].starts_with(claim))
+        .collect();
+    assert_eq!(found.len(), 1);
+    let at = found[0] + claim.len() - 1;
+    let mut lie = bytes.clone();
+    lie[at] = b'3';
+    let liar = dir.path().join("liar.glb");
+    std::fs::write(&liar, &lie).unwrap();
+    let output = run(&mut exhibit(&[
+        "verify",
+        liar.to_str().unwrap(),
+        "--rederive",
+        raw_arg,
+        "--json",
+    ]));
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains("not the same file") && problems.contains("levels_requested"),
+        "{problems}"
+    );
+    assert_eq!(report["rederive"]["identical"], false);
+
+    // One changed byte in the raw scan: it is no longer the model's input, and both facts are named.
+    let mut scan = std::fs::read(&raw).unwrap();
+    let last = scan.len() - 2;
+    scan[last] = if scan[last] == b'1' { b'2' } else { b'1' };
+    let changed = sealed.join("changed.ply");
+    std::fs::write(&changed, &scan).unwrap();
+    let output = run(&mut exhibit(&[
+        "verify",
+        glb_arg,
+        "--rederive",
+        changed.to_str().unwrap(),
+    ]));
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("input bun_zipper.ply") && stdout.contains("was not given"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("changed.ply is not an input of this model"),
+        "{stdout}"
+    );
+
+    // A glTF made elsewhere has no recipe: it says so instead of guessing.
+    let foreign = data("gltf/khronos_samples/Box/Box.glb");
+    let output = run(&mut exhibit(&[
+        "verify",
+        foreign.to_str().unwrap(),
+        "--rederive",
+        raw_arg,
+    ]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("no exhibit manifest"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
