@@ -53,6 +53,16 @@ pub struct Args {
     /// The heat map's size in pixels, width x height.
     #[arg(long, default_value = "1280x720")]
     size: String,
+    /// Save the comparison (its report and heat map) to this court store, in the case --case; the store
+    /// checks that A and B are model versions of that case. `exhibit share --comparison ID` then links it.
+    #[arg(long, requires = "case")]
+    store: Option<String>,
+    /// The case (its id in the store) to save the comparison in.
+    #[arg(long, requires = "store")]
+    case: Option<i64>,
+    /// Bearer token for --store (or the environment variable `EXHIBIT_TOKEN`).
+    #[arg(long, env = "EXHIBIT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -185,7 +195,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "statistics": comparison.statistics,
         "compare_seconds": compare_seconds,
     });
-    let needs_pictures = args.png.is_some() || args.report.is_some();
+    let needs_pictures = args.png.is_some() || args.report.is_some() || args.store.is_some();
     let heat = if needs_pictures {
         let gpu = Gpu::headless()?;
         let colors = comparison
@@ -217,6 +227,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         output::write_atomically(path, png)?;
         result["png"] = json!(path);
     }
+    let (fa, fb) = (facts(&args.a, &a, &a_sha), facts(&args.b, &b, &b_sha));
+    // The report: what --json prints, with each model's error bound.
+    let mut report = result.clone();
+    report["a"]["point_bound_mm"] = json!(fa.point_bound_mm);
+    report["b"]["point_bound_mm"] = json!(fb.point_bound_mm);
     if let (Some(path), Some((gpu, png))) = (&args.report, &heat) {
         let six = |model: &SceneModel| -> anyhow::Result<Vec<Vec<u8>>> {
             let requests: Vec<RenderRequest> = StandardView::ALL[..6]
@@ -234,7 +249,6 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 .collect()
         };
         let (views_a, views_b) = (six(&a)?, six(&b)?);
-        let (fa, fb) = (facts(&args.a, &a, &a_sha), facts(&args.b, &b, &b_sha));
         let created = utc_now();
         let page = html(&ReportPage {
             a: &fa,
@@ -251,16 +265,19 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         result["report"] = json!(path);
         result["report_html"] = json!(html_path);
         output::write_atomically(&html_path, page.as_bytes())?;
-        let mut report = result.clone();
-        report["a"]["point_bound_mm"] = json!(fa.point_bound_mm);
-        report["b"]["point_bound_mm"] = json!(fb.point_bound_mm);
+        report["report"] = json!(path);
+        report["report_html"] = json!(html_path);
         output::write_atomically(path, &serde_json::to_vec_pretty(&report)?)?;
+    }
+    if let (Some(store), Some(case)) = (&args.store, args.case) {
+        let png = heat.as_ref().map(|(_, png)| png.as_slice());
+        result["saved"] = save(store, case, args.token.as_deref(), &report, png)?;
     }
     result["seconds"] = json!(started.elapsed().as_secs_f64());
     if args.json {
         return output::print_json(&result);
     }
-    output::print_lines(&summary(args, &a, &b, &comparison))
+    output::print_lines(&summary(args, &a, &b, &comparison, result.get("saved")))
 }
 
 /// What `compare` says to a person.
@@ -269,6 +286,7 @@ fn summary(
     a: &SceneModel,
     b: &SceneModel,
     comparison: &viewer::compare::Comparison,
+    saved: Option<&serde_json::Value>,
 ) -> Vec<String> {
     let s = &comparison.statistics;
     let al = &comparison.alignment;
@@ -304,7 +322,59 @@ fn summary(
             path.with_extension("html").display()
         ));
     }
+    if let Some(saved) = saved {
+        lines.push(format!(
+            "saved       comparison {} in case {} at {} (share it: exhibit share --comparison {} --store …)",
+            saved["id"],
+            saved["case"],
+            saved["url"].as_str().unwrap_or_default(),
+            saved["id"]
+        ));
+    }
     lines
+}
+
+/// Send the report and heat map to the store; the store's record of it, with its address.
+fn save(
+    store: &str,
+    case: i64,
+    token: Option<&str>,
+    report: &serde_json::Value,
+    heat_map_png: Option<&[u8]>,
+) -> anyhow::Result<serde_json::Value> {
+    use base64::Engine as _;
+    let base = store.trim_end_matches('/');
+    let token = token.context("--store needs --token (or EXHIBIT_TOKEN)")?;
+    let body = json!({
+        "report": report,
+        "heat_map_png": heat_map_png.map(|png| base64::engine::general_purpose::STANDARD.encode(png)),
+    });
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{base}/api/cases/{case}/comparisons"))
+        .bearer_auth(token)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .with_context(|| format!("cannot reach the store at {base}"))?;
+    let status = response.status();
+    let text = response.text().unwrap_or_default();
+    let answer: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| json!({ "error": text }));
+    if !status.is_success() {
+        bail!(
+            "the store refused the comparison ({status}): {}",
+            answer["error"].as_str().unwrap_or_default()
+        );
+    }
+    let id = &answer["id"];
+    Ok(json!({
+        "id": id,
+        "case": case,
+        "url": format!("{base}/api/comparisons/{id}"),
+        "report_sha256": answer["report_sha256"],
+        "heat_map_sha256": answer["heat_map_sha256"],
+        "checkpoint": answer["checkpoint"],
+    }))
 }
 
 /// The current time in UTC as `YYYY-MM-DD HH:MM:SS` (civil calendar from the Unix clock).

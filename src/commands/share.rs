@@ -8,9 +8,14 @@ use serde_json::json;
 use crate::output;
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["sha256", "comparison"])))]
 pub struct Args {
     /// SHA-256 of the model version to share.
-    sha256: String,
+    sha256: Option<String>,
+    /// A saved comparison (its id, from `exhibit compare --store`): the link shows both models, the
+    /// figures and the heat map.
+    #[arg(long, conflicts_with_all = ["sha256", "other"])]
+    comparison: Option<i64>,
     /// The store's address.
     #[arg(long)]
     store: String,
@@ -61,6 +66,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let body = json!({
         "model": args.sha256,
         "other": args.other,
+        "comparison": args.comparison,
         "expires_in_s": expires_in_s,
         "view": args.view,
     });
@@ -86,6 +92,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "id": answer["id"],
         "model": answer["model"],
         "other": answer["other"],
+        "comparison": answer["comparison"],
         "qr": null,
     });
     if let Some(path) = &args.qr {

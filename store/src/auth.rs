@@ -75,10 +75,12 @@ pub enum Action {
     Transfer,
     /// Import a case sent by another court.
     Import,
+    /// Save a comparison of two models of the case (its report and heat map).
+    Compare,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::ManageUsers,
         Action::CreateCase,
         Action::ManageMembers,
@@ -91,6 +93,7 @@ impl Action {
         Action::Confirm,
         Action::Transfer,
         Action::Import,
+        Action::Compare,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -106,6 +109,7 @@ impl Action {
             Self::Confirm => "confirm",
             Self::Transfer => "transfer",
             Self::Import => "import",
+            Self::Compare => "compare",
         }
     }
     /// Whether the action is about one case (and so answers 404 to outsiders).
@@ -150,6 +154,11 @@ pub const POLICY: &[(Action, &[Role])] = &[
     ),
     (Action::Transfer, &[Role::Admin, Role::Judge]),
     (Action::Import, &[Role::Admin, Role::Appellate]),
+    // A party may file its own comparison: it is recorded as the party's, by name and role.
+    (
+        Action::Compare,
+        &[Role::Admin, Role::Technician, Role::Judge, Role::Party],
+    ),
 ];
 
 /// What the policy says for `role` doing `action` in a case it is (`member`) or is not a member of.

@@ -122,7 +122,19 @@ CREATE TABLE IF NOT EXISTS shares (
     created_by BIGINT NOT NULL REFERENCES users(id),
     created_ms BIGINT NOT NULL,
     expires_ms BIGINT NOT NULL,
-    revoked_ms BIGINT
+    revoked_ms BIGINT,
+    comparison_id BIGINT
+);
+CREATE TABLE IF NOT EXISTS comparisons (
+    id {ID},
+    case_id BIGINT NOT NULL REFERENCES cases(id),
+    a_sha256 TEXT NOT NULL,
+    b_sha256 TEXT NOT NULL,
+    report_sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    heat_map_sha256 TEXT REFERENCES blobs(sha256),
+    summary TEXT NOT NULL,
+    created_by BIGINT NOT NULL REFERENCES users(id),
+    created_ms BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS previews (
     model_sha256 TEXT PRIMARY KEY,
@@ -241,6 +253,31 @@ impl Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| anyhow::anyhow!("creating the schema: {e}\n{statement}"))?;
+        }
+        // Columns added after a table was first made: a store made by an earlier version gains them.
+        for (table, column, kind) in [("shares", "comparison_id", "BIGINT")] {
+            // PostgreSQL says IF NOT EXISTS (a failed probe would abort its transaction); SQLite cannot,
+            // so it is probed.
+            let add = match self.dialect {
+                Dialect::Postgres => true,
+                Dialect::Sqlite => sqlx::query(&format!("SELECT {column} FROM {table} LIMIT 0"))
+                    .execute(&mut *tx)
+                    .await
+                    .is_err(),
+            };
+            let if_missing = if self.dialect == Dialect::Postgres {
+                "IF NOT EXISTS "
+            } else {
+                ""
+            };
+            if add {
+                sqlx::query(&format!(
+                    "ALTER TABLE {table} ADD COLUMN {if_missing}{column} {kind}"
+                ))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| anyhow::anyhow!("adding {table}.{column}: {e}"))?;
+            }
         }
         tx.commit().await?;
         Ok(())

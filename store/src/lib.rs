@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 pub mod api;
 pub mod auth;
 pub mod blobs;
+pub mod comparisons;
 pub mod confirm;
 pub mod custody;
 pub mod db;
@@ -227,6 +228,19 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(tus::terminate)
                 .options(tus::options),
         )
+        .route(
+            "/api/cases/{case}/comparisons",
+            get(comparisons::list).post(comparisons::save),
+        )
+        .route("/api/comparisons/{id}", get(comparisons::get))
+        .route(
+            "/api/comparisons/{id}/report.json",
+            get(comparisons::report),
+        )
+        .route(
+            "/api/comparisons/{id}/heat-map.png",
+            get(comparisons::heat_map),
+        )
         .route("/api/shares", get(share::list).post(share::create))
         .route("/api/shares/{id}", axum::routing::delete(share::revoke))
         .route("/api/admin/scrub", post(scrub::scrub_endpoint))
@@ -239,6 +253,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/s/{token}/model.glb", get(share::model))
         .route("/s/{token}/other.glb", get(share::other_model))
         .route("/s/{token}/render.png", get(share::render))
+        .route("/s/{token}/heat-map.png", get(share::heat_map))
+        .route("/s/{token}/comparison.json", get(share::comparison_report))
         .route("/s/{token}/qr.png", get(share::qr_png))
         .route("/s/{token}/qr.svg", get(share::qr_svg))
         .fallback(|| async { error::ApiError::not_found() })

@@ -125,9 +125,61 @@ async fn render(state: &AppState, id: i64, reader: &str) -> ApiResult<String> {
         let (_, item) = crate::api::evidence_json(state, row.get(0)).await?;
         evidence_section(state, &mut out, &item).await?;
     }
+    comparisons_section(state, &mut out, id).await?;
     timeline(state, &mut out, id).await?;
     out.push_str("</body></html>");
     Ok(out)
+}
+
+/// The saved comparisons: which two models, how aligned, the headline figures, who saved it.
+async fn comparisons_section(state: &AppState, out: &mut String, case: i64) -> ApiResult<()> {
+    let saved = crate::comparisons::of_case(state, case).await?;
+    if saved.is_empty() {
+        return Ok(());
+    }
+    let _ = write!(
+        out,
+        "<section><h2>比对 Comparisons ({})</h2><table><tr><th>#</th><th>A / B</th><th>对齐 Alignment</th>\
+         <th>偏差 Deviation (mm)</th><th>保存 Saved by</th></tr>",
+        saved.len()
+    );
+    for c in &saved {
+        let s = &c["summary"];
+        let by = match s.get("saved_in_origin") {
+            Some(o) => format!(
+                "{} ({}) {} @ {}",
+                text(&o["by"]),
+                text(&o["role"]),
+                text(&o["at"]),
+                text(&o["origin"])
+            ),
+            None => format!(
+                "{} ({}) {}",
+                text(&c["created_by"]),
+                text(&c["created_by_role"]),
+                text(&c["created_at"])
+            ),
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>A <code>{}</code><br>B <code>{}</code></td><td>{}; RMS {} mm</td>\
+             <td>mean {}, RMS {}, p95 {}, max {}; ±{} mm: {:.2} % within</td><td>{by}<br>report <code>{}</code></td></tr>",
+            c["id"],
+            text(&c["a"]),
+            text(&c["b"]),
+            text(&s["method"]),
+            text(&s["rms_alignment_mm"]),
+            text(&s["mean_mm"]),
+            text(&s["rms_mm"]),
+            text(&s["p95_mm"]),
+            text(&s["max_mm"]),
+            text(&s["tolerance_mm"]),
+            s["within_tolerance"].as_f64().unwrap_or(0.0) * 100.0,
+            text(&c["report_sha256"]),
+        );
+    }
+    out.push_str("</table></section>");
+    Ok(())
 }
 
 async fn evidence_section(state: &AppState, out: &mut String, item: &Value) -> ApiResult<()> {

@@ -25,10 +25,12 @@ const MAX_EXPIRY_S: i64 = 366 * 24 * 3600;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewShare {
-    /// SHA-256 of a model version.
-    model: String,
+    /// SHA-256 of a model version (or give `comparison`).
+    model: Option<String>,
     /// A second model of the same case, for a comparison link.
     other: Option<String>,
+    /// A saved comparison: the link shows its two models, figures and heat map.
+    comparison: Option<i64>,
     /// Seconds until the link stops working.
     expires_in_s: Option<i64>,
     /// The camera the viewer should open with (carried in the link's fragment).
@@ -73,7 +75,27 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody<NewShare>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let model = clean_sha256("model", &body.model)?;
+    // A saved comparison names its two models; the link is to them.
+    let (model, other) = match (body.comparison, &body.model, &body.other) {
+        (Some(id), None, None) => {
+            let saved = crate::comparisons::comparison_json(&state, id).await?;
+            (
+                saved["a"].as_str().unwrap_or_default().to_owned(),
+                saved["b"].as_str().map(str::to_owned),
+            )
+        }
+        (Some(_), _, _) => {
+            return Err(ApiError::bad_request(
+                "field `comparison`: a comparison link names its models itself; leave out `model` and `other`",
+            ));
+        }
+        (None, Some(model), other) => (clean_sha256("model", model)?, other.clone()),
+        (None, None, _) => {
+            return Err(ApiError::bad_request(
+                "field `model`: the SHA-256 of a model version (or `comparison`, a saved comparison's id)",
+            ));
+        }
+    };
     let facts = model_facts(&state, &model)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -86,7 +108,7 @@ pub async fn create(
         &format!("model {model}"),
     )
     .await?;
-    let other = match &body.other {
+    let other = match &other {
         Some(other) => {
             let other = clean_sha256("other", other)?;
             let other_facts = model_facts(&state, &other).await?.ok_or_else(|| {
@@ -118,7 +140,8 @@ pub async fn create(
         let _guard = state.db.write().await;
         sqlx::query(
             "INSERT INTO shares (token_hash, case_id, model_sha256, other_sha256, view, created_by, \
-             created_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+             created_ms, expires_ms, comparison_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             RETURNING id",
         )
         .bind(auth::token_hash(&token))
         .bind(case)
@@ -128,6 +151,7 @@ pub async fn create(
         .bind(caller.user_id)
         .bind(now)
         .bind(expires_ms)
+        .bind(body.comparison)
         .fetch_one(&state.db.pool)
         .await
         .map_err(|e| ApiError::database("creating a share link", &e))?
@@ -140,7 +164,13 @@ pub async fn create(
         Some(case),
         &format!("share {id}"),
         "ok",
-        &format!("model {model} until {}", rfc3339(expires_ms)),
+        &format!(
+            "model {model}{} until {}",
+            body.comparison
+                .map(|c| format!(", comparison {c}"))
+                .unwrap_or_default(),
+            rfc3339(expires_ms)
+        ),
     )
     .await?;
     let base = format!("{}/s/{token}", state.public_url);
@@ -155,6 +185,7 @@ pub async fn create(
             "qr_svg": format!("{base}/qr.svg"),
             "model": model,
             "other": other,
+            "comparison": body.comparison,
         })),
     ))
 }
@@ -190,7 +221,7 @@ pub async fn list(
     .await?;
     let rows = sqlx::query(
         "SELECT shares.id, model_sha256, other_sha256, users.name, shares.created_ms, expires_ms, \
-         revoked_ms FROM shares JOIN users ON users.id = shares.created_by WHERE case_id = $1 \
+         revoked_ms, comparison_id FROM shares JOIN users ON users.id = shares.created_by WHERE case_id = $1 \
          ORDER BY shares.id",
     )
     .bind(query.case)
@@ -207,6 +238,7 @@ pub async fn list(
                 "id": r.get::<i64, _>(0),
                 "model": r.get::<String, _>(1),
                 "other": r.get::<Option<String>, _>(2),
+                "comparison": r.get::<Option<i64>, _>(7),
                 "created_by": r.get::<String, _>(3),
                 "created_at": rfc3339(r.get(4)),
                 "expires_at": rfc3339(expires),
@@ -271,6 +303,7 @@ struct Link {
     view: Option<String>,
     expires_ms: i64,
     token: String,
+    comparison: Option<i64>,
 }
 
 /// Why a link does not open.
@@ -286,8 +319,8 @@ async fn open_link(state: &AppState, token: &str) -> Result<Link, Closed> {
         return Err(Closed::Unknown);
     }
     let row = sqlx::query(
-        "SELECT id, case_id, model_sha256, other_sha256, view, expires_ms, revoked_ms FROM shares \
-         WHERE token_hash = $1",
+        "SELECT id, case_id, model_sha256, other_sha256, view, expires_ms, revoked_ms, comparison_id \
+         FROM shares WHERE token_hash = $1",
     )
     .bind(auth::token_hash(token))
     .fetch_optional(&state.db.pool)
@@ -309,6 +342,7 @@ async fn open_link(state: &AppState, token: &str) -> Result<Link, Closed> {
         view: row.get(4),
         expires_ms,
         token: token.to_owned(),
+        comparison: row.get(7),
     })
 }
 
@@ -505,6 +539,10 @@ async fn page_html(state: &AppState, link: &Link) -> ApiResult<String> {
         },
         None => String::new(),
     };
+    let comparison = match link.comparison {
+        Some(id) => comparison_section(state, id, &base).await?,
+        None => String::new(),
+    };
     let confirmations =
         crate::confirm::of_version(state, facts["version_id"].as_i64().unwrap_or_default()).await?;
     let confirmations = if confirmations.is_empty() {
@@ -561,7 +599,7 @@ async fn page_html(state: &AppState, link: &Link) -> ApiResult<String> {
          <h1>{court} {number}：{label}（第 {version} 版）</h1><p lang=\"en\">{title} — evidence {label}, version {version}. View only; \
          this link expires {expires}.</p>\
          <div class=\"row\"><img class=\"render\" src=\"{base}/render.png\" alt=\"render of the model\" width=\"800\">\
-         <div><img src=\"{base}/qr.svg\" alt=\"QR code of this link\" width=\"180\"><p><a class=\"button\" href=\"{base}/model.glb\" download=\"{filename}\">下载模型 Download model (GLB)</a></p></div></div>\
+         <div><img src=\"{base}/qr.svg\" alt=\"QR code of this link\" width=\"180\"><p><a class=\"button\" href=\"{base}/model.glb\" download=\"{filename}\">下载模型 Download model (GLB)</a></p></div></div>{comparison}\
          <table>\
          <tr><th>案号 Case</th><td data-key=\"case\">{number}</td></tr>\
          <tr><th>证据 Evidence</th><td>{label} ({kind})</td></tr>\
@@ -789,4 +827,182 @@ pub async fn qr_svg(
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// The saved comparison a link shows: heat map, alignment, figures, histogram, and where the report is.
+async fn comparison_section(state: &AppState, id: i64, base: &str) -> ApiResult<String> {
+    let saved = crate::comparisons::comparison_json(state, id).await?;
+    let report: Value = match saved["report_sha256"].as_str() {
+        Some(sha) => crate::download::read_checked(state, sha)
+            .await
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or(Value::Null),
+        None => Value::Null,
+    };
+    let s = &saved["summary"];
+    let mm = |v: &Value| {
+        v.as_f64()
+            .map_or_else(|| "—".to_owned(), |x| format!("{x:.4}"))
+    };
+    let transform: Vec<String> = s["transform"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .map(|v| format!("{:.6}", v.as_f64().unwrap_or(0.0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Column-major 4x4, shown as rows.
+    let rows: Vec<String> = (0..4)
+        .map(|r| {
+            (0..4)
+                .map(|c| transform.get(c * 4 + r).cloned().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("  ")
+        })
+        .collect();
+    let alignment = &report["alignment"];
+    let heat = if saved["heat_map_sha256"].is_string() {
+        format!(
+            "<img class=\"render\" src=\"{base}/heat-map.png\" alt=\"heat map of the deviation\" width=\"800\" data-key=\"heat-map\">"
+        )
+    } else {
+        "<p>保存时未附热图。 Saved without a heat map.</p>".to_owned()
+    };
+    Ok(format!(
+        "<section data-key=\"comparison\"><h2>比对 Comparison {id}</h2>{heat}\
+         <table>\
+         <tr><th>模型 A (被测)</th><td><code>{a}</code></td></tr>\
+         <tr><th>模型 B (参照)</th><td><code>{b}</code></td></tr>\
+         <tr><th>对齐 Alignment</th><td data-key=\"alignment\">{method}; {start}rotation {rot}°, translation {tr} mm, RMS {arms} mm</td></tr>\
+         <tr><th>变换 Transform B→A</th><td><pre>{matrix}</pre></td></tr>\
+         <tr><th>偏差 Deviation</th><td data-key=\"deviation\">mean {mean} mm, RMS {rms} mm, 95 % within {p95} mm, max {max} mm</td></tr>\
+         <tr><th>公差 Tolerance</th><td data-key=\"within\">±{tol} mm: {within:.2} % within</td></tr>\
+         <tr><th>直方图 Histogram</th><td>{histogram}</td></tr>\
+         <tr><th>报告 Report</th><td><a href=\"{base}/comparison.json\">JSON</a> <code>{report_sha}</code>; \
+         saved by {by} ({role}) at {at}</td></tr>\
+         </table></section>",
+        a = escape(saved["a"].as_str().unwrap_or("")),
+        b = escape(saved["b"].as_str().unwrap_or("")),
+        method = escape(s["method"].as_str().unwrap_or("")),
+        start = alignment["start"]
+            .as_str()
+            .map(|t| format!("start {}, ", escape(t)))
+            .unwrap_or_default(),
+        rot = mm(&alignment["rotation_deg"]),
+        tr = mm(&alignment["translation_mm"]),
+        arms = mm(&s["rms_alignment_mm"]),
+        matrix = rows.join("\n"),
+        mean = mm(&s["mean_mm"]),
+        rms = mm(&s["rms_mm"]),
+        p95 = mm(&s["p95_mm"]),
+        max = mm(&s["max_mm"]),
+        tol = s["tolerance_mm"],
+        within = s["within_tolerance"].as_f64().unwrap_or(0.0) * 100.0,
+        histogram = histogram_svg(&report["statistics"]["histogram"]),
+        report_sha = escape(saved["report_sha256"].as_str().unwrap_or("")),
+        by = escape(saved["created_by"].as_str().unwrap_or("")),
+        role = escape(saved["created_by_role"].as_str().unwrap_or("")),
+        at = escape(saved["created_at"].as_str().unwrap_or("")),
+    ))
+}
+
+/// The report's histogram of signed deviations as bars, with the edges in millimetres.
+fn histogram_svg(bins: &Value) -> String {
+    let Some(bins) = bins.as_array().filter(|b| !b.is_empty()) else {
+        return "—".to_owned();
+    };
+    let counts: Vec<f64> = bins
+        .iter()
+        .map(|b| b["count"].as_f64().unwrap_or(0.0))
+        .collect();
+    let top = counts.iter().copied().fold(1.0, f64::max);
+    let (width, height) = (400.0, 120.0);
+    let bar = width / counts.len() as f64;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" data-key=\"histogram\" role=\"img\" aria-label=\"histogram\">",
+        height + 16.0
+    );
+    for (i, count) in counts.iter().enumerate() {
+        let h = height * count / top;
+        let _ = std::fmt::Write::write_fmt(
+            &mut svg,
+            format_args!(
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"#468\"><title>{} … {} mm: {count}</title></rect>",
+                i as f64 * bar + 1.0,
+                height - h,
+                bar - 2.0,
+                bins[i]["from_mm"],
+                bins[i]["to_mm"],
+            ),
+        );
+    }
+    let first = bins[0]["from_mm"].as_f64().unwrap_or(0.0);
+    let last = bins[bins.len() - 1]["to_mm"].as_f64().unwrap_or(0.0);
+    let _ = std::fmt::Write::write_fmt(
+        &mut svg,
+        format_args!(
+            "<text x=\"0\" y=\"{y}\" font-size=\"11\">{first:.3} mm</text><text x=\"{width}\" y=\"{y}\" font-size=\"11\" text-anchor=\"end\">{last:.3} mm</text></svg>",
+            y = height + 13.0
+        ),
+    );
+    svg
+}
+
+/// A comparison link's heat map, or its report (`which`), logged as the link's download.
+async fn comparison_part(
+    state: &AppState,
+    token: &str,
+    headers: &HeaderMap,
+    peer: Option<axum::Extension<crate::Peer>>,
+    heat_map: bool,
+) -> Response {
+    let source = peer.map_or_else(|| "unknown".to_owned(), |p| p.0.0.to_string());
+    let link = match link_or_page(open_link(state, token).await) {
+        Ok(link) => link,
+        Err(page) => return *page,
+    };
+    let Some(id) = link.comparison else {
+        return ApiError::new(StatusCode::NOT_FOUND, "this link is not to a comparison")
+            .into_response();
+    };
+    let saved = match crate::comparisons::comparison_json(state, id).await {
+        Ok(saved) => saved,
+        Err(e) => return e.into_response(),
+    };
+    let (field, content_type, detail) = if heat_map {
+        ("heat_map_sha256", "image/png", "heat map")
+    } else {
+        ("report_sha256", "application/json", "comparison report")
+    };
+    let Some(sha) = saved[field].as_str() else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this comparison was saved without a heat map",
+        )
+        .into_response();
+    };
+    if let Err(e) = source_and_log(state, headers, &source, &link, "share_download", detail).await {
+        return e.into_response();
+    }
+    crate::comparisons::part(state, sha, content_type).await
+}
+
+pub async fn heat_map(
+    State(state): State<Arc<AppState>>,
+    UrlPath(token): UrlPath<String>,
+    headers: HeaderMap,
+    peer: Option<axum::Extension<crate::Peer>>,
+) -> Response {
+    comparison_part(&state, &token, &headers, peer, true).await
+}
+
+pub async fn comparison_report(
+    State(state): State<Arc<AppState>>,
+    UrlPath(token): UrlPath<String>,
+    headers: HeaderMap,
+    peer: Option<axum::Extension<crate::Peer>>,
+) -> Response {
+    comparison_part(&state, &token, &headers, peer, false).await
 }

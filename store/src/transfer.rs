@@ -65,6 +65,12 @@ pub async fn export(
         }
         evidence.push(item);
     }
+    // Saved comparisons travel with their reports and heat maps.
+    let comparisons = crate::comparisons::of_case(&state, id).await?;
+    for c in &comparisons {
+        shas.extend(c["report_sha256"].as_str().map(str::to_owned));
+        shas.extend(c["heat_map_sha256"].as_str().map(str::to_owned));
+    }
     shas.sort();
     shas.dedup();
     let checkpoint = crate::log_api::current_checkpoint(&state)
@@ -103,6 +109,7 @@ pub async fn export(
         "checkpoint": checkpoint,
         "case": case,
         "evidence": evidence,
+        "comparisons": comparisons,
         "blobs": blob_list,
         "events": events,
     });
@@ -274,6 +281,7 @@ pub fn verify(bytes: &[u8], pinned_key: Option<&str>) -> Result<Verified, Vec<St
             }
         }
     }
+    checked += check_comparisons(&header, &blobs, &names, &mut problems);
     // Last, the seal over every byte before it.
     // Exactly the base64 signature and one newline: nothing after it goes unchecked.
     let sealed = bytes[sig_at + SIG.len()..]
@@ -295,6 +303,55 @@ pub fn verify(bytes: &[u8], pinned_key: Option<&str>) -> Result<Verified, Vec<St
     } else {
         Err(problems)
     }
+}
+
+/// Every comparison's report and heat map are in the bundle, and each report is about the two models its
+/// record names, both versions in the bundle. Returns how many comparisons were checked.
+fn check_comparisons(
+    header: &Value,
+    blobs: &[(String, Vec<u8>)],
+    names: &std::collections::HashSet<&str>,
+    problems: &mut Vec<String>,
+) -> u64 {
+    let mut checked = 0;
+    let versions: std::collections::HashSet<&str> = header["evidence"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|item| item["versions"].as_array().into_iter().flatten())
+        .filter_map(|v| v["sha256"].as_str())
+        .collect();
+    for c in header["comparisons"].as_array().into_iter().flatten() {
+        checked += 1;
+        let id = &c["id"];
+        for field in ["report_sha256", "heat_map_sha256"] {
+            if let Some(sha) = c[field].as_str()
+                && !names.contains(sha)
+            {
+                problems.push(format!("comparison {id}: blob {sha} is missing"));
+            }
+        }
+        let report = c["report_sha256"]
+            .as_str()
+            .and_then(|sha| blobs.iter().find(|(s, _)| s == sha))
+            .and_then(|(_, bytes)| serde_json::from_slice::<Value>(bytes).ok());
+        for side in ["a", "b"] {
+            let named = c[side].as_str().unwrap_or_default();
+            if !versions.contains(named) {
+                problems.push(format!(
+                    "comparison {id}: model {side} {named} is not a version in the bundle"
+                ));
+            }
+            if let Some(report) = &report
+                && report[side]["sha256"].as_str() != Some(named)
+            {
+                problems.push(format!(
+                    "comparison {id}: its report is not about model {side} {named}"
+                ));
+            }
+        }
+    }
+    checked
 }
 
 /// `POST /api/transfers`: import a bundle after checking all of it (appellate court, admin).
@@ -402,6 +459,9 @@ pub async fn import(
                 .map_err(db_error)?;
         }
     }
+    import_comparisons(&mut tx, case, header, caller.user_id, now)
+        .await
+        .map_err(db_error)?;
     sqlx::query("INSERT INTO transfers (case_id, bundle_sha256, source_origin, source_key, source_checkpoint, imported_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(case)
         .bind(&bundle_sha)
@@ -440,6 +500,42 @@ pub async fn import(
             "checkpoint": crate::log_api::current_checkpoint(&state).await?,
         })),
     ))
+}
+
+/// The bundle's saved comparisons, recorded in the imported case; who saved each, and where, stays with it.
+async fn import_comparisons(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    case: i64,
+    header: &Value,
+    user: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    for c in header["comparisons"].as_array().into_iter().flatten() {
+        // Who saved it, where, stays with it: the importing user is not its author.
+        let mut summary = c["summary"].clone();
+        summary["saved_in_origin"] = json!({
+            "origin": header["origin"],
+            "id": c["id"],
+            "by": c["created_by"],
+            "role": c["created_by_role"],
+            "at": c["created_at"],
+        });
+        sqlx::query(
+            "INSERT INTO comparisons (case_id, a_sha256, b_sha256, report_sha256, heat_map_sha256, \
+             summary, created_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(case)
+        .bind(c["a"].as_str().unwrap_or_default())
+        .bind(c["b"].as_str().unwrap_or_default())
+        .bind(c["report_sha256"].as_str().unwrap_or_default())
+        .bind(c["heat_map_sha256"].as_str())
+        .bind(summary.to_string())
+        .bind(user)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 impl custody::Signer {

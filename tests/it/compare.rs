@@ -490,3 +490,340 @@ fn a_scale_model_is_aligned_by_picked_pairs_and_by_its_spread() {
         .contains("one line")
     );
 }
+
+/// A comparison saved to the store by the judge (`exhibit compare --store`), read back exactly, shared by
+/// a link whose page shows its figures, heat map and histogram, and refused where it does not belong.
+fn saved_comparison_scenario(backend: &crate::store_support::Backend) {
+    use crate::store_support::{Court, Server, upload};
+    use serde_json::json;
+
+    let work = tempfile::tempdir().unwrap();
+    let reference = icosphere(4, 0.05);
+    let pole = DVec3::new(0.0, 0.05, 0.0);
+    let accused = codec::Mesh {
+        positions: reference
+            .positions
+            .iter()
+            .map(|p| {
+                let p = DVec3::from(p.map(f64::from));
+                let lift = 0.001 * (1.0 - ((p - pole).length() / 0.02).min(1.0));
+                (p + p.normalize() * lift).as_vec3().to_array()
+            })
+            .collect(),
+        ..reference.clone()
+    };
+    let (pa, pb) = (
+        work.path().join("accused.glb"),
+        work.path().join("patent.glb"),
+    );
+    write(&accused, &pa);
+    write(&reference, &pb);
+    let server = Server::start(backend, &work.path().join("data"), &[]);
+    let court = Court::set_up(&server);
+    let accused_item = court.technician.create(
+        &format!("/api/cases/{}/evidence", court.case),
+        &json!({ "label": "被告产品 路灯", "kind": "accused_product", "submitted_by": "乙灯具厂" }),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let state = work.path().join("state");
+    let timeout = std::time::Duration::from_secs(30);
+    let a = upload(
+        &court.technician,
+        &pa,
+        court.case,
+        accused_item,
+        "model",
+        1 << 20,
+        &state,
+        timeout,
+    )
+    .unwrap();
+    let b = upload(
+        &court.technician,
+        &pb,
+        court.case,
+        court.evidence,
+        "model",
+        1 << 20,
+        &state,
+        timeout,
+    )
+    .unwrap();
+
+    // The judge compares the two files as downloaded and saves the comparison in the case.
+    let case = court.case.to_string();
+    let (a_arg, b_arg) = (pa.to_str().unwrap(), pb.to_str().unwrap());
+    let out = run_json(&mut exhibit(&[
+        "compare",
+        a_arg,
+        b_arg,
+        "--align",
+        "none",
+        "--tolerance-mm",
+        "0.2",
+        "--size",
+        "480x270",
+        "--store",
+        &server.url,
+        "--case",
+        &case,
+        "--token",
+        &court.judge.token,
+        "--json",
+    ]));
+    let id = out["saved"]["id"].as_i64().expect("a saved comparison id");
+    assert!(
+        out["saved"]["checkpoint"]["size"].as_u64().unwrap() > 0,
+        "{out}"
+    );
+
+    // Anyone in the case reads back the record, the exact report and the heat map.
+    let record = court.plaintiff.get(&format!("/api/comparisons/{id}"));
+    assert_eq!(record.status, 200, "{}", record.text());
+    let record = record.json();
+    assert_eq!(record["a"], json!(a.sha256));
+    assert_eq!(record["b"], json!(b.sha256));
+    assert_eq!(record["created_by_role"], "judge");
+    for field in [
+        "mean_mm",
+        "rms_mm",
+        "p95_mm",
+        "max_mm",
+        "within_tolerance",
+        "tolerance_mm",
+    ] {
+        assert_eq!(record["summary"][field], out[field], "{field}");
+    }
+    assert_eq!(record["summary"]["transform"], out["transform"]);
+    let report = court
+        .defendant
+        .get(&format!("/api/comparisons/{id}/report.json"));
+    assert_eq!(report.status, 200);
+    assert_eq!(
+        codec::manifest::sha256_hex(&report.body),
+        record["report_sha256"].as_str().unwrap()
+    );
+    let report = report.json();
+    assert_eq!(report["statistics"], out["statistics"]);
+    assert_eq!(report["alignment"], out["alignment"]);
+    let heat = court
+        .judge
+        .get(&format!("/api/comparisons/{id}/heat-map.png"));
+    assert_eq!(heat.status, 200);
+    let image = image::load_from_memory(&heat.body).unwrap();
+    assert_eq!((image.width(), image.height()), (480, 270));
+    let listed = court
+        .judge
+        .get(&format!("/api/cases/{case}/comparisons"))
+        .json();
+    assert_eq!(listed["comparisons"].as_array().unwrap().len(), 1);
+    let events = court
+        .judge
+        .get(&format!("/api/cases/{case}/events"))
+        .json()
+        .to_string();
+    assert!(
+        events.contains("comparison_saved") && events.contains(&format!("comparison {id}")),
+        "{events}"
+    );
+
+    // Where it does not belong: outsiders see nothing; bad reports are refused by field.
+    assert_eq!(
+        court
+            .outside_judge
+            .get(&format!("/api/comparisons/{id}"))
+            .status,
+        404
+    );
+    assert_eq!(
+        court
+            .outside_party
+            .get(&format!("/api/comparisons/{id}/report.json"))
+            .status,
+        404
+    );
+    let path = format!("/api/cases/{case}/comparisons");
+    assert_eq!(
+        court
+            .outside_judge
+            .post(&path, &json!({ "report": report }))
+            .status,
+        404
+    );
+    let mut foreign = report.clone();
+    foreign["b"]["sha256"] = json!("ab".repeat(32));
+    let refused = court.judge.post(&path, &json!({ "report": foreign }));
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.text().contains("report.b.sha256"),
+        "{}",
+        refused.text()
+    );
+    let mut short = report.clone();
+    short["transform"].as_array_mut().unwrap().pop();
+    let refused = court.judge.post(&path, &json!({ "report": short }));
+    assert!(
+        refused.status == 400 && refused.text().contains("report.transform"),
+        "{}",
+        refused.text()
+    );
+    let refused = court.judge.post(
+        &path,
+        &json!({ "report": report, "heat_map_png": "bm90IGEgcG5n" }),
+    );
+    assert!(
+        refused.status == 400 && refused.text().contains("not a PNG"),
+        "{}",
+        refused.text()
+    );
+    // A party may file its own comparison; it is recorded as the party's.
+    let filed = court.plaintiff.create(&path, &json!({ "report": report }));
+    assert_eq!(filed["created_by_role"], "party");
+    assert_eq!(filed["heat_map"], json!(null));
+
+    // Shared by link: the page shows the figures, the heat map and the histogram; each part is logged.
+    let qr = work.path().join("comparison-qr.png");
+    let comparison_id = id.to_string();
+    let shared = run_json(&mut exhibit(&[
+        "share",
+        "--comparison",
+        &comparison_id,
+        "--store",
+        &server.url,
+        "--token",
+        &court.judge.token,
+        "--expires",
+        "1h",
+        "--qr",
+        qr.to_str().unwrap(),
+        "--json",
+    ]));
+    let url = shared["url"].as_str().unwrap().to_owned();
+    assert_eq!(shared["model"], json!(a.sha256));
+    assert_eq!(shared["other"], json!(b.sha256));
+    assert_eq!(crate::store::decode_qr(&std::fs::read(&qr).unwrap()), url);
+    let visitor = court.judge.with_token("");
+    let page = visitor.get(&url);
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(
+        html.contains("data-key=\"comparison\"") && html.contains("data-key=\"histogram\""),
+        "{html}"
+    );
+    let max = format!("max {:.4} mm", out["max_mm"].as_f64().unwrap());
+    assert!(html.contains(&max), "{max} not in the page");
+    let within = format!(
+        "{:.2} % within",
+        out["within_tolerance"].as_f64().unwrap() * 100.0
+    );
+    assert!(html.contains(&within), "{within} not in the page");
+    assert_eq!(visitor.get(&format!("{url}/heat-map.png")).body, heat.body);
+    let linked_report = visitor.get(&format!("{url}/comparison.json"));
+    assert_eq!(
+        codec::manifest::sha256_hex(&linked_report.body),
+        record["report_sha256"].as_str().unwrap()
+    );
+    assert_eq!(
+        visitor.get(&format!("{url}/other.glb")).body,
+        std::fs::read(&pb).unwrap()
+    );
+    // A link to one model has no comparison parts.
+    let plain = court
+        .judge
+        .create("/api/shares", &json!({ "model": a.sha256 }));
+    assert_eq!(
+        visitor
+            .get(&format!("{}/heat-map.png", plain["url"].as_str().unwrap()))
+            .status,
+        404
+    );
+    // A comparison link names its models itself.
+    let both = court.judge.post(
+        "/api/shares",
+        &json!({ "comparison": id, "model": a.sha256 }),
+    );
+    assert_eq!(both.status, 400, "{}", both.text());
+    // Revoked: every part says so.
+    let revoked = court.judge.send(
+        "DELETE",
+        &format!("/api/shares/{}", shared["id"]),
+        &[],
+        Vec::new(),
+    );
+    assert_eq!(revoked.status, 204);
+    assert_eq!(visitor.get(&format!("{url}/heat-map.png")).status, 410);
+    assert_eq!(visitor.get(&format!("{url}/comparison.json")).status, 410);
+
+    // The case report lists both comparisons; the transfer bundle carries them, checked, to the court of
+    // appeal, where they open with their exact reports and say who saved them first.
+    let report_page = court.judge.get(&format!("/api/cases/{case}/report")).text();
+    assert!(
+        report_page.contains("比对 Comparisons (2)"),
+        "{report_page}"
+    );
+    assert!(report_page.contains(record["report_sha256"].as_str().unwrap()));
+    let bundle = court.judge.get(&format!("/api/cases/{case}/bundle"));
+    assert_eq!(bundle.status, 200);
+    let verified = store::transfer::verify(&bundle.body, None).unwrap();
+    assert_eq!(verified.header["comparisons"].as_array().unwrap().len(), 2);
+    // A report swapped for another inside the header is named, even before the seal is checked.
+    let mut swapped = verified.header.clone();
+    swapped["comparisons"][0]["a"] = json!(b.sha256);
+    let text = serde_json::to_vec(&swapped).unwrap();
+    let mut forged = store::transfer::MAGIC.to_vec();
+    forged.extend_from_slice(format!("{}\n", text.len()).as_bytes());
+    forged.extend_from_slice(&text);
+    for (_, blob) in &verified.blobs {
+        forged.extend_from_slice(blob);
+    }
+    forged.extend_from_slice(b"\nSIG AAAA\n");
+    let problems = store::transfer::verify(&forged, None)
+        .unwrap_err()
+        .join("; ");
+    assert!(
+        problems.contains(&format!("comparison {id}: its report is not about model a")),
+        "{problems}"
+    );
+    let appeal = Server::start(
+        &crate::store_support::Backend::Embedded,
+        &work.path().join("appeal"),
+        &[],
+    );
+    let appeal_admin = court
+        .admin
+        .at(&appeal.url)
+        .with_token(&appeal.admin_token());
+    let imported = appeal_admin.send(
+        "POST",
+        "/api/transfers",
+        &[("content-type", "application/octet-stream")],
+        bundle.body.clone(),
+    );
+    assert_eq!(imported.status, 201, "{}", imported.text());
+    let new_case = imported.json()["case"].as_i64().unwrap();
+    let moved = appeal_admin
+        .get(&format!("/api/cases/{new_case}/comparisons"))
+        .json();
+    let first = &moved["comparisons"][0];
+    assert_eq!(first["report_sha256"], record["report_sha256"]);
+    assert_eq!(
+        first["summary"]["saved_in_origin"]["role"], "judge",
+        "{first}"
+    );
+    let moved_report = appeal_admin.get(&format!("/api/comparisons/{}/report.json", first["id"]));
+    assert_eq!(
+        codec::manifest::sha256_hex(&moved_report.body),
+        record["report_sha256"].as_str().unwrap()
+    );
+}
+
+#[test]
+fn a_saved_comparison_on_the_embedded_store() {
+    saved_comparison_scenario(&crate::store_support::Backend::Embedded);
+}
+
+#[test]
+fn a_saved_comparison_on_postgres_and_s3() {
+    saved_comparison_scenario(&crate::store_support::Backend::shared());
+}

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::store_support::{Api, Backend, Court, Server, sample_glb, second_glb, upload};
 use super::support::{exhibit, run_json, sha256_file};
 
-fn decode_qr(png: &[u8]) -> String {
+pub(crate) fn decode_qr(png: &[u8]) -> String {
     let image = image::load_from_memory(png).unwrap().to_luma8();
     let mut prepared = rqrr::PreparedImage::prepare(image);
     let grids = prepared.detect_grids();
@@ -423,6 +423,11 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ("transfer", "judge", "A", "H"),
     ("transfer", "party", "D", "H"),
     ("transfer", "appellate", "D", "D"),
+    ("compare", "admin", "A", "A"),
+    ("compare", "technician", "A", "A"),
+    ("compare", "judge", "A", "H"),
+    ("compare", "party", "A", "H"),
+    ("compare", "appellate", "D", "D"),
 ];
 
 #[test]
@@ -528,6 +533,19 @@ fn store_roles_table_over_http() {
                     &format!("/api/versions/{model}/confirmations"),
                     &json!({ "decision": "confirm" }),
                 ),
+                "compare" => {
+                    // The smallest well-formed report: the model against itself, unmoved.
+                    let identity = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1];
+                    api.post(
+                        &format!("/api/cases/{case}/comparisons"),
+                        &json!({ "report": {
+                            "a": { "sha256": model }, "b": { "sha256": model },
+                            "alignment": { "method": "none", "rms_mm": 0.0 },
+                            "transform": identity, "mean_mm": 0.0, "rms_mm": 0.0, "p95_mm": 0.0,
+                            "max_mm": 0.0, "tolerance_mm": 0.5, "within_tolerance": 1.0,
+                        } }),
+                    )
+                }
                 _ => unreachable!(),
             };
             let got = match answer.status {
