@@ -95,6 +95,7 @@ impl CodecError {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl From<meshopt::Error> for CodecError {
     fn from(error: meshopt::Error) -> Self {
         CodecError::Meshopt {

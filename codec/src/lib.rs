@@ -24,15 +24,18 @@
 //! ```
 
 pub mod distance;
+#[cfg(not(target_arch = "wasm32"))]
 mod encode;
 mod error;
 pub mod glb;
 pub mod linalg;
 pub mod manifest;
 mod mesh;
+pub mod meshopt_decode;
 pub mod quantize;
 mod read;
 
+#[cfg(not(target_arch = "wasm32"))]
 pub use encode::{
     DEFAULT_PRECISION_M, EncodeConfig, EncodeStats, EncodedModel, encode_glb, encode_glb_levels,
     encode_point_cloud_glb,

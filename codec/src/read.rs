@@ -1578,8 +1578,8 @@ fn decode_meshopt(
                     m.byte_stride
                 ));
             }
-            let mut words = decode_attribute_words(source, m.count, m.byte_stride)?;
-            apply_filter(&mut words, filter, m.byte_stride)?;
+            let mut words = backend::attribute_words(source, m.count, m.byte_stride)?;
+            backend::apply_filter(&mut words, filter, m.byte_stride)?;
             Ok(DecodedView {
                 words,
                 byte_len: decoded_len,
@@ -1598,26 +1598,13 @@ fn decode_meshopt(
             let triangles = m.mode == "TRIANGLES";
             match m.byte_stride {
                 2 => {
-                    let v: Vec<u16> = if triangles {
-                        meshopt::decode_index_buffer(source, m.count)
-                    } else {
-                        meshopt::decode_index_sequence(source, m.count)
-                    }
-                    .map_err(|e| format!("index data does not decode: {e}"))?;
+                    let v = backend::indices_u16(source, m.count, triangles)?;
                     Ok(DecodedView::from_bytes(bytemuck::cast_slice(&v)))
                 }
-                4 => {
-                    let v: Vec<u32> = if triangles {
-                        meshopt::decode_index_buffer(source, m.count)
-                    } else {
-                        meshopt::decode_index_sequence(source, m.count)
-                    }
-                    .map_err(|e| format!("index data does not decode: {e}"))?;
-                    Ok(DecodedView {
-                        words: v,
-                        byte_len: decoded_len,
-                    })
-                }
+                4 => Ok(DecodedView {
+                    words: backend::indices_u32(source, m.count, triangles)?,
+                    byte_len: decoded_len,
+                }),
                 other => Err(format!("index byteStride {other} is not 2 or 4")),
             }
         }
@@ -1646,18 +1633,14 @@ fn decode_meshopt_indices(source: &[u8], m: &MeshoptView) -> Result<Vec<u32>, St
     if m.filter.as_deref().is_some_and(|f| f != "NONE") {
         return Err("a filter on an index view".into());
     }
-    let decoded = if m.mode == "TRIANGLES" {
-        if !m.count.is_multiple_of(3) {
-            return Err(format!(
-                "TRIANGLES count {} is not a multiple of 3",
-                m.count
-            ));
-        }
-        meshopt::decode_index_buffer::<u32>(source, m.count)
-    } else {
-        meshopt::decode_index_sequence::<u32>(source, m.count)
-    };
-    let values = decoded.map_err(|e| format!("index data does not decode: {e}"))?;
+    let triangles = m.mode == "TRIANGLES";
+    if triangles && !m.count.is_multiple_of(3) {
+        return Err(format!(
+            "TRIANGLES count {} is not a multiple of 3",
+            m.count
+        ));
+    }
+    let values = backend::indices_u32(source, m.count, triangles)?;
     // A 16-bit view holds values below 65536; the decoder does not check what it was given.
     if m.byte_stride == 2 && values.iter().any(|&i| i > 0xffff) {
         return Err("16-bit index view decodes to values above 65535".into());
@@ -1692,74 +1675,177 @@ impl DecodedView {
     }
 }
 
-/// A vertex of `4 * K` bytes, so the typed meshopt decoder can be used for any stride.
-#[derive(Clone, Copy)]
-#[repr(transparent)]
-struct Words<const K: usize>([u32; K]);
+/// meshopt decoding: the C++ library (SIMD) on native targets, this crate's plain-Rust decoders on wasm32,
+/// where the library cannot be built. The two agree byte for byte on vertex and index streams (tested in
+/// `meshopt_decode`); normal and quaternion filters may differ by one unit in a component.
+#[cfg(not(target_arch = "wasm32"))]
+mod backend {
+    pub(super) fn indices_u32(
+        source: &[u8],
+        count: usize,
+        triangles: bool,
+    ) -> Result<Vec<u32>, String> {
+        if triangles {
+            meshopt::decode_index_buffer::<u32>(source, count)
+        } else {
+            meshopt::decode_index_sequence::<u32>(source, count)
+        }
+        .map_err(|e| format!("index data does not decode: {e}"))
+    }
 
-impl<const K: usize> Default for Words<K> {
-    fn default() -> Self {
-        Self([0; K])
+    pub(super) fn indices_u16(
+        source: &[u8],
+        count: usize,
+        triangles: bool,
+    ) -> Result<Vec<u16>, String> {
+        if triangles {
+            meshopt::decode_index_buffer::<u16>(source, count)
+        } else {
+            meshopt::decode_index_sequence::<u16>(source, count)
+        }
+        .map_err(|e| format!("index data does not decode: {e}"))
+    }
+
+    /// A vertex of `4 * K` bytes, so the typed meshopt decoder can be used for any stride.
+    #[derive(Clone, Copy)]
+    #[repr(transparent)]
+    struct Words<const K: usize>([u32; K]);
+
+    impl<const K: usize> Default for Words<K> {
+        fn default() -> Self {
+            Self([0; K])
+        }
+    }
+
+    /// Decode vertices of `4 * K` bytes straight into words: no copy for strides up to 128 bytes.
+    fn decode_words<const K: usize>(source: &[u8], count: usize) -> Result<Vec<u32>, String>
+    where
+        [u32; K]: Default + bytemuck::Pod,
+    {
+        let v: Vec<[u32; K]> = meshopt::decode_vertex_buffer(source, count)
+            .map_err(|e| format!("vertex data does not decode: {e}"))?;
+        Ok(bytemuck::allocation::try_cast_vec(v)
+            .unwrap_or_else(|(_, v)| v.into_iter().flatten().collect()))
+    }
+
+    /// Strides of 132 to 256 bytes, beyond what arrays implement `Default` for: decode, then copy.
+    fn decode_wide_words<const K: usize>(source: &[u8], count: usize) -> Result<Vec<u32>, String> {
+        let v: Vec<Words<K>> = meshopt::decode_vertex_buffer(source, count)
+            .map_err(|e| format!("vertex data does not decode: {e}"))?;
+        Ok(v.into_iter().flat_map(|w| w.0).collect())
+    }
+
+    macro_rules! decode_by_stride {
+        ($source:expr, $count:expr, $stride:expr; $($k:literal)*; $($w:literal)*) => {
+            match $stride / 4 {
+                $($k => decode_words::<$k>($source, $count),)*
+                $($w => decode_wide_words::<$w>($source, $count),)*
+                _ => Err(format!("byteStride {} is not supported", $stride)),
+            }
+        };
+    }
+
+    pub(super) fn attribute_words(
+        source: &[u8],
+        count: usize,
+        stride: usize,
+    ) -> Result<Vec<u32>, String> {
+        decode_by_stride!(source, count, stride;
+            1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32;
+            33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63 64)
+    }
+
+    /// Undo a meshopt filter in place on the decoded words.
+    pub(super) fn apply_filter(
+        words: &mut [u32],
+        filter: &str,
+        stride: usize,
+    ) -> Result<(), String> {
+        match (filter, stride) {
+            ("NONE", _) => Ok(()),
+            ("OCTAHEDRAL", 4) => {
+                meshopt::decode_filter_oct(bytemuck::cast_slice_mut::<u32, [i8; 4]>(words));
+                Ok(())
+            }
+            ("OCTAHEDRAL", 8) => {
+                meshopt::decode_filter_oct(bytemuck::cast_slice_mut::<u32, [i16; 4]>(words));
+                Ok(())
+            }
+            ("QUATERNION", 8) => {
+                meshopt::decode_filter_quat(bytemuck::cast_slice_mut::<u32, [i16; 4]>(words));
+                Ok(())
+            }
+            ("EXPONENTIAL", _) => {
+                meshopt::decode_filter_exp(bytemuck::cast_slice_mut::<u32, [u32; 1]>(words));
+                Ok(())
+            }
+            (other, stride) => Err(format!(
+                "filter {other} with byteStride {stride} is not supported"
+            )),
+        }
     }
 }
 
-/// Decode vertices of `4 * K` bytes straight into words: no copy for strides up to 128 bytes.
-fn decode_words<const K: usize>(source: &[u8], count: usize) -> Result<Vec<u32>, String>
-where
-    [u32; K]: Default + bytemuck::Pod,
-{
-    let v: Vec<[u32; K]> = meshopt::decode_vertex_buffer(source, count)
-        .map_err(|e| format!("vertex data does not decode: {e}"))?;
-    Ok(bytemuck::allocation::try_cast_vec(v)
-        .unwrap_or_else(|(_, v)| v.into_iter().flatten().collect()))
-}
+#[cfg(target_arch = "wasm32")]
+mod backend {
+    use crate::meshopt_decode as decode;
 
-/// Strides of 132 to 256 bytes, beyond what arrays implement `Default` for: decode, then copy.
-fn decode_wide_words<const K: usize>(source: &[u8], count: usize) -> Result<Vec<u32>, String> {
-    let v: Vec<Words<K>> = meshopt::decode_vertex_buffer(source, count)
-        .map_err(|e| format!("vertex data does not decode: {e}"))?;
-    Ok(v.into_iter().flat_map(|w| w.0).collect())
-}
+    pub(super) fn indices_u32(
+        source: &[u8],
+        count: usize,
+        triangles: bool,
+    ) -> Result<Vec<u32>, String> {
+        if triangles {
+            decode::decode_index_buffer(source, count)
+        } else {
+            decode::decode_index_sequence(source, count)
+        }
+        .map_err(|e| format!("index data does not decode: {e}"))
+    }
 
-macro_rules! decode_by_stride {
-    ($source:expr, $count:expr, $stride:expr; $($k:literal)*; $($w:literal)*) => {
-        match $stride / 4 {
-            $($k => decode_words::<$k>($source, $count),)*
-            $($w => decode_wide_words::<$w>($source, $count),)*
-            _ => Err(format!("byteStride {} is not supported", $stride)),
-        }
-    };
-}
+    pub(super) fn indices_u16(
+        source: &[u8],
+        count: usize,
+        triangles: bool,
+    ) -> Result<Vec<u16>, String> {
+        // The library writes the low 16 bits; so does this.
+        Ok(indices_u32(source, count, triangles)?
+            .into_iter()
+            .map(|i| i as u16)
+            .collect())
+    }
 
-fn decode_attribute_words(source: &[u8], count: usize, stride: usize) -> Result<Vec<u32>, String> {
-    decode_by_stride!(source, count, stride;
-        1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32;
-        33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63 64)
-}
+    pub(super) fn attribute_words(
+        source: &[u8],
+        count: usize,
+        stride: usize,
+    ) -> Result<Vec<u32>, String> {
+        let bytes = decode::decode_vertex_buffer(source, count, stride)
+            .map_err(|e| format!("vertex data does not decode: {e}"))?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
 
-/// Undo a meshopt filter in place on the decoded words.
-fn apply_filter(words: &mut [u32], filter: &str, stride: usize) -> Result<(), String> {
-    match (filter, stride) {
-        ("NONE", _) => Ok(()),
-        ("OCTAHEDRAL", 4) => {
-            meshopt::decode_filter_oct(bytemuck::cast_slice_mut::<u32, [i8; 4]>(words));
-            Ok(())
+    pub(super) fn apply_filter(
+        words: &mut [u32],
+        filter: &str,
+        stride: usize,
+    ) -> Result<(), String> {
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(words);
+        match filter {
+            "NONE" => Ok(()),
+            "OCTAHEDRAL" => decode::decode_filter_oct(bytes, stride).map_err(|e| e.to_string()),
+            "QUATERNION" => decode::decode_filter_quat(bytes, stride).map_err(|e| e.to_string()),
+            "EXPONENTIAL" => {
+                decode::decode_filter_exp(bytes);
+                Ok(())
+            }
+            other => Err(format!(
+                "filter {other} with byteStride {stride} is not supported"
+            )),
         }
-        ("OCTAHEDRAL", 8) => {
-            meshopt::decode_filter_oct(bytemuck::cast_slice_mut::<u32, [i16; 4]>(words));
-            Ok(())
-        }
-        ("QUATERNION", 8) => {
-            meshopt::decode_filter_quat(bytemuck::cast_slice_mut::<u32, [i16; 4]>(words));
-            Ok(())
-        }
-        ("EXPONENTIAL", _) => {
-            meshopt::decode_filter_exp(bytemuck::cast_slice_mut::<u32, [u32; 1]>(words));
-            Ok(())
-        }
-        (other, stride) => Err(format!(
-            "filter {other} with byteStride {stride} is not supported"
-        )),
     }
 }
 

@@ -45,6 +45,10 @@ pub struct Args {
     /// (default: hash every download as it streams). Faster; silent bit rot is then caught later.
     #[arg(long)]
     cached_verification: bool,
+    /// The web viewer built by `scripts/build-web` (default: `web/dist` of this source tree, when it has been
+    /// built). Share pages then draw the model live in the browser.
+    #[arg(long, env = "EXHIBIT_WEB_DIR")]
+    web_dir: Option<PathBuf>,
     /// Do not draw previews for share pages (no graphics driver needed).
     #[arg(long)]
     no_previews: bool,
@@ -65,6 +69,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     config.hash_every_download = !args.cached_verification;
     config.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
     config.idle_timeout = Duration::from_secs(args.idle_timeout_s.max(1));
+    config.web_dir = args.web_dir.clone().or_else(|| {
+        let built = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist"));
+        built.join("exhibit_web_bg.wasm").is_file().then_some(built)
+    });
     if !args.no_previews {
         config.previewer = Some(Arc::new(preview));
     }

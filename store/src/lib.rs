@@ -73,6 +73,9 @@ pub struct Config {
     /// file changed or the last check is over 5 minutes old, as for range requests: faster, but bit rot
     /// that changes no file metadata is caught only by then, or by the scrub.
     pub hash_every_download: bool,
+    /// The web viewer (`scripts/build-web` writes it to `web/dist`): served under `/app/`, and share pages
+    /// draw the model live with it. Without it, share pages show the store's render only.
+    pub web_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Config {
@@ -85,6 +88,7 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("previewer", &self.previewer.is_some())
+            .field("web_dir", &self.web_dir)
             .finish_non_exhaustive()
     }
 }
@@ -105,6 +109,7 @@ impl Config {
             origin: None,
             reserve_bytes: 64 << 20,
             hash_every_download: true,
+            web_dir: None,
         }
     }
 }
@@ -254,6 +259,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/s/{token}/other.glb", get(share::other_model))
         .route("/s/{token}/render.png", get(share::render))
         .route("/s/{token}/heat-map.png", get(share::heat_map))
+        .route("/app/{file}", get(share::web_app_file))
         .route("/s/{token}/comparison.json", get(share::comparison_report))
         .route("/s/{token}/qr.png", get(share::qr_png))
         .route("/s/{token}/qr.svg", get(share::qr_svg))

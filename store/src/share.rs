@@ -380,7 +380,10 @@ main{max-width:960px;margin:auto;padding:16px}h1{font-size:1.3em}table{border-co
 td,th{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top;font-size:.95em}\
 code{word-break:break-all}img.render{max-width:100%;background:#fff;border:1px solid #ccc}\
 .row{display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start}a.button{display:inline-block;padding:8px 14px;\
-background:#234;color:#fff;text-decoration:none;border-radius:4px}";
+background:#234;color:#fff;text-decoration:none;border-radius:4px}\
+section.live canvas{width:100%;height:62vh;display:block;background:#111;touch-action:none;border-radius:4px}\
+.views{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0}.views button{padding:6px 10px;font-size:.9em}\
+.hint{color:#666;font-size:.85em}";
 
 use crate::api::escape_html as escape;
 
@@ -594,11 +597,11 @@ async fn page_html(state: &AppState, link: &Link) -> ApiResult<String> {
         .unwrap_or_default();
     Ok(format!(
         "<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{label} — exhibit</title>\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><link rel=\"icon\" href=\"data:,\"><title>{label} — exhibit</title>\
          <style>{STYLE}</style></head><body><main>\
          <h1>{court} {number}：{label}（第 {version} 版）</h1><p lang=\"en\">{title} — evidence {label}, version {version}. View only; \
          this link expires {expires}.</p>\
-         <div class=\"row\"><img class=\"render\" src=\"{base}/render.png\" alt=\"render of the model\" width=\"800\">\
+         {live}<div class=\"row\"><img class=\"render\" src=\"{base}/render.png\" alt=\"render of the model\" width=\"800\">\
          <div><img src=\"{base}/qr.svg\" alt=\"QR code of this link\" width=\"180\"><p><a class=\"button\" href=\"{base}/model.glb\" download=\"{filename}\">下载模型 Download model (GLB)</a></p></div></div>{comparison}\
          <table>\
          <tr><th>案号 Case</th><td data-key=\"case\">{number}</td></tr>\
@@ -610,6 +613,7 @@ async fn page_html(state: &AppState, link: &Link) -> ApiResult<String> {
          </table>\
          <p>每次打开此链接都会记录在案。 Every opening of this link is recorded.</p>\
          </main></body></html>",
+        live = viewer_block(state, &base),
         court = escape(facts["court"].as_str().unwrap_or("")),
         number = escape(facts["case_number"].as_str().unwrap_or("")),
         title = escape(facts["title"].as_str().unwrap_or("")),
@@ -1005,4 +1009,67 @@ pub async fn comparison_report(
     peer: Option<axum::Extension<crate::Peer>>,
 ) -> Response {
     comparison_part(&state, &token, &headers, peer, false).await
+}
+
+/// `GET /app/FILE`: the web viewer's files (`scripts/build-web`), by name from a fixed list.
+pub async fn web_app_file(
+    State(state): State<Arc<AppState>>,
+    UrlPath(file): UrlPath<String>,
+) -> Response {
+    let content_type = match file.as_str() {
+        "exhibit_web.js" | "viewer.js" => "text/javascript; charset=utf-8",
+        "exhibit_web_bg.wasm" => "application/wasm",
+        _ => return ApiError::not_found().into_response(),
+    };
+    let Some(dir) = &state.config.web_dir else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this store serves no web viewer (build it with scripts/build-web)",
+        )
+        .into_response();
+    };
+    match tokio::fs::read(dir.join(&file)).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => ApiError::new(StatusCode::NOT_FOUND, format!("{file}: {e}")).into_response(),
+    }
+}
+
+/// The live viewer on a share page, when the store serves the web app: a canvas, the design-patent views,
+/// and a line that says what is shown (level, error bound, whether the geometry matches its manifest).
+fn viewer_block(state: &AppState, base: &str) -> String {
+    if state.config.web_dir.is_none() {
+        return String::new();
+    }
+    let views = [
+        ("front", "主视图 front"),
+        ("back", "后视图 back"),
+        ("left", "左视图 left"),
+        ("right", "右视图 right"),
+        ("top", "俯视图 top"),
+        ("bottom", "仰视图 bottom"),
+        ("iso", "立体图 iso"),
+    ]
+    .iter()
+    .fold(String::new(), |mut out, (key, label)| {
+        let _ = std::fmt::Write::write_fmt(
+            &mut out,
+            format_args!("<button type=\"button\" data-view=\"{key}\">{label}</button>"),
+        );
+        out
+    });
+    format!(
+        "<section class=\"live\"><canvas id=\"view3d\" aria-label=\"3D view of the model\"></canvas>\
+         <div class=\"views\">{views}</div><p id=\"status\" data-key=\"viewer-status\">载入中 Loading…</p>\
+         <p class=\"hint\">单指旋转，双指平移缩放 One finger turns, two fingers pan and pinch.</p></section>\
+         <script type=\"module\">import {{ openViewer }} from '/app/viewer.js';\
+         openViewer({{ canvas: document.getElementById('view3d'), url: '{base}/model.glb', \
+         status: document.getElementById('status'), started: 0 }});</script>"
+    )
 }

@@ -27,3 +27,4 @@ mod store_durability;
 mod store_support;
 mod streaming;
 mod support;
+mod web;

@@ -199,7 +199,7 @@ pub struct Targets {
 
 impl Targets {
     /// A view of the finished picture that reads its sRGB bytes as they are (for egui, which decodes sRGB
-    /// itself).
+    /// itself); on a device that cannot reinterpret formats (WebGL2), the picture's own sRGB view.
     #[must_use]
     pub fn display_view(&self) -> &wgpu::TextureView {
         &self.display_view
@@ -242,15 +242,20 @@ pub struct Renderer {
     color_format: wgpu::TextureFormat,
     antialias: Antialias,
     sample_count: u32,
+    /// Whether the device can view a texture in another format (not on WebGL2): see [`Targets::display_view`].
+    view_formats: bool,
     fxaa_layout: wgpu::BindGroupLayout,
     fxaa: wgpu::RenderPipeline,
     linear_sampler: wgpu::Sampler,
     frame_layout: wgpu::BindGroupLayout,
     edges_layout: wgpu::BindGroupLayout,
     mesh: wgpu::RenderPipeline,
-    mesh_xray: wgpu::RenderPipeline,
+    /// See-through surfaces and wireframes write the picture but not the normal/depth target, which needs
+    /// independent blending per target: `None` on devices without it (WebGL2), where x-ray draws solid and
+    /// the wireframe is not drawn.
+    mesh_xray: Option<wgpu::RenderPipeline>,
     points: wgpu::RenderPipeline,
-    wireframe: wgpu::RenderPipeline,
+    wireframe: Option<wgpu::RenderPipeline>,
     edges: wgpu::RenderPipeline,
     overlay: wgpu::RenderPipeline,
     edges_uniform: wgpu::Buffer,
@@ -326,6 +331,22 @@ impl Renderer {
         color_format: wgpu::TextureFormat,
         antialias: Antialias,
     ) -> Self {
+        Self::for_device(device, color_format, antialias, wgpu::DownlevelFlags::all())
+    }
+
+    /// Like [`Renderer::new`] for a device with only `downlevel` capabilities (a browser's WebGL2).
+    #[allow(
+        clippy::too_many_lines,
+        reason = "each pipeline's description is long; together they read as one table"
+    )]
+    #[must_use]
+    pub fn for_device(
+        device: &wgpu::Device,
+        color_format: wgpu::TextureFormat,
+        antialias: Antialias,
+        downlevel: wgpu::DownlevelFlags,
+    ) -> Self {
+        let independent_blend = downlevel.contains(wgpu::DownlevelFlags::INDEPENDENT_BLEND);
         let sample_count = antialias.samples();
         let frame_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("frame"),
@@ -460,43 +481,47 @@ impl Renderer {
             })
         };
         let mesh = mesh_pipeline("mesh", wgpu::PrimitiveTopology::TriangleList, None, true);
-        let mesh_xray = mesh_pipeline(
-            "mesh x-ray",
-            wgpu::PrimitiveTopology::TriangleList,
-            Some(wgpu::BlendState::ALPHA_BLENDING),
-            false,
-        );
+        let mesh_xray = independent_blend.then(|| {
+            mesh_pipeline(
+                "mesh x-ray",
+                wgpu::PrimitiveTopology::TriangleList,
+                Some(wgpu::BlendState::ALPHA_BLENDING),
+                false,
+            )
+        });
         let points = mesh_pipeline("points", wgpu::PrimitiveTopology::PointList, None, true);
-        let wireframe = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("wireframe"),
-            layout: Some(&frame_pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &lines_module,
-                entry_point: Some("vs_plain"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                buffers: &[Some(wgpu::VertexBufferLayout {
-                    array_stride: 12,
-                    step_mode: wgpu::VertexStepMode::Vertex,
-                    attributes: &wgpu::vertex_attr_array![0 => Float32x3],
-                })],
-            },
-            primitive: wgpu::PrimitiveState {
-                topology: wgpu::PrimitiveTopology::LineList,
-                ..Default::default()
-            },
-            depth_stencil: depth(false, wgpu::CompareFunction::LessEqual),
-            multisample,
-            fragment: Some(wgpu::FragmentState {
-                module: &lines_module,
-                entry_point: Some("fs_main"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                targets: &scene_targets(
-                    Some(wgpu::BlendState::ALPHA_BLENDING),
-                    wgpu::ColorWrites::empty(),
-                ),
-            }),
-            multiview_mask: None,
-            cache: None,
+        let wireframe = independent_blend.then(|| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("wireframe"),
+                layout: Some(&frame_pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &lines_module,
+                    entry_point: Some("vs_plain"),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    buffers: &[Some(wgpu::VertexBufferLayout {
+                        array_stride: 12,
+                        step_mode: wgpu::VertexStepMode::Vertex,
+                        attributes: &wgpu::vertex_attr_array![0 => Float32x3],
+                    })],
+                },
+                primitive: wgpu::PrimitiveState {
+                    topology: wgpu::PrimitiveTopology::LineList,
+                    ..Default::default()
+                },
+                depth_stencil: depth(false, wgpu::CompareFunction::LessEqual),
+                multisample,
+                fragment: Some(wgpu::FragmentState {
+                    module: &lines_module,
+                    entry_point: Some("fs_main"),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    targets: &scene_targets(
+                        Some(wgpu::BlendState::ALPHA_BLENDING),
+                        wgpu::ColorWrites::empty(),
+                    ),
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
         });
         let edges = fullscreen_pipeline(
             device,
@@ -606,6 +631,7 @@ impl Renderer {
             color_format,
             antialias,
             sample_count,
+            view_formats: downlevel.contains(wgpu::DownlevelFlags::VIEW_FORMATS),
             fxaa_layout,
             fxaa,
             linear_sampler,
@@ -723,7 +749,12 @@ impl Renderer {
             depth_or_array_layers: 1,
         };
         // The picture can also be viewed without sRGB decoding: egui samples textures as sRGB-encoded bytes.
-        let plain = self.color_format.remove_srgb_suffix();
+        // Devices that cannot reinterpret a texture's format (WebGL2) get the picture's own format.
+        let plain = if self.view_formats {
+            self.color_format.remove_srgb_suffix()
+        } else {
+            self.color_format
+        };
         let texture =
             |label: &str, format: wgpu::TextureFormat, samples: u32, usage: wgpu::TextureUsages| {
                 let view_formats: &[wgpu::TextureFormat] =
@@ -957,10 +988,9 @@ impl Renderer {
                 pass.set_vertex_buffer(2, model.color_flag.slice(..));
                 let see_through = style.xray || item.color.is_some_and(|c| c[3] < 1.0);
                 if let Some(indices) = &model.indices {
-                    pass.set_pipeline(if see_through {
-                        &self.mesh_xray
-                    } else {
-                        &self.mesh
+                    pass.set_pipeline(match &self.mesh_xray {
+                        Some(xray) if see_through => xray,
+                        _ => &self.mesh,
                     });
                     pass.set_index_buffer(indices.slice(..), wgpu::IndexFormat::Uint32);
                     pass.draw_indexed(0..model.index_count, 0, 0..1);
@@ -969,8 +999,10 @@ impl Renderer {
                     pass.draw(0..model.vertex_count, 0..1);
                 }
             }
-            if style.wireframe {
-                pass.set_pipeline(&self.wireframe);
+            if style.wireframe
+                && let Some(wireframe) = &self.wireframe
+            {
+                pass.set_pipeline(wireframe);
                 for item in items {
                     if let Some((edges, count)) = item.model.edges.get() {
                         pass.set_bind_group(0, &item.model.wire_group, &[]);

@@ -1,0 +1,197 @@
+//! The web viewer in a real browser: Debian's chromium, headless, driven by playwright-core
+//! (tests/js/web_viewer.mjs), against a real `exhibit serve` with the wasm viewer built by scripts/build-web.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::store_support::{Backend, Court, Server, upload};
+use super::support::{exhibit, root, run_json};
+
+/// The built web viewer; scripts/test builds it before the tests run.
+fn web_dist() -> PathBuf {
+    let dist = root().join("web/dist");
+    assert!(
+        dist.join("exhibit_web_bg.wasm").is_file() && dist.join("viewer.js").is_file(),
+        "the web viewer is not built: run scripts/build-web (scripts/test does)"
+    );
+    dist
+}
+
+/// Run tests/js/web_viewer.mjs; its JSON report.
+fn browse(url: &str, out: &Path, flags: &[&str]) -> Value {
+    let output = std::process::Command::new("node")
+        .arg(root().join("tests/js/web_viewer.mjs"))
+        .arg(url)
+        .arg(out)
+        .args(flags)
+        .output()
+        .expect("node runs (scripts/test installs Node.js)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|_| {
+            panic!(
+                "web_viewer.mjs printed no JSON: {stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    assert!(
+        report.get("failure").is_none(),
+        "the browser run failed: {report}"
+    );
+    report
+}
+
+/// Mean absolute difference per channel (0..255) and the share of pixels differing by more than 48 in any
+/// channel, over the part both pictures cover (an element's screenshot may round up by a pixel).
+fn difference(a: &image::RgbaImage, b: &image::RgbaImage) -> (f64, f64) {
+    let (width, height) = (a.width().min(b.width()), a.height().min(b.height()));
+    assert!(
+        a.width().abs_diff(b.width()) <= 1 && a.height().abs_diff(b.height()) <= 1,
+        "pictures of different sizes: {:?} and {:?}",
+        a.dimensions(),
+        b.dimensions()
+    );
+    let (mut sum, mut far) = (0u64, 0u64);
+    for y in 0..height {
+        for x in 0..width {
+            let (p, q) = (a.get_pixel(x, y), b.get_pixel(x, y));
+            let d: Vec<u64> = (0..3).map(|c| u64::from(p[c].abs_diff(q[c]))).collect();
+            sum += d.iter().sum::<u64>();
+            far += u64::from(d.iter().any(|&v| v > 48));
+        }
+    }
+    let n = f64::from(width * height);
+    (sum as f64 / (3.0 * n), far as f64 / n)
+}
+
+#[test]
+fn a_share_link_opens_the_live_viewer_in_a_real_browser() {
+    let dist = web_dist();
+    let work = tempfile::tempdir().unwrap();
+    // A model with levels of detail, as ingest writes it.
+    let model = work.path().join("bunny.glb");
+    run_json(&mut exhibit(&[
+        "ingest",
+        root()
+            .join("assets/stanford-bunny/bun_zipper.ply")
+            .to_str()
+            .unwrap(),
+        "-o",
+        model.to_str().unwrap(),
+        "--json",
+    ]));
+    let server = Server::start(
+        &Backend::Embedded,
+        &work.path().join("data"),
+        &["--web-dir", dist.to_str().unwrap()],
+    );
+    let court = Court::set_up(&server);
+    let uploaded = upload(
+        &court.technician,
+        &model,
+        court.case,
+        court.evidence,
+        "model",
+        1 << 20,
+        &work.path().join("state"),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let link = court.judge.create(
+        "/api/shares",
+        &json!({ "model": uploaded.sha256, "view": "front", "expires_in_s": 3600 }),
+    );
+    let url = link["url"].as_str().unwrap().to_owned();
+    assert!(url.ends_with("#view=front"), "{url}");
+
+    // Desktop: the first frame is the coarsest level, then the model; the picture is `exhibit render`'s.
+    let desktop = work.path().join("desktop");
+    std::fs::create_dir(&desktop).unwrap();
+    let report = browse(&url, &desktop, &[]);
+    assert_eq!(report["state"], "shown", "{report}");
+    assert_eq!(report["level"], "0", "{report}");
+    assert!(
+        report["adapter"].as_str().unwrap().contains("SwiftShader"),
+        "{report}"
+    );
+    let first: u64 = report["firstFrameMs"].as_str().unwrap().parse().unwrap();
+    let full: u64 = report["fullDetailMs"].as_str().unwrap().parse().unwrap();
+    assert!(first <= full, "{report}");
+    let status = report["viewer_status"].as_str().unwrap();
+    assert!(
+        status.contains("geometry matches its manifest") && status.contains("full model"),
+        "{status}"
+    );
+    let (width, height) = (
+        report["canvas"]["width"].as_u64().unwrap(),
+        report["canvas"]["height"].as_u64().unwrap(),
+    );
+    let reference = work.path().join("reference.png");
+    run_json(&mut exhibit(&[
+        "render",
+        model.to_str().unwrap(),
+        "-o",
+        reference.to_str().unwrap(),
+        "--view",
+        "front",
+        "--size",
+        &format!("{width}x{height}"),
+        "--json",
+    ]));
+    let web = image::open(desktop.join("canvas.png")).unwrap().to_rgba8();
+    let native = image::open(&reference).unwrap().to_rgba8();
+    let (mean, far) = difference(&web, &native);
+    assert!(
+        mean < 4.0 && far < 0.01,
+        "the browser's frame differs from exhibit render's: mean {mean:.2}/255, {:.2} % of pixels far off ({report})",
+        far * 100.0
+    );
+
+    // Phone: a touch viewport; one finger turns the model.
+    let phone = work.path().join("phone");
+    std::fs::create_dir(&phone).unwrap();
+    let report = browse(&url, &phone, &["--phone", "--touch-orbit"]);
+    assert_eq!(report["state"], "shown", "{report}");
+    assert!(
+        report["canvas"]["width"].as_u64().unwrap() <= 390,
+        "{report}"
+    );
+    let before = image::open(phone.join("canvas.png")).unwrap().to_rgba8();
+    let after = image::open(phone.join("canvas-after.png"))
+        .unwrap()
+        .to_rgba8();
+    let (_, changed) = difference(&before, &after);
+    assert!(
+        changed > 0.02,
+        "one finger did not turn the model: {:.3} % changed",
+        changed * 100.0
+    );
+
+    // Every opening is a custody event (the page and the model it loads).
+    let events = court
+        .judge
+        .get(&format!("/api/cases/{}/events", court.case))
+        .json()
+        .to_string();
+    assert!(events.matches("share_viewed").count() >= 2, "{events}");
+    assert!(events.matches("share_download").count() >= 2, "{events}");
+
+    // Revoked: the browser gets a page that says so, with 410.
+    let revoked = court.judge.send(
+        "DELETE",
+        &format!("/api/shares/{}", link["id"]),
+        &[],
+        Vec::new(),
+    );
+    assert_eq!(revoked.status, 204);
+    let closed = work.path().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    let report = browse(&url, &closed, &["--expect-closed"]);
+    assert_eq!(report["status"], 410, "{report}");
+    assert!(
+        report["text"].as_str().unwrap().contains("revoked"),
+        "{report}"
+    );
+}

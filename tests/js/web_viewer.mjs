@@ -1,0 +1,84 @@
+// Open a share page in Debian's chromium (headless, driven by playwright-core) and report what the web viewer
+// did, as one JSON line. Used by tests/it/web.rs and benches/scripts/web_first_frame.sh.
+//
+// usage: node web_viewer.mjs URL OUT_DIR [--phone] [--webgpu] [--touch-orbit] [--expect-closed]
+//   --phone          a 390x844 touch viewport (isMobile, hasTouch)
+//   --webgpu         SwiftShader WebGPU flags (otherwise WebGL2 through ANGLE/SwiftShader)
+//   --touch-orbit    after the first frame, drag one finger across the canvas and screenshot again
+//   --expect-closed  the link is expired or revoked: report the HTTP status and the page's words
+// Writes OUT_DIR/canvas.png (and canvas-after.png with --touch-orbit).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [url, out, ...flags] = process.argv.slice(2);
+const has = (flag) => flags.includes(flag);
+const executablePath = execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
+const args = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+if (has('--webgpu')) {
+  args.push('--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--use-webgpu-adapter=swiftshader');
+}
+const profile = mkdtempSync(join(tmpdir(), 'exhibit-chromium-'));
+const phone = has('--phone');
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath,
+  headless: true,
+  args,
+  viewport: phone ? { width: 390, height: 844 } : { width: 1000, height: 900 },
+  deviceScaleFactor: 1,
+  isMobile: phone,
+  hasTouch: phone,
+});
+const result = { url };
+const logs = [];
+let page;
+try {
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  const started = Date.now();
+  const response = await page.goto(url, { waitUntil: 'domcontentloaded' });
+  result.status = response.status();
+  if (has('--expect-closed')) {
+    result.text = await page.locator('body').innerText();
+  } else {
+    await page.waitForFunction(() => ['shown', 'error'].includes(document.documentElement.dataset.state) && (document.documentElement.dataset.state === 'error' || document.documentElement.dataset.fullDetailMs), null, { timeout: 120000 });
+    const marks = await page.evaluate(() => ({ ...document.documentElement.dataset }));
+    Object.assign(result, marks);
+    result.wall_ms = Date.now() - started;
+    result.viewer_status = await page.locator('#status').innerText();
+    const canvas = page.locator('#view3d');
+    const box = await canvas.evaluate((c) => ({ width: c.width, height: c.height }));
+    result.canvas = box;
+    await canvas.screenshot({ path: join(out, 'canvas.png') });
+    if (has('--touch-orbit')) {
+      const rect = await canvas.boundingBox();
+      const client = await context.newCDPSession(page);
+      const y = rect.y + rect.height / 2;
+      const x0 = rect.x + rect.width * 0.3;
+      const frames = Number(marks.frames || 0);
+      await client.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ x: x0, y }] });
+      for (let i = 1; i <= 10; i++) {
+        await client.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [{ x: x0 + i * 15, y }] });
+      }
+      await client.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+      await page.waitForFunction((before) => Number(document.documentElement.dataset.frames || 0) > before, frames, { timeout: 30000 });
+      await page.waitForTimeout(300);
+      result.frames_after_touch = Number(await page.evaluate(() => document.documentElement.dataset.frames));
+      await canvas.screenshot({ path: join(out, 'canvas-after.png') });
+    }
+  }
+} catch (error) {
+  result.failure = String(error);
+  if (page) {
+    result.marks = await page.evaluate(() => ({ ...document.documentElement.dataset })).catch(() => null);
+    result.viewer_status = await page.locator('#status').innerText().catch(() => null);
+  }
+} finally {
+  result.console = logs.slice(0, 30);
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+console.log(JSON.stringify(result));

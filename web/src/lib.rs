@@ -1,0 +1,469 @@
+//! The viewer in the browser: the `viewer` crate's renderer drawing into a `<canvas>`, through WebGPU where
+//! the browser offers it and WebGL2 otherwise. The page's script (`www/viewer.js`) fetches the model, feeds
+//! pointer and touch gestures in, and asks for frames; everything drawn is drawn by the same code as
+//! `exhibit render` and the desktop window, so a frame here matches the headless picture of the same view.
+//!
+//! On native targets this crate is empty (the workspace builds without a browser toolchain); `scripts/build-web`
+//! builds it for wasm32 and runs wasm-bindgen.
+#![cfg(target_arch = "wasm32")]
+
+use glam::DMat4;
+use viewer::camera::{Camera, Projection, StandardView};
+use viewer::render::{Antialias, DrawItem, GpuModel, Renderer, Style, Targets};
+use viewer::scene::SceneModel;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// A model on the GPU with what the page may ask about it.
+#[derive(Debug)]
+struct Loaded {
+    scene: SceneModel,
+    gpu: GpuModel,
+}
+
+/// One canvas with its device, renderer and camera.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Viewer {
+    surface: wgpu::Surface<'static>,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    config: wgpu::SurfaceConfiguration,
+    renderer: Renderer,
+    targets: Option<Targets>,
+    blit: Blit,
+    model: Option<Loaded>,
+    camera: Option<Camera>,
+    view: StandardView,
+    projection: Projection,
+    style: Style,
+    adapter: String,
+    /// The camera was set by the person or the link: a finer level keeps it instead of fitting again.
+    moved: bool,
+}
+
+fn js_error(context: &str, error: impl std::fmt::Display) -> JsError {
+    JsError::new(&format!("{context}: {error}"))
+}
+
+#[wasm_bindgen]
+impl Viewer {
+    /// Open a device on `canvas` (WebGPU when the browser has a working adapter, WebGL2 otherwise).
+    pub async fn open(canvas: web_sys::HtmlCanvasElement) -> Result<Viewer, JsError> {
+        let (width, height) = (canvas.width().max(1), canvas.height().max(1));
+        let instance = wgpu::util::new_instance_with_webgpu_detection(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::BROWSER_WEBGPU | wgpu::Backends::GL,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        })
+        .await;
+        let surface = instance
+            .create_surface(wgpu::SurfaceTarget::Canvas(canvas))
+            .map_err(|e| js_error("cannot draw on the canvas", e))?;
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                compatible_surface: Some(&surface),
+                force_fallback_adapter: false,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_error("this browser offers no WebGPU or WebGL2 adapter", e))?;
+        let info = adapter.get_info();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("exhibit web"),
+                required_limits: wgpu::Limits::downlevel_webgl2_defaults()
+                    .using_resolution(adapter.limits()),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_error("cannot open a device", e))?;
+        let capabilities = surface.get_capabilities(&adapter);
+        // A plain (non-sRGB) surface takes the renderer's sRGB bytes as they are; an sRGB one gets linear values.
+        let format = capabilities
+            .formats
+            .iter()
+            .copied()
+            .find(|f| !f.is_srgb())
+            .or_else(|| capabilities.formats.first().copied())
+            .ok_or_else(|| JsError::new("the canvas offers no surface format"))?;
+        let mut config = surface
+            .get_default_config(&adapter, width, height)
+            .ok_or_else(|| JsError::new("the canvas does not work with this adapter"))?;
+        config.format = format;
+        config.usage = wgpu::TextureUsages::RENDER_ATTACHMENT;
+        config.present_mode = wgpu::PresentMode::Fifo;
+        surface.configure(&device, &config);
+        // FXAA, as `exhibit render` uses on a CPU device: the same picture, and cheap on a phone.
+        let renderer = Renderer::for_device(
+            &device,
+            wgpu::TextureFormat::Rgba8UnormSrgb,
+            Antialias::Fxaa,
+            adapter.get_downlevel_capabilities().flags,
+        );
+        let blit = Blit::new(&device, format);
+        Ok(Viewer {
+            surface,
+            device,
+            queue,
+            config,
+            renderer,
+            targets: None,
+            blit,
+            model: None,
+            camera: None,
+            view: StandardView::Iso,
+            projection: Projection::Orthographic,
+            style: Style::default(),
+            moved: false,
+            adapter: format!("{} ({:?})", info.name, info.backend),
+        })
+    }
+
+    /// The adapter drawing, e.g. `ANGLE (…SwiftShader…) (Gl)`.
+    #[must_use]
+    pub fn adapter(&self) -> String {
+        self.adapter.clone()
+    }
+
+    /// Decode level `level` of a GLB (0: the model; higher: coarser, beyond the coarsest: the coarsest) and
+    /// show it. The camera is fitted on the first model and kept when a finer level replaces a coarser one.
+    /// Returns the facts the page shows, as JSON: triangles, points, level, levels, whether the geometry
+    /// hashed to its manifest, and the manifest's error bound for that level in millimetres.
+    pub fn load(&mut self, bytes: &[u8], level: usize) -> Result<String, JsError> {
+        let model = codec::read_model_level_bytes(bytes, None, level)
+            .map_err(|e| js_error("the model does not read", e))?;
+        let hash_matches = model.bin_sha256_matches;
+        let scene = SceneModel::from_model(model);
+        if scene.positions.is_empty() {
+            return Err(JsError::new("the model has nothing to draw"));
+        }
+        let bound_mm =
+            viewer::measure::ErrorBudget::from_manifest(scene.manifest.as_ref(), scene.level)
+                .point_mm;
+        let gpu = self.renderer.upload(&self.device, &scene);
+        let facts = serde_json::json!({
+            "triangles": scene.triangle_count(),
+            "points": if scene.is_points() { scene.positions.len() } else { 0 },
+            "level": scene.level,
+            "levels": scene.levels,
+            "geometry_hash_matches": hash_matches,
+            "error_bound_mm": bound_mm,
+        });
+        // Fitted to each level until someone moves it, so the full model is framed exactly as `exhibit render`
+        // frames it.
+        if !self.moved {
+            self.camera = Some(Camera::fitted(
+                self.view,
+                self.projection,
+                &scene.positions,
+                self.aspect(),
+            ));
+        }
+        self.model = Some(Loaded { scene, gpu });
+        Ok(facts.to_string())
+    }
+
+    /// Look from a standard view (front, back, left, right, top, bottom, iso), fitted to the model.
+    pub fn set_view(&mut self, name: &str) -> Result<(), JsError> {
+        self.view = StandardView::from_name(name)
+            .ok_or_else(|| JsError::new(&format!("unknown view {name:?}")))?;
+        if let Some(model) = &self.model {
+            self.camera = Some(Camera::fitted(
+                self.view,
+                self.projection,
+                &model.scene.positions,
+                self.aspect(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The camera as JSON (for a link that opens the same view), or an empty string before a model.
+    #[must_use]
+    pub fn camera(&self) -> String {
+        self.camera
+            .as_ref()
+            .and_then(|c| serde_json::to_string(c).ok())
+            .unwrap_or_default()
+    }
+
+    /// Take a camera given as JSON (from a link).
+    pub fn set_camera(&mut self, json: &str) -> Result<(), JsError> {
+        let camera: Camera = serde_json::from_str(json).map_err(|e| js_error("not a camera", e))?;
+        self.camera = Some(camera);
+        self.moved = true;
+        Ok(())
+    }
+
+    /// Turn around the target by a drag of `dx`, `dy` pixels.
+    pub fn orbit(&mut self, dx: f64, dy: f64) {
+        let height = f64::from(self.config.height.max(1));
+        self.moved = true;
+        if let Some(camera) = &mut self.camera {
+            camera.orbit(
+                -dx / height * std::f64::consts::PI,
+                -dy / height * std::f64::consts::PI,
+            );
+        }
+    }
+
+    /// Slide the view by `dx`, `dy` pixels.
+    pub fn pan(&mut self, dx: f64, dy: f64) {
+        let height = self.config.height.max(1);
+        self.moved = true;
+        if let Some(camera) = &mut self.camera {
+            let metres = camera.metres_per_pixel(height);
+            camera.pan(-dx * metres, dy * metres);
+        }
+    }
+
+    /// Zoom by `factor` (above 1: closer).
+    pub fn zoom(&mut self, factor: f64) {
+        self.moved = true;
+        if let Some(camera) = &mut self.camera
+            && factor.is_finite()
+            && factor > 0.0
+        {
+            camera.zoom(factor);
+        }
+    }
+
+    /// The canvas's drawing buffer changed size.
+    pub fn resize(&mut self, width: u32, height: u32) {
+        let (width, height) = (width.clamp(1, 8192), height.clamp(1, 8192));
+        if (width, height) != (self.config.width, self.config.height) {
+            self.config.width = width;
+            self.config.height = height;
+            self.surface.configure(&self.device, &self.config);
+            self.targets = None;
+        }
+    }
+
+    /// Draw one frame.
+    pub fn render(&mut self) -> Result<(), JsError> {
+        let (width, height) = (self.config.width, self.config.height);
+        if self
+            .targets
+            .as_ref()
+            .is_none_or(|t| t.size != (width, height))
+        {
+            self.targets = Some(self.renderer.targets(&self.device, width, height));
+        }
+        let frame = match self.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(frame)
+            | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => frame,
+            other => {
+                // Lost or outdated (a resize, a tab in the background): configure again and skip this frame.
+                self.surface.configure(&self.device, &self.config);
+                return Err(JsError::new(&format!("no frame this time: {other:?}")));
+            }
+        };
+        let Some(targets) = &self.targets else {
+            return Ok(());
+        };
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("frame"),
+            });
+        if let (Some(model), Some(camera)) = (&self.model, &self.camera) {
+            let aspect = f64::from(width) / f64::from(height);
+            let items = [DrawItem {
+                model: &model.gpu,
+                scene_from_model: DMat4::IDENTITY,
+                color: None,
+            }];
+            self.renderer.draw(
+                &self.queue,
+                &mut encoder,
+                targets,
+                &items,
+                &camera.matrices(aspect),
+                &self.style,
+                None,
+            );
+        }
+        let view = frame
+            .texture
+            .create_view(&wgpu::TextureViewDescriptor::default());
+        self.blit.draw(&self.device, &mut encoder, targets, &view);
+        self.queue.submit([encoder.finish()]);
+        self.queue.present(frame);
+        Ok(())
+    }
+
+    fn aspect(&self) -> f64 {
+        f64::from(self.config.width.max(1)) / f64::from(self.config.height.max(1))
+    }
+}
+
+/// Copies the renderer's finished picture onto the canvas's texture.
+#[derive(Debug)]
+struct Blit {
+    pipeline: wgpu::RenderPipeline,
+    layout: wgpu::BindGroupLayout,
+    sampler: wgpu::Sampler,
+}
+
+const BLIT_SHADER: &str = r"
+@group(0) @binding(0) var picture: texture_2d<f32>;
+@group(0) @binding(1) var nearest: sampler;
+
+struct Out {
+    @builtin(position) position: vec4<f32>,
+    @location(0) uv: vec2<f32>,
+};
+
+@vertex
+fn vs_main(@builtin(vertex_index) i: u32) -> Out {
+    // One triangle covering the screen.
+    let xy = vec2<f32>(f32((i << 1u) & 2u), f32(i & 2u));
+    var out: Out;
+    out.position = vec4<f32>(xy * 2.0 - 1.0, 0.0, 1.0);
+    out.uv = vec2<f32>(xy.x, 1.0 - xy.y);
+    return out;
+}
+
+// The picture is sampled through its sRGB view (linear values). An sRGB canvas encodes them itself; a plain
+// one gets them encoded here, so both show the bytes `exhibit render` writes.
+override encode_srgb: bool = false;
+
+fn to_srgb(c: vec3<f32>) -> vec3<f32> {
+    let low = c * 12.92;
+    let high = 1.055 * pow(c, vec3<f32>(1.0 / 2.4)) - 0.055;
+    return select(high, low, c <= vec3<f32>(0.0031308));
+}
+
+@fragment
+fn fs_main(in: Out) -> @location(0) vec4<f32> {
+    let c = textureSample(picture, nearest, in.uv).rgb;
+    if encode_srgb {
+        return vec4<f32>(to_srgb(c), 1.0);
+    }
+    return vec4<f32>(c, 1.0);
+}
+";
+
+impl Blit {
+    fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("blit"),
+            source: wgpu::ShaderSource::Wgsl(BLIT_SHADER.into()),
+        });
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("blit"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("blit"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("blit"),
+            layout: Some(&pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_main"),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                buffers: &[],
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs_main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &[("encode_srgb", if format.is_srgb() { 0.0 } else { 1.0 })],
+                    ..Default::default()
+                },
+                targets: &[Some(wgpu::ColorTargetState {
+                    format,
+                    blend: None,
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("blit"),
+            mag_filter: wgpu::FilterMode::Nearest,
+            min_filter: wgpu::FilterMode::Nearest,
+            ..Default::default()
+        });
+        Self {
+            pipeline,
+            layout,
+            sampler,
+        }
+    }
+
+    fn draw(
+        &self,
+        device: &wgpu::Device,
+        encoder: &mut wgpu::CommandEncoder,
+        targets: &Targets,
+        output: &wgpu::TextureView,
+    ) {
+        let source = targets
+            .color
+            .create_view(&wgpu::TextureViewDescriptor::default());
+        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("blit"),
+            layout: &self.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(&source),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::Sampler(&self.sampler),
+                },
+            ],
+        });
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("blit"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view: output,
+                depth_slice: None,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                    store: wgpu::StoreOp::Store,
+                },
+            })],
+            depth_stencil_attachment: None,
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        });
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &group, &[]);
+        pass.draw(0..3, 0..1);
+    }
+}

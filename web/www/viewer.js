@@ -1,0 +1,198 @@
+// The page side of the web viewer: fetch the model with visible progress, show the coarsest level of detail
+// first and then the model itself, and turn pointer and touch gestures into camera moves. All drawing is done
+// by the wasm (the same renderer as `exhibit render`).
+//
+// Marks for tests and benchmarks, on <html>: data-adapter, data-first-frame-ms and data-full-detail-ms (since
+// the page started), data-state (loading, shown, error) and data-error.
+
+import init, { Viewer } from './exhibit_web.js';
+
+const root = document.documentElement;
+
+function say(status, text) {
+  if (status) status.textContent = text;
+}
+
+function fail(status, message) {
+  root.dataset.state = 'error';
+  root.dataset.error = message;
+  say(status, `无法显示模型 Cannot show the model: ${message}`);
+}
+
+/** Read a response body, telling `progress(received, total)` as it arrives. */
+async function readAll(response, progress) {
+  const total = Number(response.headers.get('content-length')) || 0;
+  const reader = response.body.getReader();
+  const parts = [];
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    received += value.length;
+    progress(received, total);
+  }
+  const bytes = new Uint8Array(received);
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return bytes;
+}
+
+function describe(facts) {
+  const size = facts.points > 0 ? `${facts.points.toLocaleString()} 点 points` : `${facts.triangles.toLocaleString()} 三角形 triangles`;
+  const level = facts.level > 0 ? `细节层级 level ${facts.level} of ${facts.levels - 1} (coarse preview)` : '完整模型 full model';
+  const bound = facts.error_bound_mm != null ? ` · 误差界 bound ±${facts.error_bound_mm.toFixed(3)} mm` : '';
+  let hash = '';
+  if (facts.geometry_hash_matches === true) hash = ' · 几何校验通过 geometry matches its manifest';
+  if (facts.geometry_hash_matches === false) hash = ' · 几何与清单不符 GEOMETRY DOES NOT MATCH ITS MANIFEST';
+  return `${size} · ${level}${bound}${hash}`;
+}
+
+/** The view the link carries in its fragment: `#view=front` or `#view={camera JSON}`. */
+function viewFromFragment() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  return fragment.get('view');
+}
+
+/**
+ * Open the model at `url` on `canvas`. `status` (an element) receives sentences; `started` is the
+ * performance.now() the page counts from.
+ */
+export async function openViewer({ canvas, url, status, started = 0 }) {
+  root.dataset.state = 'loading';
+  let viewer;
+  try {
+    await init();
+    fit(canvas);
+    viewer = await Viewer.open(canvas);
+  } catch (error) {
+    fail(status, `这个浏览器无法三维显示 this browser cannot draw in 3D (${error})`);
+    return null;
+  }
+  root.dataset.adapter = viewer.adapter();
+  say(status, '下载中 Downloading…');
+  let bytes;
+  try {
+    const response = await fetch(url);
+    if (!response.ok) {
+      fail(status, response.status === 410 ? '链接已失效 this link has expired or was revoked' : `HTTP ${response.status}`);
+      return null;
+    }
+    bytes = await readAll(response, (received, total) => {
+      const percent = total ? ` ${Math.floor((100 * received) / total)} %` : '';
+      say(status, `下载中 Downloading${percent} (${(received / 1e6).toFixed(1)} MB)`);
+    });
+  } catch (error) {
+    fail(status, `下载失败 download failed (${error})`);
+    return null;
+  }
+  const requested = viewFromFragment();
+  let facts;
+  try {
+    // The coarsest level first: it decodes and draws in a fraction of the time.
+    facts = JSON.parse(viewer.load(bytes, 1000));
+    if (requested && requested.startsWith('{')) viewer.set_camera(requested);
+    else if (requested) viewer.set_view(requested);
+    viewer.render();
+    root.dataset.firstFrameMs = String(Math.round(performance.now() - started));
+    root.dataset.state = 'shown';
+    say(status, describe(facts));
+    if (facts.level > 0) {
+      await new Promise((resolve) => requestAnimationFrame(resolve));
+      facts = JSON.parse(viewer.load(bytes, 0));
+      viewer.render();
+    }
+    root.dataset.fullDetailMs = String(Math.round(performance.now() - started));
+    root.dataset.level = String(facts.level);
+    say(status, describe(facts));
+  } catch (error) {
+    fail(status, String(error));
+    return null;
+  }
+  gestures(canvas, viewer);
+  return viewer;
+}
+
+/** Size the drawing buffer to the element's size in device pixels. */
+function fit(canvas) {
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.max(1, Math.round(canvas.clientWidth * ratio));
+  canvas.height = Math.max(1, Math.round(canvas.clientHeight * ratio));
+}
+
+/** One finger (or the left button) orbits; two fingers pan and pinch-zoom; the right button or shift pans; the wheel zooms. */
+function gestures(canvas, viewer) {
+  const ratio = () => window.devicePixelRatio || 1;
+  const pointers = new Map();
+  let pending = false;
+  const redraw = () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      try {
+        viewer.render();
+        root.dataset.frames = String(Number(root.dataset.frames || 0) + 1);
+      } catch (error) {
+        // A lost frame (resize, background tab) is drawn again on the next gesture.
+      }
+    });
+  };
+  const centre = () => {
+    const all = [...pointers.values()];
+    return {
+      x: all.reduce((s, p) => s + p.x, 0) / all.length,
+      y: all.reduce((s, p) => s + p.y, 0) / all.length,
+      spread: all.length > 1 ? Math.hypot(all[0].x - all[1].x, all[0].y - all[1].y) : 0,
+    };
+  };
+  canvas.addEventListener('pointerdown', (e) => {
+    canvas.setPointerCapture(e.pointerId);
+    pointers.set(e.pointerId, { x: e.clientX, y: e.clientY, pan: e.button === 2 || e.shiftKey });
+  });
+  canvas.addEventListener('pointermove', (e) => {
+    const previous = pointers.get(e.pointerId);
+    if (!previous) return;
+    if (pointers.size === 1) {
+      const dx = (e.clientX - previous.x) * ratio();
+      const dy = (e.clientY - previous.y) * ratio();
+      if (previous.pan) viewer.pan(dx, dy);
+      else viewer.orbit(dx, dy);
+      pointers.set(e.pointerId, { ...previous, x: e.clientX, y: e.clientY });
+    } else {
+      const before = centre();
+      pointers.set(e.pointerId, { ...previous, x: e.clientX, y: e.clientY });
+      const after = centre();
+      viewer.pan((after.x - before.x) * ratio(), (after.y - before.y) * ratio());
+      if (before.spread > 0 && after.spread > 0) viewer.zoom(after.spread / before.spread);
+    }
+    redraw();
+  });
+  const release = (e) => pointers.delete(e.pointerId);
+  canvas.addEventListener('pointerup', release);
+  canvas.addEventListener('pointercancel', release);
+  canvas.addEventListener('contextmenu', (e) => e.preventDefault());
+  canvas.addEventListener(
+    'wheel',
+    (e) => {
+      e.preventDefault();
+      viewer.zoom(Math.exp(-e.deltaY * 0.0015));
+      redraw();
+    },
+    { passive: false },
+  );
+  new ResizeObserver(() => {
+    const ratioNow = ratio();
+    viewer.resize(Math.round(canvas.clientWidth * ratioNow), Math.round(canvas.clientHeight * ratioNow));
+    redraw();
+  }).observe(canvas);
+  for (const button of document.querySelectorAll('[data-view]')) {
+    button.addEventListener('click', () => {
+      viewer.set_view(button.dataset.view);
+      redraw();
+    });
+  }
+}
