@@ -1421,6 +1421,34 @@ mod tests {
             );
             assert!(record.deviation_mm > 0.0 && record.max_error_mm >= record.deviation_mm);
         }
+        // A viewer downloading the file can draw the coarsest level from the first bytes alone: with only
+        // that prefix (the rest zeros), it decodes exactly as from the whole file.
+        let glb = &encoded.glb;
+        assert_eq!(
+            crate::level_prefix_len(&glb[..30], 9),
+            None,
+            "the JSON is not complete"
+        );
+        let needed = crate::level_prefix_len(glb, 9).unwrap();
+        assert!(needed < glb.len() / 3, "{needed} of {} bytes", glb.len());
+        assert_eq!(crate::level_prefix_len(&glb[..needed], 9), Some(needed));
+        let mut padded = glb[..needed].to_vec();
+        padded.resize(glb.len(), 0);
+        let early = crate::read_model_level_bytes(&padded, None, 9).unwrap();
+        let whole = crate::read_model_level_bytes(glb, None, 9).unwrap();
+        assert_eq!(early.mesh, whole.mesh);
+        assert_eq!(
+            early.bin_sha256_matches,
+            Some(false),
+            "the preview is not the checked file"
+        );
+        // The model itself needs the whole binary chunk but its final padding.
+        let all = crate::level_prefix_len(glb, 0).unwrap();
+        assert!(
+            all <= glb.len() && all + 4 > glb.len(),
+            "{all} of {}",
+            glb.len()
+        );
         // A level beyond the last reads the coarsest.
         let beyond = crate::read_model_level_bytes(&encoded.glb, None, 9).unwrap();
         assert_eq!(

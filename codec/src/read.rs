@@ -131,6 +131,69 @@ fn open_document<'a>(bytes: &'a [u8], base_dir: Option<&Path>) -> Result<Reader<
     Reader::new(root, bin, base_dir, format)
 }
 
+/// How many bytes from the start of a GLB hold everything level `level` of detail needs: the JSON chunk and
+/// the binary ranges of every buffer view its primitives use (a level beyond the coarsest means the
+/// coarsest). A viewer downloading the file can draw that level as soon as this many bytes have arrived,
+/// and exhibit writes the coarsest level first. `None` while `prefix` does not yet hold the whole JSON
+/// chunk, or when the level reads anything but the GLB's own binary chunk.
+#[must_use]
+pub fn level_prefix_len(prefix: &[u8], level: usize) -> Option<usize> {
+    let word = |at: usize| -> Option<usize> {
+        let b = prefix.get(at..at + 4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    if !crate::glb::is_glb(prefix) || word(16)? != 0x4E4F_534A {
+        return None;
+    }
+    let json_len = word(12)?;
+    let json = prefix.get(20..20usize.checked_add(json_len)?)?;
+    let bin_start = 20 + json_len + 8;
+    let root: Root = serde_json::from_slice(json).ok()?;
+    if root.buffers.first().is_none_or(|b| b.uri.is_some()) {
+        return None;
+    }
+    let reader = Reader {
+        root,
+        buffers: Vec::new(),
+        decoded_views: BTreeMap::new(),
+        notes: Vec::new(),
+        format: "glb",
+        level,
+    };
+    let root = &reader.root;
+    let mut end = bin_start;
+    for (node, _) in reader.scene_nodes().ok()? {
+        let Some(mesh) = root.nodes.get(node).and_then(|n| n.mesh) else {
+            continue;
+        };
+        for primitive in &root.meshes.get(mesh)?.primitives {
+            for &accessor in primitive.attributes.values().chain(&primitive.indices) {
+                let accessor = root.accessors.get(accessor)?;
+                let sparse = accessor
+                    .sparse
+                    .iter()
+                    .flat_map(|s| [s.indices.buffer_view, s.values.buffer_view]);
+                for view in accessor.buffer_view.into_iter().chain(sparse) {
+                    let view = root.buffer_views.get(view)?;
+                    let meshopt = view
+                        .extensions
+                        .as_ref()
+                        .and_then(|e| e.ext_meshopt.as_ref().or(e.khr_meshopt.as_ref()));
+                    let (buffer, offset, length) = match meshopt {
+                        Some(m) => (m.buffer, m.byte_offset, m.byte_length),
+                        None => (view.buffer, view.byte_offset, view.byte_length),
+                    };
+                    if buffer != 0 {
+                        return None;
+                    }
+                    end = end.max(bin_start.checked_add(offset)?.checked_add(length)?);
+                }
+            }
+        }
+    }
+    Some(end)
+}
+
 /// Read a `.glb` or `.gltf` file; buffers named by relative URIs are read from the file's folder.
 pub fn read_model(path: &Path) -> Result<Model, CodecError> {
     let bytes = fs_err::read(path).map_err(|source| CodecError::Io {

@@ -1015,6 +1015,7 @@ pub async fn comparison_report(
 pub async fn web_app_file(
     State(state): State<Arc<AppState>>,
     UrlPath(file): UrlPath<String>,
+    headers: HeaderMap,
 ) -> Response {
     let content_type = match file.as_str() {
         "exhibit_web.js" | "viewer.js" => "text/javascript; charset=utf-8",
@@ -1028,10 +1029,28 @@ pub async fn web_app_file(
         )
         .into_response();
     };
+    // scripts/build-web writes a gzipped copy beside each file: a phone on a slow link fetches a third.
+    let gzip_accepted = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    if gzip_accepted && let Ok(bytes) = tokio::fs::read(dir.join(format!("{file}.gz"))).await {
+        return (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CONTENT_ENCODING, "gzip"),
+                (header::VARY, "Accept-Encoding"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            bytes,
+        )
+            .into_response();
+    }
     match tokio::fs::read(dir.join(&file)).await {
         Ok(bytes) => (
             [
                 (header::CONTENT_TYPE, content_type),
+                (header::VARY, "Accept-Encoding"),
                 (header::CACHE_CONTROL, "no-cache"),
             ],
             bytes,

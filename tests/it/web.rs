@@ -149,11 +149,29 @@ fn a_share_link_opens_the_live_viewer_in_a_real_browser() {
         far * 100.0
     );
 
-    // Phone: a touch viewport; one finger turns the model.
+    // Phone on a slow link (200 KB/s): the coarsest level is drawn from the first bytes of the file while
+    // the rest downloads; then one finger turns the model.
     let phone = work.path().join("phone");
     std::fs::create_dir(&phone).unwrap();
-    let report = browse(&url, &phone, &["--phone", "--touch-orbit"]);
+    let report = browse(
+        &url,
+        &phone,
+        &["--phone", "--touch-orbit", "--throttle", "200"],
+    );
     assert_eq!(report["state"], "shown", "{report}");
+    let first: u64 = report["firstFrameMs"].as_str().unwrap().parse().unwrap();
+    let full: u64 = report["fullDetailMs"].as_str().unwrap().parse().unwrap();
+    assert_ne!(report["firstLevel"], "0", "{report}");
+    let preview_at: u64 = report["previewBytes"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no view before the download ended: {report}"))
+        .parse()
+        .unwrap();
+    let file: u64 = report["fileBytes"].as_str().unwrap().parse().unwrap();
+    assert!(
+        preview_at < file / 2 && first < full,
+        "the first view came after {preview_at} of {file} bytes: {report}"
+    );
     assert!(
         report["canvas"]["width"].as_u64().unwrap() <= 390,
         "{report}"

@@ -6,6 +6,7 @@
 //   --webgpu         SwiftShader WebGPU flags (otherwise WebGL2 through ANGLE/SwiftShader)
 //   --touch-orbit    after the first frame, drag one finger across the canvas and screenshot again
 //   --expect-closed  the link is expired or revoked: report the HTTP status and the page's words
+//   --throttle KBPS  download at most KBPS kilobytes per second, with 60 ms latency (a 4G-class link)
 // Writes OUT_DIR/canvas.png (and canvas-after.png with --touch-orbit).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,6 +39,14 @@ try {
   page = context.pages()[0] ?? (await context.newPage());
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  const throttle = flags.indexOf('--throttle');
+  if (throttle >= 0) {
+    const kbps = Number(flags[throttle + 1]);
+    const client = await context.newCDPSession(page);
+    await client.send('Network.enable');
+    await client.send('Network.emulateNetworkConditions', { offline: false, latency: 60, downloadThroughput: kbps * 1024, uploadThroughput: kbps * 1024 });
+    result.throttle_kbps = kbps;
+  }
   const started = Date.now();
   const response = await page.goto(url, { waitUntil: 'domcontentloaded' });
   result.status = response.status();

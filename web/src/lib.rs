@@ -135,9 +135,32 @@ impl Viewer {
     /// Returns the facts the page shows, as JSON: triangles, points, level, levels, whether the geometry
     /// hashed to its manifest, and the manifest's error bound for that level in millimetres.
     pub fn load(&mut self, bytes: &[u8], level: usize) -> Result<String, JsError> {
+        self.load_bytes(bytes, level, false)
+    }
+
+    /// How many bytes from the start of the file the coarsest level needs (see
+    /// [`codec::level_prefix_len`]), or -1 while the downloaded `prefix` does not tell yet.
+    #[must_use]
+    pub fn coarsest_needs(&self, prefix: &[u8]) -> f64 {
+        codec::level_prefix_len(prefix, usize::MAX).map_or(-1.0, |n| n as f64)
+    }
+
+    /// Show the coarsest level from a download still under way: `file` is the file's full length with only
+    /// its first bytes received (at least what [`Viewer::coarsest_needs`] said; zeros after). The geometry
+    /// cannot be checked against its manifest yet, so the facts say `null` there until [`Viewer::load`]
+    /// has the whole file.
+    pub fn load_preview(&mut self, file: &[u8]) -> Result<String, JsError> {
+        self.load_bytes(file, usize::MAX, true)
+    }
+
+    fn load_bytes(&mut self, bytes: &[u8], level: usize, preview: bool) -> Result<String, JsError> {
         let model = codec::read_model_level_bytes(bytes, None, level)
             .map_err(|e| js_error("the model does not read", e))?;
-        let hash_matches = model.bin_sha256_matches;
+        let hash_matches = if preview {
+            None
+        } else {
+            model.bin_sha256_matches
+        };
         let scene = SceneModel::from_model(model);
         if scene.positions.is_empty() {
             return Err(JsError::new("the model has nothing to draw"));

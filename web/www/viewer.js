@@ -3,7 +3,8 @@
 // by the wasm (the same renderer as `exhibit render`).
 //
 // Marks for tests and benchmarks, on <html>: data-adapter, data-first-frame-ms and data-full-detail-ms (since
-// the page started), data-state (loading, shown, error) and data-error.
+// the page started), data-first-level, data-preview-bytes (bytes downloaded when the coarsest level was drawn
+// from a download under way) and data-file-bytes, data-state (loading, shown, error) and data-error.
 
 import init, { Viewer } from './exhibit_web.js';
 
@@ -19,20 +20,9 @@ function fail(status, message) {
   say(status, `无法显示模型 Cannot show the model: ${message}`);
 }
 
-/** Read a response body, telling `progress(received, total)` as it arrives. */
-async function readAll(response, progress) {
-  const total = Number(response.headers.get('content-length')) || 0;
-  const reader = response.body.getReader();
-  const parts = [];
-  let received = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    received += value.length;
-    progress(received, total);
-  }
-  const bytes = new Uint8Array(received);
+/** Join downloaded parts into one buffer of `length` bytes (zeros after the parts). */
+function join(parts, received, length) {
+  const bytes = new Uint8Array(Math.max(length, received));
   let at = 0;
   for (const part of parts) {
     bytes.set(part, at);
@@ -41,11 +31,32 @@ async function readAll(response, progress) {
   return bytes;
 }
 
+/**
+ * Read a response body, telling `progress(received, total)` as it arrives and `early(parts, received)` after
+ * each part (it returns true once it has used them, and is not called again).
+ */
+async function readAll(response, progress, early) {
+  const total = Number(response.headers.get('content-length')) || 0;
+  const reader = response.body.getReader();
+  const parts = [];
+  let received = 0;
+  let waiting = true;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    received += value.length;
+    progress(received, total);
+    if (waiting) waiting = !(await early(parts, received));
+  }
+  return join(parts, received, received);
+}
+
 function describe(facts) {
   const size = facts.points > 0 ? `${facts.points.toLocaleString()} 点 points` : `${facts.triangles.toLocaleString()} 三角形 triangles`;
   const level = facts.level > 0 ? `细节层级 level ${facts.level} of ${facts.levels - 1} (coarse preview)` : '完整模型 full model';
   const bound = facts.error_bound_mm != null ? ` · 误差界 bound ±${facts.error_bound_mm.toFixed(3)} mm` : '';
-  let hash = '';
+  let hash = ' · 校验中 checking…';
   if (facts.geometry_hash_matches === true) hash = ' · 几何校验通过 geometry matches its manifest';
   if (facts.geometry_hash_matches === false) hash = ' · 几何与清单不符 GEOMETRY DOES NOT MATCH ITS MANIFEST';
   return `${size} · ${level}${bound}${hash}`;
@@ -74,6 +85,42 @@ export async function openViewer({ canvas, url, status, started = 0 }) {
   }
   root.dataset.adapter = viewer.adapter();
   say(status, '下载中 Downloading…');
+  const requested = viewFromFragment();
+  let facts;
+  let shown = false;
+  const show = (next) => {
+    facts = next;
+    if (!shown) {
+      if (requested && requested.startsWith('{')) viewer.set_camera(requested);
+      else if (requested) viewer.set_view(requested);
+    }
+    viewer.render();
+    if (!shown) {
+      root.dataset.firstFrameMs = String(Math.round(performance.now() - started));
+      root.dataset.firstLevel = String(facts.level);
+      root.dataset.state = 'shown';
+      shown = true;
+    }
+    say(status, describe(facts));
+  };
+  // The coarsest level is at the front of the file: draw it as soon as its bytes are in, while the rest
+  // downloads. The file's length is in its 12-byte header.
+  const early = async (parts, received) => {
+    if (received < 20) return false;
+    const head = join(parts, received, received);
+    const needed = viewer.coarsest_needs(head);
+    if (needed < 0 || received < needed) return false;
+    const length = new DataView(head.buffer).getUint32(8, true);
+    if (needed >= length) return true; // one level only: wait for the whole file
+    try {
+      show(JSON.parse(viewer.load_preview(join(parts, received, length))));
+      root.dataset.previewBytes = String(received);
+      await new Promise((resolve) => requestAnimationFrame(resolve));
+    } catch (error) {
+      // The preview is a convenience; the whole file is read and checked below either way.
+    }
+    return true;
+  };
   let bytes;
   try {
     const response = await fetch(url);
@@ -81,33 +128,30 @@ export async function openViewer({ canvas, url, status, started = 0 }) {
       fail(status, response.status === 410 ? '链接已失效 this link has expired or was revoked' : `HTTP ${response.status}`);
       return null;
     }
-    bytes = await readAll(response, (received, total) => {
-      const percent = total ? ` ${Math.floor((100 * received) / total)} %` : '';
-      say(status, `下载中 Downloading${percent} (${(received / 1e6).toFixed(1)} MB)`);
-    });
+    bytes = await readAll(
+      response,
+      (received, total) => {
+        const percent = total ? ` ${Math.floor((100 * received) / total)} %` : '';
+        const progress = `下载中 Downloading${percent} (${(received / 1e6).toFixed(1)} MB)`;
+        say(status, shown ? `${describe(facts)} · ${progress}` : progress);
+      },
+      early,
+    );
   } catch (error) {
     fail(status, `下载失败 download failed (${error})`);
     return null;
   }
-  const requested = viewFromFragment();
-  let facts;
   try {
-    // The coarsest level first: it decodes and draws in a fraction of the time.
-    facts = JSON.parse(viewer.load(bytes, 1000));
-    if (requested && requested.startsWith('{')) viewer.set_camera(requested);
-    else if (requested) viewer.set_view(requested);
-    viewer.render();
-    root.dataset.firstFrameMs = String(Math.round(performance.now() - started));
-    root.dataset.state = 'shown';
-    say(status, describe(facts));
-    if (facts.level > 0) {
-      await new Promise((resolve) => requestAnimationFrame(resolve));
-      facts = JSON.parse(viewer.load(bytes, 0));
-      viewer.render();
+    // The whole file: its coarsest level first when nothing was shown yet (it decodes in a fraction of the
+    // time), then the model itself, checked against its manifest.
+    if (!shown) {
+      show(JSON.parse(viewer.load(bytes, 1000)));
+      if (facts.level > 0) await new Promise((resolve) => requestAnimationFrame(resolve));
     }
+    if (facts.level > 0 || facts.geometry_hash_matches === null) show(JSON.parse(viewer.load(bytes, 0)));
     root.dataset.fullDetailMs = String(Math.round(performance.now() - started));
+    root.dataset.fileBytes = String(bytes.length);
     root.dataset.level = String(facts.level);
-    say(status, describe(facts));
   } catch (error) {
     fail(status, String(error));
     return null;
