@@ -7,7 +7,9 @@
 # model download, decode, upload, first frame); full_detail_ms = to level 0 drawn.
 # three.js: load_decode_ms (fetch + GLTFLoader parse with meshopt decode, in the page) + first_render_ms;
 # it does not count loading three.js itself.
-# usage: benches/scripts/web_first_frame.sh MODEL.glb...   env: EXHIBIT, PEERS, PEERS_JS
+# THROTTLE_KBPS=N: exhibit only, its page throttled to N KB/s with 60 ms latency (three_load.mjs serves from
+# its own process and cannot be throttled the same way).
+# usage: benches/scripts/web_first_frame.sh MODEL.glb...   env: EXHIBIT, PEERS, PEERS_JS, THROTTLE_KBPS
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 EXHIBIT="${EXHIBIT:-target/release/exhibit}"
@@ -31,6 +33,13 @@ for model in "$@"; do
   sha=$(sha256sum "$model" | cut -d' ' -f1)
   url=$("$EXHIBIT" share "$sha" --store "http://127.0.0.1:$port" --token "$token" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
   mkdir -p "$work/shot"
+  if [ -n "${THROTTLE_KBPS:-}" ]; then
+    node tests/js/web_viewer.mjs "$url" "$work/shot" --throttle "$THROTTLE_KBPS" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print(json.dumps({k: r.get(k) for k in ["throttle_kbps", "firstFrameMs", "firstLevel", "previewBytes", "fullDetailMs", "fileBytes", "state", "failure"]}))'
+    continue
+  fi
   ours=$(node tests/js/web_viewer.mjs "$url" "$work/shot")
   three=$(node "$PEERS/three_load.mjs" "$model" "$work/three.png" --size 960x558 --repeat 1 | tail -n 1)
   python3 - "$model" "$ours" "$three" <<'PY'

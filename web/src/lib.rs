@@ -76,8 +76,11 @@ impl Viewer {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("exhibit web"),
-                required_limits: wgpu::Limits::downlevel_webgl2_defaults()
-                    .using_resolution(adapter.limits()),
+                // Large models need large buffers: take what the adapter offers.
+                required_limits: wgpu::Limits {
+                    max_buffer_size: adapter.limits().max_buffer_size,
+                    ..wgpu::Limits::downlevel_webgl2_defaults().using_resolution(adapter.limits())
+                },
                 ..Default::default()
             })
             .await
@@ -164,6 +167,18 @@ impl Viewer {
         let scene = SceneModel::from_model(model);
         if scene.positions.is_empty() {
             return Err(JsError::new("the model has nothing to draw"));
+        }
+        // A buffer beyond the device's limit would abort the whole viewer; refuse the level instead, so the
+        // page can keep a coarser one.
+        let largest = (scene.indices.len() * 4).max(scene.positions.len() * 12) as u64;
+        let limit = self.device.limits().max_buffer_size;
+        if largest > limit {
+            return Err(JsError::new(&format!(
+                "level {} needs a {} MB buffer; this browser's graphics allow {} MB",
+                scene.level,
+                largest >> 20,
+                limit >> 20
+            )));
         }
         let bound_mm =
             viewer::measure::ErrorBudget::from_manifest(scene.manifest.as_ref(), scene.level)

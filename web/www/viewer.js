@@ -148,10 +148,25 @@ export async function openViewer({ canvas, url, status, started = 0 }) {
       show(JSON.parse(viewer.load(bytes, 1000)));
       if (facts.level > 0) await new Promise((resolve) => requestAnimationFrame(resolve));
     }
-    if (facts.level > 0 || facts.geometry_hash_matches === null) show(JSON.parse(viewer.load(bytes, 0)));
+    // The finest level this device can hold: the model itself, or, when a browser's graphics cannot take
+    // it, the next coarser one (said on the page with its error bound).
+    let limited = '';
+    for (let level = 0; facts.level > level || facts.geometry_hash_matches === null; level++) {
+      try {
+        show(JSON.parse(viewer.load(bytes, level)));
+        break;
+      } catch (error) {
+        limited = String(error.message || error);
+        if (level + 1 >= facts.levels) throw error;
+      }
+    }
     root.dataset.fullDetailMs = String(Math.round(performance.now() - started));
     root.dataset.fileBytes = String(bytes.length);
     root.dataset.level = String(facts.level);
+    if (limited && facts.level > 0) {
+      root.dataset.limited = limited;
+      say(status, `${describe(facts)} · 完整模型超出本设备图形能力 the full model is too large for this device (${limited})`);
+    }
   } catch (error) {
     fail(status, String(error));
     return null;
