@@ -149,6 +149,23 @@ fn a_share_link_opens_the_live_viewer_in_a_real_browser() {
         far * 100.0
     );
 
+    // The same through WebGPU (Chromium's, on SwiftShader's Vulkan): the same picture.
+    let webgpu = work.path().join("webgpu");
+    std::fs::create_dir(&webgpu).unwrap();
+    let report = browse(&url, &webgpu, &["--webgpu"]);
+    assert_eq!(report["state"], "shown", "{report}");
+    assert!(
+        report["adapter"].as_str().unwrap().contains("WebGpu"),
+        "{report}"
+    );
+    let web = image::open(webgpu.join("canvas.png")).unwrap().to_rgba8();
+    let (mean, far) = difference(&web, &native);
+    assert!(
+        mean < 4.0 && far < 0.01,
+        "WebGPU's frame differs from exhibit render's: mean {mean:.2}/255, {:.2} % far off",
+        far * 100.0
+    );
+
     // Phone on a slow link (200 KB/s): the coarsest level is drawn from the first bytes of the file while
     // the rest downloads; then one finger turns the model.
     let phone = work.path().join("phone");
