@@ -383,7 +383,12 @@ code{word-break:break-all}img.render{max-width:100%;background:#fff;border:1px s
 background:#234;color:#fff;text-decoration:none;border-radius:4px}\
 section.live canvas{width:100%;height:62vh;display:block;background:#111;touch-action:none;border-radius:4px}\
 .views{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0}.views button{padding:6px 10px;font-size:.9em}\
-.hint{color:#666;font-size:.85em}";
+.hint{color:#666;font-size:.85em}\
+.compare .panes{display:flex;gap:4px;position:relative}.compare .panes canvas{width:50%;height:56vh}\
+.compare[data-layout=swipe] .panes canvas{width:100%}\
+.compare[data-layout=swipe] #view3d-b{position:absolute;left:0;top:0}\
+.compare[data-layout=overlay] #view3d-b{display:none}.compare[data-layout=overlay] #view3d{width:100%}\
+.compare:not([data-layout=swipe]) #swipe{display:none}";
 
 use crate::api::escape_html as escape;
 
@@ -546,6 +551,15 @@ async fn page_html(state: &AppState, link: &Link) -> ApiResult<String> {
         Some(id) => comparison_section(state, id, &base).await?,
         None => String::new(),
     };
+    // Two models: the live view places B by the saved comparison's transform, or as placed.
+    let compare_transform = match (&link.other, link.comparison) {
+        (None, _) => None,
+        (Some(_), None) => Some("[]".to_owned()),
+        (Some(_), Some(id)) => {
+            let saved = crate::comparisons::comparison_json(state, id).await?;
+            Some(saved["summary"]["transform"].to_string())
+        }
+    };
     let confirmations =
         crate::confirm::of_version(state, facts["version_id"].as_i64().unwrap_or_default()).await?;
     let confirmations = if confirmations.is_empty() {
@@ -613,7 +627,7 @@ async fn page_html(state: &AppState, link: &Link) -> ApiResult<String> {
          </table>\
          <p>每次打开此链接都会记录在案。 Every opening of this link is recorded.</p>\
          </main></body></html>",
-        live = viewer_block(state, &base),
+        live = viewer_block(state, &base, compare_transform.as_deref()),
         court = escape(facts["court"].as_str().unwrap_or("")),
         number = escape(facts["case_number"].as_str().unwrap_or("")),
         title = escape(facts["title"].as_str().unwrap_or("")),
@@ -1062,7 +1076,9 @@ pub async fn web_app_file(
 
 /// The live viewer on a share page, when the store serves the web app: a canvas, the design-patent views,
 /// and a line that says what is shown (level, error bound, whether the geometry matches its manifest).
-fn viewer_block(state: &AppState, base: &str) -> String {
+/// With a second model (`compare`: the saved comparison's transform as JSON, `[]` for as placed), two panes
+/// with one camera, and the side-by-side, swipe and overlay layouts.
+fn viewer_block(state: &AppState, base: &str, compare: Option<&str>) -> String {
     if state.config.web_dir.is_none() {
         return String::new();
     }
@@ -1083,12 +1099,33 @@ fn viewer_block(state: &AppState, base: &str) -> String {
         );
         out
     });
+    let hint =
+        "<p class=\"hint\">单指旋转，双指平移缩放 One finger turns, two fingers pan and pinch.</p>";
+    let status = "<p id=\"status\" data-key=\"viewer-status\">载入中 Loading…</p>";
+    let Some(transform) = compare else {
+        return format!(
+            "<section class=\"live\"><canvas id=\"view3d\" aria-label=\"3D view of the model\"></canvas>\
+             <div class=\"views\">{views}</div>{status}{hint}</section>\
+             <script type=\"module\">import {{ openViewer }} from '/app/viewer.js';\
+             openViewer({{ canvas: document.getElementById('view3d'), url: '{base}/model.glb', \
+             status: document.getElementById('status'), started: 0 }});</script>"
+        );
+    };
     format!(
-        "<section class=\"live\"><canvas id=\"view3d\" aria-label=\"3D view of the model\"></canvas>\
-         <div class=\"views\">{views}</div><p id=\"status\" data-key=\"viewer-status\">载入中 Loading…</p>\
-         <p class=\"hint\">单指旋转，双指平移缩放 One finger turns, two fingers pan and pinch.</p></section>\
-         <script type=\"module\">import {{ openViewer }} from '/app/viewer.js';\
-         openViewer({{ canvas: document.getElementById('view3d'), url: '{base}/model.glb', \
-         status: document.getElementById('status'), started: 0 }});</script>"
+        "<section class=\"live compare\" id=\"compare\" data-layout=\"side\">\
+         <div class=\"panes\"><canvas id=\"view3d\" aria-label=\"model A\"></canvas>\
+         <canvas id=\"view3d-b\" data-pane=\"b\" aria-label=\"model B\"></canvas></div>\
+         <div class=\"views\"><button type=\"button\" data-layout=\"side\">并排 side by side</button>\
+         <button type=\"button\" data-layout=\"swipe\">滑动 swipe</button>\
+         <button type=\"button\" data-layout=\"overlay\">叠加 overlay</button>\
+         <input id=\"swipe\" type=\"range\" min=\"0\" max=\"100\" value=\"50\" aria-label=\"swipe\"></div>\
+         <div class=\"views\">{views}</div>{status}\
+         <p class=\"hint\">左/下 A：被测模型；右/上 B：对比模型，按保存的比对对齐。 A (left): the model measured; \
+         B (right): the model compared, aligned as the saved comparison records. One camera for both.</p>{hint}</section>\
+         <script type=\"module\">import {{ openComparison }} from '/app/viewer.js';\
+         openComparison({{ canvasA: document.getElementById('view3d'), canvasB: document.getElementById('view3d-b'), \
+         urlA: '{base}/model.glb', urlB: '{base}/other.glb', transform: {transform}, \
+         status: document.getElementById('status'), swipe: document.getElementById('swipe'), \
+         frame: document.getElementById('compare'), started: 0 }});</script>"
     )
 }

@@ -213,6 +213,93 @@ fn a_share_link_opens_the_live_viewer_in_a_real_browser() {
     assert!(events.matches("share_viewed").count() >= 2, "{events}");
     assert!(events.matches("share_download").count() >= 2, "{events}");
 
+    // The QR code on the page is the link with its view.
+    let qr = court.judge.get(&format!(
+        "{}/qr.png",
+        url.split('#').next().unwrap().trim_end_matches('/')
+    ));
+    assert_eq!(qr.status, 200);
+    assert_eq!(crate::store::decode_qr(&qr.body), url);
+
+    // A saved comparison (the same bunny written without levels of detail, compared by the judge) opens with
+    // both models live, one camera, three layouts, and the saved heat map.
+    let second = work.path().join("bunny-one-level.glb");
+    run_json(&mut exhibit(&[
+        "ingest",
+        root()
+            .join("assets/stanford-bunny/bun_zipper.ply")
+            .to_str()
+            .unwrap(),
+        "-o",
+        second.to_str().unwrap(),
+        "--lod",
+        "1",
+        "--json",
+    ]));
+    upload(
+        &court.technician,
+        &second,
+        court.case,
+        court.evidence,
+        "model",
+        1 << 20,
+        &work.path().join("state"),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let case = court.case.to_string();
+    let saved = run_json(&mut exhibit(&[
+        "compare",
+        model.to_str().unwrap(),
+        second.to_str().unwrap(),
+        "--size",
+        "640x360",
+        "--store",
+        &server.url,
+        "--case",
+        &case,
+        "--token",
+        &court.judge.token,
+        "--json",
+    ]));
+    let comparison = court.judge.create(
+        "/api/shares",
+        &json!({ "comparison": saved["saved"]["id"], "expires_in_s": 3600 }),
+    );
+    let compared = work.path().join("compared");
+    std::fs::create_dir(&compared).unwrap();
+    let report = browse(
+        comparison["url"].as_str().unwrap(),
+        &compared,
+        &["--compare"],
+    );
+    assert_eq!(report["second_shown"], true, "{report}");
+    assert_eq!(
+        report["heat_map"],
+        json!({ "complete": true, "width": 640, "height": 360 }),
+        "{report}"
+    );
+    assert_eq!(report["layouts"], json!(["side", "swipe", "overlay"]));
+    let side = image::open(compared.join("compare-side.png"))
+        .unwrap()
+        .to_rgba8();
+    let overlay = image::open(compared.join("compare-overlay.png"))
+        .unwrap()
+        .to_rgba8();
+    // Side by side shows two bunnies in grey clay; the overlay one scene in A's warm clay.
+    let warm = |img: &image::RgbaImage| {
+        img.pixels()
+            .filter(|p| i32::from(p[0]) - i32::from(p[2]) > 25)
+            .count() as f64
+            / f64::from(img.width() * img.height())
+    };
+    assert!(
+        warm(&overlay) > 0.05 && warm(&side) < 0.01,
+        "overlay {:.3}, side {:.3}",
+        warm(&overlay),
+        warm(&side)
+    );
+
     // Revoked: the browser gets a page that says so, with 410.
     let revoked = court.judge.send(
         "DELETE",

@@ -7,6 +7,8 @@
 //   --touch-orbit    after the first frame, drag one finger across the canvas and screenshot again
 //   --expect-closed  the link is expired or revoked: report the HTTP status and the page's words
 //   --throttle KBPS  download at most KBPS kilobytes per second, with 60 ms latency (a 4G-class link)
+//   --compare        a link to two models: wait for the second, report the saved heat map image, and screenshot
+//                    the side-by-side, swipe and overlay layouts (compare-side.png, compare-swipe.png, ...)
 // Writes OUT_DIR/canvas.png (and canvas-after.png with --touch-orbit).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -62,6 +64,22 @@ try {
     const box = await canvas.evaluate((c) => ({ width: c.width, height: c.height }));
     result.canvas = box;
     await canvas.screenshot({ path: join(out, 'canvas.png') });
+    if (has('--compare')) {
+      await page.waitForFunction(() => document.documentElement.dataset.secondShown || document.documentElement.dataset.state === 'error', null, { timeout: 120000 });
+      result.second_shown = await page.evaluate(() => document.documentElement.dataset.secondShown === '1');
+      result.heat_map = await page.evaluate(() => {
+        const img = document.querySelector('img[data-key=heat-map]');
+        return img ? { complete: img.complete, width: img.naturalWidth, height: img.naturalHeight } : null;
+      });
+      result.layouts = [];
+      for (const layout of ['side', 'swipe', 'overlay']) {
+        await page.click(`button[data-layout=${layout}]`);
+        await page.waitForFunction((l) => document.documentElement.dataset.layout === l, layout);
+        await page.waitForTimeout(400);
+        await page.locator('#compare .panes').screenshot({ path: join(out, `compare-${layout}.png`) });
+        result.layouts.push(layout);
+      }
+    }
     if (has('--touch-orbit')) {
       const rect = await canvas.boundingBox();
       const client = await context.newCDPSession(page);

@@ -44,6 +44,13 @@ pub struct Viewer {
     adapter: String,
     /// The camera was set by the person or the link: a finer level keeps it instead of fitting again.
     moved: bool,
+    /// Where this viewer's model goes in the scene: identity for model A; for model B of a comparison,
+    /// B's local frame to A's (so both panes share one camera).
+    placement: DMat4,
+    /// Model B, drawn with A in one scene (the overlay), with its placement.
+    second: Option<(Loaded, DMat4)>,
+    /// Draw the second model with the first, each in its own colour.
+    overlay: bool,
 }
 
 fn js_error(context: &str, error: impl std::fmt::Display) -> JsError {
@@ -123,6 +130,9 @@ impl Viewer {
             projection: Projection::Orthographic,
             style: Style::default(),
             moved: false,
+            placement: DMat4::IDENTITY,
+            second: None,
+            overlay: false,
             adapter: format!("{} ({:?})", info.name, info.backend),
         })
     }
@@ -204,6 +214,43 @@ impl Viewer {
         }
         self.model = Some(Loaded { scene, gpu });
         Ok(facts.to_string())
+    }
+
+    /// Where the model's local origin is in world metres, as JSON `[x, y, z]` (to place a second model).
+    #[must_use]
+    pub fn origin(&self) -> String {
+        self.model
+            .as_ref()
+            .map(|m| serde_json::json!(m.scene.origin_m).to_string())
+            .unwrap_or_default()
+    }
+
+    /// Show this viewer's model (B) in the frame of model A, whose local origin is `origin_a` (world metres),
+    /// moved by `transform` (16 numbers, column-major, world B to world A, as a saved comparison records it;
+    /// empty: as placed). Then a camera copied from A's viewer shows the same view of both.
+    pub fn place_in(&mut self, origin_a: &[f64], transform: &[f64]) -> Result<(), JsError> {
+        self.placement = placement(origin_a, transform, self.model.as_ref())?;
+        self.moved = true;
+        Ok(())
+    }
+
+    /// Load model B into this viewer's scene (for the overlay), placed as [`Viewer::place_in`] describes
+    /// from this viewer's model A.
+    pub fn load_second(&mut self, bytes: &[u8], transform: &[f64]) -> Result<(), JsError> {
+        let model = codec::read_model_level_bytes(bytes, None, 0)
+            .map_err(|e| js_error("the second model does not read", e))?;
+        let scene = SceneModel::from_model(model);
+        let origin_a = self.model.as_ref().map_or([0.0; 3], |m| m.scene.origin_m);
+        let gpu = self.renderer.upload(&self.device, &scene);
+        let loaded = Loaded { scene, gpu };
+        let placed = placement(&origin_a, transform, Some(&loaded))?;
+        self.second = Some((loaded, placed));
+        Ok(())
+    }
+
+    /// Draw the second model with the first (warm clay A, blue B), or the first alone.
+    pub fn set_overlay(&mut self, on: bool) {
+        self.overlay = on;
     }
 
     /// Look from a standard view (front, back, left, right, top, bottom, iso), fitted to the model.
@@ -311,11 +358,21 @@ impl Viewer {
             });
         if let (Some(model), Some(camera)) = (&self.model, &self.camera) {
             let aspect = f64::from(width) / f64::from(height);
-            let items = [DrawItem {
+            let mut items = vec![DrawItem {
                 model: &model.gpu,
-                scene_from_model: DMat4::IDENTITY,
+                scene_from_model: self.placement,
                 color: None,
             }];
+            if self.overlay
+                && let Some((second, placed)) = &self.second
+            {
+                items[0].color = Some([0.70, 0.52, 0.36, 1.0]);
+                items.push(DrawItem {
+                    model: &second.gpu,
+                    scene_from_model: *placed,
+                    color: Some([0.15, 0.45, 0.95, 1.0]),
+                });
+            }
             self.renderer.draw(
                 &self.queue,
                 &mut encoder,
@@ -338,6 +395,25 @@ impl Viewer {
     fn aspect(&self) -> f64 {
         f64::from(self.config.width.max(1)) / f64::from(self.config.height.max(1))
     }
+}
+
+/// Model B's local frame to model A's: `p_a = T(−o_a) · world · T(o_b) · p_b`.
+fn placement(origin_a: &[f64], transform: &[f64], b: Option<&Loaded>) -> Result<DMat4, JsError> {
+    let [ax, ay, az] = <[f64; 3]>::try_from(origin_a)
+        .map_err(|_| JsError::new("the first model's origin is three numbers"))?;
+    let world = match transform.len() {
+        0 => DMat4::IDENTITY,
+        16 if transform.iter().all(|v| v.is_finite()) => DMat4::from_cols_slice(transform),
+        _ => {
+            return Err(JsError::new(
+                "a transform is 16 finite numbers, column-major",
+            ));
+        }
+    };
+    let origin_b = b.map_or([0.0; 3], |m| m.scene.origin_m);
+    Ok(DMat4::from_translation(glam::DVec3::new(-ax, -ay, -az))
+        * world
+        * DMat4::from_translation(glam::DVec3::from(origin_b)))
 }
 
 /// Copies the renderer's finished picture onto the canvas's texture.

@@ -72,7 +72,7 @@ function viewFromFragment() {
  * Open the model at `url` on `canvas`. `status` (an element) receives sentences; `started` is the
  * performance.now() the page counts from.
  */
-export async function openViewer({ canvas, url, status, started = 0 }) {
+export async function openViewer({ canvas, url, status, started = 0, onMove = null }) {
   root.dataset.state = 'loading';
   let viewer;
   try {
@@ -171,8 +171,71 @@ export async function openViewer({ canvas, url, status, started = 0 }) {
     fail(status, String(error));
     return null;
   }
-  gestures(canvas, viewer);
+  gestures(canvas, viewer, onMove);
   return viewer;
+}
+
+/**
+ * Two models of a comparison: A on `canvasA` (as `openViewer`), B on `canvasB` in A's frame (moved by
+ * `transform`, a saved comparison's; [] for as placed), one camera for both whatever pane is moved.
+ * Layouts (buttons with `data-layout`): side by side, swipe (B over A, cut at the `swipe` slider), overlay
+ * (both in one scene, A clay, B blue).
+ */
+export async function openComparison({ canvasA, canvasB, urlA, urlB, transform, status, swipe, frame, started = 0 }) {
+  let a = null;
+  let b = null;
+  const sync = (from) => {
+    const [source, target] = from === 'a' ? [a, b] : [b, a];
+    if (!source || !target) return;
+    const camera = source.camera();
+    if (camera) target.set_camera(camera);
+    try {
+      target.render();
+    } catch (error) {
+      // Drawn again on the next move.
+    }
+  };
+  a = await openViewer({ canvas: canvasA, url: urlA, status, started, onMove: () => sync('a') });
+  if (!a) return null;
+  try {
+    fit(canvasB);
+    b = await Viewer.open(canvasB);
+    const response = await fetch(urlB);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    b.load(bytes, 0);
+    b.place_in(new Float64Array(JSON.parse(a.origin())), new Float64Array(transform));
+    a.load_second(bytes, new Float64Array(transform));
+    sync('a');
+    root.dataset.secondShown = '1';
+  } catch (error) {
+    fail(status, `第二个模型 the second model: ${error}`);
+    return null;
+  }
+  gestures(canvasB, b, () => sync('b'));
+  const cut = () => {
+    canvasB.style.clipPath = frame.dataset.layout === 'swipe' ? `inset(0 0 0 ${swipe.value}%)` : 'none';
+  };
+  const setLayout = (layout) => {
+    frame.dataset.layout = layout;
+    cut();
+    a.set_overlay(layout === 'overlay');
+    root.dataset.layout = layout;
+    requestAnimationFrame(() => {
+      try {
+        a.render();
+        sync('a');
+      } catch (error) {
+        // Drawn again on the next move.
+      }
+    });
+  };
+  for (const button of document.querySelectorAll('[data-layout]')) {
+    if (button !== frame) button.addEventListener('click', () => setLayout(button.dataset.layout));
+  }
+  swipe.addEventListener('input', cut);
+  cut();
+  return { a, b, setLayout };
 }
 
 /** Size the drawing buffer to the element's size in device pixels. */
@@ -182,8 +245,11 @@ function fit(canvas) {
   canvas.height = Math.max(1, Math.round(canvas.clientHeight * ratio));
 }
 
-/** One finger (or the left button) orbits; two fingers pan and pinch-zoom; the right button or shift pans; the wheel zooms. */
-function gestures(canvas, viewer) {
+/**
+ * One finger (or the left button) orbits; two fingers pan and pinch-zoom; the right button or shift pans; the
+ * wheel zooms. `onMove` runs after each frame a gesture drew.
+ */
+function gestures(canvas, viewer, onMove) {
   const ratio = () => window.devicePixelRatio || 1;
   const pointers = new Map();
   let pending = false;
@@ -195,6 +261,7 @@ function gestures(canvas, viewer) {
       try {
         viewer.render();
         root.dataset.frames = String(Number(root.dataset.frames || 0) + 1);
+        if (onMove) onMove();
       } catch (error) {
         // A lost frame (resize, background tab) is drawn again on the next gesture.
       }
@@ -248,10 +315,12 @@ function gestures(canvas, viewer) {
     viewer.resize(Math.round(canvas.clientWidth * ratioNow), Math.round(canvas.clientHeight * ratioNow));
     redraw();
   }).observe(canvas);
-  for (const button of document.querySelectorAll('[data-view]')) {
-    button.addEventListener('click', () => {
-      viewer.set_view(button.dataset.view);
-      redraw();
-    });
+  if (canvas.dataset.pane !== 'b') {
+    for (const button of document.querySelectorAll('[data-view]')) {
+      button.addEventListener('click', () => {
+        viewer.set_view(button.dataset.view);
+        redraw();
+      });
+    }
   }
 }
