@@ -260,6 +260,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/s/{token}/render.png", get(share::render))
         .route("/s/{token}/heat-map.png", get(share::heat_map))
         .route("/app/{file}", get(share::web_app_file))
+        .route("/cases/{case}", get(share::case_page))
         .route("/s/{token}/comparison.json", get(share::comparison_report))
         .route("/s/{token}/qr.png", get(share::qr_png))
         .route("/s/{token}/qr.svg", get(share::qr_svg))

@@ -1032,7 +1032,7 @@ pub async fn web_app_file(
     headers: HeaderMap,
 ) -> Response {
     let content_type = match file.as_str() {
-        "exhibit_web.js" | "viewer.js" => "text/javascript; charset=utf-8",
+        "exhibit_web.js" | "viewer.js" | "case.js" => "text/javascript; charset=utf-8",
         "exhibit_web_bg.wasm" => "application/wasm",
         _ => return ApiError::not_found().into_response(),
     };
@@ -1128,4 +1128,40 @@ fn viewer_block(state: &AppState, base: &str, compare: Option<&str>) -> String {
          status: document.getElementById('status'), swipe: document.getElementById('swipe'), \
          frame: document.getElementById('compare'), started: 0 }});</script>"
     )
+}
+
+/// `GET /cases/{case}`: the case page for signed-in users. The page itself holds no data: its script
+/// (`/app/case.js`) asks the API with the token the user enters (kept in the tab's sessionStorage), so every
+/// read is authorized and logged like any other.
+pub async fn case_page(
+    State(state): State<Arc<AppState>>,
+    UrlPath(case): UrlPath<String>,
+) -> Response {
+    let Ok(case) = case.parse::<i64>() else {
+        return ApiError::not_found().into_response();
+    };
+    let body = if state.config.web_dir.is_none() {
+        "<main><h1>此服务器未提供网页应用 This store serves no web app</h1>\
+         <p>Build it with scripts/build-web, or use the API.</p></main>"
+            .to_owned()
+    } else {
+        format!(
+            "<main id=\"case\"><p>载入中 Loading…</p></main>\
+             <script type=\"module\">import {{ openCase }} from '/app/case.js';\
+             openCase({{ main: document.getElementById('case'), caseId: {case} }});</script>"
+        )
+    };
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        Html(format!(
+            "<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><link rel=\"icon\" href=\"data:,\">\
+             <title>案件 Case {case} — exhibit</title><style>{STYLE}\
+             .objection,.object{{color:#a00}}section.item{{margin:12px 0}}</style></head><body>{body}</body></html>"
+        )),
+    )
+        .into_response()
 }

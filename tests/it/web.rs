@@ -300,6 +300,56 @@ fn a_share_link_opens_the_live_viewer_in_a_real_browser() {
         warm(&side)
     );
 
+    // The case page, signed in as the plaintiff's lawyer: evidence, versions with their confirmation,
+    // the saved comparison and the custody timeline; a version opens in the live viewer.
+    let confirm = court.plaintiff.post(
+        &format!("/api/versions/{}/confirmations", uploaded.sha256),
+        &json!({ "decision": "confirm" }),
+    );
+    assert_eq!(confirm.status, 201, "{}", confirm.text());
+    let page = work.path().join("case");
+    std::fs::create_dir(&page).unwrap();
+    let report = browse(
+        &format!("{}/cases/{}", server.url, court.case),
+        &page,
+        &["--case-page", &court.plaintiff.token],
+    );
+    assert!(report["error"].is_null(), "{report}");
+    let evidence = report["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("原告专利 路灯")
+            && evidence.contains(&uploaded.sha256)
+            && evidence.contains("confirms")
+            && evidence.contains("signature verifies"),
+        "{evidence}"
+    );
+    assert!(
+        report["comparisons"]
+            .as_str()
+            .unwrap()
+            .contains(saved["a"]["sha256"].as_str().unwrap()),
+        "{report}"
+    );
+    let timeline = report["timeline"].as_str().unwrap();
+    assert!(
+        timeline.contains("comparison_saved") && timeline.contains("confirmation"),
+        "{timeline}"
+    );
+    assert_eq!(report["state"], "shown", "{report}");
+    // Someone else's case is not there for them.
+    let other = browse(
+        &format!("{}/cases/{}", server.url, court.other_case),
+        &page,
+        &["--case-page", &court.plaintiff.token],
+    );
+    assert!(
+        other["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no such case"),
+        "{other}"
+    );
+
     // Revoked: the browser gets a page that says so, with 410.
     let revoked = court.judge.send(
         "DELETE",

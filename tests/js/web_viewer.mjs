@@ -7,6 +7,7 @@
 //   --touch-orbit    after the first frame, drag one finger across the canvas and screenshot again
 //   --expect-closed  the link is expired or revoked: report the HTTP status and the page's words
 //   --throttle KBPS  download at most KBPS kilobytes per second, with 60 ms latency (a 4G-class link)
+//   --case-page TOKEN  URL is a case page: sign in with TOKEN, report what it lists, open the first version
 //   --compare        a link to two models: wait for the second, report the saved heat map image, and screenshot
 //                    the side-by-side, swipe and overlay layouts (compare-side.png, compare-swipe.png, ...)
 // Writes OUT_DIR/canvas.png (and canvas-after.png with --touch-orbit).
@@ -49,10 +50,27 @@ try {
     await client.send('Network.emulateNetworkConditions', { offline: false, latency: 60, downloadThroughput: kbps * 1024, uploadThroughput: kbps * 1024 });
     result.throttle_kbps = kbps;
   }
+  const casePage = flags.indexOf('--case-page');
+  if (casePage >= 0) {
+    await page.addInitScript((token) => sessionStorage.setItem('exhibit-token', token), flags[casePage + 1]);
+  }
   const started = Date.now();
   const response = await page.goto(url, { waitUntil: 'domcontentloaded' });
   result.status = response.status();
-  if (has('--expect-closed')) {
+  if (casePage >= 0) {
+    await page.waitForFunction(() => document.documentElement.dataset.caseLoaded || document.documentElement.dataset.error, null, { timeout: 60000 });
+    result.error = await page.evaluate(() => document.documentElement.dataset.error || null);
+    if (!result.error) {
+      result.evidence = await page.locator('#evidence').innerText();
+      result.timeline_rows = await page.locator('#timeline tr').count();
+      result.timeline = (await page.locator('#timeline').innerText()).slice(0, 4000);
+      result.comparisons = await page.locator('#comparisons').innerText();
+      await page.locator('[data-open]').first().click();
+      await page.waitForFunction(() => ['shown', 'error'].includes(document.documentElement.dataset.state) && (document.documentElement.dataset.state === 'error' || document.documentElement.dataset.fullDetailMs), null, { timeout: 120000 });
+      Object.assign(result, await page.evaluate(() => ({ ...document.documentElement.dataset })));
+      result.viewer_status = await page.locator('#status').innerText();
+    }
+  } else if (has('--expect-closed')) {
     result.text = await page.locator('body').innerText();
   } else {
     await page.waitForFunction(() => ['shown', 'error'].includes(document.documentElement.dataset.state) && (document.documentElement.dataset.state === 'error' || document.documentElement.dataset.fullDetailMs), null, { timeout: 120000 });

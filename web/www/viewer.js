@@ -72,7 +72,7 @@ function viewFromFragment() {
  * Open the model at `url` on `canvas`. `status` (an element) receives sentences; `started` is the
  * performance.now() the page counts from.
  */
-export async function openViewer({ canvas, url, status, started = 0, onMove = null }) {
+export async function openViewer({ canvas, url, status, started = 0, onMove = null, token = null }) {
   root.dataset.state = 'loading';
   let viewer;
   try {
@@ -123,7 +123,7 @@ export async function openViewer({ canvas, url, status, started = 0, onMove = nu
   };
   let bytes;
   try {
-    const response = await fetch(url);
+    const response = await fetch(url, token ? { headers: { Authorization: `Bearer ${token}` } } : undefined);
     if (!response.ok) {
       fail(status, response.status === 410 ? '链接已失效 this link has expired or was revoked' : `HTTP ${response.status}`);
       return null;
