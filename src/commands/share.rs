@@ -40,7 +40,7 @@ pub struct Args {
 }
 
 /// `90m`, `12h`, `7d`, `3600s` or plain seconds.
-fn parse_duration(text: &str) -> anyhow::Result<i64> {
+pub fn parse_duration(text: &str) -> anyhow::Result<i64> {
     let text = text.trim();
     let (number, unit) = text.split_at(
         text.find(|c: char| !c.is_ascii_digit())

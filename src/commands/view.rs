@@ -16,6 +16,16 @@ pub struct Args {
     /// Window size in points, width x height.
     #[arg(long, default_value = "1280x800")]
     size: String,
+    /// The court store holding this model: "Share" (Q) then asks it for a view-only link that opens at the
+    /// current camera, and shows its QR code.
+    #[arg(long)]
+    store: Option<String>,
+    /// Bearer token for --store (or the environment variable `EXHIBIT_TOKEN`).
+    #[arg(long, env = "EXHIBIT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// How long a shared link works: 90m, 12h, 7d.
+    #[arg(long, default_value = "7d")]
+    expires: String,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -52,11 +62,70 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             bail!("cannot open {}: no such file", path.display());
         }
     }
+    let share = match &args.store {
+        None => None,
+        Some(store) => {
+            let token = args
+                .token
+                .clone()
+                .context("--store needs --token (or EXHIBIT_TOKEN)")?;
+            let expires_in_s = crate::commands::share::parse_duration(&args.expires)?;
+            let sha256 = codec::manifest::sha256_hex(&fs_err::read(&path)?);
+            Some(share_link(
+                store.trim_end_matches('/').to_owned(),
+                token,
+                sha256,
+                expires_in_s,
+            ))
+        }
+    };
     run_window(ViewOptions {
         path,
         compare_with,
         lang,
         size: (width, height),
+        share,
     })?;
     Ok(())
+}
+
+/// A link to the model (by its hash) that opens at a camera, and its QR code, from the store.
+fn share_link(
+    store: String,
+    token: String,
+    sha256: String,
+    expires_in_s: i64,
+) -> viewer::desktop::ShareLink {
+    viewer::desktop::ShareLink(std::sync::Arc::new(move |camera: &str| {
+        let client = reqwest::blocking::Client::new();
+        let body =
+            serde_json::json!({ "model": sha256, "view": camera, "expires_in_s": expires_in_s });
+        let response = client
+            .post(format!("{store}/api/shares"))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .map_err(|e| format!("cannot reach the store at {store}: {e}"))?;
+        let status = response.status();
+        let answer: serde_json::Value =
+            serde_json::from_str(&response.text().unwrap_or_default()).unwrap_or_default();
+        if !status.is_success() {
+            return Err(format!(
+                "the store refused ({status}): {}",
+                answer["error"].as_str().unwrap_or_default()
+            ));
+        }
+        let qr_png = client
+            .get(answer["qr_png"].as_str().unwrap_or_default())
+            .send()
+            .and_then(reqwest::blocking::Response::error_for_status)
+            .and_then(reqwest::blocking::Response::bytes)
+            .map_err(|e| format!("cannot fetch the QR code: {e}"))?
+            .to_vec();
+        Ok(viewer::desktop::Shared {
+            url: answer["url"].as_str().unwrap_or_default().to_owned(),
+            qr_png,
+        })
+    }))
 }

@@ -393,3 +393,144 @@ fn two_models_open_side_by_side_are_aligned_and_switch_layouts() {
         "the six views are not visible"
     );
 }
+
+/// Wait for a line in the window's stderr log that contains `needle`; the line.
+fn wait_for_line(log: &std::path::Path, needle: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+            return line.to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_mins(2),
+            "the window never said {needle:?}; its log:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn share_in_the_window_asks_the_store_and_shows_a_qr_code_of_the_current_view() {
+    use crate::store_support::{Backend, Court, Server, upload};
+    tool("import");
+    tool("xdotool");
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("bunny.glb");
+    std::fs::copy(data("format-v1/bun_zipper_res4.glb"), &model).unwrap();
+    let server = Server::start(&Backend::Embedded, &dir.path().join("data"), &[]);
+    let court = Court::set_up(&server);
+    let uploaded = upload(
+        &court.technician,
+        &model,
+        court.case,
+        court.evidence,
+        "model",
+        1 << 20,
+        &dir.path().join("state"),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let (_xvfb, display) = xvfb();
+    let log = dir.path().join("view.log");
+    let runtime = dir.path().join("xdg");
+    std::fs::create_dir(&runtime).unwrap();
+    let _viewer = Killed(
+        Command::new(env!("CARGO_BIN_EXE_exhibit"))
+            .args([
+                "view",
+                model.to_str().unwrap(),
+                "--lang",
+                "en",
+                "--size",
+                "1200x760",
+                "--store",
+                &server.url,
+                "--expires",
+                "1h",
+            ])
+            .env("EXHIBIT_TOKEN", &court.judge.token)
+            .env("DISPLAY", &display)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_line(&log, "drew level 0");
+    focus_window(&display);
+    // Turn to the front view (1), then share (Q).
+    let key = |k: &str| {
+        let status = Command::new("xdotool")
+            .args(["key", k])
+            .env("DISPLAY", &display)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    key("1");
+    std::thread::sleep(Duration::from_millis(500));
+    key("q");
+    let line = wait_for_line(&log, "exhibit view: shared ");
+    let url = line.split("shared ").nth(1).unwrap().trim().to_owned();
+    assert!(
+        url.starts_with(&format!("{}/s/", server.url)) && url.contains("#view=%7B"),
+        "{url}"
+    );
+    // The link opens the model at the window's camera: the fragment is the camera as JSON.
+    let fragment = url.split("#view=").nth(1).unwrap();
+    let mut bytes = Vec::new();
+    let raw = fragment.replace('+', " ").into_bytes();
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' && i + 2 < raw.len() {
+            let hex = std::str::from_utf8(&raw[i + 1..i + 3]).unwrap();
+            bytes.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            bytes.push(raw[i]);
+            i += 1;
+        }
+    }
+    let camera: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(camera["orientation"].is_array() && camera["distance"].as_f64().unwrap() > 0.0);
+    let page = court
+        .judge
+        .with_token("")
+        .get(url.split('#').next().unwrap());
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains(&uploaded.sha256));
+    // The QR code on the screen is that link.
+    let shot = dir.path().join("screen.png");
+    let mut decoded = None;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(500));
+        let status = Command::new("import")
+            .args([
+                "-display",
+                &display,
+                "-window",
+                "root",
+                shot.to_str().unwrap(),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let luma = image::open(&shot).unwrap().to_luma8();
+        let mut prepared = rqrr::PreparedImage::prepare(luma);
+        if let Some(text) = prepared
+            .detect_grids()
+            .iter()
+            .find_map(|g| g.decode().ok().map(|(_, text)| text))
+        {
+            decoded = Some(text);
+            break;
+        }
+    }
+    assert_eq!(
+        decoded.as_deref(),
+        Some(url.as_str()),
+        "no QR code of the link on the screen"
+    );
+}

@@ -38,6 +38,31 @@ pub struct ViewOptions {
     pub lang: Lang,
     /// Window size in points.
     pub size: (f32, f32),
+    /// Asks the court store for a share link to this model that opens at a camera (given as JSON): the
+    /// binary passes it when `--store` is given, so the viewer never links an HTTP client.
+    pub share: Option<ShareLink>,
+}
+
+/// A link made by the store, and its QR code (PNG).
+#[derive(Clone, Debug)]
+pub struct Shared {
+    /// The link, with the camera in its fragment.
+    pub url: String,
+    /// Its QR code as PNG bytes.
+    pub qr_png: Vec<u8>,
+}
+
+/// The function that makes a share link for a camera (JSON); see [`ViewOptions::share`].
+#[derive(Clone)]
+pub struct ShareLink(pub Arc<MakeLink>);
+
+/// Makes a link for a camera given as JSON.
+pub type MakeLink = dyn Fn(&str) -> Result<Shared, String> + Send + Sync;
+
+impl std::fmt::Debug for ShareLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShareLink")
+    }
 }
 
 /// Fonts that can show the Chinese interface, in order of preference (Debian: fonts-wqy-microhei,
@@ -284,6 +309,11 @@ struct ViewerApp {
     drawn_level: Option<usize>,
     status: String,
     aspect: f64,
+    share: Option<ShareLink>,
+    /// A share link being made on another thread.
+    share_rx: Option<Receiver<Result<Shared, String>>>,
+    /// The last link made, and its QR code on the GPU.
+    shared: Option<(String, egui::TextureHandle)>,
 }
 
 impl ViewerApp {
@@ -339,6 +369,9 @@ impl ViewerApp {
                 Layout::Single
             },
             second,
+            share: options.share,
+            share_rx: None,
+            shared: None,
             sync: true,
             swipe: 0.5,
             tolerance_mm: 0.5,
@@ -1154,7 +1187,7 @@ impl ViewerApp {
     }
 
     /// Keys for the hands of someone presenting: views 1–7 (front, back, left, right, top, bottom, iso), F fit,
-    /// Escape navigate, D distance, A angle, R area (Enter closes it), N annotate, S screenshot, W wireframe,
+    /// Escape navigate, D distance, A angle, R area (Enter closes it), N annotate, S screenshot, Q share (QR), W wireframe,
     /// X X-ray, T tint reconstructed surface, C clipping plane. Ignored while a text field has the keyboard.
     fn shortcuts(&mut self) {
         use egui::Key;
@@ -1222,6 +1255,9 @@ impl ViewerApp {
         if pressed(Key::S) {
             self.screenshot();
         }
+        if pressed(Key::Q) {
+            self.request_share();
+        }
         if self.second.is_some() && pressed(Key::M) {
             self.layout = match self.layout {
                 Layout::Heat => Layout::SixViews,
@@ -1239,6 +1275,75 @@ impl ViewerApp {
         if pressed(Key::Y) {
             self.sync = !self.sync;
             self.dirty = true;
+        }
+    }
+
+    /// Ask the store (on another thread) for a link that opens this model at the current camera.
+    fn request_share(&mut self) {
+        let (Some(share), Some(camera)) = (self.share.clone(), self.camera) else {
+            self.lang
+                .t("share_needs_store")
+                .clone_into(&mut self.status);
+            return;
+        };
+        if self.share_rx.is_some() {
+            return;
+        }
+        let Ok(camera) = serde_json::to_string(&camera) else {
+            return;
+        };
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let ctx = self.ctx.clone();
+        // The request waits on the network: off the window's thread.
+        rayon::spawn(move || {
+            let _ = sender.send((share.0)(&camera));
+            ctx.request_repaint();
+        });
+        self.share_rx = Some(receiver);
+    }
+
+    /// The link made, as a QR code a phone can scan and the address as text.
+    fn show_share(&mut self) {
+        if let Some(Ok(result)) = self.share_rx.as_ref().map(Receiver::try_recv) {
+            self.share_rx = None;
+            let decoded = result.and_then(|shared| {
+                let image = image::load_from_memory(&shared.qr_png)
+                    .map_err(|e| format!("the QR code does not decode: {e}"))?
+                    .to_rgba8();
+                let size = [image.width() as usize, image.height() as usize];
+                let texture = self.ctx.load_texture(
+                    "share QR",
+                    egui::ColorImage::from_rgba_unmultiplied(size, image.as_raw()),
+                    egui::TextureOptions::NEAREST,
+                );
+                Ok((shared.url, texture))
+            });
+            match decoded {
+                Ok((url, texture)) => {
+                    // Tests under Xvfb wait for this line before reading the QR code off the screen.
+                    eprintln!("exhibit view: shared {url}");
+                    self.shared = Some((url, texture));
+                }
+                Err(reason) => self.status = format!("{}: {reason}", self.lang.t("share")),
+            }
+        }
+        let mut open = self.shared.is_some();
+        if let Some((url, texture)) = &self.shared {
+            egui::Window::new(self.lang.t("share"))
+                .open(&mut open)
+                .collapsible(false)
+                .resizable(false)
+                .show(&self.ctx, |ui| {
+                    ui.image((texture.id(), egui::vec2(320.0, 320.0)));
+                    ui.add(
+                        egui::Label::new(egui::RichText::new(url).monospace().small())
+                            .selectable(true),
+                    );
+                    ui.small(self.lang.t("share_hint"));
+                });
+        }
+        if !open {
+            self.shared = None;
         }
     }
 
@@ -1543,6 +1648,9 @@ impl ViewerApp {
             if ui.button(t("screenshot")).clicked() {
                 self.screenshot();
             }
+            if self.share.is_some() && ui.button(t("share")).clicked() {
+                self.request_share();
+            }
         });
         ui.separator();
         ui.small(format!(
@@ -1812,6 +1920,7 @@ impl eframe::App for ViewerApp {
         self.receive();
         self.receive_second();
         self.shortcuts();
+        self.show_share();
         egui::Panel::left("facts and tools")
             .resizable(true)
             .default_size(340.0)

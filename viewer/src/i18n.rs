@@ -99,6 +99,17 @@ const WORDS: &[(&str, &str, &str)] = &[
         "截图（含比例尺）",
     ),
     ("saved", "saved", "已保存"),
+    ("share", "Share (QR)", "分享（二维码）"),
+    (
+        "share_hint",
+        "Scan to open this model at this view; the link is view-only and expires.",
+        "扫码即可在此视角打开模型；链接仅供查看，到期失效。",
+    ),
+    (
+        "share_needs_store",
+        "Sharing needs the court store: open the model with --store URL",
+        "分享需要法院存储：请用 --store URL 打开模型",
+    ),
     (
         "hint_navigate",
         "Drag: orbit · right/middle drag: pan · wheel or pinch: zoom · double-click: fit",
