@@ -387,7 +387,9 @@ section.live canvas{width:100%;height:62vh;display:block;background:#111;touch-a
 .compare .panes{display:flex;gap:4px;position:relative}.compare .panes canvas{width:50%;height:56vh}\
 .compare[data-layout=swipe] .panes canvas{width:100%}\
 .compare[data-layout=swipe] #view3d-b{position:absolute;left:0;top:0}\
-.compare[data-layout=overlay] #view3d-b{display:none}.compare[data-layout=overlay] #view3d{width:100%}\
+.compare[data-layout=overlay] #view3d-b,.compare[data-layout=heat] #view3d-b{display:none}\
+.compare[data-layout=overlay] #view3d,.compare[data-layout=heat] #view3d{width:100%}\
+.legend .bar{height:14px;border:1px solid #999}.legend .ticks{display:flex;justify-content:space-between;font-size:.85em}\
 .compare:not([data-layout=swipe]) #swipe{display:none}";
 
 use crate::api::escape_html as escape;
@@ -554,10 +556,13 @@ async fn page_html(state: &AppState, link: &Link) -> ApiResult<String> {
     // Two models: the live view places B by the saved comparison's transform, or as placed.
     let compare_transform = match (&link.other, link.comparison) {
         (None, _) => None,
-        (Some(_), None) => Some("[]".to_owned()),
+        (Some(_), None) => Some(("[]".to_owned(), 0.5)),
         (Some(_), Some(id)) => {
             let saved = crate::comparisons::comparison_json(state, id).await?;
-            Some(saved["summary"]["transform"].to_string())
+            Some((
+                saved["summary"]["transform"].to_string(),
+                saved["summary"]["tolerance_mm"].as_f64().unwrap_or(0.5),
+            ))
         }
     };
     let confirmations =
@@ -627,7 +632,13 @@ async fn page_html(state: &AppState, link: &Link) -> ApiResult<String> {
          </table>\
          <p>每次打开此链接都会记录在案。 Every opening of this link is recorded.</p>\
          </main></body></html>",
-        live = viewer_block(state, &base, compare_transform.as_deref()),
+        live = viewer_block(
+            state,
+            &base,
+            compare_transform
+                .as_ref()
+                .map(|(t, tol)| (t.as_str(), *tol))
+        ),
         court = escape(facts["court"].as_str().unwrap_or("")),
         number = escape(facts["case_number"].as_str().unwrap_or("")),
         title = escape(facts["title"].as_str().unwrap_or("")),
@@ -1078,7 +1089,7 @@ pub async fn web_app_file(
 /// and a line that says what is shown (level, error bound, whether the geometry matches its manifest).
 /// With a second model (`compare`: the saved comparison's transform as JSON, `[]` for as placed), two panes
 /// with one camera, and the side-by-side, swipe and overlay layouts.
-fn viewer_block(state: &AppState, base: &str, compare: Option<&str>) -> String {
+fn viewer_block(state: &AppState, base: &str, compare: Option<(&str, f64)>) -> String {
     if state.config.web_dir.is_none() {
         return String::new();
     }
@@ -1102,7 +1113,7 @@ fn viewer_block(state: &AppState, base: &str, compare: Option<&str>) -> String {
     let hint =
         "<p class=\"hint\">单指旋转，双指平移缩放 One finger turns, two fingers pan and pinch.</p>";
     let status = "<p id=\"status\" data-key=\"viewer-status\">载入中 Loading…</p>";
-    let Some(transform) = compare else {
+    let Some((transform, tolerance)) = compare else {
         return format!(
             "<section class=\"live\"><canvas id=\"view3d\" aria-label=\"3D view of the model\"></canvas>\
              <div class=\"views\">{views}</div>{status}{hint}</section>\
@@ -1118,13 +1129,16 @@ fn viewer_block(state: &AppState, base: &str, compare: Option<&str>) -> String {
          <div class=\"views\"><button type=\"button\" data-layout=\"side\">并排 side by side</button>\
          <button type=\"button\" data-layout=\"swipe\">滑动 swipe</button>\
          <button type=\"button\" data-layout=\"overlay\">叠加 overlay</button>\
+         <button type=\"button\" data-layout=\"heat\">热图 heat map</button>\
          <input id=\"swipe\" type=\"range\" min=\"0\" max=\"100\" value=\"50\" aria-label=\"swipe\"></div>\
+         <div id=\"legend\" class=\"legend\" hidden></div>\
          <div class=\"views\">{views}</div>{status}\
          <p class=\"hint\">左/下 A：被测模型；右/上 B：对比模型，按保存的比对对齐。 A (left): the model measured; \
          B (right): the model compared, aligned as the saved comparison records. One camera for both.</p>{hint}</section>\
          <script type=\"module\">import {{ openComparison }} from '/app/viewer.js';\
          openComparison({{ canvasA: document.getElementById('view3d'), canvasB: document.getElementById('view3d-b'), \
-         urlA: '{base}/model.glb', urlB: '{base}/other.glb', transform: {transform}, \
+         urlA: '{base}/model.glb', urlB: '{base}/other.glb', transform: {transform}, tolerance: {tolerance}, \
+         legend: document.getElementById('legend'), \
          status: document.getElementById('status'), swipe: document.getElementById('swipe'), \
          frame: document.getElementById('compare'), started: 0 }});</script>"
     )

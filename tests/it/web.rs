@@ -279,7 +279,36 @@ fn a_share_link_opens_the_live_viewer_in_a_real_browser() {
         json!({ "complete": true, "width": 640, "height": 360 }),
         "{report}"
     );
-    assert_eq!(report["layouts"], json!(["side", "swipe", "overlay"]));
+    assert_eq!(
+        report["layouts"],
+        json!(["side", "swipe", "overlay", "heat"])
+    );
+    // The heat map in the browser is measured again with the saved transform: the saved figures.
+    for field in ["mean_mm", "rms_mm", "p95_mm", "max_mm", "within_tolerance"] {
+        let (browser, saved_value) = (
+            report["heat"][field].as_f64().unwrap(),
+            saved[field].as_f64().unwrap(),
+        );
+        assert!(
+            (browser - saved_value).abs() <= 1e-6,
+            "{field}: browser {browser}, saved {saved_value}"
+        );
+    }
+    assert!(
+        report["legend"].as_str().unwrap().contains("mm"),
+        "{report}"
+    );
+    let heat = image::open(compared.join("compare-heat.png"))
+        .unwrap()
+        .to_rgba8();
+    let plain = image::open(compared.join("compare-side.png"))
+        .unwrap()
+        .to_rgba8();
+    let (_, changed) = difference(&heat, &plain);
+    assert!(
+        changed > 0.02,
+        "the heat map looks like the plain side by side"
+    );
     let side = image::open(compared.join("compare-side.png"))
         .unwrap()
         .to_rgba8();

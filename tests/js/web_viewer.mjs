@@ -90,13 +90,15 @@ try {
         return img ? { complete: img.complete, width: img.naturalWidth, height: img.naturalHeight } : null;
       });
       result.layouts = [];
-      for (const layout of ['side', 'swipe', 'overlay']) {
+      for (const layout of ['side', 'swipe', 'overlay', 'heat']) {
         await page.click(`button[data-layout=${layout}]`);
         await page.waitForFunction((l) => document.documentElement.dataset.layout === l, layout);
         await page.waitForTimeout(400);
         await page.locator('#compare .panes').screenshot({ path: join(out, `compare-${layout}.png`) });
         result.layouts.push(layout);
       }
+      result.heat = JSON.parse(await page.evaluate(() => document.documentElement.dataset.heat || 'null'));
+      result.legend = await page.locator('#legend').innerText();
     }
     if (has('--touch-orbit')) {
       const rect = await canvas.boundingBox();

@@ -31,6 +31,9 @@ pub enum Align {
         /// Refine with ICP afterwards.
         refine: bool,
     },
+    /// A recorded transform (world B to world A, column-major), such as a saved comparison's: its deviation
+    /// is measured again exactly, without fitting anything.
+    Given([f64; 16]),
 }
 
 /// What a comparison is asked to do.
@@ -200,6 +203,19 @@ pub fn compare(
         || "aligning needs triangles on model A (the surface B is fitted to)".to_string();
     let (local, alignment, pairs_rms_mm) = match &options.align {
         Align::None => (DMat4::IDENTITY, None, None),
+        Align::Given(world) => {
+            let world = DMat4::from_cols_array(world);
+            if !world.is_finite() {
+                return Err("the given transform is not 16 finite numbers".into());
+            }
+            // Local frame: x ↦ world(x + origin_a) − origin_a (the inverse of the record's conversion).
+            let origin = DVec3::from(a.origin_m);
+            (
+                DMat4::from_translation(-origin) * world * DMat4::from_translation(origin),
+                None,
+                None,
+            )
+        }
         Align::Icp => {
             let target = target.as_ref().ok_or_else(needs_surface)?;
             let fit = align_icp(&a_points(), target, &b_local, options);
@@ -276,8 +292,28 @@ pub fn compare(
     let origin = DVec3::from(a.origin_m);
     // World transform: x ↦ local(x − origin_a) + origin_a, with B's world point x.
     let world = DMat4::from_translation(origin) * local * DMat4::from_translation(-origin);
+    let alignment = alignment_record(options, alignment, world, local, &statistics, pairs_rms_mm);
+    Ok(Comparison {
+        alignment,
+        direction,
+        deviation_mm,
+        statistics,
+        b_aligned,
+    })
+}
+
+/// The alignment as the record states it: the fit's figures, or for a given transform or none, the
+/// transform's own.
+fn alignment_record(
+    options: &CompareOptions,
+    fit: Option<Fit>,
+    world: DMat4,
+    local: DMat4,
+    statistics: &Statistics,
+    pairs_rms_mm: Option<f64>,
+) -> Alignment {
     let (scale, rotation, _) = local.to_scale_rotation_translation();
-    let alignment = match alignment {
+    match fit {
         Some(fit) => Alignment {
             method: method_name(options),
             transform: world.to_cols_array(),
@@ -289,6 +325,18 @@ pub fn compare(
             start: fit.start,
             scale: scale.x,
             pairs_rms_mm,
+        },
+        None if matches!(options.align, Align::Given(_)) => Alignment {
+            method: "given: a recorded transform, measured again".into(),
+            transform: world.to_cols_array(),
+            rotation_deg: rotation.angle_between(DQuat::IDENTITY).to_degrees(),
+            translation_mm: local.w_axis.truncate().length() * 1e3,
+            rms_mm: statistics.rms_mm,
+            inlier_share: 1.0,
+            iterations: 0,
+            start: "as recorded".into(),
+            scale: scale.x,
+            pairs_rms_mm: None,
         },
         None => Alignment {
             method: "none: the models as their files place them".into(),
@@ -302,14 +350,7 @@ pub fn compare(
             scale: 1.0,
             pairs_rms_mm: None,
         },
-    };
-    Ok(Comparison {
-        alignment,
-        direction,
-        deviation_mm,
-        statistics,
-        b_aligned,
-    })
+    }
 }
 
 /// How the alignment was found, in words for the record.

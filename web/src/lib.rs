@@ -51,6 +51,9 @@ pub struct Viewer {
     second: Option<(Loaded, DMat4)>,
     /// Draw the second model with the first, each in its own colour.
     overlay: bool,
+    /// Model A coloured by its deviation from B (the heat map), and whether to draw it.
+    heat: Option<GpuModel>,
+    show_heat: bool,
 }
 
 fn js_error(context: &str, error: impl std::fmt::Display) -> JsError {
@@ -133,6 +136,8 @@ impl Viewer {
             placement: DMat4::IDENTITY,
             second: None,
             overlay: false,
+            heat: None,
+            show_heat: false,
             adapter: format!("{} ({:?})", info.name, info.backend),
         })
     }
@@ -253,6 +258,62 @@ impl Viewer {
         self.overlay = on;
     }
 
+    /// Measure A's deviation from B again with a recorded transform (16 numbers, world B to world A; empty:
+    /// as placed), exactly as `exhibit compare` measures it, and colour A by it. Returns the statistics as
+    /// JSON, and the legend's colour stops (`legend`: deviation in mm and sRGB colour).
+    pub fn compute_heat(
+        &mut self,
+        transform: &[f64],
+        tolerance_mm: f64,
+    ) -> Result<String, JsError> {
+        let (Some(a), Some((b, _))) = (&self.model, &self.second) else {
+            return Err(JsError::new("the heat map needs both models"));
+        };
+        let align = match transform.len() {
+            0 => viewer::compare::Align::None,
+            16 => viewer::compare::Align::Given(
+                <[f64; 16]>::try_from(transform).map_err(|_| JsError::new("16 numbers"))?,
+            ),
+            _ => return Err(JsError::new("a transform is 16 numbers")),
+        };
+        let options = viewer::compare::CompareOptions {
+            align,
+            tolerance_mm,
+            ..viewer::compare::CompareOptions::default()
+        };
+        let comparison = viewer::compare::compare(&a.scene, &b.scene, &options)
+            .map_err(|e| js_error("cannot compare", e))?;
+        let s = &comparison.statistics;
+        if comparison.direction != viewer::compare::Direction::AVerticesToBSurface {
+            return Err(JsError::new(
+                "B is a point cloud: its heat map is drawn by exhibit compare",
+            ));
+        }
+        let colors = comparison
+            .deviation_mm
+            .iter()
+            .map(|&d| viewer::heatmap::color(f64::from(d), s.tolerance_mm, s.range_mm))
+            .collect();
+        self.heat = Some(
+            self.renderer
+                .upload(&self.device, &a.scene.recolored(colors)),
+        );
+        let legend: Vec<serde_json::Value> = (0..=20)
+            .map(|i| {
+                let d = s.range_mm * (f64::from(i) / 10.0 - 1.0);
+                serde_json::json!([d, viewer::heatmap::color(d, s.tolerance_mm, s.range_mm)])
+            })
+            .collect();
+        let mut out = serde_json::to_value(s).map_err(|e| js_error("statistics", e))?;
+        out["legend"] = serde_json::json!(legend);
+        Ok(out.to_string())
+    }
+
+    /// Draw A coloured by its deviation (after [`Viewer::compute_heat`]) instead of its own colours.
+    pub fn set_heat(&mut self, on: bool) {
+        self.show_heat = on;
+    }
+
     /// Look from a standard view (front, back, left, right, top, bottom, iso), fitted to the model.
     pub fn set_view(&mut self, name: &str) -> Result<(), JsError> {
         self.view = StandardView::from_name(name)
@@ -358,8 +419,12 @@ impl Viewer {
             });
         if let (Some(model), Some(camera)) = (&self.model, &self.camera) {
             let aspect = f64::from(width) / f64::from(height);
+            let shown = match &self.heat {
+                Some(heat) if self.show_heat => heat,
+                _ => &model.gpu,
+            };
             let mut items = vec![DrawItem {
-                model: &model.gpu,
+                model: shown,
                 scene_from_model: self.placement,
                 color: None,
             }];

@@ -181,7 +181,7 @@ export async function openViewer({ canvas, url, status, started = 0, onMove = nu
  * Layouts (buttons with `data-layout`): side by side, swipe (B over A, cut at the `swipe` slider), overlay
  * (both in one scene, A clay, B blue).
  */
-export async function openComparison({ canvasA, canvasB, urlA, urlB, transform, status, swipe, frame, started = 0 }) {
+export async function openComparison({ canvasA, canvasB, urlA, urlB, transform, tolerance = 0.5, status, swipe, frame, legend, started = 0 }) {
   let a = null;
   let b = null;
   const sync = (from) => {
@@ -216,9 +216,27 @@ export async function openComparison({ canvasA, canvasB, urlA, urlB, transform, 
   const cut = () => {
     canvasB.style.clipPath = frame.dataset.layout === 'swipe' ? `inset(0 0 0 ${swipe.value}%)` : 'none';
   };
+  let heat = null;
   const setLayout = (layout) => {
+    if (layout === 'heat' && !heat) {
+      try {
+        // Measured again here, with the saved transform, by the same code as `exhibit compare`.
+        heat = JSON.parse(a.compute_heat(new Float64Array(transform), tolerance));
+      } catch (error) {
+        say(status, `热图 heat map: ${error.message || error}`);
+        return;
+      }
+      root.dataset.heat = JSON.stringify({ mean_mm: heat.mean_mm, rms_mm: heat.rms_mm, p95_mm: heat.p95_mm, max_mm: heat.max_mm, within_tolerance: heat.within_tolerance });
+      const stops = heat.legend.map(([mm, [r, g, b]], i) => `rgb(${r},${g},${b}) ${(100 * i) / (heat.legend.length - 1)}%`);
+      legend.innerHTML = `<div class="bar" style="background:linear-gradient(90deg,${stops.join(',')})"></div>
+        <div class="ticks"><span>−${heat.range_mm} mm</span><span>±${heat.tolerance_mm} mm</span><span>+${heat.range_mm} mm</span></div>
+        <p>偏差 deviation of A from B: mean ${heat.mean_mm.toFixed(4)}, RMS ${heat.rms_mm.toFixed(4)}, 95 % ${heat.p95_mm.toFixed(4)},
+        max ${heat.max_mm.toFixed(4)} mm; ${(100 * heat.within_tolerance).toFixed(2)} % within ±${heat.tolerance_mm} mm</p>`;
+    }
     frame.dataset.layout = layout;
     cut();
+    a.set_heat(layout === 'heat');
+    legend.hidden = layout !== 'heat';
     a.set_overlay(layout === 'overlay');
     root.dataset.layout = layout;
     requestAnimationFrame(() => {
