@@ -203,6 +203,28 @@ fn a_share_link_opens_the_live_viewer_in_a_real_browser() {
         "one finger did not turn the model: {:.3} % changed",
         changed * 100.0
     );
+    // Two fingers spreading apart zoom in: more of the screen is model.
+    let pinched = image::open(phone.join("canvas-pinch.png"))
+        .unwrap()
+        .to_rgba8();
+    let background = after.get_pixel(2, 2).0;
+    let model_share = |img: &image::RgbaImage| {
+        img.pixels()
+            .filter(|p| {
+                p.0.iter()
+                    .zip(&background)
+                    .take(3)
+                    .any(|(a, b)| a.abs_diff(*b) > 30)
+            })
+            .count() as f64
+            / f64::from(img.width() * img.height())
+    };
+    assert!(
+        model_share(&pinched) > model_share(&after) * 1.2,
+        "pinching did not zoom in: {:.3} -> {:.3}",
+        model_share(&after),
+        model_share(&pinched)
+    );
 
     // Every opening is a custody event (the page and the model it loads).
     let events = court

@@ -115,6 +115,17 @@ try {
       await page.waitForTimeout(300);
       result.frames_after_touch = Number(await page.evaluate(() => document.documentElement.dataset.frames));
       await canvas.screenshot({ path: join(out, 'canvas-after.png') });
+      // Two fingers spreading apart: pinch-zoom in.
+      const cx = rect.x + rect.width / 2;
+      const before = result.frames_after_touch;
+      await client.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ x: cx - 20, y, id: 1 }, { x: cx + 20, y, id: 2 }] });
+      for (let i = 1; i <= 10; i++) {
+        await client.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [{ x: cx - 20 - i * 8, y, id: 1 }, { x: cx + 20 + i * 8, y, id: 2 }] });
+      }
+      await client.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+      await page.waitForFunction((b) => Number(document.documentElement.dataset.frames || 0) > b, before, { timeout: 30000 });
+      await page.waitForTimeout(300);
+      await canvas.screenshot({ path: join(out, 'canvas-pinch.png') });
     }
   }
 } catch (error) {
