@@ -30,6 +30,7 @@ pub mod events;
 pub mod headers;
 pub mod log_api;
 pub mod merkle;
+pub mod pages;
 pub mod report;
 pub mod reserve;
 pub mod scrub;
@@ -259,8 +260,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/s/{token}/other.glb", get(share::other_model))
         .route("/s/{token}/render.png", get(share::render))
         .route("/s/{token}/heat-map.png", get(share::heat_map))
-        .route("/app/{file}", get(share::web_app_file))
-        .route("/cases/{case}", get(share::case_page))
+        .route("/app/{file}", get(pages::web_app_file))
+        .route("/cases/{case}", get(pages::case_page))
         .route("/s/{token}/comparison.json", get(share::comparison_report))
         .route("/s/{token}/qr.png", get(share::qr_png))
         .route("/s/{token}/qr.svg", get(share::qr_svg))
