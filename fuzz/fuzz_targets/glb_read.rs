@@ -1,5 +1,5 @@
 //! Fuzz the glTF reader: the GLB container, the JSON, accessors, sparse data and the meshopt decoders,
-//! and the choice of a level of detail (`MSFT_lod`). Any input must give a model or an error, never a
+//! the choice of a level of detail (`MSFT_lod`), and the bytes a level needs (`level_prefix_len`). Any input must give a model or an error, never a
 //! panic, a hang or an unbounded allocation.
 #![no_main]
 
@@ -10,4 +10,8 @@ libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
     }
     // The coarsest level, through the packed path the viewer uses.
     let _ = codec::read_packed_level_bytes(bytes, None, usize::MAX);
+    // How much of a download the web viewer waits for: never more than a level that reads.
+    if let Some(needed) = codec::level_prefix_len(bytes, usize::MAX) {
+        assert!(needed >= 20, "a prefix holds at least the GLB and JSON chunk headers");
+    }
 });
