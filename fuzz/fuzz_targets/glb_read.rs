@@ -1,6 +1,6 @@
 //! Fuzz the glTF reader: the GLB container, the JSON, accessors, sparse data and the meshopt decoders,
-//! the choice of a level of detail (`MSFT_lod`), and the bytes a level needs (`level_prefix_len`). Any input must give a model or an error, never a
-//! panic, a hang or an unbounded allocation.
+//! the choice of a level of detail (`MSFT_lod`), and the bytes a level needs (`level_prefix_len`). Any
+//! input must give a model or an error, never a panic, a hang or an unbounded allocation.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
