@@ -55,7 +55,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let text = path.to_string_lossy();
         if text.starts_with("http://") || text.starts_with("https://") {
             bail!(
-                "{text}: opening a model from a court store needs the store (issue 5), which is not built yet; download the file and open it"
+                "{text}: the window opens files; download the model first (GET /api/blobs/SHA256 from the store, or the share page's download) and open it"
             );
         }
         if !path.is_file() {
