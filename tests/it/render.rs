@@ -289,7 +289,10 @@ fn view_refuses_what_it_cannot_open_before_opening_a_window() {
             vec!["view", model.to_str().unwrap(), "/nonexistent/b.glb"],
             "no such file",
         ),
-        (vec!["view", "https://court.example/s/abc"], "issue 5"),
+        (
+            vec!["view", "https://court.example/s/abc"],
+            "download the model first",
+        ),
         (
             vec!["view", model.to_str().unwrap(), "--lang", "fr"],
             "--lang",
