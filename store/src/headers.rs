@@ -52,11 +52,35 @@ pub fn parse_range(text: &str, size: u64) -> Result<Option<(u64, u64)>, Unsatisf
             if b < a {
                 return Err(Unsatisfiable);
             }
-            (a, (b + 1).min(size))
+            // `b` may be u64::MAX ("to the end of anything"): the end saturates instead of wrapping to 0.
+            (a, b.saturating_add(1).min(size))
         }
     };
     if start >= size {
         return Err(Unsatisfiable);
     }
     Ok(Some((start, end)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_ending_at_the_largest_number_is_the_rest_of_the_blob() {
+        // Found by the store_headers fuzz target: `b + 1` overflowed (a panic in debug builds, and an end of
+        // 0 before the start in release builds).
+        assert_eq!(
+            parse_range("bytes=0-18446744073709551615", 100),
+            Ok(Some((0, 100)))
+        );
+        assert_eq!(
+            parse_range("bytes=759-18446744073709551615", 1000),
+            Ok(Some((759, 1000)))
+        );
+        assert_eq!(
+            parse_range("bytes=10-18446744073709551616", 100),
+            Err(Unsatisfiable)
+        );
+    }
 }
