@@ -84,9 +84,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 Err(problems) => json!({ "ok": false, "checked": 0, "problems": problems }),
             }
         } else {
-            let mut result = verify_file(file)?;
+            // Read and decoded once, for both checks (a model may be hundreds of megabytes).
+            let base = file
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default();
+            let model = codec::read_model_bytes(&bytes, Some(&base))
+                .map_err(|e| e.with_path(file))
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let mut result = verify_file(file, &bytes, &model)?;
             if !args.rederive.is_empty() {
-                let (problems, details) = rederive(file, &args.rederive)?;
+                let (problems, details) = rederive(file, &bytes, &model, &args.rederive)?;
                 let ok = result["ok"] == json!(true) && problems.is_empty();
                 if let Some(list) = result["problems"].as_array_mut() {
                     list.extend(problems.into_iter().map(serde_json::Value::from));
@@ -147,9 +155,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
 }
 
-fn verify_file(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
-    let model =
-        codec::read_model(path).with_context(|| format!("cannot read {}", path.display()))?;
+fn verify_file(
+    path: &std::path::Path,
+    bytes: &[u8],
+    model: &codec::Model,
+) -> anyhow::Result<serde_json::Value> {
     let mut problems = Vec::new();
     match (&model.manifest, model.bin_sha256_matches) {
         (None, _) => problems.push(format!("{}: carries no exhibit manifest", path.display())),
@@ -161,8 +171,7 @@ fn verify_file(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
     }
     let sidecar = crate::output::manifest_path(path);
     if sidecar.is_file() {
-        let bytes = fs_err::read(path)?;
-        let sha = codec::manifest::sha256_hex(&bytes);
+        let sha = codec::manifest::sha256_hex(bytes);
         let recorded: serde_json::Value = serde_json::from_slice(&fs_err::read(&sidecar)?)
             .with_context(|| format!("{} is not JSON", sidecar.display()))?;
         if let Some(expected) = recorded.pointer("/output/sha256").and_then(|v| v.as_str())
@@ -182,13 +191,12 @@ fn verify_file(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
 /// the problems (none when the model is re-derived byte for byte) and what was done.
 fn rederive(
     model_path: &std::path::Path,
+    model_bytes: &[u8],
+    model: &codec::Model,
     raws: &[PathBuf],
 ) -> anyhow::Result<(Vec<String>, serde_json::Value)> {
     let started = std::time::Instant::now();
-    let model_bytes = fs_err::read(model_path)?;
-    let model_sha = codec::manifest::sha256_hex(&model_bytes);
-    let model = codec::read_model_bytes(&model_bytes, None)
-        .with_context(|| format!("cannot read {}", model_path.display()))?;
+    let model_sha = codec::manifest::sha256_hex(model_bytes);
     let mut details = json!({
         "inputs": raws.len(),
         "model_sha256": model_sha,
@@ -199,7 +207,7 @@ fn rederive(
         "seconds": 0.0,
     });
     let name = model_path.display();
-    let Some(manifest) = model.manifest else {
+    let Some(manifest) = &model.manifest else {
         return Ok((
             vec![format!(
                 "{name}: carries no exhibit manifest, so there is nothing to re-derive it by"
@@ -271,14 +279,14 @@ fn rederive(
     let glb = &rederived.model.glb;
     let sha = codec::manifest::sha256_hex(glb);
     details["rederived_sha256"] = json!(sha);
-    details["identical"] = json!(*glb == model_bytes);
+    details["identical"] = json!(glb.as_slice() == model_bytes);
     details["seconds"] = json!(started.elapsed().as_secs_f64());
-    if *glb != model_bytes {
+    if glb.as_slice() != model_bytes {
         let mut problem = format!(
             "{name}: re-derived from its inputs it is not the same file (sha256 {model_sha}, re-derived {sha})"
         );
         let made = serde_json::to_value(&rederived.model.manifest)?;
-        let recorded = serde_json::to_value(&manifest)?;
+        let recorded = serde_json::to_value(manifest)?;
         let differ = differences(&recorded, &made, "", 6);
         if differ.is_empty() {
             problem += "; the manifests agree, the geometry differs";

@@ -22,7 +22,7 @@ use sqlx::Row as _;
 use crate::AppState;
 use crate::api::{JsonBody, case_for, clean_sha256};
 use crate::auth::{self, Action, Caller};
-use crate::db::{int, now_ms, rfc3339};
+use crate::db::{now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
 
 /// The largest heat map accepted (it travels inside the JSON body, base64).
@@ -188,16 +188,9 @@ pub async fn save(
         for (sha, bytes) in std::iter::once((&report_sha, report_bytes.len()))
             .chain(heat_sha.iter().zip(heat_map.iter().map(Vec::len)))
         {
-            sqlx::query(
-                "INSERT INTO blobs (sha256, bytes, created_ms) VALUES ($1, $2, $3) \
-                 ON CONFLICT (sha256) DO NOTHING",
-            )
-            .bind(sha)
-            .bind(int(bytes))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| ApiError::database("saving a comparison", &e))?;
+            crate::db::record_blob(&mut tx, sha, bytes as u64, now)
+                .await
+                .map_err(|e| ApiError::database("saving a comparison", &e))?;
         }
         let id: i64 = sqlx::query(
             "INSERT INTO comparisons (case_id, a_sha256, b_sha256, report_sha256, heat_map_sha256, \

@@ -297,6 +297,26 @@ pub fn int(value: impl TryInto<i64>) -> i64 {
     value.try_into().unwrap_or(i64::MAX)
 }
 
+/// Record a stored blob (its hash and size) inside the caller's transaction; recording it again changes
+/// nothing (blobs are named by their content).
+pub async fn record_blob(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sha256: &str,
+    bytes: u64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO blobs (sha256, bytes, created_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(sha256)
+    .bind(int(bytes))
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
 /// Milliseconds since the Unix epoch, UTC.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -549,21 +549,22 @@ async fn page_html(state: &AppState, link: &Link) -> ApiResult<String> {
         },
         None => String::new(),
     };
-    let comparison = match link.comparison {
-        Some(id) => comparison_section(state, id, &base).await?,
+    let saved = match link.comparison {
+        Some(id) => Some(crate::comparisons::comparison_json(state, id).await?),
+        None => None,
+    };
+    let comparison = match &saved {
+        Some(saved) => comparison_section(state, saved, &base).await,
         None => String::new(),
     };
     // Two models: the live view places B by the saved comparison's transform, or as placed.
-    let compare_transform = match (&link.other, link.comparison) {
+    let compare_transform = match (&link.other, &saved) {
         (None, _) => None,
         (Some(_), None) => Some(("[]".to_owned(), 0.5)),
-        (Some(_), Some(id)) => {
-            let saved = crate::comparisons::comparison_json(state, id).await?;
-            Some((
-                saved["summary"]["transform"].to_string(),
-                saved["summary"]["tolerance_mm"].as_f64().unwrap_or(0.5),
-            ))
-        }
+        (Some(_), Some(saved)) => Some((
+            saved["summary"]["transform"].to_string(),
+            saved["summary"]["tolerance_mm"].as_f64().unwrap_or(0.5),
+        )),
     };
     let confirmations =
         crate::confirm::of_version(state, facts["version_id"].as_i64().unwrap_or_default()).await?;
@@ -769,11 +770,7 @@ async fn preview_png(state: &AppState, model: &str) -> ApiResult<Vec<u8>> {
         .begin()
         .await
         .map_err(|e| ApiError::database("storing a preview", &e))?;
-    sqlx::query("INSERT INTO blobs (sha256, bytes, created_ms) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
-        .bind(&sha)
-        .bind(crate::db::int(png.len()))
-        .bind(now_ms())
-        .execute(&mut *tx)
+    crate::db::record_blob(&mut tx, &sha, png.len() as u64, now_ms())
         .await
         .map_err(|e| ApiError::database("storing a preview", &e))?;
     sqlx::query("INSERT INTO previews (model_sha256, png_sha256) VALUES ($1, $2) ON CONFLICT (model_sha256) DO UPDATE SET png_sha256 = $2")
@@ -859,8 +856,8 @@ pub async fn qr_svg(
 }
 
 /// The saved comparison a link shows: heat map, alignment, figures, histogram, and where the report is.
-async fn comparison_section(state: &AppState, id: i64, base: &str) -> ApiResult<String> {
-    let saved = crate::comparisons::comparison_json(state, id).await?;
+async fn comparison_section(state: &AppState, saved: &Value, base: &str) -> String {
+    let id = &saved["id"];
     let report: Value = match saved["report_sha256"].as_str() {
         Some(sha) => crate::download::read_checked(state, sha)
             .await
@@ -899,7 +896,7 @@ async fn comparison_section(state: &AppState, id: i64, base: &str) -> ApiResult<
     } else {
         "<p>保存时未附热图。 Saved without a heat map.</p>".to_owned()
     };
-    Ok(format!(
+    format!(
         "<section data-key=\"comparison\"><h2>比对 Comparison {id}</h2>{heat}\
          <table>\
          <tr><th>模型 A (被测)</th><td><code>{a}</code></td></tr>\
@@ -934,7 +931,7 @@ async fn comparison_section(state: &AppState, id: i64, base: &str) -> ApiResult<
         by = escape(saved["created_by"].as_str().unwrap_or("")),
         role = escape(saved["created_by_role"].as_str().unwrap_or("")),
         at = escape(saved["created_at"].as_str().unwrap_or("")),
-    ))
+    )
 }
 
 /// The report's histogram of signed deviations as bars, with the edges in millimetres.

@@ -393,11 +393,7 @@ pub async fn import(
         .iter()
         .chain(std::iter::once(&(bundle_sha.clone(), body.to_vec())))
     {
-        sqlx::query("INSERT INTO blobs (sha256, bytes, created_ms) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
-            .bind(sha)
-            .bind(crate::db::int(bytes.len()))
-            .bind(now)
-            .execute(&mut *tx)
+        crate::db::record_blob(&mut tx, sha, bytes.len() as u64, now)
             .await
             .map_err(db_error)?;
     }

@@ -629,21 +629,11 @@ async fn record(
     let db_error = |e: sqlx::Error| ApiError::database("recording the upload", &e);
     let _guard = state.db.write().await;
     let mut tx = state.db.pool.begin().await.map_err(db_error)?;
-    let blob_sql = "INSERT INTO blobs (sha256, bytes, created_ms) VALUES ($1, $2, $3) \
-                    ON CONFLICT (sha256) DO NOTHING";
-    sqlx::query(blob_sql)
-        .bind(&upload.sha256)
-        .bind(crate::db::int(upload.length))
-        .bind(now)
-        .execute(&mut *tx)
+    crate::db::record_blob(&mut tx, &upload.sha256, upload.length, now)
         .await
         .map_err(db_error)?;
     if let Some((sha, len)) = &manifest {
-        sqlx::query(blob_sql)
-            .bind(sha)
-            .bind(crate::db::int(*len))
-            .bind(now)
-            .execute(&mut *tx)
+        crate::db::record_blob(&mut tx, sha, *len as u64, now)
             .await
             .map_err(db_error)?;
     }

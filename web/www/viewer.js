@@ -105,13 +105,19 @@ export async function openViewer({ canvas, url, status, started = 0, onMove = nu
   };
   // The coarsest level is at the front of the file: draw it as soon as its bytes are in, while the rest
   // downloads. The file's length is in its 12-byte header.
+  // How many bytes the coarsest level needs, and the file's length: known once the JSON chunk is in, then
+  // each new part only compares counts (no copy, no parse).
+  let needed = -1;
+  let length = 0;
   const early = async (parts, received) => {
     if (received < 20) return false;
-    const head = join(parts, received, received);
-    const needed = viewer.coarsest_needs(head);
+    if (needed < 0) {
+      const head = join(parts, received, received);
+      needed = viewer.coarsest_needs(head);
+      length = new DataView(head.buffer).getUint32(8, true);
+      if (needed >= length) return true; // one level only: wait for the whole file
+    }
     if (needed < 0 || received < needed) return false;
-    const length = new DataView(head.buffer).getUint32(8, true);
-    if (needed >= length) return true; // one level only: wait for the whole file
     try {
       show(JSON.parse(viewer.load_preview(join(parts, received, length))));
       root.dataset.previewBytes = String(received);
