@@ -319,6 +319,9 @@ pub fn upload(
     let client = reqwest::blocking::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_mins(10))
+        // Never reuse a connection the store may already have closed for idleness (its idle timeout can be as
+        // short as a second): a request sent on it would fail for no fault of the upload.
+        .pool_idle_timeout(Duration::from_millis(500))
         .build()
         .map_err(|e| UploadError::Refused {
             status: 0,

@@ -827,3 +827,235 @@ fn a_saved_comparison_on_the_embedded_store() {
 fn a_saved_comparison_on_postgres_and_s3() {
     saved_comparison_scenario(&crate::store_support::Backend::shared());
 }
+
+/// A small deterministic generator (splitmix64) with Gaussian draws (Box–Muller), so the test's scan is the same
+/// on every machine.
+struct Draws(u64);
+
+impl Draws {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn gaussian(&mut self) -> f64 {
+        let (u, v) = (self.uniform().max(1e-300), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+/// The inverse of a symmetric positive definite 6×6 matrix (Gauss–Jordan elimination with partial pivoting).
+fn inverse6(m: &[[f64; 6]; 6]) -> [[f64; 6]; 6] {
+    let mut a = *m;
+    let mut inv = [[0.0; 6]; 6];
+    for (i, row) in inv.iter_mut().enumerate() {
+        row[i] = 1.0;
+    }
+    for col in 0..6 {
+        let pivot = (col..6)
+            .max_by(|&x, &y| a[x][col].abs().total_cmp(&a[y][col].abs()))
+            .unwrap();
+        a.swap(col, pivot);
+        inv.swap(col, pivot);
+        let d = a[col][col];
+        for k in 0..6 {
+            a[col][k] /= d;
+            inv[col][k] /= d;
+        }
+        for row in 0..6 {
+            if row != col {
+                let f = a[row][col];
+                for k in 0..6 {
+                    a[row][k] -= f * a[col][k];
+                    inv[row][k] -= f * inv[col][k];
+                }
+            }
+        }
+    }
+    inv
+}
+
+/// A simulated scan of the bunny: points drawn uniformly over its triangles (so none is a vertex of the model),
+/// one side cut away (80 % overlap), Gaussian noise of 0.05 % of the diagonal, moved by 5° and 2 % of the
+/// diagonal; optionally with a region raised by 1.5 mm (a part that really differs). The fit must land within
+/// four Cramér–Rao standard deviations of the truth: the spread that noise alone allows any unbiased fit of
+/// these points to this surface, worked out here from the true normals at the true points.
+fn registers_a_noisy_scan_to_the_noise_floor(with_a_raised_part: bool) {
+    let ply =
+        std::fs::read(crate::support::root().join("assets/stanford-bunny/bun_zipper.ply")).unwrap();
+    let raw =
+        ingest::parse_scan(ingest::ScanFormat::Ply, &ply, Path::new("bun_zipper.ply")).unwrap();
+    let vertices: Vec<DVec3> = raw.positions.iter().map(|p| DVec3::from(*p)).collect();
+    let (low, high) = vertices.iter().fold(
+        (DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY)),
+        |(l, h), p| (l.min(*p), h.max(*p)),
+    );
+    let diagonal = (high - low).length();
+    let sigma = 0.0005 * diagonal;
+    let triangles: Vec<[DVec3; 3]> = raw
+        .indices
+        .chunks_exact(3)
+        .map(|t| [0, 1, 2].map(|k| vertices[t[k] as usize]))
+        .collect();
+    let areas: Vec<f64> = triangles
+        .iter()
+        .map(|[a, b, c]| (*b - *a).cross(*c - *a).length())
+        .collect();
+    let total: f64 = areas.iter().sum();
+    let mut cumulative = Vec::with_capacity(areas.len());
+    let mut running = 0.0;
+    for area in &areas {
+        running += area / total;
+        cumulative.push(running);
+    }
+    let mut draws = Draws(7);
+    let cut = DVec3::new(0.3, -0.5, 0.8).normalize();
+    let raised = DVec3::new(-0.6, 0.2, 0.77).normalize();
+    let centre = (low + high) * 0.5;
+    // (true point, its surface normal, whether it is raised)
+    let mut samples: Vec<(DVec3, DVec3, bool)> = Vec::new();
+    while samples.len() < 30_000 {
+        let pick = draws.uniform();
+        let t = cumulative
+            .partition_point(|&c| c < pick)
+            .min(triangles.len() - 1);
+        let [a, b, c] = triangles[t];
+        let normal = (b - a).cross(c - a).normalize_or_zero();
+        if normal == DVec3::ZERO {
+            continue;
+        }
+        let (r1, r2) = (draws.uniform().sqrt(), draws.uniform());
+        let p = a * (1.0 - r1) + b * (r1 * (1.0 - r2)) + c * (r1 * r2);
+        if (p - centre).dot(cut) > 0.35 * diagonal * 0.5 {
+            continue;
+        }
+        let up = with_a_raised_part && (p - centre).normalize().dot(raised) > 0.9;
+        samples.push((p, normal, up));
+    }
+    let centroid = samples.iter().map(|s| s.0).sum::<DVec3>() / samples.len() as f64;
+    let truth_rotation =
+        DQuat::from_axis_angle(DVec3::new(0.4, -1.0, 0.7).normalize(), 5f64.to_radians());
+    let motion = DMat4::from_translation(
+        centroid + DVec3::new(1.0, 2.0, -2.0).normalize() * 0.02 * diagonal,
+    ) * DMat4::from_quat(truth_rotation)
+        * DMat4::from_translation(-centroid);
+    let raised_count = samples.iter().filter(|s| s.2).count();
+    if with_a_raised_part {
+        assert!(raised_count > 500, "only {raised_count} points raised");
+    }
+    let scan: Vec<[f32; 3]> = samples
+        .iter()
+        .map(|&(p, n, up)| {
+            let lifted = if up { p + n * 0.0015 } else { p };
+            let noise = DVec3::new(draws.gaussian(), draws.gaussian(), draws.gaussian()) * sigma;
+            (motion.transform_point3(lifted + noise) - centroid)
+                .as_vec3()
+                .to_array()
+        })
+        .collect();
+    // The information a point-to-surface fit gets from the points that are not raised: Σ J Jᵀ / σ².
+    let mut information = [[0.0; 6]; 6];
+    for &(p, n, up) in &samples {
+        if up {
+            continue;
+        }
+        let c = p.cross(n);
+        let j = [c.x, c.y, c.z, n.x, n.y, n.z];
+        for r in 0..6 {
+            for k in 0..6 {
+                information[r][k] += j[r] * j[k] / (sigma * sigma);
+            }
+        }
+    }
+    let covariance = inverse6(&information);
+    let bound_deg = (covariance[0][0] + covariance[1][1] + covariance[2][2])
+        .sqrt()
+        .to_degrees();
+    // The centroid moves by t + ω × c = G x with G = [−[c]ₓ | I]; its spread is √trace(G C Gᵀ).
+    let skew = |v: DVec3| [[0.0, -v.z, v.y], [v.z, 0.0, -v.x], [-v.y, v.x, 0.0]];
+    let minus_cx = skew(-centroid);
+    let g: Vec<[f64; 6]> = (0..3)
+        .map(|r| {
+            let mut row = [0.0; 6];
+            row[..3].copy_from_slice(&minus_cx[r]);
+            row[3 + r] = 1.0;
+            row
+        })
+        .collect();
+    let centroid_bound_m = g
+        .iter()
+        .map(|row| {
+            (0..6)
+                .flat_map(|i| (0..6).map(move |k| (i, k)))
+                .map(|(i, k)| row[i] * covariance[i][k] * row[k])
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        .sqrt();
+
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (dir.path().join("model.glb"), dir.path().join("scan.glb"));
+    let origin = (low + high) * 0.5;
+    let model = codec::Mesh {
+        origin_m: origin.to_array(),
+        positions: vertices
+            .iter()
+            .map(|p| (*p - origin).as_vec3().to_array())
+            .collect(),
+        indices: raw.indices.clone(),
+        ..codec::Mesh::default()
+    };
+    write(&model, &pa);
+    let cloud = codec::PointCloud {
+        origin_m: centroid.to_array(),
+        positions: scan,
+        ..codec::PointCloud::default()
+    };
+    let encoded = codec::encode_point_cloud_glb(
+        &cloud,
+        &codec::EncodeConfig { precision_m: 1e-6 },
+        codec::Provenance::default(),
+    )
+    .unwrap();
+    std::fs::write(&pb, encoded.glb).unwrap();
+    let (ma, mb) = (load_model(&pa, 0).unwrap(), load_model(&pb, 0).unwrap());
+    let result = compare(&ma, &mb, &CompareOptions::default()).unwrap();
+    let found = DMat4::from_cols_array(&result.alignment.transform);
+    // The fit should undo the motion: found · motion = identity.
+    let residual = found * motion;
+    let (_, residual_rotation, _) = residual.to_scale_rotation_translation();
+    let error_deg = residual_rotation.to_axis_angle().1.to_degrees();
+    let error_deg = error_deg.min(360.0 - error_deg);
+    let translation_error = residual.transform_point3(centroid) - centroid;
+    eprintln!(
+        "rotation error {error_deg:.6}° (Cramér–Rao spread {bound_deg:.6}°), centroid off by {:.5} mm \
+         (spread {:.5} mm), {raised_count} raised, inliers {:.3}",
+        translation_error.length() * 1e3,
+        centroid_bound_m * 1e3,
+        result.alignment.inlier_share
+    );
+    assert!(
+        error_deg < 4.0 * bound_deg,
+        "rotation off by {error_deg}°, noise allows {bound_deg}°: {:?}",
+        result.alignment
+    );
+    assert!(
+        translation_error.length() < 4.0 * centroid_bound_m,
+        "centroid off by {} mm, noise allows {} mm",
+        translation_error.length() * 1e3,
+        centroid_bound_m * 1e3
+    );
+}
+
+#[test]
+fn a_noisy_partial_scan_is_registered_to_the_noise_floor() {
+    registers_a_noisy_scan_to_the_noise_floor(false);
+}
+
+#[test]
+fn a_raised_part_does_not_pull_the_registration_off_the_noise_floor() {
+    registers_a_noisy_scan_to_the_noise_floor(true);
+}

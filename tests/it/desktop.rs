@@ -362,8 +362,16 @@ fn two_models_open_side_by_side_are_aligned_and_switch_layouts() {
         .filter(|l| l.contains("compared:"))
         .nth(1)
         .unwrap();
+    // The same model twice: the picked pairs are only as exact as the clicks, ICP then converges to a step of
+    // under 1e-6 of the size (0.15 µm here), so the largest deviation left is a fraction of a micrometre.
+    let max_mm: f64 = by_pairs
+        .split("max ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no maximum in {by_pairs:?}"));
     assert!(
-        by_pairs.contains("rotation 0.000°") && by_pairs.contains("max 0.0000 mm"),
+        by_pairs.contains("rotation 0.000°") && max_mm < 0.0005,
         "{by_pairs}"
     );
     xdotool(&["key", "Escape"]);
@@ -504,7 +512,10 @@ fn share_in_the_window_asks_the_store_and_shows_a_qr_code_of_the_current_view() 
     // The QR code on the screen is that link.
     let shot = dir.path().join("screen.png");
     let mut decoded = None;
-    for _ in 0..20 {
+    // Up to a minute: on a loaded machine (the whole suite at once on two cores) lavapipe draws the QR window
+    // slowly.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_mins(1) {
         std::thread::sleep(Duration::from_millis(500));
         let status = Command::new("import")
             .args([

@@ -448,8 +448,11 @@ impl Api {
         Self {
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
+            // A kept-alive connection idle for longer than the server's idle timeout (1 s in some tests) may be
+            // closed by the server just as the next request goes out on it; on a loaded machine that gap happens.
             client: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_mins(1))
+                .pool_idle_timeout(Duration::from_millis(500))
                 .build()
                 .unwrap(),
         }
