@@ -36,6 +36,18 @@ pub struct Args {
     /// with the options its manifest recorded, and the result must be byte-identical to the model.
     #[arg(long, num_args = 1.., requires = "file", value_name = "RAW")]
     rederive: Vec<PathBuf>,
+    /// With a model: fetch its raw scans from this court store (by the hashes its manifest records) and
+    /// re-derive it from them, as --rederive does with files at hand.
+    #[arg(
+        long,
+        requires = "file",
+        conflicts_with = "rederive",
+        value_name = "URL"
+    )]
+    rederive_from: Option<String>,
+    /// Bearer token for --rederive-from (or the environment variable `EXHIBIT_TOKEN`).
+    #[arg(long, env = "EXHIBIT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Print one JSON object on stdout instead of sentences.
     #[arg(long)]
     json: bool,
@@ -93,8 +105,19 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 .map_err(|e| e.with_path(file))
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let mut result = verify_file(file, &bytes, &model)?;
-            if !args.rederive.is_empty() {
-                let (problems, details) = rederive(file, &bytes, &model, &args.rederive)?;
+            // Raw scans fetched from a store live in this folder until the check is done.
+            let fetched = tempfile::tempdir().context("cannot make a folder for the raw scans")?;
+            let (raws, mut fetch_problems) = match &args.rederive_from {
+                Some(url) => fetch_inputs(url, args.token.as_deref(), &model, fetched.path())?,
+                None => (args.rederive.clone(), Vec::new()),
+            };
+            if !fetch_problems.is_empty() {
+                result["ok"] = json!(false);
+                if let Some(list) = result["problems"].as_array_mut() {
+                    list.extend(fetch_problems.drain(..).map(serde_json::Value::from));
+                }
+            } else if !raws.is_empty() || args.rederive_from.is_some() {
+                let (problems, details) = rederive(file, &bytes, &model, &raws)?;
                 let ok = result["ok"] == json!(true) && problems.is_empty();
                 if let Some(list) = result["problems"].as_array_mut() {
                     list.extend(problems.into_iter().map(serde_json::Value::from));
@@ -304,6 +327,93 @@ fn rederive(
         problems.push(problem);
     }
     Ok((problems, details))
+}
+
+/// Download every input the model's manifest records from a court store (`GET /api/blobs/{sha256}`, which
+/// answers only a reader of a case holding the file) into `folder`, checking each file's hash as it arrives.
+/// Returns the files, and a problem for each input the store would not give or gave wrong.
+fn fetch_inputs(
+    url: &str,
+    token: Option<&str>,
+    model: &codec::Model,
+    folder: &std::path::Path,
+) -> anyhow::Result<(Vec<PathBuf>, Vec<String>)> {
+    use sha2::Digest as _;
+    use std::io::{Read as _, Write as _};
+    let Some(manifest) = &model.manifest else {
+        // The re-derivation says why a model without a manifest cannot be made again.
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let token = token.context("--rederive-from needs --token (or EXHIBIT_TOKEN)")?;
+    let base = url.trim_end_matches('/');
+    let client = reqwest::blocking::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_hours(1))
+        .build()?;
+    let (mut files, mut problems) = (Vec::new(), Vec::new());
+    for (i, input) in manifest.inputs.iter().enumerate() {
+        let sha = &input.sha256;
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            problems.push(format!(
+                "input {} has no valid sha256 in the manifest ({sha:?})",
+                input.name
+            ));
+            continue;
+        }
+        let mut response = client
+            .get(format!("{base}/api/blobs/{sha}"))
+            .bearer_auth(token)
+            .send()
+            .with_context(|| format!("cannot reach the store at {base}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let reason = response.text().unwrap_or_default();
+            let reason = serde_json::from_str::<serde_json::Value>(&reason)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or(reason);
+            problems.push(format!(
+                "input {} (sha256 {sha}): the store at {base} answered {status}{}",
+                input.name,
+                if reason.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", reason.trim())
+                }
+            ));
+            continue;
+        }
+        // Named by position, not by the recorded name: the names are checked where the inputs are placed.
+        let path = folder.join(format!("input-{i}"));
+        let mut out = std::io::BufWriter::new(fs_err::File::create(&path)?);
+        let mut hasher = sha2::Sha256::new();
+        let mut buffer = vec![0; 1 << 20];
+        let mut received = 0u64;
+        loop {
+            let n = response
+                .read(&mut buffer)
+                .with_context(|| format!("downloading input {} from {base}", input.name))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            out.write_all(&buffer[..n])
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            received += n as u64;
+        }
+        out.flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let got = codec::manifest::hex(&hasher.finalize());
+        if got != *sha {
+            problems.push(format!(
+                "input {}: the store at {base} sent {received} bytes hashing to {got}, not the recorded {sha}",
+                input.name
+            ));
+            continue;
+        }
+        files.push(path);
+    }
+    Ok((files, problems))
 }
 
 /// SHA-256 of a file read in pieces, so a scan of several gigabytes is not held twice.

@@ -635,3 +635,86 @@ fn appellate_transfer_end_to_end() {
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("409"));
 }
+
+/// The appellate court makes the model again from the raw scan the trial store keeps: `exhibit verify MODEL
+/// --rederive-from URL` fetches every recorded input by its hash and re-derives byte for byte. A reader of
+/// another case gets the store's refusal, named per input, and nothing is re-derived; an input the store never received is named too.
+#[test]
+fn the_appellate_court_rederives_a_model_from_the_scan_in_the_store() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start(&Backend::Embedded, &work.path().join("data"), &[]);
+    let court = Court::set_up(&server);
+    let raw = super::support::data("ply/bun_zipper_res4.ply");
+    let glb = work.path().join("res4.glb");
+    run_json(&mut exhibit(&[
+        "ingest",
+        raw.to_str().unwrap(),
+        "-o",
+        glb.to_str().unwrap(),
+        "--precision-mm",
+        "0.05",
+        "--lod",
+        "2",
+        "--json",
+    ]));
+    let state = work.path().join("state");
+    for (file, kind) in [(&glb, "model"), (&raw, "scan")] {
+        upload(
+            &court.technician,
+            file,
+            court.case,
+            court.evidence,
+            kind,
+            1 << 20,
+            &state,
+            Duration::from_secs(30),
+        )
+        .unwrap();
+    }
+    let verify = |model: &Path, token: &str| {
+        let output = run(exhibit(&[
+            "verify",
+            model.to_str().unwrap(),
+            "--rederive-from",
+            &server.url,
+            "--json",
+        ])
+        .env("EXHIBIT_TOKEN", token));
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+        (output.status.success(), report)
+    };
+    let (ok, report) = verify(&glb, &court.appellate.token);
+    assert!(ok, "{report}");
+    assert_eq!(report["rederive"]["identical"], true, "{report}");
+    assert_eq!(report["rederive"]["inputs"], 1);
+
+    // Someone who may not read this case is refused the scan (as not found: the store does not say what other
+    // cases hold), and the refusal is named.
+    let (ok, report) = verify(&glb, &court.outside_party.token);
+    assert!(!ok);
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains("bun_zipper_res4.ply") && problems.contains("answered 404"),
+        "{problems}"
+    );
+    assert!(report.get("rederive").is_none(), "{report}");
+
+    // A model whose scan was never uploaded: the missing input is named with the store's answer.
+    let other = work.path().join("frag.glb");
+    run_json(&mut exhibit(&[
+        "ingest",
+        super::support::data("ply/frag_115.ply").to_str().unwrap(),
+        "-o",
+        other.to_str().unwrap(),
+        "--json",
+    ]));
+    let (ok, report) = verify(&other, &court.appellate.token);
+    assert!(!ok);
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains("frag_115.ply") && problems.contains("404"),
+        "{problems}"
+    );
+    assert!(report.get("rederive").is_none(), "{report}");
+}
