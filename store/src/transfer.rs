@@ -173,8 +173,10 @@ pub fn verify(bytes: &[u8], pinned_key: Option<&str>) -> Result<Verified, Vec<St
             ))
         })?;
     let header_start = MAGIC.len() + newline + 1;
-    let header_bytes = bytes
-        .get(header_start..header_start + header_len)
+    // Lengths come from the file: compared against what is there, never added past the end.
+    let header_bytes = header_start
+        .checked_add(header_len)
+        .and_then(|end| bytes.get(header_start..end))
         .ok_or_else(|| fail("the header runs past the end of the file".into()))?;
     let header: Value = serde_json::from_slice(header_bytes)
         .map_err(|e| fail(format!("the header is not JSON ({e}): changed bytes")))?;
@@ -189,8 +191,12 @@ pub fn verify(bytes: &[u8], pinned_key: Option<&str>) -> Result<Verified, Vec<St
     let mut blobs = Vec::new();
     for entry in header["blobs"].as_array().into_iter().flatten() {
         let sha = entry["sha256"].as_str().unwrap_or_default().to_owned();
-        let len = entry["bytes"].as_u64().unwrap_or(0) as usize;
-        let Some(data) = bytes.get(at..at + len).filter(|_| at + len <= sig_at) else {
+        let len = usize::try_from(entry["bytes"].as_u64().unwrap_or(0)).unwrap_or(usize::MAX);
+        let Some(data) = at
+            .checked_add(len)
+            .filter(|end| *end <= sig_at)
+            .and_then(|end| bytes.get(at..end))
+        else {
             problems.push(format!("blob {sha}: runs past the blobs' end"));
             break;
         };
@@ -538,5 +544,47 @@ impl custody::Signer {
     /// Sign bytes with the store's key (the transfer bundle's seal).
     pub fn sign_bytes(&self, bytes: &[u8]) -> [u8; 64] {
         self.signing_key().sign(bytes).to_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle(header: &str, rest: &[u8]) -> Vec<u8> {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(format!("{}\n{header}", header.len()).as_bytes());
+        bytes.extend_from_slice(rest);
+        bytes
+    }
+
+    /// Lengths from a hostile file are only ever compared, never added past the end of memory: each answer is
+    /// a list of reasons, not a panic.
+    #[test]
+    fn hostile_lengths_are_refused_with_reasons() {
+        for length in [
+            "18446744073709551615",
+            "18446744073709551600",
+            "99999999999999999999",
+        ] {
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend_from_slice(format!("{length}\n{{}}\nSIG x\n").as_bytes());
+            let problems = verify(&bytes, None).unwrap_err();
+            assert!(problems[0].contains("header"), "{length}: {problems:?}");
+        }
+        for blob_bytes in [u64::MAX, u64::MAX - 10, 1 << 62] {
+            let header = format!(
+                r#"{{"blobs":[{{"sha256":"ab","bytes":{blob_bytes}}}],"public_key":"00"}}"#
+            );
+            let problems = verify(&bundle(&header, b"abc\nSIG x\n"), None).unwrap_err();
+            assert!(
+                problems.iter().any(|p| p.contains("runs past")),
+                "{blob_bytes}: {problems:?}"
+            );
+        }
+        // Events with absurd sequence numbers and proofs, and a checkpoint of absurd size.
+        let header = r#"{"blobs":[],"public_key":"00","checkpoint":{"size":18446744073709551615},
+            "events":[{"seq":18446744073709551615,"leaf":"!!","proof":["zz"]}]}"#;
+        assert!(verify(&bundle(header, b"\nSIG x\n"), None).is_err());
     }
 }
