@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 pub mod api;
 pub mod auth;
 pub mod blobs;
+pub mod bundle_frame;
 pub mod comparisons;
 pub mod confirm;
 pub mod custody;

@@ -26,8 +26,7 @@ use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::merkle;
 
-pub const MAGIC: &[u8] = b"EXHIBIT-TRANSFER-1\n";
-const SIG: &[u8] = b"\nSIG ";
+pub use crate::bundle_frame::{MAGIC, SIG};
 
 /// `GET /api/cases/{case}/bundle`: the case as one signed file.
 pub async fn export(
@@ -155,66 +154,23 @@ pub struct Verified {
 /// Check every part of a bundle; the list of what failed otherwise. `pinned_key` is the sending store's key
 /// when the receiver knows it.
 pub fn verify(bytes: &[u8], pinned_key: Option<&str>) -> Result<Verified, Vec<String>> {
-    let fail = |why: String| vec![why];
-    let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| {
-        fail("not a transfer bundle (the first line is not EXHIBIT-TRANSFER-1)".into())
-    })?;
-    let newline = rest
-        .iter()
-        .position(|b| *b == b'\n')
-        .ok_or_else(|| fail("no header length".into()))?;
-    let header_len: usize = std::str::from_utf8(&rest[..newline])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            fail(format!(
-                "byte {}: the header length is not a number",
-                MAGIC.len()
-            ))
-        })?;
-    let header_start = MAGIC.len() + newline + 1;
-    // Lengths come from the file: compared against what is there, never added past the end.
-    let header_bytes = header_start
-        .checked_add(header_len)
-        .and_then(|end| bytes.get(header_start..end))
-        .ok_or_else(|| fail("the header runs past the end of the file".into()))?;
-    let header: Value = serde_json::from_slice(header_bytes)
-        .map_err(|e| fail(format!("the header is not JSON ({e}): changed bytes")))?;
-    let sig_at = bytes
-        .windows(SIG.len())
-        .rposition(|w| w == SIG)
-        .ok_or_else(|| fail("no signature at the end".into()))?;
-    let mut problems = Vec::new();
+    let frame = crate::bundle_frame::parse(bytes).map_err(|why| vec![why])?;
+    let header = frame.header;
+    let sig_at = frame.sig_at;
+    let mut problems = frame.problems;
     let mut checked = 0u64;
     // Blobs: each must be exactly its hash.
-    let mut at = header_start + header_len;
     let mut blobs = Vec::new();
-    for entry in header["blobs"].as_array().into_iter().flatten() {
-        let sha = entry["sha256"].as_str().unwrap_or_default().to_owned();
-        let len = usize::try_from(entry["bytes"].as_u64().unwrap_or(0)).unwrap_or(usize::MAX);
-        let Some(data) = at
-            .checked_add(len)
-            .filter(|end| *end <= sig_at)
-            .and_then(|end| bytes.get(at..end))
-        else {
-            problems.push(format!("blob {sha}: runs past the blobs' end"));
-            break;
-        };
+    for span in frame.blobs {
+        let data = &bytes[span.start..span.end];
         checked += 1;
-        if codec::manifest::sha256_hex(data) != sha {
+        if codec::manifest::sha256_hex(data) != span.sha256 {
             problems.push(format!(
-                "blob {sha} (bytes {at}..{}): its content does not hash to its name",
-                at + len
+                "blob {} (bytes {}..{}): its content does not hash to its name",
+                span.sha256, span.start, span.end
             ));
         }
-        blobs.push((sha, data.to_vec()));
-        at += len;
-    }
-    if problems.is_empty() && at != sig_at {
-        problems.push(format!(
-            "{} unexplained bytes before the signature",
-            sig_at.saturating_sub(at)
-        ));
+        blobs.push((span.sha256, data.to_vec()));
     }
     // The checkpoint, and every event's inclusion in it.
     let key = header["public_key"].as_str().unwrap_or_default().to_owned();
@@ -290,12 +246,9 @@ pub fn verify(bytes: &[u8], pinned_key: Option<&str>) -> Result<Verified, Vec<St
     checked += check_comparisons(&header, &blobs, &names, &mut problems);
     // Last, the seal over every byte before it.
     // Exactly the base64 signature and one newline: nothing after it goes unchecked.
-    let sealed = bytes[sig_at + SIG.len()..]
-        .strip_suffix(b"\n")
-        .and_then(|s| std::str::from_utf8(s).ok())
-        .is_some_and(|signature| {
-            custody::verify_ed25519(&Sha256::digest(&bytes[..sig_at]), &key, signature).is_ok()
-        });
+    let sealed = crate::bundle_frame::signature(bytes, sig_at).is_some_and(|signature| {
+        custody::verify_ed25519(&Sha256::digest(&bytes[..sig_at]), &key, signature).is_ok()
+    });
     if !sealed {
         problems
             .push("the bundle's signature does not verify: bytes were changed after export".into());
