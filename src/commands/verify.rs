@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::output;
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["file", "store"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["file", "store", "model_sha256"])))]
 pub struct Args {
     /// A model (.glb): its geometry must still hash to what its manifest recorded.
     file: Option<PathBuf>,
@@ -38,13 +38,12 @@ pub struct Args {
     rederive: Vec<PathBuf>,
     /// With a model: fetch its raw scans from this court store (by the hashes its manifest records) and
     /// re-derive it from them, as --rederive does with files at hand.
-    #[arg(
-        long,
-        requires = "file",
-        conflicts_with = "rederive",
-        value_name = "URL"
-    )]
+    #[arg(long, conflicts_with_all = ["rederive", "store"], value_name = "URL")]
     rederive_from: Option<String>,
+    /// With --rederive-from, instead of a model file: the model version (its SHA-256) to fetch from that store
+    /// first, so an appellate court needs nothing but the hash and a token.
+    #[arg(long, requires = "rederive_from", value_name = "SHA256")]
+    model_sha256: Option<String>,
     /// Bearer token for --rederive-from (or the environment variable `EXHIBIT_TOKEN`).
     #[arg(long, env = "EXHIBIT_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -54,7 +53,32 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let result = if let Some(data) = &args.store {
+    // A model named by its hash is fetched from the store first, into a folder that lives until the end.
+    let fetched_model = tempfile::tempdir().context("cannot make a folder for the model")?;
+    let mut refused_model = None;
+    let file: Option<PathBuf> = match (&args.model_sha256, &args.rederive_from) {
+        (Some(sha), Some(url)) => {
+            let token = args
+                .token
+                .as_deref()
+                .context("--rederive-from needs --token (or EXHIBIT_TOKEN)")?;
+            let path = fetched_model
+                .path()
+                .join(format!("{}.glb", sha.to_ascii_lowercase()));
+            let base = url.trim_end_matches('/');
+            match download_blob(&store_client()?, base, token, sha, &path)? {
+                Ok(()) => Some(path),
+                Err(why) => {
+                    refused_model = Some(format!("model version {sha}: {why}"));
+                    None
+                }
+            }
+        }
+        _ => args.file.clone(),
+    };
+    let result = if let Some(why) = refused_model {
+        json!({ "ok": false, "checked": 0, "problems": [why] })
+    } else if let Some(data) = &args.store {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -86,7 +110,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             &receipts,
         ))?;
         serde_json::to_value(&report)?
-    } else if let Some(file) = &args.file {
+    } else if let Some(file) = &file {
         let bytes = fs_err::read(file)?;
         if bytes.starts_with(store::transfer::MAGIC) {
             match store::transfer::verify(&bytes, args.public_key.as_deref()) {
@@ -136,11 +160,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     } else {
         let mut lines = vec![format!(
             "{}: {} checked, {}",
-            args.store
-                .as_ref()
-                .or(args.file.as_ref())
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
+            args.model_sha256.as_ref().map_or_else(
+                || {
+                    args.store
+                        .as_ref()
+                        .or(file.as_ref())
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                },
+                |sha| format!("model version {sha}"),
+            ),
             result["checked"],
             if ok { "all intact" } else { "PROBLEMS FOUND" }
         )];
@@ -329,89 +358,101 @@ fn rederive(
     Ok((problems, details))
 }
 
-/// Download every input the model's manifest records from a court store (`GET /api/blobs/{sha256}`, which
-/// answers only a reader of a case holding the file) into `folder`, checking each file's hash as it arrives.
-/// Returns the files, and a problem for each input the store would not give or gave wrong.
+/// An HTTP client for fetching from a court store.
+fn store_client() -> anyhow::Result<reqwest::blocking::Client> {
+    Ok(reqwest::blocking::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_hours(1))
+        .build()?)
+}
+
+/// Download blob `sha256` from a court store (`GET /api/blobs/{sha256}`, which answers only a reader of a case
+/// holding it) into `path`, checking its hash as it streams. `Ok(Err(why))` when the store refuses it or sends
+/// other bytes; `Err` when the store cannot be reached or the file cannot be written.
+fn download_blob(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    token: &str,
+    sha256: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<Result<(), String>> {
+    use sha2::Digest as _;
+    use std::io::{Read as _, Write as _};
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(Err(format!("{sha256:?} is not a SHA-256")));
+    }
+    let mut response = client
+        .get(format!("{base}/api/blobs/{}", sha256.to_ascii_lowercase()))
+        .bearer_auth(token)
+        .send()
+        .with_context(|| format!("cannot reach the store at {base}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().unwrap_or_default();
+        let reason = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or(body);
+        let reason = reason.trim();
+        return Ok(Err(if reason.is_empty() {
+            format!("the store at {base} answered {status}")
+        } else {
+            format!("the store at {base} answered {status}: {reason}")
+        }));
+    }
+    let mut out = std::io::BufWriter::new(fs_err::File::create(path)?);
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0; 1 << 20];
+    let mut received = 0u64;
+    loop {
+        let n = response
+            .read(&mut buffer)
+            .with_context(|| format!("downloading {sha256} from {base}"))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        out.write_all(&buffer[..n])
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        received += n as u64;
+    }
+    out.flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let got = codec::manifest::hex(&hasher.finalize());
+    if !got.eq_ignore_ascii_case(sha256) {
+        return Ok(Err(format!(
+            "the store at {base} sent {received} bytes hashing to {got}, not {sha256}"
+        )));
+    }
+    Ok(Ok(()))
+}
+
+/// Download every input the model's manifest records from a court store into `folder`. Returns the files,
+/// and a problem for each input the store would not give or gave wrong.
 fn fetch_inputs(
     url: &str,
     token: Option<&str>,
     model: &codec::Model,
     folder: &std::path::Path,
 ) -> anyhow::Result<(Vec<PathBuf>, Vec<String>)> {
-    use sha2::Digest as _;
-    use std::io::{Read as _, Write as _};
     let Some(manifest) = &model.manifest else {
         // The re-derivation says why a model without a manifest cannot be made again.
         return Ok((Vec::new(), Vec::new()));
     };
     let token = token.context("--rederive-from needs --token (or EXHIBIT_TOKEN)")?;
     let base = url.trim_end_matches('/');
-    let client = reqwest::blocking::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .timeout(std::time::Duration::from_hours(1))
-        .build()?;
+    let client = store_client()?;
     let (mut files, mut problems) = (Vec::new(), Vec::new());
     for (i, input) in manifest.inputs.iter().enumerate() {
-        let sha = &input.sha256;
-        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            problems.push(format!(
-                "input {} has no valid sha256 in the manifest ({sha:?})",
-                input.name
-            ));
-            continue;
-        }
-        let mut response = client
-            .get(format!("{base}/api/blobs/{sha}"))
-            .bearer_auth(token)
-            .send()
-            .with_context(|| format!("cannot reach the store at {base}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            let reason = response.text().unwrap_or_default();
-            let reason = serde_json::from_str::<serde_json::Value>(&reason)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or(reason);
-            problems.push(format!(
-                "input {} (sha256 {sha}): the store at {base} answered {status}{}",
-                input.name,
-                if reason.trim().is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", reason.trim())
-                }
-            ));
-            continue;
-        }
         // Named by position, not by the recorded name: the names are checked where the inputs are placed.
         let path = folder.join(format!("input-{i}"));
-        let mut out = std::io::BufWriter::new(fs_err::File::create(&path)?);
-        let mut hasher = sha2::Sha256::new();
-        let mut buffer = vec![0; 1 << 20];
-        let mut received = 0u64;
-        loop {
-            let n = response
-                .read(&mut buffer)
-                .with_context(|| format!("downloading input {} from {base}", input.name))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buffer[..n]);
-            out.write_all(&buffer[..n])
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            received += n as u64;
+        match download_blob(&client, base, token, &input.sha256, &path)? {
+            Ok(()) => files.push(path),
+            Err(why) => problems.push(format!(
+                "input {} (sha256 {}): {why}",
+                input.name, input.sha256
+            )),
         }
-        out.flush()
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        let got = codec::manifest::hex(&hasher.finalize());
-        if got != *sha {
-            problems.push(format!(
-                "input {}: the store at {base} sent {received} bytes hashing to {got}, not the recorded {sha}",
-                input.name
-            ));
-            continue;
-        }
-        files.push(path);
     }
     Ok((files, problems))
 }

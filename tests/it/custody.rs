@@ -637,7 +637,8 @@ fn appellate_transfer_end_to_end() {
 }
 
 /// The appellate court makes the model again from the raw scan the trial store keeps: `exhibit verify MODEL
-/// --rederive-from URL` fetches every recorded input by its hash and re-derives byte for byte. A reader of
+/// --rederive-from URL` fetches every recorded input by its hash and re-derives byte for byte; with
+/// `--model-sha256` the model itself comes from the store as well. A reader of
 /// another case gets the store's refusal, named per input, and nothing is re-derived; an input the store never received is named too.
 #[test]
 fn the_appellate_court_rederives_a_model_from_the_scan_in_the_store() {
@@ -658,19 +659,23 @@ fn the_appellate_court_rederives_a_model_from_the_scan_in_the_store() {
         "--json",
     ]));
     let state = work.path().join("state");
+    let mut uploaded = Vec::new();
     for (file, kind) in [(&glb, "model"), (&raw, "scan")] {
-        upload(
-            &court.technician,
-            file,
-            court.case,
-            court.evidence,
-            kind,
-            1 << 20,
-            &state,
-            Duration::from_secs(30),
-        )
-        .unwrap();
+        uploaded.push(
+            upload(
+                &court.technician,
+                file,
+                court.case,
+                court.evidence,
+                kind,
+                1 << 20,
+                &state,
+                Duration::from_secs(30),
+            )
+            .unwrap(),
+        );
     }
+    let model_sha = uploaded[0].sha256.clone();
     let verify = |model: &Path, token: &str| {
         let output = run(exhibit(&[
             "verify",
@@ -688,6 +693,34 @@ fn the_appellate_court_rederives_a_model_from_the_scan_in_the_store() {
     assert!(ok, "{report}");
     assert_eq!(report["rederive"]["identical"], true, "{report}");
     assert_eq!(report["rederive"]["inputs"], 1);
+
+    // Nothing at hand but the version's hash: the model comes from the store too.
+    let by_hash = |token: &str| {
+        let output = run(exhibit(&[
+            "verify",
+            "--model-sha256",
+            &model_sha,
+            "--rederive-from",
+            &server.url,
+            "--json",
+        ])
+        .env("EXHIBIT_TOKEN", token));
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+        (output.status.success(), report)
+    };
+    let (ok, report) = by_hash(&court.appellate.token);
+    assert!(ok, "{report}");
+    assert_eq!(report["rederive"]["identical"], true, "{report}");
+    assert_eq!(report["rederive"]["model_sha256"], json!(model_sha));
+    let (ok, report) = by_hash(&court.outside_party.token);
+    assert!(!ok);
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains(&format!("model version {model_sha}"))
+            && problems.contains("answered 404"),
+        "{problems}"
+    );
 
     // Someone who may not read this case is refused the scan (as not found: the store does not say what other
     // cases hold), and the refusal is named.
