@@ -676,39 +676,24 @@ fn the_appellate_court_rederives_a_model_from_the_scan_in_the_store() {
         );
     }
     let model_sha = uploaded[0].sha256.clone();
-    let verify = |model: &Path, token: &str| {
-        let output = run(exhibit(&[
-            "verify",
-            model.to_str().unwrap(),
-            "--rederive-from",
-            &server.url,
-            "--json",
-        ])
-        .env("EXHIBIT_TOKEN", token));
+    // `exhibit verify WHAT... --rederive-from URL --json` with a token: (exit status, report).
+    let verify_with = |what: &[&str], token: &str| {
+        let mut args = vec!["verify"];
+        args.extend_from_slice(what);
+        args.extend(["--rederive-from", server.url.as_str(), "--json"]);
+        let output = run(exhibit(&args).env("EXHIBIT_TOKEN", token));
         let report: Value = serde_json::from_slice(&output.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
         (output.status.success(), report)
     };
+    let verify = |model: &Path, token: &str| verify_with(&[model.to_str().unwrap()], token);
     let (ok, report) = verify(&glb, &court.appellate.token);
     assert!(ok, "{report}");
     assert_eq!(report["rederive"]["identical"], true, "{report}");
     assert_eq!(report["rederive"]["inputs"], 1);
 
     // Nothing at hand but the version's hash: the model comes from the store too.
-    let by_hash = |token: &str| {
-        let output = run(exhibit(&[
-            "verify",
-            "--model-sha256",
-            &model_sha,
-            "--rederive-from",
-            &server.url,
-            "--json",
-        ])
-        .env("EXHIBIT_TOKEN", token));
-        let report: Value = serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
-        (output.status.success(), report)
-    };
+    let by_hash = |token: &str| verify_with(&["--model-sha256", &model_sha], token);
     let (ok, report) = by_hash(&court.appellate.token);
     assert!(ok, "{report}");
     assert_eq!(report["rederive"]["identical"], true, "{report}");
