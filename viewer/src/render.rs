@@ -279,6 +279,33 @@ fn uniform_layout_entry(
     }
 }
 
+/// The bind group layout of a pass that reads one picture: a filterable 2D texture at binding 0 and its
+/// sampler at binding 1, both for the fragment stage (anti-aliasing here, the canvas blit in the web viewer).
+#[must_use]
+pub fn picture_layout(device: &wgpu::Device, label: &str) -> wgpu::BindGroupLayout {
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(label),
+        entries: &[
+            wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                },
+                count: None,
+            },
+            wgpu::BindGroupLayoutEntry {
+                binding: 1,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                count: None,
+            },
+        ],
+    })
+}
+
 /// A pass over the whole picture: one triangle from `vs_main`, `fs_main` writing one colour target.
 fn fullscreen_pipeline(
     device: &wgpu::Device,
@@ -583,27 +610,7 @@ impl Renderer {
                 resource: overlay_uniform.as_entire_binding(),
             }],
         });
-        let fxaa_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("fxaa"),
-            entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                },
-                wgpu::BindGroupLayoutEntry {
-                    binding: 1,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                    count: None,
-                },
-            ],
-        });
+        let fxaa_layout = picture_layout(device, "fxaa");
         let fxaa_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("fxaa.wgsl"),
             source: wgpu::ShaderSource::Wgsl(FXAA_SHADER.into()),
