@@ -197,6 +197,7 @@ pub fn compare(
         positions: &a.positions,
         indices: &a.indices,
         normals: &a.normals,
+        color_flag: &a.color_flag,
         bvh,
     });
     let needs_surface =
@@ -357,10 +358,14 @@ fn alignment_record(
 fn method_name(options: &CompareOptions) -> String {
     let method = match &options.align {
         Align::Pairs { refine: true, .. } => {
-            "picked point pairs (least squares), then point-to-plane ICP with a Tukey weight"
+            "picked point pairs (least squares), then point-to-plane ICP with a Tukey weight (surface A's \
+             reconstruction filled in ignored)"
         }
         Align::Pairs { refine: false, .. } => "picked point pairs (least squares)",
-        _ => "principal axes, then point-to-plane ICP with a Tukey weight (B onto A)",
+        _ => {
+            "principal axes, then point-to-plane ICP with a Tukey weight (B onto A; surface A's reconstruction \
+             filled in ignored)"
+        }
     };
     if options.scale {
         format!("{method}, with uniform scale")
@@ -547,10 +552,20 @@ struct Target<'a> {
     positions: &'a [[f32; 3]],
     indices: &'a [u32],
     normals: &'a [[i16; 4]],
+    /// Alpha 0: the vertex was filled in by reconstruction, not measured.
+    color_flag: &'a [[u8; 4]],
     bvh: &'a TriangleBvh,
 }
 
 impl Target<'_> {
+    /// Whether all three corners of a triangle were filled in by reconstruction. Such surface is A's guess where
+    /// no scan saw it: fitting B to it would align B with an invention.
+    fn invented(&self, triangle: u32) -> bool {
+        self.indices[3 * triangle as usize..3 * triangle as usize + 3]
+            .iter()
+            .all(|&v| self.color_flag.get(v as usize).is_some_and(|c| c[3] == 0))
+    }
+
     /// The smooth (interpolated vertex) normal at a point of a triangle: the facets' own normals jump at every
     /// edge, which makes point-to-plane steps jitter and biases them; the interpolated normal does not.
     fn normal_at(&self, triangle: u32, p: DVec3) -> DVec3 {
@@ -773,6 +788,7 @@ fn icp(
     let mut guesses: Vec<Option<codec::distance::Closest>> = vec![None; samples.len()];
     let mut rms = f64::INFINITY;
     let mut inliers = 0.0;
+    let mut scale = f64::INFINITY;
     let mut done = 0;
     for iteration in 0..iterations {
         done = iteration + 1;
@@ -795,7 +811,7 @@ fn icp(
                         let found = target.bvh.closest_near(p.to_array(), guess.or(previous));
                         *guess = found;
                         previous = found;
-                        let c = found?;
+                        let c = found.filter(|c| !target.invented(c.triangle))?;
                         let n = target.normal_at(c.triangle, DVec3::from(c.point));
                         let r = (p - DVec3::from(c.point)).dot(n);
                         Some((p, n, r))
@@ -807,7 +823,10 @@ fn icp(
         let mut magnitudes: Vec<f64> = pairs.iter().map(|(_, _, r)| r.abs()).collect();
         magnitudes.sort_by(f64::total_cmp);
         let median = magnitudes.get(magnitudes.len() / 2).copied().unwrap_or(0.0);
-        let scale = (TUKEY * 1.4826 * median).max(diagonal * 1e-7);
+        // The scale never grows during a fit: were it re-estimated freely, a fit drawn towards points that do not
+        // belong would widen its own window, take in more of them, and drift further (seen comparing a complete
+        // model with a two-view reconstruction).
+        scale = (TUKEY * 1.4826 * median).max(diagonal * 1e-7).min(scale);
         let mut ata = [[0.0; 6]; 6];
         let mut atb = [0.0; 6];
         let (mut sum_sq, mut kept) = (0.0, 0usize);
