@@ -312,6 +312,13 @@ fn summary(
             s.within_tolerance * 100.0
         ),
     ];
+    if s.invented_share > 0.0 {
+        lines.push(format!(
+            "filled in   {:.2} % of these deviations involve surface a reconstruction filled in: they measure \
+             against a guess, not the object",
+            s.invented_share * 100.0
+        ));
+    }
     if let Some(path) = &args.png {
         lines.push(format!("heat map    {}", path.display()));
     }

@@ -162,6 +162,10 @@ fn a_moved_copy_is_aligned_back_and_deviates_by_almost_nothing() {
     );
     assert!(result.statistics.max_mm < 0.05, "{:?}", result.statistics);
     assert!(result.statistics.within_tolerance > 0.999);
+    assert_eq!(
+        result.statistics.invented_share, 0.0,
+        "nothing was filled in"
+    );
 }
 
 #[test]
@@ -318,7 +322,12 @@ fn the_report_page_says_exactly_what_the_json_says() {
         assert_eq!(shown(key), number(&saved[key]), "{key}");
         assert_eq!(saved[key], json[key], "{key}");
     }
-    for key in ["signed_mean_mm", "signed_min_mm", "signed_max_mm"] {
+    for key in [
+        "signed_mean_mm",
+        "signed_min_mm",
+        "signed_max_mm",
+        "invented_share",
+    ] {
         assert_eq!(shown(key), number(&saved["statistics"][key]), "{key}");
     }
     assert_eq!(
@@ -1102,4 +1111,12 @@ fn invented_surface_does_not_pull_the_alignment() {
         alignment.rotation_deg < 0.1 && alignment.translation_mm < 0.3,
         "the complete bunny was moved off the Stanford frame: {alignment:?}"
     );
+    // The deviations that involve the invented back are counted and said, not passed off as measured.
+    let share = result.statistics.invented_share;
+    let flagged = result.invented.iter().filter(|i| **i).count();
+    assert!(
+        flagged >= invented && (0.01..0.5).contains(&share),
+        "{flagged} deviations flagged ({invented} unmeasured vertices), share {share}"
+    );
+    assert!((share - flagged as f64 / result.invented.len() as f64).abs() < 1e-12);
 }

@@ -132,6 +132,10 @@ pub struct Statistics {
     pub histogram: Vec<Bin>,
     /// Half-width of the histogram and of the heat map's colour scale, millimetres.
     pub range_mm: f64,
+    /// Share of the counted points whose deviation involves surface a reconstruction filled in, 0..1: a
+    /// vertex of A that no scan measured, or a closest point on a triangle of the other model whose corners
+    /// were all filled in. Those deviations measure against a guess, not against the object.
+    pub invented_share: f64,
 }
 
 /// What the deviation measures.
@@ -154,6 +158,8 @@ pub struct Comparison {
     /// Signed deviation of each vertex of A from B's surface (or, see `direction`, of each point of B from A's),
     /// millimetres, positive in front of the surface.
     pub deviation_mm: Vec<f32>,
+    /// Whether each deviation involves filled-in surface (see [`Statistics::invented_share`]).
+    pub invented: Vec<bool>,
     /// Their statistics.
     pub statistics: Statistics,
     /// B's positions moved onto A, in A's local frame (for drawing both in one scene).
@@ -282,14 +288,14 @@ pub fn compare(
         .par_iter()
         .map(|&p| local.transform_point3(p).as_vec3().to_array())
         .collect();
-    let (deviation_mm, direction) = deviation(a, b, &b_aligned);
+    let (deviation_mm, invented, direction) = deviation(a, b, &b_aligned);
     // The measured points: A's vertices, or B's aligned points; both in A's local frame.
     let measured: &[[f32; 3]] = if direction == Direction::BPointsToASurface {
         &b_aligned
     } else {
         &a.positions
     };
-    let statistics = statistics_in(measured, &deviation_mm, options, a.origin_m)?;
+    let statistics = statistics_in(measured, &deviation_mm, &invented, options, a.origin_m)?;
     let origin = DVec3::from(a.origin_m);
     // World transform: x ↦ local(x − origin_a) + origin_a, with B's world point x.
     let world = DMat4::from_translation(origin) * local * DMat4::from_translation(-origin);
@@ -298,6 +304,7 @@ pub fn compare(
         alignment,
         direction,
         deviation_mm,
+        invented,
         statistics,
         b_aligned,
     })
@@ -378,42 +385,47 @@ fn method_name(options: &CompareOptions) -> String {
 fn statistics_in(
     measured: &[[f32; 3]],
     deviation_mm: &[f32],
+    invented: &[bool],
     options: &CompareOptions,
     origin_m: [f64; 3],
 ) -> Result<Statistics, String> {
     let Some((low, high)) = options.roi else {
-        return Ok(statistics(deviation_mm, options.tolerance_mm));
+        return Ok(statistics(deviation_mm, invented, options.tolerance_mm));
     };
     let origin = DVec3::from(origin_m);
     let (low, high) = (DVec3::from(low) - origin, DVec3::from(high) - origin);
-    let inside: Vec<f32> = measured
+    let (inside, inside_invented): (Vec<f32>, Vec<bool>) = measured
         .iter()
-        .zip(deviation_mm)
+        .zip(deviation_mm.iter().zip(invented))
         .filter(|(p, _)| {
             let p = DVec3::from(p.map(f64::from));
             p.cmpge(low).all() && p.cmple(high).all()
         })
-        .map(|(_, d)| *d)
-        .collect();
+        .map(|(_, (d, i))| (*d, *i))
+        .unzip();
     if inside.is_empty() {
         return Err("no measured point lies in the region of interest".into());
     }
-    Ok(statistics(&inside, options.tolerance_mm))
+    Ok(statistics(&inside, &inside_invented, options.tolerance_mm))
 }
 
 /// A's vertices to B's surface (B already moved onto A); when B is a point cloud (a scan against a model), B's
 /// points to A's surface.
-fn deviation(a: &SceneModel, b: &SceneModel, b_aligned: &[[f32; 3]]) -> (Vec<f32>, Direction) {
+fn deviation(
+    a: &SceneModel,
+    b: &SceneModel,
+    b_aligned: &[[f32; 3]],
+) -> (Vec<f32>, Vec<bool>, Direction) {
     if b.is_points() {
         let normals: Vec<DVec3> = a
             .indices
             .par_chunks_exact(3)
             .map(|t| face_normal(&a.positions, t))
             .collect();
-        (
-            signed_distances(b_aligned, a.bvh(), &normals),
-            Direction::BPointsToASurface,
-        )
+        let (distances, invented) = signed_distances(b_aligned, a.bvh(), &normals, |t| {
+            filled_in(&a.indices, &a.color_flag, t)
+        });
+        (distances, invented, Direction::BPointsToASurface)
     } else {
         let b_bvh = TriangleBvh::new(b_aligned, &b.indices);
         let normals: Vec<DVec3> = b
@@ -421,11 +433,21 @@ fn deviation(a: &SceneModel, b: &SceneModel, b_aligned: &[[f32; 3]]) -> (Vec<f32
             .par_chunks_exact(3)
             .map(|t| face_normal(b_aligned, t))
             .collect();
-        (
-            signed_distances(&a.positions, &b_bvh, &normals),
-            Direction::AVerticesToBSurface,
-        )
+        let (distances, mut invented) = signed_distances(&a.positions, &b_bvh, &normals, |t| {
+            filled_in(&b.indices, &b.color_flag, t)
+        });
+        for (flag, color) in invented.iter_mut().zip(&a.color_flag) {
+            *flag |= color[3] == 0;
+        }
+        (distances, invented, Direction::AVerticesToBSurface)
     }
+}
+
+/// Whether all three corners of triangle `t` were filled in by reconstruction (alpha 0 in `color_flag`).
+fn filled_in(indices: &[u32], color_flag: &[[u8; 4]], t: u32) -> bool {
+    indices[3 * t as usize..3 * t as usize + 3]
+        .iter()
+        .all(|&v| color_flag.get(v as usize).is_some_and(|c| c[3] == 0))
 }
 
 fn face_normal(positions: &[[f32; 3]], t: &[u32]) -> DVec3 {
@@ -435,13 +457,22 @@ fn face_normal(positions: &[[f32; 3]], t: &[u32]) -> DVec3 {
 
 /// Signed distance of each point to the mesh, millimetres: the sign is the side of the nearest triangle's
 /// normal (positive in front of it).
-fn signed_distances(points: &[[f32; 3]], bvh: &TriangleBvh, normals: &[DVec3]) -> Vec<f32> {
+/// Signed distance of each point from the surface in `bvh` (millimetres, positive on the normals' side), and
+/// whether its closest point lies on a triangle `invented` calls filled in.
+fn signed_distances(
+    points: &[[f32; 3]],
+    bvh: &TriangleBvh,
+    normals: &[DVec3],
+    invented: impl Fn(u32) -> bool + Sync,
+) -> (Vec<f32>, Vec<bool>) {
     let mut out = vec![0.0f32; points.len()];
+    let mut on_invented = vec![false; points.len()];
     out.par_chunks_mut(1024)
+        .zip(on_invented.par_chunks_mut(1024))
         .zip(points.par_chunks(1024))
-        .for_each(|(out, points)| {
+        .for_each(|((out, on_invented), points)| {
             let mut guess = None;
-            for (d, p) in out.iter_mut().zip(points) {
+            for ((d, flag), p) in out.iter_mut().zip(on_invented.iter_mut()).zip(points) {
                 let p = p.map(f64::from);
                 guess = bvh.closest_near(p, guess);
                 *d = guess.map_or(f32::INFINITY, |c| {
@@ -450,14 +481,16 @@ fn signed_distances(points: &[[f32; 3]], bvh: &TriangleBvh, normals: &[DVec3]) -
                     let sign = if side < 0.0 { -1.0 } else { 1.0 };
                     (sign * c.distance * 1e3) as f32
                 });
+                *flag = guess.is_some_and(|c| invented(c.triangle));
             }
         });
-    out
+    (out, on_invented)
 }
 
-/// Statistics of signed deviations (millimetres).
+/// Statistics of signed deviations (millimetres). `invented` flags the deviations that involve filled-in
+/// surface, one per deviation (empty: none do).
 #[must_use]
-pub fn statistics(deviation_mm: &[f32], tolerance_mm: f64) -> Statistics {
+pub fn statistics(deviation_mm: &[f32], invented: &[bool], tolerance_mm: f64) -> Statistics {
     let count = deviation_mm.len();
     let n = count.max(1) as f64;
     let (sum_abs, sum_sq, sum) = deviation_mm
@@ -526,6 +559,7 @@ pub fn statistics(deviation_mm: &[f32], tolerance_mm: f64) -> Statistics {
         tolerance_mm,
         histogram,
         range_mm,
+        invented_share: invented.iter().filter(|i| **i).count() as f64 / n,
     }
 }
 
@@ -561,9 +595,7 @@ impl Target<'_> {
     /// Whether all three corners of a triangle were filled in by reconstruction. Such surface is A's guess where
     /// no scan saw it: fitting B to it would align B with an invention.
     fn invented(&self, triangle: u32) -> bool {
-        self.indices[3 * triangle as usize..3 * triangle as usize + 3]
-            .iter()
-            .all(|&v| self.color_flag.get(v as usize).is_some_and(|c| c[3] == 0))
+        filled_in(self.indices, self.color_flag, triangle)
     }
 
     /// The smooth (interpolated vertex) normal at a point of a triangle: the facets' own normals jump at every

@@ -538,7 +538,11 @@ impl ViewerApp {
         if comparison.direction != crate::compare::Direction::AVerticesToBSurface {
             return;
         }
-        let stats = statistics(&comparison.deviation_mm, self.tolerance_mm);
+        let stats = statistics(
+            &comparison.deviation_mm,
+            &comparison.invented,
+            self.tolerance_mm,
+        );
         let colors = comparison
             .deviation_mm
             .iter()
@@ -562,10 +566,10 @@ impl ViewerApp {
             (Some(plane), Some(a), Some(c))
                 if c.direction == crate::compare::Direction::AVerticesToBSurface =>
             {
-                let kept: Vec<f32> = a
+                let (kept, kept_invented): (Vec<f32>, Vec<bool>) = a
                     .positions
                     .iter()
-                    .zip(&c.deviation_mm)
+                    .zip(c.deviation_mm.iter().zip(&c.invented))
                     .filter(|(p, _)| {
                         plane[0] * f64::from(p[0])
                             + plane[1] * f64::from(p[1])
@@ -573,9 +577,10 @@ impl ViewerApp {
                             + plane[3]
                             >= 0.0
                     })
-                    .map(|(_, d)| *d)
-                    .collect();
-                (!kept.is_empty()).then(|| statistics(&kept, c.statistics.tolerance_mm))
+                    .map(|(_, (d, i))| (*d, *i))
+                    .unzip();
+                (!kept.is_empty())
+                    .then(|| statistics(&kept, &kept_invented, c.statistics.tolerance_mm))
             }
             _ => None,
         };
@@ -1143,6 +1148,13 @@ impl ViewerApp {
                     s.within_tolerance * 100.0,
                     s.tolerance_mm
                 ));
+                if s.invented_share > 0.0 {
+                    ui.label(format!(
+                        "{}: {:.1} %",
+                        t("invented"),
+                        s.invented_share * 100.0
+                    ));
+                }
                 // The region of interest: the part the clipping plane keeps.
                 if let Some(r) = &self.region_statistics {
                     ui.label(format!(

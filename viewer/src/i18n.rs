@@ -143,6 +143,11 @@ const WORDS: &[(&str, &str, &str)] = &[
         "均值 / 均方根 / 95% / 最大",
     ),
     ("within", "Within tolerance", "公差内"),
+    (
+        "invented",
+        "Measured against filled-in surface (a guess)",
+        "与重建填补表面比较（推测，非实测）",
+    ),
     ("six_views", "Six views", "六面视图"),
     ("roi", "Region kept by the cut", "剖切保留区域"),
     ("pair", "Pairs", "对应点"),

@@ -185,6 +185,12 @@ th {{ background: #eee; width: 38%; }} .hash {{ font-family: monospace; font-siz
             s.within_tolerance,
             "(0–1)",
         ),
+        (
+            "与重建填补表面比较的比例（推测，非实测）Share measured against filled-in surface (a guess)",
+            "invented_share",
+            s.invented_share,
+            "(0–1)",
+        ),
     ];
     let _ = write!(
         out,
