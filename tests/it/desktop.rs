@@ -512,6 +512,7 @@ fn share_in_the_window_asks_the_store_and_shows_a_qr_code_of_the_current_view() 
     // The QR code on the screen is that link.
     let shot = dir.path().join("screen.png");
     let mut decoded = None;
+    let mut seen: (usize, Option<String>) = (0, None);
     // Up to a minute: on a loaded machine (the whole suite at once on two cores) lavapipe draws the QR window
     // slowly.
     let started = Instant::now();
@@ -530,18 +531,32 @@ fn share_in_the_window_asks_the_store_and_shows_a_qr_code_of_the_current_view() 
         assert!(status.success());
         let luma = image::open(&shot).unwrap().to_luma8();
         let mut prepared = rqrr::PreparedImage::prepare(luma);
-        if let Some(text) = prepared
-            .detect_grids()
-            .iter()
-            .find_map(|g| g.decode().ok().map(|(_, text)| text))
-        {
+        let grids = prepared.detect_grids();
+        seen = (grids.len(), None);
+        if let Some(text) = grids.iter().find_map(|g| match g.decode() {
+            Ok((_, text)) => Some(text),
+            Err(e) => {
+                seen.1 = Some(format!("{e:?}"));
+                None
+            }
+        }) {
             decoded = Some(text);
             break;
         }
     }
+    // On failure, the last screen is kept beside the test's log to look at.
+    let kept = std::env::temp_dir().join("exhibit-share-qr-last-screen.png");
+    if decoded.as_deref() != Some(url.as_str()) {
+        let _ = std::fs::copy(&shot, &kept);
+    }
     assert_eq!(
         decoded.as_deref(),
         Some(url.as_str()),
-        "no QR code of the link on the screen"
+        "no QR code of the link on the screen (last screen: {} grid(s) found, decode error {:?}; kept at {}); \
+         the viewer's log:\n{}",
+        seen.0,
+        seen.1,
+        kept.display(),
+        std::fs::read_to_string(&log).unwrap_or_default()
     );
 }
