@@ -904,7 +904,7 @@ async fn comparison_section(state: &AppState, saved: &Value, base: &str) -> Stri
          <tr><th>对齐 Alignment</th><td data-key=\"alignment\">{method}; {start}rotation {rot}°, translation {tr} mm, RMS {arms} mm</td></tr>\
          <tr><th>变换 Transform B→A</th><td><pre>{matrix}</pre></td></tr>\
          <tr><th>偏差 Deviation</th><td data-key=\"deviation\">mean {mean} mm, RMS {rms} mm, 95 % within {p95} mm, max {max} mm</td></tr>\
-         <tr><th>公差 Tolerance</th><td data-key=\"within\">±{tol} mm: {within:.2} % within</td></tr>\
+         <tr><th>公差 Tolerance</th><td data-key=\"within\">±{tol} mm: {within:.2} % within{invented}</td></tr>\
          <tr><th>直方图 Histogram</th><td>{histogram}</td></tr>\
          <tr><th>报告 Report</th><td><a href=\"{base}/comparison.json\">JSON</a> <code>{report_sha}</code>; \
          saved by {by} ({role}) at {at}</td></tr>\
@@ -926,6 +926,14 @@ async fn comparison_section(state: &AppState, saved: &Value, base: &str) -> Stri
         max = mm(&s["max_mm"]),
         tol = s["tolerance_mm"],
         within = s["within_tolerance"].as_f64().unwrap_or(0.0) * 100.0,
+        invented = match report["statistics"]["invented_share"].as_f64() {
+            Some(share) if share > 0.0 => format!(
+                "; {:.2} % measured against surface a reconstruction filled in \
+                 (与重建填补表面比较，推测，非实测)",
+                share * 100.0
+            ),
+            _ => String::new(),
+        },
         histogram = histogram_svg(&report["statistics"]["histogram"]),
         report_sha = escape(saved["report_sha256"].as_str().unwrap_or("")),
         by = escape(saved["created_by"].as_str().unwrap_or("")),

@@ -1119,4 +1119,63 @@ fn invented_surface_does_not_pull_the_alignment() {
         "{flagged} deviations flagged ({invented} unmeasured vertices), share {share}"
     );
     assert!((share - flagged as f64 / result.invented.len() as f64).abs() < 1e-12);
+
+    // Saved in a case and shared by link, the page says it too.
+    let server = crate::store_support::Server::start(
+        &crate::store_support::Backend::Embedded,
+        &dir.path().join("data"),
+        &[],
+    );
+    let court = crate::store_support::Court::set_up(&server);
+    for file in [&views, &full] {
+        crate::store_support::upload(
+            &court.technician,
+            file,
+            court.case,
+            court.evidence,
+            "model",
+            1 << 20,
+            &dir.path().join("state"),
+            std::time::Duration::from_secs(30),
+        )
+        .unwrap();
+    }
+    let case = court.case.to_string();
+    let out = run_json(&mut exhibit(&[
+        "compare",
+        views.to_str().unwrap(),
+        full.to_str().unwrap(),
+        "--store",
+        &server.url,
+        "--case",
+        &case,
+        "--token",
+        &court.judge.token,
+        "--json",
+    ]));
+    assert_eq!(
+        out["statistics"]["invented_share"],
+        serde_json::json!(share)
+    );
+    let id = out["saved"]["id"].as_i64().unwrap().to_string();
+    let shared = run_json(&mut exhibit(&[
+        "share",
+        "--comparison",
+        &id,
+        "--store",
+        &server.url,
+        "--token",
+        &court.judge.token,
+        "--json",
+    ]));
+    let page = court
+        .judge
+        .with_token("")
+        .get(shared["url"].as_str().unwrap())
+        .text();
+    let said = format!(
+        "{:.2} % measured against surface a reconstruction filled in",
+        share * 100.0
+    );
+    assert!(page.contains(&said), "{said} not on the share page");
 }
