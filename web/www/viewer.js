@@ -237,7 +237,10 @@ export async function openComparison({ canvasA, canvasB, urlA, urlB, transform, 
       legend.innerHTML = `<div class="bar" style="background:linear-gradient(90deg,${stops.join(',')})"></div>
         <div class="ticks"><span>−${heat.range_mm} mm</span><span>±${heat.tolerance_mm} mm</span><span>+${heat.range_mm} mm</span></div>
         <p>偏差 deviation of A from B: mean ${heat.mean_mm.toFixed(4)}, RMS ${heat.rms_mm.toFixed(4)}, 95 % ${heat.p95_mm.toFixed(4)},
-        max ${heat.max_mm.toFixed(4)} mm; ${(100 * heat.within_tolerance).toFixed(2)} % within ±${heat.tolerance_mm} mm</p>`;
+        max ${heat.max_mm.toFixed(4)} mm; ${(100 * heat.within_tolerance).toFixed(2)} % within ±${heat.tolerance_mm} mm${
+          heat.invented_share > 0
+            ? `; ${(100 * heat.invented_share).toFixed(2)} % against surface a reconstruction filled in (与重建填补表面比较，推测)`
+            : ''}</p>`;
     }
     frame.dataset.layout = layout;
     cut();
