@@ -1179,3 +1179,29 @@ fn invented_surface_does_not_pull_the_alignment() {
     );
     assert!(page.contains(&said), "{said} not on the share page");
 }
+
+/// A model that is all filled-in surface gives ICP nothing to align by: the comparison says so rather than
+/// record an alignment with no points behind it. Compared as placed, it still measures.
+#[test]
+fn a_model_without_measured_surface_is_not_aligned_to() {
+    let mut a = icosphere(3, 0.05);
+    a.measured = Some(vec![false; a.positions.len()]);
+    let b = icosphere(3, 0.05);
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (dir.path().join("a.glb"), dir.path().join("b.glb"));
+    write(&a, &pa);
+    write(&b, &pb);
+    let (ma, mb) = (load_model(&pa, 0).unwrap(), load_model(&pb, 0).unwrap());
+    let refused = compare(&ma, &mb, &CompareOptions::default()).unwrap_err();
+    assert!(refused.contains("nothing to align by"), "{refused}");
+    let placed = compare(
+        &ma,
+        &mb,
+        &CompareOptions {
+            align: Align::None,
+            ..CompareOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(placed.statistics.invented_share, 1.0);
+}

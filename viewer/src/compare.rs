@@ -226,6 +226,15 @@ pub fn compare(
         Align::Icp => {
             let target = target.as_ref().ok_or_else(needs_surface)?;
             let fit = align_icp(&a_points(), target, &b_local, options);
+            if fit.inlier_share <= 0.0 {
+                // Every closest point lay on filled-in surface (or nothing was found): no fit was made, and an
+                // "RMS 0" record would say otherwise.
+                return Err(
+                    "ICP found no point of B near surface of A that a scan measured: nothing to align by \
+                     (align by picked pairs, or compare as placed with --align none)"
+                        .into(),
+                );
+            }
             (fit.transform, Some(fit), None)
         }
         Align::Pairs {
