@@ -53,20 +53,22 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    // A model named by its hash is fetched from the store first, into a folder that lives until the end.
-    let fetched_model = tempfile::tempdir().context("cannot make a folder for the model")?;
+    // With --rederive-from: the store to fetch from, and one folder for what comes from it (the model named by
+    // its hash, the raw scans), kept until the check is done.
+    let fetch = match &args.rederive_from {
+        Some(url) => Some((
+            Store::new(url, args.token.as_deref())?,
+            tempfile::tempdir().context("cannot make a folder for what the store sends")?,
+        )),
+        None => None,
+    };
     let mut refused_model = None;
-    let file: Option<PathBuf> = match (&args.model_sha256, &args.rederive_from) {
-        (Some(sha), Some(url)) => {
-            let token = args
-                .token
-                .as_deref()
-                .context("--rederive-from needs --token (or EXHIBIT_TOKEN)")?;
-            let path = fetched_model
+    let file: Option<PathBuf> = match (&args.model_sha256, &fetch) {
+        (Some(sha), Some((store, folder))) => {
+            let path = folder
                 .path()
                 .join(format!("{}.glb", sha.to_ascii_lowercase()));
-            let base = url.trim_end_matches('/');
-            match download_blob(&store_client()?, base, token, sha, &path)? {
+            match store.download(sha, &path)? {
                 Ok(()) => Some(path),
                 Err(why) => {
                     refused_model = Some(format!("model version {sha}: {why}"));
@@ -129,18 +131,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 .map_err(|e| e.with_path(file))
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let mut result = verify_file(file, &bytes, &model)?;
-            // Raw scans fetched from a store live in this folder until the check is done.
-            let fetched = tempfile::tempdir().context("cannot make a folder for the raw scans")?;
-            let (raws, mut fetch_problems) = match &args.rederive_from {
-                Some(url) => fetch_inputs(url, args.token.as_deref(), &model, fetched.path())?,
+            let (raws, fetch_problems) = match &fetch {
+                Some((store, folder)) => store.fetch_inputs(&model, folder.path())?,
                 None => (args.rederive.clone(), Vec::new()),
             };
             if !fetch_problems.is_empty() {
                 result["ok"] = json!(false);
                 if let Some(list) = result["problems"].as_array_mut() {
-                    list.extend(fetch_problems.drain(..).map(serde_json::Value::from));
+                    list.extend(fetch_problems.into_iter().map(serde_json::Value::from));
                 }
-            } else if !raws.is_empty() || args.rederive_from.is_some() {
+            } else if !raws.is_empty() || fetch.is_some() {
                 let (problems, details) = rederive(file, &bytes, &model, &raws)?;
                 let ok = result["ok"] == json!(true) && problems.is_empty();
                 if let Some(list) = result["problems"].as_array_mut() {
@@ -358,103 +358,106 @@ fn rederive(
     Ok((problems, details))
 }
 
-/// An HTTP client for fetching from a court store.
-fn store_client() -> anyhow::Result<reqwest::blocking::Client> {
-    Ok(reqwest::blocking::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .timeout(std::time::Duration::from_hours(1))
-        .build()?)
+/// A court store files are fetched from by hash (`GET /api/blobs/{sha256}`, which answers only a reader of a
+/// case holding the file).
+struct Store {
+    client: reqwest::blocking::Client,
+    base: String,
+    token: String,
 }
 
-/// Download blob `sha256` from a court store (`GET /api/blobs/{sha256}`, which answers only a reader of a case
-/// holding it) into `path`, checking its hash as it streams. `Ok(Err(why))` when the store refuses it or sends
-/// other bytes; `Err` when the store cannot be reached or the file cannot be written.
-fn download_blob(
-    client: &reqwest::blocking::Client,
-    base: &str,
-    token: &str,
-    sha256: &str,
-    path: &std::path::Path,
-) -> anyhow::Result<Result<(), String>> {
-    use sha2::Digest as _;
-    use std::io::{Read as _, Write as _};
-    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(Err(format!("{sha256:?} is not a SHA-256")));
+impl Store {
+    fn new(url: &str, token: Option<&str>) -> anyhow::Result<Self> {
+        let token = token.context("--rederive-from needs --token (or EXHIBIT_TOKEN)")?;
+        Ok(Self {
+            client: reqwest::blocking::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .timeout(std::time::Duration::from_hours(1))
+                .build()?,
+            base: url.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+        })
     }
-    let mut response = client
-        .get(format!("{base}/api/blobs/{}", sha256.to_ascii_lowercase()))
-        .bearer_auth(token)
-        .send()
-        .with_context(|| format!("cannot reach the store at {base}"))?;
-    let status = response.status();
-    if !status.is_success() {
-        let body = response.text().unwrap_or_default();
-        let reason = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_owned))
-            .unwrap_or(body);
-        let reason = reason.trim();
-        return Ok(Err(if reason.is_empty() {
-            format!("the store at {base} answered {status}")
-        } else {
-            format!("the store at {base} answered {status}: {reason}")
-        }));
-    }
-    let mut out = std::io::BufWriter::new(fs_err::File::create(path)?);
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = vec![0; 1 << 20];
-    let mut received = 0u64;
-    loop {
-        let n = response
-            .read(&mut buffer)
-            .with_context(|| format!("downloading {sha256} from {base}"))?;
-        if n == 0 {
-            break;
+
+    /// Download blob `sha256` into `path`, checking its hash as it streams. `Ok(Err(why))` when the store
+    /// refuses it or sends other bytes; `Err` when the store cannot be reached or the file cannot be written.
+    fn download(&self, sha256: &str, path: &std::path::Path) -> anyhow::Result<Result<(), String>> {
+        use sha2::Digest as _;
+        use std::io::{Read as _, Write as _};
+        let base = &self.base;
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(Err(format!("{sha256:?} is not a SHA-256")));
         }
-        hasher.update(&buffer[..n]);
-        out.write_all(&buffer[..n])
+        let mut response = self
+            .client
+            .get(format!("{base}/api/blobs/{}", sha256.to_ascii_lowercase()))
+            .bearer_auth(&self.token)
+            .send()
+            .with_context(|| format!("cannot reach the store at {base}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().unwrap_or_default();
+            let reason = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or(body);
+            let reason = reason.trim();
+            return Ok(Err(if reason.is_empty() {
+                format!("the store at {base} answered {status}")
+            } else {
+                format!("the store at {base} answered {status}: {reason}")
+            }));
+        }
+        let mut out = std::io::BufWriter::new(fs_err::File::create(path)?);
+        let mut hasher = sha2::Sha256::new();
+        let mut buffer = vec![0; 1 << 20];
+        let mut received = 0u64;
+        loop {
+            let n = response
+                .read(&mut buffer)
+                .with_context(|| format!("downloading {sha256} from {base}"))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            out.write_all(&buffer[..n])
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            received += n as u64;
+        }
+        out.flush()
             .with_context(|| format!("cannot write {}", path.display()))?;
-        received += n as u64;
-    }
-    out.flush()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    let got = codec::manifest::hex(&hasher.finalize());
-    if !got.eq_ignore_ascii_case(sha256) {
-        return Ok(Err(format!(
-            "the store at {base} sent {received} bytes hashing to {got}, not {sha256}"
-        )));
-    }
-    Ok(Ok(()))
-}
-
-/// Download every input the model's manifest records from a court store into `folder`. Returns the files,
-/// and a problem for each input the store would not give or gave wrong.
-fn fetch_inputs(
-    url: &str,
-    token: Option<&str>,
-    model: &codec::Model,
-    folder: &std::path::Path,
-) -> anyhow::Result<(Vec<PathBuf>, Vec<String>)> {
-    let Some(manifest) = &model.manifest else {
-        // The re-derivation says why a model without a manifest cannot be made again.
-        return Ok((Vec::new(), Vec::new()));
-    };
-    let token = token.context("--rederive-from needs --token (or EXHIBIT_TOKEN)")?;
-    let base = url.trim_end_matches('/');
-    let client = store_client()?;
-    let (mut files, mut problems) = (Vec::new(), Vec::new());
-    for (i, input) in manifest.inputs.iter().enumerate() {
-        // Named by position, not by the recorded name: the names are checked where the inputs are placed.
-        let path = folder.join(format!("input-{i}"));
-        match download_blob(&client, base, token, &input.sha256, &path)? {
-            Ok(()) => files.push(path),
-            Err(why) => problems.push(format!(
-                "input {} (sha256 {}): {why}",
-                input.name, input.sha256
-            )),
+        let got = codec::manifest::hex(&hasher.finalize());
+        if !got.eq_ignore_ascii_case(sha256) {
+            return Ok(Err(format!(
+                "the store at {base} sent {received} bytes hashing to {got}, not {sha256}"
+            )));
         }
+        Ok(Ok(()))
     }
-    Ok((files, problems))
+
+    /// Download every input the model's manifest records into `folder`. Returns the files, and a problem for
+    /// each input the store would not give or gave wrong.
+    fn fetch_inputs(
+        &self,
+        model: &codec::Model,
+        folder: &std::path::Path,
+    ) -> anyhow::Result<(Vec<PathBuf>, Vec<String>)> {
+        // Without a manifest, the re-derivation says why the model cannot be made again.
+        let inputs = model.manifest.as_ref().map_or(&[][..], |m| &m.inputs);
+        let (mut files, mut problems) = (Vec::new(), Vec::new());
+        for (i, input) in inputs.iter().enumerate() {
+            // Named by position, not by the recorded name: the names are checked where the inputs are placed.
+            let path = folder.join(format!("input-{i}"));
+            match self.download(&input.sha256, &path)? {
+                Ok(()) => files.push(path),
+                Err(why) => problems.push(format!(
+                    "input {} (sha256 {}): {why}",
+                    input.name, input.sha256
+                )),
+            }
+        }
+        Ok((files, problems))
+    }
 }
 
 /// SHA-256 of a file read in pieces, so a scan of several gigabytes is not held twice.

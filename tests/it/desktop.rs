@@ -30,6 +30,21 @@ fn tool(name: &str) {
 }
 
 /// Start Xvfb on a free display and return it with the display name.
+/// The whole screen of `display` as a PNG at `shot` (ImageMagick's `import`).
+fn photograph(display: &str, shot: &std::path::Path) {
+    let status = Command::new("import")
+        .args([
+            "-display",
+            display,
+            "-window",
+            "root",
+            shot.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "import failed");
+}
+
 fn xvfb() -> (Killed, String) {
     tool("Xvfb");
     let mut child = Command::new("Xvfb")
@@ -107,17 +122,7 @@ fn the_window_opens_a_model_and_draws_it_under_xvfb() {
     let mut image = None;
     for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(500));
-        let status = Command::new("import")
-            .args([
-                "-display",
-                &display,
-                "-window",
-                "root",
-                shot.to_str().unwrap(),
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "import failed");
+        photograph(&display, &shot);
         let picture = image::open(&shot).unwrap().to_rgba8();
         if model_share(&picture) > 0.05 {
             image = Some(picture);
@@ -381,19 +386,7 @@ fn two_models_open_side_by_side_are_aligned_and_switch_layouts() {
     }
     std::thread::sleep(Duration::from_secs(1));
     let shot = dir.path().join("screen.png");
-    assert!(
-        Command::new("import")
-            .args([
-                "-display",
-                &display,
-                "-window",
-                "root",
-                shot.to_str().unwrap()
-            ])
-            .status()
-            .unwrap()
-            .success()
-    );
+    photograph(&display, &shot);
     let picture = image::open(&shot).unwrap().to_rgba8();
     // The six views of both: models in every cell of the grid.
     assert!(
@@ -518,17 +511,7 @@ fn share_in_the_window_asks_the_store_and_shows_a_qr_code_of_the_current_view() 
     let started = Instant::now();
     while started.elapsed() < Duration::from_mins(1) {
         std::thread::sleep(Duration::from_millis(500));
-        let status = Command::new("import")
-            .args([
-                "-display",
-                &display,
-                "-window",
-                "root",
-                shot.to_str().unwrap(),
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        photograph(&display, &shot);
         let luma = image::open(&shot).unwrap().to_luma8();
         let mut prepared = rqrr::PreparedImage::prepare(luma);
         let grids = prepared.detect_grids();
