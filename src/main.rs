@@ -1,12 +1,15 @@
 //! `exhibit`: one command line for the whole pipeline. This file only wires subcommands to the crates
 //! that do the work, and maps failures to exit codes: 1 for bad input, 2 for a usage error.
 
+mod client;
 mod commands;
 mod output;
+mod qr;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
 
 /// Trustworthy 3D models of court evidence.
 #[derive(Debug, Parser)]
@@ -40,10 +43,23 @@ enum Command {
     Verify(commands::verify::Args),
     /// Run the main job on a bundled sample scan and show where everything went.
     Demo(commands::demo::Args),
+    /// Open, list and show cases, and add their members (the clerk's work).
+    Case(commands::case::Args),
+    /// Add an evidence item to a case.
+    Evidence(commands::evidence::Args),
+    /// Add users of the store (their token is printed once).
+    User(commands::user::Args),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `ingest --help` lists every format and unit from the table the README's is made from.
+    let command = <Cli as clap::CommandFactory>::command().mut_subcommand("ingest", |ingest| {
+        ingest.after_help(ingest::formats::help_text())
+    });
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     let result = match cli.command {
         Command::Ingest(args) => commands::ingest::run(&args),
         Command::Info(args) => commands::info::run(&args),
@@ -56,6 +72,9 @@ fn main() -> ExitCode {
         Command::Share(args) => commands::share::run(&args),
         Command::Verify(args) => commands::verify::run(&args),
         Command::Transfer(args) => commands::transfer::run(&args),
+        Command::Case(args) => commands::case::run(&args),
+        Command::Evidence(args) => commands::evidence::run(&args),
+        Command::User(args) => commands::user::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

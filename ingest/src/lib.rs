@@ -14,6 +14,7 @@
 
 mod e57;
 mod error;
+pub mod formats;
 mod hashing;
 mod las;
 pub mod lod;
@@ -157,16 +158,8 @@ impl ScanFormat {
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
-        match extension.as_deref() {
-            Some("ply") => return Some(Self::Ply),
-            Some("obj") => return Some(Self::Obj),
-            Some("glb" | "gltf") => return Some(Self::Gltf),
-            Some("pcd") => return Some(Self::Pcd),
-            Some("xyz" | "pts" | "txt" | "csv") => return Some(Self::Xyz),
-            Some("stl") => return Some(Self::Stl),
-            Some("las" | "laz") => return Some(Self::Las),
-            Some("e57") => return Some(Self::E57),
-            _ => {}
+        if let Some(format) = extension.as_deref().and_then(formats::by_extension) {
+            return Some(format);
         }
         if bytes.starts_with(b"ply\n") || bytes.starts_with(b"ply\r\n") {
             return Some(Self::Ply);
@@ -524,11 +517,15 @@ impl ReadFacts {
             geometry,
             max_rounding_m,
             invalid_normals,
+            normals_recomputed,
             non_finite_dropped: non_finite,
             triangles_dropped,
         } = converted;
         if invalid_normals > 0 {
             notes.push(format!("{invalid_normals} normals of zero length: all normals left out, a viewer recomputes them"));
+        }
+        if normals_recomputed > 0 {
+            notes.push(format!("{normals_recomputed} normals of zero length recomputed from the faces around their vertex; the others kept as the file gives them"));
         }
         if non_finite > 0 {
             notes.push(format!("dropped {non_finite} points with NaN or infinite coordinates (and {triangles_dropped} triangles using them)"));
@@ -554,7 +551,7 @@ impl ReadFacts {
             format: format_name,
             unit: unit.to_string(),
         };
-        let step = StepRecord {
+        let mut step = StepRecord {
             name: "read".into(),
             software: codec::manifest::SOFTWARE.into(),
             params: json!({ "unit": unit.to_string(), "unit_given": options.unit.is_some() }),
@@ -570,6 +567,10 @@ impl ReadFacts {
                 "metadata": metadata.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             }),
         };
+        // Only where it happened: models made before this field existed keep their exact bytes.
+        if normals_recomputed > 0 {
+            step.result["normals_recomputed"] = json!(normals_recomputed);
+        }
         ScanInput {
             geometry,
             input,

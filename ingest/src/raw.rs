@@ -75,8 +75,11 @@ pub struct Converted<G> {
     pub geometry: G,
     /// Largest distance between a vertex as read (in metres, f64) and as stored (f32 offset from the origin).
     pub max_rounding_m: f64,
-    /// Normals that were not unit vectors and could not be normalized; when nonzero, normals are left out.
+    /// Normals that were not unit vectors and could not be normalized nor recomputed; when nonzero, normals are
+    /// left out.
     pub invalid_normals: u64,
+    /// Normals of no direction recomputed from the faces around their vertex (meshes only).
+    pub normals_recomputed: u64,
     /// Vertices or points with a NaN or infinite coordinate, dropped (scanners write them for empty pixels).
     pub non_finite_dropped: u64,
     /// Triangles dropped because a corner was one of those vertices.
@@ -90,6 +93,7 @@ impl<G> Converted<G> {
             geometry: wrap(self.geometry),
             max_rounding_m: self.max_rounding_m,
             invalid_normals: self.invalid_normals,
+            normals_recomputed: self.normals_recomputed,
             non_finite_dropped: self.non_finite_dropped,
             triangles_dropped: self.triangles_dropped,
         }
@@ -163,11 +167,18 @@ fn keep<T: Copy>(values: Option<Vec<T>>, new_index: &[u32]) -> Option<Vec<T>> {
 
 /// Normalize normals; when any has no direction, leave them all out (the count says how many).
 pub(crate) fn unit_normals(normals: Option<Vec<[f32; 3]>>) -> (Option<Vec<[f32; 3]>>, u64) {
-    use rayon::prelude::*;
     let Some(mut normals) = normals else {
         return (None, 0);
     };
-    let invalid: u64 = normals
+    let invalid = normalize_in_place(&mut normals);
+    (if invalid > 0 { None } else { Some(normals) }, invalid)
+}
+
+/// Scale every normal to unit length; the count of those with no direction (zero, NaN, infinite), which are
+/// set to zero.
+fn normalize_in_place(normals: &mut [[f32; 3]]) -> u64 {
+    use rayon::prelude::*;
+    normals
         .par_iter_mut()
         .with_min_len(1 << 14)
         .map(|n| {
@@ -176,11 +187,73 @@ pub(crate) fn unit_normals(normals: Option<Vec<[f32; 3]>>) -> (Option<Vec<[f32; 
                 *n = n.map(|c| c / length);
                 0
             } else {
+                *n = [0.0; 3];
                 1
             }
         })
-        .sum();
-    (if invalid > 0 { None } else { Some(normals) }, invalid)
+        .sum()
+}
+
+/// A mesh's normals, normalized; those with no direction are recomputed from the faces around their vertex
+/// (area-weighted), so a few bad normals do not cost the good ones (a Stanford dragon OBJ has 66 zero-length
+/// normals among 22,998). Returns the normals, how many could not be recomputed (a vertex on no face of any
+/// area: then every normal is left out, as for a cloud), and how many were recomputed.
+fn mesh_normals(
+    normals: Option<Vec<[f32; 3]>>,
+    positions: &[[f32; 3]],
+    indices: &[u32],
+) -> (Option<Vec<[f32; 3]>>, u64, u64) {
+    let Some(mut normals) = normals else {
+        return (None, 0, 0);
+    };
+    let invalid = normalize_in_place(&mut normals);
+    if invalid == 0 {
+        return (Some(normals), 0, 0);
+    }
+    // Sums in f64, triangle by triangle in file order: the same bytes on any thread count.
+    let mut sums: std::collections::BTreeMap<u32, [f64; 3]> = normals
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n == [0.0; 3])
+        .map(|(i, _)| (i as u32, [0.0; 3]))
+        .collect();
+    for t in indices.chunks_exact(3) {
+        if !t.iter().any(|v| sums.contains_key(v)) {
+            continue;
+        }
+        let [a, b, c] = [0, 1, 2].map(|k| positions[t[k] as usize].map(f64::from));
+        let (u, v) = (
+            [b[0] - a[0], b[1] - a[1], b[2] - a[2]],
+            [c[0] - a[0], c[1] - a[1], c[2] - a[2]],
+        );
+        // Twice the triangle's area along its normal: larger faces weigh more.
+        let cross = [
+            u[1] * v[2] - u[2] * v[1],
+            u[2] * v[0] - u[0] * v[2],
+            u[0] * v[1] - u[1] * v[0],
+        ];
+        for vertex in t {
+            if let Some(sum) = sums.get_mut(vertex) {
+                for axis in 0..3 {
+                    sum[axis] += cross[axis];
+                }
+            }
+        }
+    }
+    let mut unrecoverable = 0;
+    for (vertex, sum) in sums {
+        let length = (sum[0] * sum[0] + sum[1] * sum[1] + sum[2] * sum[2]).sqrt();
+        if length > 0.0 && length.is_finite() {
+            normals[vertex as usize] = sum.map(|c| (c / length) as f32);
+        } else {
+            unrecoverable += 1;
+        }
+    }
+    if unrecoverable > 0 {
+        (None, invalid, 0)
+    } else {
+        (Some(normals), 0, invalid)
+    }
 }
 
 /// The mesh in metres: non-finite vertices and the triangles that use them are dropped and counted.
@@ -197,7 +270,11 @@ pub fn to_mesh(raw: RawMesh, unit: Unit) -> Converted<Mesh> {
             indices.extend(mapped);
         }
     }
-    let (normals, invalid_normals) = unit_normals(keep(raw.normals, &placed.new_index));
+    let (normals, invalid_normals, normals_recomputed) = mesh_normals(
+        keep(raw.normals, &placed.new_index),
+        &placed.positions,
+        &indices,
+    );
     let mesh = Mesh {
         origin_m: placed.origin_m,
         positions: placed.positions,
@@ -211,6 +288,7 @@ pub fn to_mesh(raw: RawMesh, unit: Unit) -> Converted<Mesh> {
         geometry: mesh,
         max_rounding_m: placed.max_rounding_m,
         invalid_normals,
+        normals_recomputed,
         non_finite_dropped: placed.non_finite_dropped,
         triangles_dropped,
     }
@@ -232,6 +310,7 @@ pub fn to_cloud(raw: RawMesh, unit: Unit) -> Converted<PointCloud> {
         geometry: cloud,
         max_rounding_m: placed.max_rounding_m,
         invalid_normals,
+        normals_recomputed: 0,
         non_finite_dropped: placed.non_finite_dropped,
         triangles_dropped: 0,
     }

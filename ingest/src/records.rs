@@ -399,6 +399,7 @@ impl RecordSink {
             },
             max_rounding_m: stats.max_rounding_sq.sqrt(),
             invalid_normals,
+            normals_recomputed: 0,
             non_finite_dropped: stats.dropped,
             triangles_dropped: 0,
         }

@@ -1,12 +1,17 @@
 //! `exhibit demo`: the main job on a bundled sample, end to end, saying what happened and where.
 //!
-//! It grows as capabilities land. Today: a scan mesh becomes a compressed evidence model with its
-//! manifest, which is then read back and checked against the manifest; then eight raw range scans are
-//! placed by their pose file and their surface is reconstructed, each vertex flagged measured or not.
+//! A scan mesh becomes a compressed evidence model with its manifest, read back and checked; eight raw range
+//! scans are placed by their pose file and their surface reconstructed, each vertex flagged measured or not,
+//! and drawn. Then the court's half (`court.rs`): an embedded store, a case opened by its court number, the
+//! model and its raw scans uploaded, both parties' confirmations, a share link with its QR code, the custody
+//! log checked and the model re-derived from the store. `--serve` keeps the store running for a phone.
+
+mod court;
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, ensure};
+use serde_json::json;
 
 use crate::output;
 
@@ -59,9 +64,166 @@ pub struct Args {
     /// Folder for the demo's files (created if missing).
     #[arg(long = "out", default_value = "exhibit-demo")]
     out: PathBuf,
+    /// Keep the store running until Ctrl-C, so the share link and its QR code open on a phone.
+    #[arg(long)]
+    serve: bool,
+    /// Where the store listens: default with --serve, this machine's address on its network, port 8080 (so
+    /// a phone on the same network opens the QR code); without, 127.0.0.1 and a free port.
+    #[arg(long)]
+    bind: Option<String>,
+    /// Print one JSON object on stdout (with --serve: once the store is serving) instead of sentences.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    let bind = match (&args.bind, args.serve) {
+        (Some(bind), _) => bind.clone(),
+        (None, true) => lan_bind(),
+        (None, false) => "127.0.0.1:0".to_owned(),
+    };
+    let made = make_models(args)?;
+    let running = court::start_store(&args.out.join("store"), &bind)?;
+    let court = court::run_case(
+        &running,
+        &made.views_glb,
+        &made.scans,
+        &args.out,
+    )?;
+    let mut files = made.files.clone();
+    files.push(court.qr_png.clone());
+    if args.json {
+        output::print_json(&json!({
+            "files": files,
+            "store_url": court.store_url,
+            "store_data": court.store_data,
+            "share_url": court.share_url,
+            "expires_at": court.expires_at,
+            "case_page": court.case_page,
+            "qr_png": court.qr_png,
+            "qr_version": court.qr_version,
+            "case": court.case,
+            "case_number": court.case_number,
+            "evidence": court.evidence,
+            "model_sha256": court.model_sha256,
+            "version": court.version,
+            "inputs_uploaded": court.inputs_uploaded,
+            "confirmations_verified": court.confirmations_verified,
+            "custody_events_checked": court.custody_events_checked,
+            "rederived": court.rederived,
+            "tokens": court.tokens,
+            "rendered": made.rendered,
+            "serving": args.serve,
+        }))?;
+        // The QR code still goes to the terminal, on stderr, where it does not disturb the JSON.
+        if args.serve {
+            eprintln!("{}", court.qr_lines.join("\n"));
+        }
+    } else {
+        let mut lines = made.lines;
+        lines.extend(court_lines(&court, args.serve));
+        output::print_lines(&lines)?;
+    }
+    if args.serve {
+        eprintln!("exhibit demo: the store is serving at {} until Ctrl-C", court.store_url);
+        return running.serve_forever();
+    }
+    Ok(())
+}
+
+/// This machine's address on its network and port 8080 (a free port when 8080 is taken), or loopback when it
+/// has none. Connecting a UDP socket sends nothing; it only asks the kernel which address would be used.
+fn lan_bind() -> String {
+    let address = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|socket| {
+            socket.connect("192.0.2.1:80")?;
+            socket.local_addr()
+        })
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified() && !ip.is_loopback());
+    let Some(ip) = address else {
+        eprintln!("exhibit demo: this machine has no network address; serving on 127.0.0.1 only");
+        return "127.0.0.1:8080".to_owned();
+    };
+    if std::net::TcpListener::bind((ip, 8080)).is_ok() {
+        format!("{ip}:8080")
+    } else {
+        format!("{ip}:0")
+    }
+}
+
+/// What the court half says, after the scan half's lines.
+fn court_lines(court: &court::CourtResult, serving: bool) -> Vec<String> {
+    let mut lines = vec![
+        String::new(),
+        format!(
+            "7. court store   {} (SQLite and blobs in {})",
+            court.store_url,
+            court.store_data.display()
+        ),
+        format!(
+            "8. case          {} opened; technician, judge and both parties added",
+            court.case_number
+        ),
+        format!(
+            "9. upload        model {} (version {}) and {} raw input(s): scans and pose file",
+            court.model_sha256,
+            court.version.unwrap_or_default(),
+            court.inputs_uploaded.len()
+        ),
+        format!(
+            "10. confirmation both parties confirmed this exact version; {} signature(s) verify",
+            court.confirmations_verified
+        ),
+        format!(
+            "11. custody log  {} events, every one checks from the first",
+            court.custody_events_checked
+        ),
+        "12. re-derived   exhibit verify --model-sha256 … --rederive-from the store: byte-identical".to_owned(),
+        format!(
+            "13. share link   {} (view only, expires {})",
+            court.share_url, court.expires_at
+        ),
+        format!(
+            "    QR code      {} (version {}); scan it off this screen:",
+            court.qr_png.display(),
+            court.qr_version
+        ),
+    ];
+    lines.extend(court.qr_lines.iter().map(|l| format!("    {l}")));
+    lines.push(format!("case page:       {}", court.case_page));
+    lines.push("tokens (shown once; each is a person of the case):".to_owned());
+    for (who, token) in [
+        ("admin", &court.tokens.admin),
+        ("technician", &court.tokens.technician),
+        ("judge", &court.tokens.judge),
+        ("plaintiff", &court.tokens.plaintiff),
+        ("defendant", &court.tokens.defendant),
+    ] {
+        lines.push(format!("  {who:<11} {token}"));
+    }
+    if !serving {
+        lines.push(format!(
+            "the store stopped with the demo; `exhibit demo --serve` keeps one running for a phone, or reopen this one: \
+             exhibit serve --data {} --bind {}",
+            court.store_data.display(),
+            court.store_url.trim_start_matches("http://")
+        ));
+    }
+    lines
+}
+
+/// What the scan half made.
+struct Made {
+    lines: Vec<String>,
+    files: Vec<PathBuf>,
+    views_glb: PathBuf,
+    scans: PathBuf,
+    rendered: bool,
+}
+
+fn make_models(args: &Args) -> anyhow::Result<Made> {
     fs_err::create_dir_all(&args.out)?;
     let scan = args.out.join(SAMPLE_NAME);
     output::write_atomically(&scan, SAMPLE)
@@ -129,13 +291,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
     // A picture of the reconstruction, reconstructed surface tinted, with a scale bar.
     let picture = args.out.join("bunny-views.png");
-    match render_picture(&views_glb, &picture) {
-        Ok(line) => lines.push(format!("6. render        {line}")),
-        // A machine without any graphics driver can still ingest; say what to install.
-        Err(error) => lines.push(format!(
-            "6. render        skipped: {error:#} (install Mesa's lavapipe: apt-get install mesa-vulkan-drivers)"
-        )),
-    }
+    let rendered = match render_picture(&views_glb, &picture) {
+        Ok(line) => {
+            lines.push(format!("6. render        {line}"));
+            true
+        }
+        // A machine without any graphics driver can still ingest and store; the message says what to install.
+        Err(error) => {
+            lines.push(format!("6. render        skipped: {error:#}"));
+            false
+        }
+    };
     lines.push(String::new());
     lines.push(format!("files in {}:", args.out.display()));
     lines.push(format!(
@@ -145,13 +311,34 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     lines.push("  bunny.manifest.json        inputs, steps, hashes and error bounds".to_owned());
     lines.push("  scans/                     eight raw range scans and their pose file".to_owned());
     lines.push("  bunny-views.glb            the surface reconstructed from the scans placed by their poses; _MEASURED marks what a scan saw".to_owned());
-    lines.push("  bunny-views.png            its iso view, reconstructed surface tinted orange, with a scale bar".to_owned());
+    if rendered {
+        lines.push("  bunny-views.png            its iso view, reconstructed surface tinted orange, with a scale bar".to_owned());
+    }
+    lines.push("  share-qr.png               the share link's QR code".to_owned());
+    lines.push("  store/                     the court store's database and blobs".to_owned());
     lines.push(format!("inspect it with: exhibit info {}", glb.display()));
     lines.push(format!(
         "open it with:    exhibit view {}",
         views_glb.display()
     ));
-    output::print_lines(&lines)
+    let mut files = vec![
+        scan.clone(),
+        glb.clone(),
+        crate::output::manifest_path(&glb),
+        views_glb.clone(),
+        crate::output::manifest_path(&views_glb),
+    ];
+    files.extend(VIEWS.iter().map(|(name, _)| scans.join(name)));
+    if rendered {
+        files.push(picture);
+    }
+    Ok(Made {
+        lines,
+        files,
+        views_glb,
+        scans,
+        rendered,
+    })
 }
 
 /// Draw the iso view of a model with its reconstructed surface tinted and a scale bar; one line saying what.

@@ -9,8 +9,12 @@ use serde_json::json;
 use crate::output;
 
 #[derive(Debug, clap::Args)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "command-line switches, each its own flag"
+)]
 pub struct Args {
-    /// Scan file to read: .ply .pcd .xyz .pts .txt .csv .obj .stl, or .glb/.gltf to re-encode.
+    /// Scan files to read (the formats are listed below), or a Stanford .conf naming several views.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Where to write the model; the manifest goes beside it as OUT.manifest.json.
@@ -54,6 +58,12 @@ pub struct Args {
     /// model is recorded.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=8))]
     lod: u32,
+    /// Send the model and every raw input it was made from to the court store (needs --store, --case,
+    /// --evidence and a token), resumably, as `exhibit upload MODEL --with-inputs` does.
+    #[arg(long)]
+    upload: bool,
+    #[command(flatten)]
+    target: crate::commands::upload::Target,
     /// Print one JSON object on stdout instead of sentences.
     #[arg(long)]
     json: bool,
@@ -74,7 +84,52 @@ pub struct Report {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let report = ingest(args)?;
+    // Resolve the store, case and evidence before the work: a typo should not cost a reconstruction.
+    let target = if args.upload {
+        Some(args.target.resolve()?)
+    } else {
+        None
+    };
+    let mut report = ingest(args)?;
+    if let Some(target) = target {
+        let model = crate::commands::upload::send(&target, &args.output, "model")?;
+        // The inputs lie beside the files named on the command line (a pose file lists views beside it).
+        let mut dirs: Vec<PathBuf> = args
+            .inputs
+            .iter()
+            .chain(args.poses.iter())
+            .map(|p| match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            })
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        let inputs = crate::commands::upload::send_inputs(&target, &args.output, &dirs)?;
+        report
+            .lines
+            .extend(crate::commands::upload::receipt_lines(&args.output, &model));
+        for (path, input) in &inputs {
+            report.lines.push(format!(
+                "stored raw input {} ({} bytes, sha256 {})",
+                path.display(),
+                input.bytes,
+                input.sha256
+            ));
+        }
+        let mut upload = crate::commands::upload::receipt_json(&model, "model");
+        upload["inputs"] = json!(
+            inputs
+                .iter()
+                .map(|(path, r)| {
+                    let mut v = crate::commands::upload::receipt_json(r, "scan");
+                    v["file"] = json!(path);
+                    v
+                })
+                .collect::<Vec<_>>()
+        );
+        report.json["upload"] = upload;
+    }
     if args.json {
         output::print_json(&report.json)
     } else {
@@ -259,6 +314,15 @@ pub fn demo_args(input: PathBuf, output: PathBuf) -> Args {
         depth: None,
         lod: 4,
         precision_mm: codec::DEFAULT_PRECISION_M * 1e3,
+        upload: false,
+        target: crate::commands::upload::Target {
+            store: None,
+            case: None,
+            evidence: None,
+            token: None,
+            chunk_mb: 8,
+            retry_for_s: 300,
+        },
         json: false,
     }
 }

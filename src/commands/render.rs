@@ -80,7 +80,9 @@ pub struct Args {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (width, height) = parse::size(&args.size, 1..=16384)?;
+    // The device says how large a picture it can draw (8192 to 32768 a side); wgpu checks, and its refusal is an
+    // error naming the limit.
+    let (width, height) = parse::size(&args.size, 1..=65536)?;
     let view = parse::view(&args.view)?;
     let projection = match args.projection.as_str() {
         "orthographic" | "ortho" => Projection::Orthographic,
@@ -174,7 +176,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "frame_ms": times,
         "view": view.name(),
         "projection": args.projection,
-        "antialias": args.aa,
+        // What was drawn with: a device that cannot multisample every target smooths with FXAA instead.
+        "antialias": if args.aa == "msaa" && !gpu.capabilities.msaa4 { "fxaa" } else { args.aa.as_str() },
         "level": model.level,
         "levels": model.levels,
         "triangles": model.triangle_count(),

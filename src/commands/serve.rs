@@ -69,10 +69,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     config.hash_every_download = !args.cached_verification;
     config.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
     config.idle_timeout = Duration::from_secs(args.idle_timeout_s.max(1));
-    config.web_dir = args.web_dir.clone().or_else(|| {
-        let built = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist"));
-        built.join("exhibit_web_bg.wasm").is_file().then_some(built)
-    });
+    config.web_dir = match web_viewer(args.web_dir.as_deref()) {
+        Ok(dir) => Some(dir),
+        Err(why) => {
+            eprintln!(
+                "exhibit serve: warning: no web viewer: {why}. Share pages will show the rendered picture only \
+                 (say so in both languages) until it is built: scripts/build-web, then restart."
+            );
+            None
+        }
+    };
     if !args.no_previews {
         config.previewer = Some(Arc::new(preview));
     }
@@ -107,9 +113,34 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }))
 }
 
+/// The web viewer's files a share page loads; a folder missing any of them would leave pages half working.
+pub const WEB_VIEWER_FILES: [&str; 4] = [
+    "exhibit_web.js",
+    "exhibit_web_bg.wasm",
+    "viewer.js",
+    "case.js",
+];
+
+/// The folder of the web viewer: `given`, or `web/dist` of this source tree; an error says what is missing.
+pub fn web_viewer(given: Option<&std::path::Path>) -> Result<PathBuf, String> {
+    let dir = given.map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist")),
+        std::path::Path::to_path_buf,
+    );
+    let missing: Vec<&str> = WEB_VIEWER_FILES
+        .into_iter()
+        .filter(|f| !dir.join(f).is_file())
+        .collect();
+    if missing.is_empty() {
+        Ok(dir)
+    } else {
+        Err(format!("{} lacks {}", dir.display(), missing.join(", ")))
+    }
+}
+
 /// The share page's picture: the iso view, 800×600, reconstructed surface tinted, with a scale bar.
 /// One graphics device serves every preview (making one costs more than drawing).
-fn preview(glb: &[u8]) -> anyhow::Result<Vec<u8>> {
+pub fn preview(glb: &[u8]) -> anyhow::Result<Vec<u8>> {
     static GPU: std::sync::OnceLock<Result<viewer::gpu::Gpu, String>> = std::sync::OnceLock::new();
     let gpu = GPU
         .get_or_init(|| viewer::gpu::Gpu::headless().map_err(|e| e.to_string()))

@@ -284,7 +284,7 @@ fn rederive(
     // Each raw file is known by its content; its name on this machine does not matter.
     let mut given: Vec<(PathBuf, String)> = Vec::new();
     for raw in raws {
-        given.push((raw.clone(), sha256_of_file(raw)?));
+        given.push((raw.clone(), crate::commands::upload::sha256_of_file(raw)?));
     }
     let mut problems = Vec::new();
     let mut placed = Vec::new();
@@ -461,24 +461,6 @@ impl Store {
 }
 
 /// SHA-256 of a file read in pieces, so a scan of several gigabytes is not held twice.
-fn sha256_of_file(path: &std::path::Path) -> anyhow::Result<String> {
-    use sha2::Digest as _;
-    use std::io::Read as _;
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = vec![0; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(codec::manifest::hex(&hasher.finalize()))
-}
-
 /// JSON pointers of the places two values differ (at most `limit`), depth first.
 fn differences(
     a: &serde_json::Value,

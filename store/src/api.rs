@@ -105,6 +105,7 @@ pub fn escape_html(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// A file name: clean text without folders, so it can never name a path outside where it is put.
@@ -249,6 +250,27 @@ pub async fn create_user(
     ))
 }
 
+/// `GET /api/users`: every user's id, name and role (never a token), for those who manage users; the
+/// command line finds a user by name with it.
+pub async fn list_users(State(state): AppStateRef, caller: Caller) -> ApiResult<Json<Value>> {
+    auth::authorize(&state, &caller, Action::ManageUsers, None, "users").await?;
+    let rows = sqlx::query("SELECT id, name, role FROM users ORDER BY id")
+        .fetch_all(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("listing users", &e))?;
+    let users: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.get::<i64, _>(0),
+                "name": r.get::<String, _>(1),
+                "role": r.get::<String, _>(2),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "users": users })))
+}
+
 /// A unique-constraint violation becomes 409 with `message`; anything else a database error.
 fn unique_or(error: &sqlx::Error, message: &str, context: &str) -> ApiError {
     let text = error.to_string().to_lowercase();
@@ -362,8 +384,22 @@ pub async fn case_json(state: &AppState, id: i64) -> ApiResult<Value> {
 }
 
 /// Case ids from the URL: anything that is not a number is a case that does not exist.
-fn case_id(text: &str) -> ApiResult<i64> {
-    text.parse().map_err(|_| ApiError::not_found())
+/// The case a URL names: its id (digits only), or its court number (`(2026)鲁01知民初1号`, percent-encoded in
+/// the URL). Court numbers always carry more than digits, so the two never collide.
+async fn case_id(state: &AppState, text: &str) -> ApiResult<i64> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().map_err(|_| ApiError::not_found());
+    }
+    if text.is_empty() || text.len() > 120 {
+        return Err(ApiError::not_found());
+    }
+    sqlx::query("SELECT id FROM cases WHERE number = $1")
+        .bind(text)
+        .fetch_optional(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("finding a case by its number", &e))?
+        .map(|row| row.get(0))
+        .ok_or_else(ApiError::not_found)
 }
 
 pub async fn get_case(
@@ -383,7 +419,7 @@ pub async fn case_for(
     case: &str,
     action: Action,
 ) -> ApiResult<i64> {
-    let id = case_id(case)?;
+    let id = case_id(state, case).await?;
     ensure_case(state, id).await?;
     auth::authorize(state, caller, action, Some(id), &format!("case {id}")).await?;
     Ok(id)

@@ -205,7 +205,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/whoami", get(api::whoami))
-        .route("/api/users", post(api::create_user))
+        .route("/api/users", get(api::list_users).post(api::create_user))
         .route("/api/cases", get(api::list_cases).post(api::create_case))
         .route("/api/cases/{case}", get(api::get_case))
         .route("/api/cases/{case}/members", post(api::add_member))

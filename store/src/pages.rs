@@ -61,6 +61,15 @@ pub async fn web_app_file(
     }
 }
 
+/// What a share page does when the web viewer's script cannot even load (a store whose viewer files went
+/// missing, a proxy that blocks them): say so in both languages and leave the rendered picture to show the
+/// model, instead of an empty canvas that says "Loading…" forever. `viewer.js` does the same for every
+/// failure after it has loaded (no WebGL, the wasm missing, a broken download).
+const UNAVAILABLE: &str = "(error) => { const s = document.getElementById('status'); \
+    s.closest('section.live').dataset.state = 'failed'; document.documentElement.dataset.state = 'error'; \
+    s.textContent = '实时三维视图无法载入，请看下方的渲染图。 The live 3D view cannot load here; \
+    the rendered picture below shows the model. (' + error + ')'; }";
+
 /// The live viewer on a share page, when the store serves the web app: a canvas, the design-patent views,
 /// and a line that says what is shown (level, error bound, whether the geometry matches its manifest).
 /// With a second model (`compare`: the saved comparison's transform as JSON, `[]` for as placed), two panes
@@ -93,9 +102,9 @@ pub(crate) fn viewer_block(state: &AppState, base: &str, compare: Option<(&str, 
         return format!(
             "<section class=\"live\"><canvas id=\"view3d\" aria-label=\"3D view of the model\"></canvas>\
              <div class=\"views\">{views}</div>{status}{hint}</section>\
-             <script type=\"module\">import {{ openViewer }} from '/app/viewer.js';\
+             <script type=\"module\">import('/app/viewer.js').then(({{ openViewer }}) => \
              openViewer({{ canvas: document.getElementById('view3d'), url: '{base}/model.glb', \
-             status: document.getElementById('status'), started: 0 }});</script>"
+             status: document.getElementById('status'), started: 0 }})).catch({UNAVAILABLE});</script>"
         );
     };
     format!(
@@ -111,12 +120,12 @@ pub(crate) fn viewer_block(state: &AppState, base: &str, compare: Option<(&str, 
          <div class=\"views\">{views}</div>{status}\
          <p class=\"hint\">左/下 A：被测模型；右/上 B：对比模型，按保存的比对对齐。 A (left): the model measured; \
          B (right): the model compared, aligned as the saved comparison records. One camera for both.</p>{hint}</section>\
-         <script type=\"module\">import {{ openComparison }} from '/app/viewer.js';\
+         <script type=\"module\">import('/app/viewer.js').then(({{ openComparison }}) => \
          openComparison({{ canvasA: document.getElementById('view3d'), canvasB: document.getElementById('view3d-b'), \
          urlA: '{base}/model.glb', urlB: '{base}/other.glb', transform: {transform}, tolerance: {tolerance}, \
          legend: document.getElementById('legend'), \
          status: document.getElementById('status'), swipe: document.getElementById('swipe'), \
-         frame: document.getElementById('compare'), started: 0 }});</script>"
+         frame: document.getElementById('compare'), started: 0 }})).catch({UNAVAILABLE});</script>"
     )
 }
 

@@ -178,7 +178,7 @@ pub async fn create(
         StatusCode::CREATED,
         Json(json!({
             "id": id,
-            "url": link_url(&base, view.as_deref()),
+            "url": link_url(&base),
             "token": token,
             "expires_at": rfc3339(expires_ms),
             "qr_png": format!("{base}/qr.png"),
@@ -190,15 +190,11 @@ pub async fn create(
     ))
 }
 
-/// The link as people receive it: the camera travels in the fragment, which browsers never send.
-fn link_url(base: &str, view: Option<&str>) -> String {
-    match view {
-        Some(view) => format!(
-            "{base}#view={}",
-            url::form_urlencoded::byte_serialize(view.as_bytes()).collect::<String>()
-        ),
-        None => base.to_owned(),
-    }
+/// The link as people receive it: the store's address and the token, nothing more. The camera is stored with
+/// the link and shown on its page, so the link stays about 60 characters and its QR code a small symbol
+/// (version 4 or 5) with large modules that a phone reads across a courtroom.
+fn link_url(base: &str) -> String {
+    base.to_owned()
 }
 
 #[derive(Debug, Deserialize)]
@@ -382,6 +378,8 @@ code{word-break:break-all}img.render{max-width:100%;background:#fff;border:1px s
 .row{display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start}a.button{display:inline-block;padding:8px 14px;\
 background:#234;color:#fff;text-decoration:none;border-radius:4px}\
 section.live canvas{width:100%;height:62vh;display:block;background:#111;touch-action:none;border-radius:4px}\
+section.live[data-state=failed] canvas,section.live[data-state=failed] .views{display:none}\
+section.live[data-state=failed] #status{color:#a00;font-weight:bold}\
 .views{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0}.views button{padding:6px 10px;font-size:.9em}\
 .hint{color:#666;font-size:.85em}\
 .compare .panes{display:flex;gap:4px;position:relative}.compare .panes canvas{width:50%;height:56vh}\
@@ -786,10 +784,7 @@ async fn preview_png(state: &AppState, model: &str) -> ApiResult<Vec<u8>> {
 }
 
 fn qr_of(state: &AppState, link: &Link) -> ApiResult<qrcode::QrCode> {
-    let url = link_url(
-        &format!("{}/s/{}", state.public_url, link.token),
-        link.view.as_deref(),
-    );
+    let url = link_url(&format!("{}/s/{}", state.public_url, link.token));
     qrcode::QrCode::with_error_correction_level(url.as_bytes(), qrcode::EcLevel::M)
         .map_err(|e| ApiError::internal("drawing the QR code", e))
 }

@@ -425,3 +425,115 @@ fn verify_rederive_makes_the_model_again_from_its_raw_scan_under_any_name() {
         String::from_utf8_lossy(&output.stdout)
     );
 }
+
+/// Issue 18: `ingest --help` and the README list the same formats and units, both made from one table.
+#[test]
+fn regression_18_help_and_readme_list_every_format_from_one_table() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let table = ingest::formats::markdown_table();
+    if std::env::var_os("UPDATE_README").is_some() && !readme.contains(&table) {
+        let start = readme.find("| format | extensions |").unwrap();
+        let end = readme[start..].find("<!-- formats end -->").unwrap() + start;
+        let updated = format!("{}{table}{}", &readme[..start], &readme[end..]);
+        std::fs::write(root().join("README.md"), updated).unwrap();
+        return;
+    }
+    assert!(
+        readme.contains(&table),
+        "README's format table differs from ingest/src/formats.rs (UPDATE_README=1 rewrites it):\n{table}"
+    );
+    let help = run(&mut exhibit(&["ingest", "--help"]));
+    assert_eq!(help.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&help.stdout);
+    for row in &ingest::formats::FORMATS {
+        for extension in row.extensions {
+            assert!(help.contains(&format!(".{extension}")), "--help lacks .{extension}:\n{help}");
+        }
+    }
+    for unit in ingest::formats::UNITS {
+        assert!(help.contains(&unit.to_string()), "--help lacks unit {unit}");
+    }
+    assert!(help.contains(&ingest::formats::help_text()), "{help}");
+}
+
+/// Issue 18: a mesh whose normals are mostly good keeps them; the few of zero length are recomputed from the
+/// faces around their vertex and counted (a Stanford dragon OBJ had 66 among 22,998, and lost them all).
+#[test]
+fn regression_18_a_few_zero_normals_are_recomputed_not_all_dropped() {
+    // An octahedron around the origin: each vertex's true normal points along its position.
+    let corners = [
+        [1.0, 0.0, 0.0],
+        [-1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [0.0, -1.0, 0.0],
+        [0.0, 0.0, 1.0],
+        [0.0, 0.0, -1.0],
+    ];
+    let faces = [
+        [1, 3, 5],
+        [3, 2, 5],
+        [2, 4, 5],
+        [4, 1, 5],
+        [3, 1, 6],
+        [2, 3, 6],
+        [4, 2, 6],
+        [1, 4, 6],
+    ];
+    let write = |zero: &[usize], extra_vertex: bool| {
+        let mut obj = String::new();
+        for c in &corners {
+            let _ = writeln!(obj, "v {} {} {}", c[0] * 0.1, c[1] * 0.1, c[2] * 0.1);
+        }
+        if extra_vertex {
+            obj.push_str("v 0.5 0.5 0.5\n");
+        }
+        for (i, c) in corners.iter().enumerate() {
+            if zero.contains(&i) {
+                obj.push_str("vn 0 0 0\n");
+            } else {
+                let _ = writeln!(obj, "vn {} {} {}", c[0], c[1], c[2]);
+            }
+        }
+        if extra_vertex {
+            obj.push_str("vn 0 0 0\n");
+        }
+        for f in &faces {
+            let _ = writeln!(obj, "f {0}//{0} {1}//{1} {2}//{2}", f[0], f[1], f[2]);
+        }
+        obj
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let obj = dir.path().join("octahedron.obj");
+    std::fs::write(&obj, write(&[0, 4], false)).unwrap();
+    let glb = dir.path().join("octahedron.glb");
+    let report = ingest_json(&obj, &glb, &["--lod", "1"]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("octahedron.manifest.json")).unwrap())
+            .unwrap();
+    let read = manifest["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "read")
+        .unwrap();
+    assert_eq!(read["result"]["normals_recomputed"], 2, "{read}");
+    assert_eq!(read["result"]["normals_left_out"], 0, "{read}");
+    assert!(
+        report.to_string().contains("2 normals of zero length recomputed"),
+        "{report}"
+    );
+    let model = codec::read_model(&glb).unwrap();
+    let normals = model.mesh.normals.as_ref().expect("normals kept");
+    for (position, normal) in model.mesh.positions.iter().zip(normals) {
+        let length = position.iter().map(|c| c * c).sum::<f32>().sqrt();
+        let along: f32 = (0..3).map(|a| position[a] / length * normal[a]).sum();
+        assert!(along > 0.999, "normal {normal:?} at {position:?}");
+    }
+    // A vertex on no face has nothing to recompute from: then the normals are left out, and said so.
+    std::fs::write(&obj, write(&[0], true)).unwrap();
+    let report = ingest_json(&obj, &glb, &["--lod", "1"]);
+    assert!(
+        report.to_string().contains("normals of zero length: all normals left out"),
+        "{report}"
+    );
+}

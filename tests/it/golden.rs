@@ -18,13 +18,22 @@ fn golden_dir() -> PathBuf {
     crate::support::root().join("tests/golden")
 }
 
-/// Compare `image` with `tests/golden/NAME.png`.
-pub fn assert_matches_golden(name: &str, image: &RgbaImage) {
+/// Compare `image`, drawn on `backend` (`vulkan`, `gl`), with the one golden `tests/golden/NAME.png`, within the
+/// same tolerance: every backend must draw the same picture. Baselines come from lavapipe (Vulkan) only, so
+/// `UPDATE_GOLDEN=1` rewrites them from that backend alone; a mismatch writes `NAME.BACKEND.new.png`.
+pub fn assert_matches_golden_on(name: &str, backend: Option<&str>, image: &RgbaImage) {
     let path = golden_dir().join(format!("{name}.png"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        image.save(&path).unwrap();
+        if backend.is_none_or(|b| b == "vulkan") {
+            image.save(&path).unwrap();
+        }
         return;
     }
+    let stem = match backend {
+        Some(backend) => format!("{name}.{backend}"),
+        None => name.to_owned(),
+    };
+    let name = stem.as_str();
     let new_path = golden_dir().join(format!("{name}.new.png"));
     let diff_path = golden_dir().join(format!("{name}.diff.png"));
     let Ok(golden) = image::open(&path) else {

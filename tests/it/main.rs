@@ -17,6 +17,7 @@ mod architecture;
 mod cli;
 mod compare;
 mod custody;
+mod demo;
 mod desktop;
 mod gltf_files;
 mod golden;

@@ -9,7 +9,7 @@ use viewer::headless::{RenderRequest, load_model, render};
 use viewer::measure::{ErrorBudget, Measurement};
 use viewer::render::Style;
 
-use crate::golden::assert_matches_golden;
+use crate::golden::assert_matches_golden_on;
 use crate::support::{data, exhibit, run, run_json};
 
 fn small(view: StandardView, style: Style) -> RenderRequest {
@@ -22,68 +22,106 @@ fn small(view: StandardView, style: Style) -> RenderRequest {
     }
 }
 
-fn draw(path: &Path, request: &RenderRequest) -> image::RgbaImage {
-    let gpu = Gpu::headless()
-        .expect("a graphics adapter (lavapipe: apt-get install mesa-vulkan-drivers)");
+fn draw_on(gpu: &Gpu, path: &Path, request: &RenderRequest) -> image::RgbaImage {
     let model = load_model(path, 0).unwrap();
-    render(&gpu, &model, request).unwrap().image
+    render(gpu, &model, request).unwrap().image
+}
+
+/// The backends every golden image is drawn on: Vulkan (Mesa's lavapipe on a machine without a GPU) and GL
+/// (Mesa's llvmpipe through EGL: what wgpu picks on a machine with Mesa's OpenGL and no Vulkan driver).
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Vulkan,
+    Gl,
+}
+
+const BACKENDS: [Backend; 2] = [Backend::Vulkan, Backend::Gl];
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Vulkan => "vulkan",
+            Backend::Gl => "gl",
+        }
+    }
+}
+
+fn gpu_on(backend: Backend) -> Gpu {
+    let backends = match backend {
+        Backend::Vulkan => viewer::wgpu::Backends::VULKAN,
+        Backend::Gl => viewer::wgpu::Backends::GL,
+    };
+    let gpu = Gpu::headless_on(backends).unwrap_or_else(|e| {
+        panic!(
+            "a {} adapter (scripts/test installs Mesa: mesa-vulkan-drivers, libegl-mesa0, libgl1-mesa-dri): {e}",
+            backend.name()
+        )
+    });
+    let drawn_on = format!("{:?}", gpu.info.backend).to_lowercase();
+    assert_eq!(drawn_on, backend.name(), "{}", gpu.adapter_description());
+    gpu
+}
+
+/// Draw `path` with `request` on every backend and compare each picture with the one golden image.
+fn golden_on_every_backend(name: &str, path: &Path, request: &RenderRequest) {
+    for backend in BACKENDS {
+        let image = draw_on(&gpu_on(backend), path, request);
+        assert_matches_golden_on(name, Some(backend.name()), &image);
+    }
 }
 
 #[test]
 fn golden_bunny_front_and_iso() {
     let bunny = data("format-v1/bun_zipper_res4.glb");
-    assert_matches_golden(
+    golden_on_every_backend(
         "bunny-front",
-        &draw(&bunny, &small(StandardView::Front, Style::default())),
+        &bunny,
+        &small(StandardView::Front, Style::default()),
     );
     let flat_wire = Style {
         flat: true,
         wireframe: true,
         ..Style::default()
     };
-    assert_matches_golden(
+    golden_on_every_backend(
         "bunny-iso-flat-wireframe",
-        &draw(&bunny, &small(StandardView::Iso, flat_wire)),
+        &bunny,
+        &small(StandardView::Iso, flat_wire),
     );
     let xray = Style {
         xray: true,
         ..Style::default()
     };
-    assert_matches_golden(
+    golden_on_every_backend(
         "bunny-top-xray",
-        &draw(&bunny, &small(StandardView::Top, xray)),
+        &bunny,
+        &small(StandardView::Top, xray),
     );
 }
 
 #[test]
 fn golden_khronos_samples() {
     let samples = data("gltf/khronos_samples");
-    assert_matches_golden(
+    golden_on_every_backend(
         "box-vertex-colors-iso",
-        &draw(
-            &samples.join("BoxVertexColors/BoxVertexColors.glb"),
-            &small(StandardView::Iso, Style::default()),
-        ),
+        &samples.join("BoxVertexColors/BoxVertexColors.glb"),
+        &small(StandardView::Iso, Style::default()),
     );
     let matcap = Style {
         matcap: true,
         ..Style::default()
     };
-    assert_matches_golden(
+    golden_on_every_backend(
         "duck-left-matcap",
-        &draw(
-            &samples.join("Duck/Duck.glb"),
-            &small(StandardView::Left, matcap),
-        ),
+        &samples.join("Duck/Duck.glb"),
+        &small(StandardView::Left, matcap),
     );
     let mut engine = small(StandardView::Iso, Style::default());
     engine.projection = Projection::Perspective;
-    assert_matches_golden(
+    golden_on_every_backend(
         "2cylinderengine-perspective",
-        &draw(
-            &samples.join("2CylinderEngine/2CylinderEngine.glb"),
-            &engine,
-        ),
+        &samples.join("2CylinderEngine/2CylinderEngine.glb"),
+        &engine,
     );
 }
 
@@ -114,12 +152,13 @@ fn golden_clipped_scan_with_its_section_and_scale_bar() {
     };
     let mut request = small(StandardView::Iso, style);
     request.scale_bar = true;
-    let gpu = Gpu::headless().unwrap();
-    let rendered = render(&gpu, &model, &request).unwrap();
-    assert_eq!(rendered.sections.len(), 1);
-    assert!(rendered.sections[0].length_mm > 0.0);
-    assert!(rendered.scale_bar.is_some());
-    assert_matches_golden("tray-clipped-iso", &rendered.image);
+    for backend in BACKENDS {
+        let rendered = render(&gpu_on(backend), &model, &request).unwrap();
+        assert_eq!(rendered.sections.len(), 1);
+        assert!(rendered.sections[0].length_mm > 0.0);
+        assert!(rendered.scale_bar.is_some());
+        assert_matches_golden_on("tray-clipped-iso", Some(backend.name()), &rendered.image);
+    }
 }
 
 /// A point cloud (a raw range scan kept as points): drawn in its own colour where it has no normals, without
@@ -142,11 +181,17 @@ fn golden_point_cloud() {
     );
     let model = load_model(&glb, 0).unwrap();
     assert!(model.is_points());
-    let image = draw(&glb, &small(StandardView::Front, Style::default()));
-    // Not black: the points show in their colour.
-    let lit = image.pixels().filter(|p| p.0[0] > 120).count();
-    assert!(lit > 2000, "{lit} light pixels");
-    assert_matches_golden("scan-points-front", &image);
+    for backend in BACKENDS {
+        let image = draw_on(
+            &gpu_on(backend),
+            &glb,
+            &small(StandardView::Front, Style::default()),
+        );
+        // Not black: the points show in their colour.
+        let lit = image.pixels().filter(|p| p.0[0] > 120).count();
+        assert!(lit > 2000, "{lit} light pixels on {}", backend.name());
+        assert_matches_golden_on("scan-points-front", Some(backend.name()), &image);
+    }
 }
 
 /// A cube of 100 mm, encoded with its measured error, picked the way the viewer picks: through camera rays.
@@ -305,5 +350,82 @@ fn view_refuses_what_it_cannot_open_before_opening_a_window() {
         assert_eq!(output.status.code(), Some(1), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
+
+/// `exhibit` as on a machine with Mesa's OpenGL and no Vulkan driver: the Vulkan loader finds no driver, so
+/// wgpu falls back to its GL backend (llvmpipe through EGL), as it did where issue 18 was found.
+fn exhibit_without_vulkan(args: &[&str]) -> std::process::Command {
+    let mut command = exhibit(args);
+    command
+        .env_remove("WGPU_BACKEND")
+        .env("VK_ICD_FILENAMES", "/nonexistent/no-vulkan-driver.json")
+        .env("VK_DRIVER_FILES", "/nonexistent/no-vulkan-driver.json");
+    command
+}
+
+/// Issue 18: `exhibit render` panicked on wgpu's GL backend (view formats it lacks); now it draws there, and a
+/// wgpu error (here a picture larger than the device allows) is an error message and exit 1, never a panic.
+#[test]
+fn regression_18_render_works_on_gl_without_vulkan_and_gpu_errors_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("bunny.png");
+    let model = data("format-v1/bun_zipper_res4.glb");
+    let model = model.to_str().unwrap();
+    let json = run_json(&mut exhibit_without_vulkan(&[
+        "render",
+        model,
+        "-o",
+        png.to_str().unwrap(),
+        "--size",
+        "320x240",
+        "--view",
+        "front",
+        "--aa",
+        "msaa",
+        "--json",
+    ]));
+    let adapter = json["adapter"].as_str().unwrap();
+    assert!(adapter.contains("Gl"), "drawn on GL: {adapter}");
+    let drawn = image::open(&png).unwrap().to_rgba8();
+    // The same picture as the golden one lavapipe drew (same tolerance), MSAA or its FXAA fallback aside:
+    // compare the FXAA picture instead.
+    assert_eq!(drawn.dimensions(), (320, 240));
+    let fxaa = dir.path().join("fxaa.png");
+    run_json(&mut exhibit_without_vulkan(&[
+        "render",
+        model,
+        "-o",
+        fxaa.to_str().unwrap(),
+        "--size",
+        "320x240",
+        "--view",
+        "front",
+        "--json",
+    ]));
+    assert_matches_golden_on(
+        "bunny-front",
+        Some("gl-cli"),
+        &image::open(&fxaa).unwrap().to_rgba8(),
+    );
+    // A validation error, on each backend: exit 1 with a sentence naming what failed.
+    for (backend, mut command) in [
+        (
+            "gl",
+            exhibit_without_vulkan(&["render", model, "-o", png.to_str().unwrap(), "--size", "40000x8"]),
+        ),
+        (
+            "vulkan",
+            exhibit(&["render", model, "-o", png.to_str().unwrap(), "--size", "40000x8"]),
+        ),
+    ] {
+        let output = run(&mut command);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{backend}: {stderr}");
+        assert!(
+            stderr.contains("drawing the model failed on") && stderr.contains("40000"),
+            "{backend}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{backend}: {stderr}");
     }
 }

@@ -122,7 +122,20 @@ pub fn run(options: ViewOptions) -> Result<(), ViewerError> {
             )))
         }),
     )
-    .map_err(|e| ViewerError::Gpu(format!("the window failed: {e}")))
+    .map_err(|e| ViewerError::Gpu(format!("the window failed: {e}")))?;
+    match FATAL.lock().map(|mut fatal| fatal.take()) {
+        Ok(Some(message)) => Err(ViewerError::Gpu(message)),
+        _ => Ok(()),
+    }
+}
+
+/// The wgpu error that closed the window, for [`run`] to return once the event loop has ended.
+static FATAL: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+fn record_fatal(message: String) {
+    if let Ok(mut fatal) = FATAL.lock() {
+        fatal.get_or_insert(message);
+    }
 }
 
 fn install_fonts(ctx: &egui::Context) {
@@ -336,16 +349,19 @@ impl ViewerApp {
         });
         // FXAA on a CPU adapter (lavapipe), where 4× multisampling would cost 4× the frame; MSAA on a GPU.
         let antialias = crate::render::Antialias::for_device(state.adapter.get_info().device_type);
+        let capabilities = crate::render::Capabilities::of(&state.adapter);
         let renderer = Renderer::new(
             &state.device,
             wgpu::TextureFormat::Rgba8UnormSrgb,
             antialias,
+            capabilities,
         );
-        let gpu = Gpu {
-            device: state.device.clone(),
-            queue: state.queue.clone(),
-            info: state.adapter.get_info(),
-        };
+        let gpu = Gpu::from_parts(
+            state.device.clone(),
+            state.queue.clone(),
+            state.adapter.get_info(),
+            capabilities,
+        );
         let mut annotations = Vec::new();
         let mut annotations_for = None;
         let mut status = String::new();
@@ -1929,6 +1945,14 @@ fn label(painter: &egui::Painter, at: Pos2, text: &str, color: Color32) {
 
 impl eframe::App for ViewerApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        // A wgpu error (validation, out of memory, a lost device) ends the window with its message: the
+        // picture can no longer be trusted to show the model.
+        let errors = self.gpu.take_escaped();
+        if let Some(first) = errors.first() {
+            record_fatal(format!("drawing the window failed on {}: {first}", self.gpu.info.name));
+            self.ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
         self.receive();
         self.receive_second();
         self.shortcuts();

@@ -220,7 +220,18 @@ pub fn render(
 
 /// Render `model` once per request (several views of one model, for a report): the pipelines are built and the
 /// model uploaded once per anti-aliasing mode, not once per picture.
+///
+/// Every wgpu error on the way (a picture larger than the device allows, out of memory, a lost device) is an
+/// `Err` naming what failed, never a panic.
 pub fn render_all(
+    gpu: &Gpu,
+    model: &SceneModel,
+    requests: &[RenderRequest],
+) -> Result<Vec<Rendered>, ViewerError> {
+    gpu.scoped("drawing the model", || render_all_unscoped(gpu, model, requests))
+}
+
+fn render_all_unscoped(
     gpu: &Gpu,
     model: &SceneModel,
     requests: &[RenderRequest],
@@ -239,6 +250,7 @@ pub fn render_all(
                 &gpu.device,
                 wgpu::TextureFormat::Rgba8UnormSrgb,
                 request.antialias,
+                gpu.capabilities,
             );
             let started = Instant::now();
             let gpu_model = renderer.upload(&gpu.device, model);
@@ -273,10 +285,10 @@ fn render_with(
     model: &SceneModel,
     request: &RenderRequest,
 ) -> Result<Rendered, ViewerError> {
-    if request.width == 0 || request.height == 0 || request.width > 16384 || request.height > 16384
-    {
+    // The largest picture is the device's own limit (8192 to 16384 pixels a side), which wgpu checks.
+    if request.width == 0 || request.height == 0 {
         return Err(ViewerError::Invalid(format!(
-            "picture size {}x{} is outside 1..16384",
+            "picture size {}x{} is empty",
             request.width, request.height
         )));
     }

@@ -27,3 +27,5 @@ pub mod report;
 pub mod scene;
 
 pub use error::ViewerError;
+/// The wgpu the viewer draws with, for callers that choose backends or read adapter facts.
+pub use wgpu;

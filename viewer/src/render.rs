@@ -236,6 +236,41 @@ impl Antialias {
     }
 }
 
+/// What a device can do beyond WebGL2's floor, as far as the renderer cares. wgpu's GL backend (Mesa llvmpipe
+/// through EGL) and a browser's WebGL2 lack some of it; Vulkan and WebGPU devices have it all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Downlevel flags: `VIEW_FORMATS` (see [`Targets::display_view`]) and `INDEPENDENT_BLEND` (x-ray and
+    /// wireframe) matter here.
+    pub downlevel: wgpu::DownlevelFlags,
+    /// Whether the picture, normal/depth and depth formats can all be drawn with 4 samples per pixel.
+    pub msaa4: bool,
+}
+
+impl Capabilities {
+    /// What `adapter` offers. Formats count as multisampled only where both the adapter and wgpu's guaranteed
+    /// features say so (the renderer does not ask for adapter-specific format features).
+    #[must_use]
+    pub fn of(adapter: &wgpu::Adapter) -> Self {
+        let msaa4 = [wgpu::TextureFormat::Rgba8UnormSrgb, NORMAL_DEPTH_FORMAT, DEPTH_FORMAT]
+            .into_iter()
+            .all(|format| {
+                adapter
+                    .get_texture_format_features(format)
+                    .flags
+                    .sample_count_supported(4)
+                    && format
+                        .guaranteed_format_features(wgpu::Features::empty())
+                        .flags
+                        .sample_count_supported(4)
+            });
+        Self {
+            downlevel: adapter.get_downlevel_capabilities().flags,
+            msaa4,
+        }
+    }
+}
+
 /// Pipelines and layouts; one per device and colour format.
 #[derive(Debug)]
 pub struct Renderer {
@@ -347,7 +382,8 @@ fn mat(m: glam::Mat4) -> [[f32; 4]; 4] {
 }
 
 impl Renderer {
-    /// Pipelines for pictures in `color_format`, smoothed by `antialias`.
+    /// Pipelines for pictures in `color_format` on a device with `capabilities`, smoothed by `antialias`
+    /// (4× multisampling falls back to FXAA where the device cannot multisample every target).
     #[allow(
         clippy::too_many_lines,
         reason = "each pipeline's description is long; together they read as one table"
@@ -357,22 +393,14 @@ impl Renderer {
         device: &wgpu::Device,
         color_format: wgpu::TextureFormat,
         antialias: Antialias,
+        capabilities: Capabilities,
     ) -> Self {
-        Self::for_device(device, color_format, antialias, wgpu::DownlevelFlags::all())
-    }
-
-    /// Like [`Renderer::new`] for a device with only `downlevel` capabilities (a browser's WebGL2).
-    #[allow(
-        clippy::too_many_lines,
-        reason = "each pipeline's description is long; together they read as one table"
-    )]
-    #[must_use]
-    pub fn for_device(
-        device: &wgpu::Device,
-        color_format: wgpu::TextureFormat,
-        antialias: Antialias,
-        downlevel: wgpu::DownlevelFlags,
-    ) -> Self {
+        let downlevel = capabilities.downlevel;
+        let antialias = if antialias == Antialias::Msaa4 && !capabilities.msaa4 {
+            Antialias::Fxaa
+        } else {
+            antialias
+        };
         let independent_blend = downlevel.contains(wgpu::DownlevelFlags::INDEPENDENT_BLEND);
         let sample_count = antialias.samples();
         let frame_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {

@@ -9,7 +9,7 @@
 
 use glam::DMat4;
 use viewer::camera::{Camera, Projection, StandardView};
-use viewer::render::{Antialias, DrawItem, GpuModel, Renderer, Style, Targets};
+use viewer::render::{Antialias, Capabilities, DrawItem, GpuModel, Renderer, Style, Targets};
 use viewer::scene::SceneModel;
 use wasm_bindgen::prelude::*;
 
@@ -112,11 +112,11 @@ impl Viewer {
         config.present_mode = wgpu::PresentMode::Fifo;
         surface.configure(&device, &config);
         // FXAA, as `exhibit render` uses on a CPU device: the same picture, and cheap on a phone.
-        let renderer = Renderer::for_device(
+        let renderer = Renderer::new(
             &device,
             wgpu::TextureFormat::Rgba8UnormSrgb,
             Antialias::Fxaa,
-            adapter.get_downlevel_capabilities().flags,
+            Capabilities::of(&adapter),
         );
         let blit = Blit::new(&device, format);
         Ok(Viewer {

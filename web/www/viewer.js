@@ -17,7 +17,10 @@ function say(status, text) {
 function fail(status, message) {
   root.dataset.state = 'error';
   root.dataset.error = message;
-  say(status, `无法显示模型 Cannot show the model: ${message}`);
+  // The live view is gone: hide its empty canvas and point at the rendered picture the page also carries.
+  const section = status && status.closest('section.live');
+  if (section) section.dataset.state = 'failed';
+  say(status, `实时三维视图无法载入，请看下方的渲染图。 The live 3D view cannot load here; the rendered picture below shows the model. (${message})`);
 }
 
 /** Join downloaded parts into one buffer of `length` bytes (zeros after the parts). */
@@ -62,10 +65,14 @@ function describe(facts) {
   return `${size} · ${level}${bound}${hash}`;
 }
 
-/** The view the link carries in its fragment: `#view=front` or `#view={camera JSON}`. */
+/**
+ * The view to open with: a fragment the reader added (`#view=front` or `#view={camera JSON}`), else the view
+ * stored with the link, which the page shows in its table (links stay short, so their QR codes stay small).
+ */
 function viewFromFragment() {
   const fragment = new URLSearchParams(location.hash.slice(1));
-  return fragment.get('view');
+  const stored = document.querySelector('[data-key="view"]');
+  return fragment.get('view') || (stored ? stored.textContent : null);
 }
 
 /**

@@ -1,0 +1,245 @@
+//! The command line's one client for the court store's JSON API: the address and token given once, every
+//! refusal turned into an error that names what was asked and the store's reason.
+//!
+//! Cases are named by id or court number and evidence items by id or label everywhere on the command line;
+//! [`Store::case_id`] and [`Store::evidence_id`] turn those names into the ids the upload protocol carries.
+
+use std::fmt::Write as _;
+
+use anyhow::{Context as _, bail};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// A court store reached over HTTP with one caller's token.
+#[derive(Debug, Clone)]
+pub struct Store {
+    base: String,
+    token: String,
+    http: reqwest::blocking::Client,
+}
+
+/// A case as the API describes it (the fields the command line reads).
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+pub struct Case {
+    pub id: i64,
+    pub number: String,
+    #[serde(default)]
+    pub court: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub members: Vec<Value>,
+    #[serde(default)]
+    pub parties: Vec<Value>,
+}
+
+/// A user as `GET /api/users` lists them, and `POST /api/users` answers (with the token, shown once).
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// `GET /api/users`'s answer.
+#[derive(Debug, serde::Deserialize)]
+pub struct Users {
+    pub users: Vec<User>,
+}
+
+impl Store {
+    /// A client for the store at `base` (`http://127.0.0.1:8080`), calling as the holder of `token`.
+    pub fn new(base: &str, token: &str) -> anyhow::Result<Self> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            bail!("--store {base:?}: expected an address such as http://127.0.0.1:8080");
+        }
+        let http = reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_mins(2))
+            .build()
+            .context("cannot make an HTTP client")?;
+        Ok(Self {
+            base,
+            token: token.to_owned(),
+            http,
+        })
+    }
+
+    /// The store's address, without a trailing slash.
+    #[must_use]
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The token this client calls with.
+    #[must_use]
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// `GET path` (below the address), its JSON answer as `T`.
+    pub fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> anyhow::Result<T> {
+        let request = self.http.get(self.url(path)).bearer_auth(&self.token);
+        self.answer(request, what)
+    }
+
+    /// `POST path` with `body` as JSON, the answer as `T`.
+    pub fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        what: &str,
+    ) -> anyhow::Result<T> {
+        let body = serde_json::to_vec(body).context("encoding the request")?;
+        let request = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .header("Content-Type", "application/json")
+            .body(body);
+        self.answer(request, what)
+    }
+
+    /// The bytes at `url` (a full address the store gave, such as a QR code's).
+    pub fn get_bytes(&self, url: &str, what: &str) -> anyhow::Result<Vec<u8>> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .with_context(|| format!("{what}: cannot reach {url}"))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .with_context(|| format!("{what}: reading the answer from {url}"))?;
+        if !status.is_success() {
+            bail!("{what}: the store answered {status} for {url}");
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// The id of the case named `case`: an id as it is, a court number looked up (the store answers 404 alike
+    /// for a case that does not exist and one the caller may not see).
+    pub fn case_id(&self, case: &str) -> anyhow::Result<i64> {
+        if !case.is_empty() && case.bytes().all(|b| b.is_ascii_digit()) {
+            return case
+                .parse()
+                .with_context(|| format!("case {case:?}: not an id"));
+        }
+        Ok(self.case(case)?.id)
+    }
+
+    /// The case named `case` (id or court number).
+    pub fn case(&self, case: &str) -> anyhow::Result<Case> {
+        self.get(
+            &format!("/api/cases/{}", segment(case)),
+            &format!("reading case {case}"),
+        )
+    }
+
+    /// The id of the evidence item named `evidence` in case `case`: an id as it is, a label looked up.
+    pub fn evidence_id(&self, case: i64, evidence: &str) -> anyhow::Result<i64> {
+        if !evidence.is_empty() && evidence.bytes().all(|b| b.is_ascii_digit()) {
+            return evidence
+                .parse()
+                .with_context(|| format!("evidence {evidence:?}: not an id"));
+        }
+        let list: Value = self.get(
+            &format!("/api/cases/{case}/evidence"),
+            &format!("listing the evidence of case {case}"),
+        )?;
+        let items = list["evidence"].as_array().cloned().unwrap_or_default();
+        items
+            .iter()
+            .find(|item| item["label"].as_str() == Some(evidence))
+            .and_then(|item| item["id"].as_i64())
+            .with_context(|| {
+                let labels: Vec<&str> = items.iter().filter_map(|i| i["label"].as_str()).collect();
+                format!(
+                    "case {case} has no evidence item labelled {evidence:?} (it has: {})",
+                    if labels.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        labels.join(", ")
+                    }
+                )
+            })
+    }
+
+    /// The id of the user named `user`: an id as it is, a name looked up (needs the right to manage users).
+    pub fn user_id(&self, user: &str) -> anyhow::Result<i64> {
+        if !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()) {
+            return user
+                .parse()
+                .with_context(|| format!("user {user:?}: not an id"));
+        }
+        let list: Users = self.get("/api/users", "listing users")?;
+        list.users
+            .iter()
+            .find(|u| u.name == user)
+            .map(|u| u.id)
+            .with_context(|| format!("the store has no user named {user:?}"))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn answer<T: DeserializeOwned>(
+        &self,
+        request: reqwest::blocking::RequestBuilder,
+        what: &str,
+    ) -> anyhow::Result<T> {
+        let response = request
+            .send()
+            .with_context(|| format!("{what}: cannot reach the store at {}", self.base))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .with_context(|| format!("{what}: reading the store's answer"))?;
+        if !status.is_success() {
+            let reason = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| text.chars().take(300).collect());
+            bail!("{what}: the store refused ({status}): {reason}");
+        }
+        serde_json::from_str(&text)
+            .with_context(|| format!("{what}: the store's answer is not the JSON expected"))
+    }
+}
+
+/// One URL path segment: a court number such as `(2026)鲁01知民初1号` percent-encoded.
+#[must_use]
+pub fn segment(text: &str) -> String {
+    url_escape(text)
+}
+
+fn url_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn court_numbers_become_one_path_segment() {
+        assert_eq!(segment("12"), "12");
+        assert_eq!(
+            segment("(2026)鲁01知民初1号"),
+            "%282026%29%E9%B2%8101%E7%9F%A5%E6%B0%91%E5%88%9D1%E5%8F%B7"
+        );
+        assert_eq!(segment("a/b?c#d"), "a%2Fb%3Fc%23d");
+    }
+}
