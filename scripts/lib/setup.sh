@@ -50,7 +50,8 @@ install_web_viewer() {
   fi
   if ! wasm-bindgen --version 2>/dev/null | grep -q " $version"; then
     say "installing wasm-bindgen-cli $version (about 10 CPU-minutes, once)"
-    cargo install wasm-bindgen-cli --version "$version" --locked --quiet
+    # Not --locked: its lock file names a webpki-roots the registry no longer offers.
+    cargo install wasm-bindgen-cli --version "$version" --quiet
   fi
   local stamp=web/dist/exhibit_web_bg.wasm
   if [ -f "$stamp" ] && [ -f web/dist/case.js ] \

@@ -485,7 +485,8 @@ fn regression_18_a_few_zero_normals_are_recomputed_not_all_dropped() {
             let _ = writeln!(obj, "v {} {} {}", c[0] * 0.1, c[1] * 0.1, c[2] * 0.1);
         }
         if extra_vertex {
-            obj.push_str("v 0.5 0.5 0.5\n");
+            // A second vertex where the first is: its only face has no area.
+            obj.push_str("v 0.1 0 0\n");
         }
         for (i, c) in corners.iter().enumerate() {
             if zero.contains(&i) {
@@ -499,6 +500,9 @@ fn regression_18_a_few_zero_normals_are_recomputed_not_all_dropped() {
         }
         for f in &faces {
             let _ = writeln!(obj, "f {0}//{0} {1}//{1} {2}//{2}", f[0], f[1], f[2]);
+        }
+        if extra_vertex {
+            obj.push_str("f 1//1 7//7 3//3\n");
         }
         obj
     };
@@ -529,7 +533,8 @@ fn regression_18_a_few_zero_normals_are_recomputed_not_all_dropped() {
         let along: f32 = (0..3).map(|a| position[a] / length * normal[a]).sum();
         assert!(along > 0.999, "normal {normal:?} at {position:?}");
     }
-    // A vertex on no face has nothing to recompute from: then the normals are left out, and said so.
+    // A vertex whose only face has no area has nothing to recompute from: then the normals are left out, and
+    // said so.
     std::fs::write(&obj, write(&[0], true)).unwrap();
     let report = ingest_json(&obj, &glb, &["--lod", "1"]);
     assert!(

@@ -16,6 +16,7 @@
 mod architecture;
 mod cli;
 mod compare;
+mod court_cli;
 mod custody;
 mod demo;
 mod desktop;

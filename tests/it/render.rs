@@ -428,4 +428,12 @@ fn regression_18_render_works_on_gl_without_vulkan_and_gpu_errors_exit_1() {
         );
         assert!(!stderr.contains("panicked"), "{backend}: {stderr}");
     }
+    // No adapter at all (a backend this system does not have): the message says what to install.
+    let output = run(exhibit(&["render", model, "-o", png.to_str().unwrap()]).env("WGPU_BACKEND", "dx12"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no graphics adapter") && stderr.contains("apt-get install mesa-vulkan-drivers"),
+        "{stderr}"
+    );
 }

@@ -420,3 +420,78 @@ fn a_share_link_opens_the_live_viewer_in_a_real_browser() {
         "{report}"
     );
 }
+
+/// Issue 18: where the live viewer cannot load (here its wasm is damaged), the share page says so in both
+/// languages, hides the empty canvas and shows the rendered picture; a store without a complete viewer warns at
+/// start-up and serves pages with the picture alone.
+#[test]
+fn regression_18_a_share_page_whose_viewer_cannot_load_says_so_and_shows_the_picture() {
+    let dist = web_dist();
+    let work = tempfile::tempdir().unwrap();
+    let broken = work.path().join("broken-web");
+    std::fs::create_dir(&broken).unwrap();
+    for file in ["exhibit_web.js", "viewer.js", "case.js"] {
+        std::fs::copy(dist.join(file), broken.join(file)).unwrap();
+    }
+    std::fs::write(broken.join("exhibit_web_bg.wasm"), b"<html>not a wasm module</html>").unwrap();
+    let model = work.path().join("bunny.glb");
+    run_json(&mut exhibit(&[
+        "ingest",
+        root()
+            .join("assets/stanford-bunny/bun_zipper.ply")
+            .to_str()
+            .unwrap(),
+        "-o",
+        model.to_str().unwrap(),
+        "--json",
+    ]));
+    let server = Server::start(
+        &Backend::Embedded,
+        &work.path().join("data"),
+        &["--web-dir", broken.to_str().unwrap()],
+    );
+    let court = Court::set_up(&server);
+    let uploaded = upload(
+        &court.technician,
+        &model,
+        court.case,
+        court.evidence,
+        "model",
+        1 << 20,
+        &work.path().join("state"),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let link = court.judge.create(
+        "/api/shares",
+        &json!({ "model": uploaded.sha256, "expires_in_s": 3600 }),
+    );
+    let url = link["url"].as_str().unwrap().to_owned();
+    let seen = browse(&url, work.path(), &["--expect-unavailable"]);
+    let status = seen["viewer_status"].as_str().unwrap();
+    assert!(
+        status.contains("实时三维视图无法载入") && status.contains("The live 3D view cannot load here"),
+        "{seen}"
+    );
+    assert_eq!(seen["canvas_visible"], false, "{seen}");
+    assert_eq!(seen["section_state"], "failed", "{seen}");
+    assert_eq!(seen["picture"]["width"], 800, "the rendered picture shows: {seen}");
+    assert_eq!(seen["picture"]["visible"], true, "{seen}");
+
+    // A viewer folder missing a file is refused at start-up with a warning naming it; pages show the picture.
+    let partial = work.path().join("partial-web");
+    std::fs::create_dir(&partial).unwrap();
+    std::fs::copy(dist.join("viewer.js"), partial.join("viewer.js")).unwrap();
+    let second = Server::start(
+        &Backend::Embedded,
+        &work.path().join("data2"),
+        &["--web-dir", partial.to_str().unwrap()],
+    );
+    let log = second.log();
+    assert!(
+        log.contains("warning: no web viewer") && log.contains("exhibit_web_bg.wasm"),
+        "{log}"
+    );
+    let anonymous = super::store_support::Api::new(&second.url, "");
+    assert_eq!(anonymous.get("/app/viewer.js").status, 404);
+}

@@ -6,6 +6,7 @@
 //   --webgpu         SwiftShader WebGPU flags (otherwise WebGL2 through ANGLE/SwiftShader)
 //   --touch-orbit    after the first frame, drag one finger across the canvas and screenshot again
 //   --expect-closed  the link is expired or revoked: report the HTTP status and the page's words
+//   --expect-unavailable  the live viewer cannot load: report what the page says and shows instead
 //   --throttle KBPS  download at most KBPS kilobytes per second, with 60 ms latency (a 4G-class link)
 //   --case-page TOKEN  URL is a case page: sign in with TOKEN, report what it lists, open the first version
 //   --compare        a link to two models: wait for the second, report the saved heat map image, and screenshot
@@ -72,6 +73,16 @@ try {
     }
   } else if (has('--expect-closed')) {
     result.text = await page.locator('body').innerText();
+  } else if (has('--expect-unavailable')) {
+    // The live viewer cannot load: the page must say so and show its rendered picture, not an empty canvas.
+    await page.waitForFunction(() => document.documentElement.dataset.state === 'error', null, { timeout: 60000 });
+    await page.waitForFunction(() => { const img = document.querySelector('img.render'); return img && img.complete; }, null, { timeout: 60000 });
+    Object.assign(result, await page.evaluate(() => ({ ...document.documentElement.dataset })));
+    result.viewer_status = await page.locator('#status').innerText();
+    result.canvas_visible = await page.locator('#view3d').isVisible();
+    result.section_state = await page.evaluate(() => document.querySelector('section.live').dataset.state || null);
+    result.picture = await page.evaluate(() => { const img = document.querySelector('img.render'); return { width: img.naturalWidth, height: img.naturalHeight, visible: img.offsetWidth > 0 }; });
+    await page.screenshot({ path: join(out, 'page.png'), fullPage: true });
   } else {
     await page.waitForFunction(() => ['shown', 'error'].includes(document.documentElement.dataset.state) && (document.documentElement.dataset.state === 'error' || document.documentElement.dataset.fullDetailMs), null, { timeout: 120000 });
     const marks = await page.evaluate(() => ({ ...document.documentElement.dataset }));
