@@ -10,7 +10,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-
 /// Trustworthy 3D models of court evidence.
 #[derive(Debug, Parser)]
 #[command(name = "exhibit", version, about, long_about = None)]

@@ -47,7 +47,8 @@ mod tests {
     #[test]
     fn a_short_link_is_a_small_symbol_drawn_in_half_blocks() {
         let (lines, version) =
-            terminal_lines("http://192.168.100.200:8080/s/0123456789abcdef0123456789abcdef").unwrap();
+            terminal_lines("http://192.168.100.200:8080/s/0123456789abcdef0123456789abcdef")
+                .unwrap();
         assert!(version <= 5, "version {version}");
         let modules = 17 + 4 * usize::try_from(version).unwrap();
         // Two modules a cell vertically, one horizontally, with a quiet zone of two on each side.

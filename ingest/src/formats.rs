@@ -168,7 +168,10 @@ mod tests {
                 assert!(seen.insert(*extension), "{extension} listed twice");
                 assert_eq!(by_extension(extension), Some(row.format));
             }
-            assert_eq!(row.format.default_unit().to_string(), row.default_unit.split(',').next().unwrap_or_default());
+            assert_eq!(
+                row.format.default_unit().to_string(),
+                row.default_unit.split(',').next().unwrap_or_default()
+            );
         }
         assert_eq!(by_extension("PLY"), Some(ScanFormat::Ply));
         assert_eq!(by_extension("docx"), None);

@@ -19,10 +19,21 @@ pub struct Args {
 #[derive(Debug, clap::Args)]
 pub struct StoreArgs {
     /// The store's address, e.g. `http://127.0.0.1:8080`.
-    #[arg(long, global = true, env = "EXHIBIT_STORE", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "EXHIBIT_STORE",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub store: String,
     /// Bearer token (or the environment variable `EXHIBIT_TOKEN`).
-    #[arg(long, global = true, env = "EXHIBIT_TOKEN", hide_env_values = true, default_value = "")]
+    #[arg(
+        long,
+        global = true,
+        env = "EXHIBIT_TOKEN",
+        hide_env_values = true,
+        default_value = ""
+    )]
     pub token: String,
     /// Print one JSON object on stdout instead of sentences.
     #[arg(long, global = true)]

@@ -84,12 +84,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     let made = make_models(args)?;
     let running = court::start_store(&args.out.join("store"), &bind)?;
-    let court = court::run_case(
-        &running,
-        &made.views_glb,
-        &made.scans,
-        &args.out,
-    )?;
+    let court = court::run_case(&running, &made.views_glb, &made.scans, &args.out)?;
     let mut files = made.files.clone();
     files.push(court.qr_png.clone());
     if args.json {
@@ -125,7 +120,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         output::print_lines(&lines)?;
     }
     if args.serve {
-        eprintln!("exhibit demo: the store is serving at {} until Ctrl-C", court.store_url);
+        eprintln!(
+            "exhibit demo: the store is serving at {} until Ctrl-C",
+            court.store_url
+        );
         return running.serve_forever();
     }
     Ok(())

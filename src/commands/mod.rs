@@ -3,8 +3,8 @@
 pub mod case;
 pub mod compare;
 pub mod demo;
-pub mod info;
 pub mod evidence;
+pub mod info;
 pub mod ingest;
 pub mod parse;
 pub mod render;

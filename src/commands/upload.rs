@@ -103,11 +103,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     if args.json {
         let mut value = receipt_json(&receipt, &args.kind);
-        value["inputs"] = json!(inputs.iter().map(|(path, r)| {
-            let mut v = receipt_json(r, "scan");
-            v["file"] = json!(path);
-            v
-        }).collect::<Vec<_>>());
+        value["inputs"] = json!(
+            inputs
+                .iter()
+                .map(|(path, r)| {
+                    let mut v = receipt_json(r, "scan");
+                    v["file"] = json!(path);
+                    v
+                })
+                .collect::<Vec<_>>()
+        );
         return output::print_json(&value);
     }
     let mut lines = receipt_lines(&args.file, &receipt);
@@ -165,7 +170,12 @@ pub fn send_inputs(
     let manifest = codec::read_model(model)
         .with_context(|| format!("reading {}", model.display()))?
         .manifest
-        .with_context(|| format!("{} carries no manifest, so its inputs are unknown", model.display()))?;
+        .with_context(|| {
+            format!(
+                "{} carries no manifest, so its inputs are unknown",
+                model.display()
+            )
+        })?;
     let mut by_hash = std::collections::BTreeMap::new();
     let mut entries = Vec::new();
     for dir in dirs {
@@ -196,7 +206,10 @@ pub fn send_inputs(
     if !missing.is_empty() {
         anyhow::bail!(
             "{} hold(s) no file with these inputs' hashes of {}: {}",
-            dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             model.display(),
             missing.join(", ")
         );

@@ -447,7 +447,10 @@ fn regression_18_help_and_readme_list_every_format_from_one_table() {
     let help = String::from_utf8_lossy(&help.stdout);
     for row in &ingest::formats::FORMATS {
         for extension in row.extensions {
-            assert!(help.contains(&format!(".{extension}")), "--help lacks .{extension}:\n{help}");
+            assert!(
+                help.contains(&format!(".{extension}")),
+                "--help lacks .{extension}:\n{help}"
+            );
         }
     }
     for unit in ingest::formats::UNITS {
@@ -511,9 +514,10 @@ fn regression_18_a_few_zero_normals_are_recomputed_not_all_dropped() {
     std::fs::write(&obj, write(&[0, 4], false)).unwrap();
     let glb = dir.path().join("octahedron.glb");
     let report = ingest_json(&obj, &glb, &["--lod", "1"]);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("octahedron.manifest.json")).unwrap())
-            .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("octahedron.manifest.json")).unwrap(),
+    )
+    .unwrap();
     let read = manifest["steps"]
         .as_array()
         .unwrap()
@@ -523,7 +527,9 @@ fn regression_18_a_few_zero_normals_are_recomputed_not_all_dropped() {
     assert_eq!(read["result"]["normals_recomputed"], 2, "{read}");
     assert_eq!(read["result"]["normals_left_out"], 0, "{read}");
     assert!(
-        report.to_string().contains("2 normals of zero length recomputed"),
+        report
+            .to_string()
+            .contains("2 normals of zero length recomputed"),
         "{report}"
     );
     let model = codec::read_model(&glb).unwrap();
@@ -538,7 +544,9 @@ fn regression_18_a_few_zero_normals_are_recomputed_not_all_dropped() {
     std::fs::write(&obj, write(&[0], true)).unwrap();
     let report = ingest_json(&obj, &glb, &["--lod", "1"]);
     assert!(
-        report.to_string().contains("normals of zero length: all normals left out"),
+        report
+            .to_string()
+            .contains("normals of zero length: all normals left out"),
         "{report}"
     );
 }

@@ -32,11 +32,26 @@ fn regression_18_clerk_and_technician_work_from_the_command_line_by_court_number
     let work = tempfile::tempdir().unwrap();
     let server = Server::start(&Backend::Embedded, &work.path().join("data"), &[]);
     let admin = server.admin_token();
-    let judge = as_user(&server, &admin, &["user", "add", "审判员 Wang", "--role", "judge"]);
-    let technician = as_user(&server, &admin, &["user", "add", "技术员 Li", "--role", "technician"]);
-    let plaintiff = as_user(&server, &admin, &["user", "add", "甲公司", "--role", "party"]);
+    let judge = as_user(
+        &server,
+        &admin,
+        &["user", "add", "审判员 Wang", "--role", "judge"],
+    );
+    let technician = as_user(
+        &server,
+        &admin,
+        &["user", "add", "技术员 Li", "--role", "technician"],
+    );
+    let plaintiff = as_user(
+        &server,
+        &admin,
+        &["user", "add", "甲公司", "--role", "party"],
+    );
     for user in [&judge, &technician, &plaintiff] {
-        assert!(user["token"].as_str().unwrap().starts_with("exh_"), "{user}");
+        assert!(
+            user["token"].as_str().unwrap().starts_with("exh_"),
+            "{user}"
+        );
     }
     let listed = as_user(&server, &admin, &["user", "list"]);
     assert!(listed.to_string().contains("审判员 Wang") && !listed.to_string().contains("exh_"));
@@ -45,24 +60,62 @@ fn regression_18_clerk_and_technician_work_from_the_command_line_by_court_number
         &server,
         &admin,
         &[
-            "case", "open", "--number", NUMBER, "--court", "济南市中级人民法院", "--title",
-            "外观设计专利侵权纠纷", "--party", "甲公司:plaintiff", "--party", "乙: Lamps Ltd:defendant",
+            "case",
+            "open",
+            "--number",
+            NUMBER,
+            "--court",
+            "济南市中级人民法院",
+            "--title",
+            "外观设计专利侵权纠纷",
+            "--party",
+            "甲公司:plaintiff",
+            "--party",
+            "乙: Lamps Ltd:defendant",
         ],
     );
     assert_eq!(case["number"], NUMBER);
     assert_eq!(case["parties"][1]["name"], "乙: Lamps Ltd");
     // Members by name, the case by its number.
-    as_user(&server, &admin, &["case", "add-member", NUMBER, "审判员 Wang", "--role", "judge"]);
     as_user(
         &server,
         &admin,
-        &["case", "add-member", NUMBER, "甲公司", "--role", "party", "--side", "plaintiff"],
+        &[
+            "case",
+            "add-member",
+            NUMBER,
+            "审判员 Wang",
+            "--role",
+            "judge",
+        ],
+    );
+    as_user(
+        &server,
+        &admin,
+        &[
+            "case",
+            "add-member",
+            NUMBER,
+            "甲公司",
+            "--role",
+            "party",
+            "--side",
+            "plaintiff",
+        ],
     );
     let technician_token = technician["token"].as_str().unwrap();
     let item = as_user(
         &server,
         technician_token,
-        &["evidence", "add", NUMBER, "--label", "被诉侵权产品 lamp", "--kind", "accused_product"],
+        &[
+            "evidence",
+            "add",
+            NUMBER,
+            "--label",
+            "被诉侵权产品 lamp",
+            "--kind",
+            "accused_product",
+        ],
     );
     assert_eq!(item["submitted_by"], "技术员 Li", "{item}");
 
@@ -155,7 +208,11 @@ fn regression_18_clerk_and_technician_work_from_the_command_line_by_court_number
     assert_eq!(cases["cases"].as_array().unwrap().len(), 1);
     let shown = as_user(&server, judge_token, &["case", "show", NUMBER]);
     assert_eq!(shown["id"], case["id"]);
-    assert_eq!(shown["evidence"][0]["versions"].as_array().unwrap().len(), 2, "{shown}");
+    assert_eq!(
+        shown["evidence"][0]["versions"].as_array().unwrap().len(),
+        2,
+        "{shown}"
+    );
     let members: Vec<&str> = shown["members"]
         .as_array()
         .unwrap()
@@ -165,14 +222,28 @@ fn regression_18_clerk_and_technician_work_from_the_command_line_by_court_number
     assert_eq!(members, ["审判员 Wang", "甲公司"]);
 
     // Refusals name what was wrong, never a panic.
-    let stderr = refused(&server, judge_token, &["case", "show", "(2099)鲁01知民初9号"]);
+    let stderr = refused(
+        &server,
+        judge_token,
+        &["case", "show", "(2099)鲁01知民初9号"],
+    );
     assert!(stderr.contains("404"), "{stderr}");
     let stderr = refused(
         &server,
         technician_token,
-        &["upload", model.to_str().unwrap(), "--case", NUMBER, "--evidence", "no such item"],
+        &[
+            "upload",
+            model.to_str().unwrap(),
+            "--case",
+            NUMBER,
+            "--evidence",
+            "no such item",
+        ],
     );
-    assert!(stderr.contains("被诉侵权产品 lamp") && stderr.contains("no such item"), "{stderr}");
+    assert!(
+        stderr.contains("被诉侵权产品 lamp") && stderr.contains("no such item"),
+        "{stderr}"
+    );
     let stderr = refused(
         &server,
         plaintiff["token"].as_str().unwrap(),
@@ -190,5 +261,8 @@ fn regression_18_clerk_and_technician_work_from_the_command_line_by_court_number
     ]));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("--case") && stderr.contains("--evidence"), "{stderr}");
+    assert!(
+        stderr.contains("--case") && stderr.contains("--evidence"),
+        "{stderr}"
+    );
 }

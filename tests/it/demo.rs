@@ -66,7 +66,10 @@ fn regression_18_demo_runs_scan_to_store_to_qr_link_and_every_claim_checks() {
         "case",
         "model_sha256",
     ] {
-        assert!(!report[field].is_null(), "demo --json lacks {field}: {report}");
+        assert!(
+            !report[field].is_null(),
+            "demo --json lacks {field}: {report}"
+        );
     }
     let store = report["store_url"].as_str().unwrap();
     assert!(store.starts_with("http://127.0.0.1:"), "{report}");
@@ -75,7 +78,11 @@ fn regression_18_demo_runs_scan_to_store_to_qr_link_and_every_claim_checks() {
     assert!(files.len() >= 10, "{report}");
     for file in files {
         let path = std::path::Path::new(file.as_str().unwrap());
-        assert!(path.is_file(), "demo listed {} but it is not there", path.display());
+        assert!(
+            path.is_file(),
+            "demo listed {} but it is not there",
+            path.display()
+        );
     }
     assert_eq!(report["case_number"], "(2026)鲁01知民初1号");
     assert_eq!(report["rendered"], true, "{report}");
@@ -95,7 +102,12 @@ fn regression_18_demo_runs_scan_to_store_to_qr_link_and_every_claim_checks() {
     let background = canvas.get_pixel(2, 2).0;
     let model_pixels = canvas
         .pixels()
-        .filter(|p| p.0.iter().zip(&background).take(3).any(|(a, b)| a.abs_diff(*b) > 30))
+        .filter(|p| {
+            p.0.iter()
+                .zip(&background)
+                .take(3)
+                .any(|(a, b)| a.abs_diff(*b) > 30)
+        })
         .count();
     assert!(
         model_pixels * 20 > canvas.pixels().len(),
@@ -126,7 +138,8 @@ fn regression_18_demo_runs_scan_to_store_to_qr_link_and_every_claim_checks() {
     assert_eq!(sides, ["plaintiff", "defendant"]);
 
     // The case opens by its court number, for the judge.
-    let by_number = judge.get("/api/cases/%282026%29%E9%B2%8101%E7%9F%A5%E6%B0%91%E5%88%9D1%E5%8F%B7");
+    let by_number =
+        judge.get("/api/cases/%282026%29%E9%B2%8101%E7%9F%A5%E6%B0%91%E5%88%9D1%E5%8F%B7");
     assert_eq!(by_number.status, 200);
     assert_eq!(by_number.json()["id"], report["case"]);
 
@@ -145,7 +158,9 @@ fn regression_18_demo_runs_scan_to_store_to_qr_link_and_every_claim_checks() {
 
     // The custody log checks from its first event, and records what the demo did.
     let admin = Api::new(store, report["tokens"]["admin"].as_str().unwrap());
-    let log = admin.post("/api/admin/log-check", &json!({ "receipts": [] })).json();
+    let log = admin
+        .post("/api/admin/log-check", &json!({ "receipts": [] }))
+        .json();
     assert_eq!(log["ok"], true, "{log}");
     assert!(log["checked"].as_u64().unwrap() >= 15, "{log}");
     let events = judge

@@ -71,22 +71,23 @@ fn xvfb() -> (Killed, String) {
     (Killed(child), format!(":{}", number.trim()))
 }
 
-#[test]
-fn the_window_opens_a_model_and_draws_it_under_xvfb() {
-    tool("import");
-    let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("bunny.glb");
-    std::fs::copy(data("format-v1/bun_zipper_res4.glb"), &model).unwrap();
-    let (_xvfb, display) = xvfb();
-    let log = dir.path().join("view.log");
-    let runtime = dir.path().join("xdg");
-    std::fs::create_dir(&runtime).unwrap();
+/// A window showing `model` under a fresh Xvfb, with `env` set, once it has drawn the full model and the screen
+/// shows it: the Xvfb, the window, its log and the screenshot.
+fn open_window(
+    dir: &std::path::Path,
+    model: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (Killed, String, Killed, std::path::PathBuf, image::RgbaImage) {
+    let (xvfb, display) = xvfb();
+    let log = dir.join("view.log");
+    let runtime = dir.join("xdg");
+    let _ = std::fs::create_dir(&runtime);
     #[cfg(unix)]
     std::os::unix::fs::PermissionsExt::set_mode(
         &mut std::fs::metadata(&runtime).unwrap().permissions(),
         0o700,
     );
-    let _viewer = Killed(
+    let viewer = Killed(
         Command::new(env!("CARGO_BIN_EXE_exhibit"))
             .args([
                 "view",
@@ -99,6 +100,7 @@ fn the_window_opens_a_model_and_draws_it_under_xvfb() {
             .env("DISPLAY", &display)
             .env("XDG_RUNTIME_DIR", &runtime)
             .env_remove("WAYLAND_DISPLAY")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -118,7 +120,7 @@ fn the_window_opens_a_model_and_draws_it_under_xvfb() {
         std::thread::sleep(Duration::from_millis(200));
     }
     // Give the compositor-less X server a moment to show the presented frame, then photograph the screen.
-    let shot = dir.path().join("screen.png");
+    let shot = dir.join("screen.png");
     let mut image = None;
     for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(500));
@@ -133,10 +135,60 @@ fn the_window_opens_a_model_and_draws_it_under_xvfb() {
         let kept = crate::support::root().join("target/desktop-screen.png");
         let _ = std::fs::copy(&shot, &kept);
         panic!(
-            "the model is not visible in the screenshot (kept as {})",
-            kept.display()
+            "the model is not visible in the screenshot (kept as {}); the log:\n{}",
+            kept.display(),
+            std::fs::read_to_string(&log).unwrap_or_default()
         )
     });
+    (xvfb, display, viewer, log, picture)
+}
+
+/// Issue 18: on a machine with Mesa's OpenGL and no Vulkan driver the window draws through wgpu's GL backend,
+/// which cannot view the sRGB picture as plain bytes; it must show the same picture as on Vulkan (it showed it
+/// too dark before the window got a plain copy).
+#[test]
+fn regression_18_the_window_draws_the_same_picture_on_gl_as_on_vulkan() {
+    tool("import");
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("bunny.glb");
+    std::fs::copy(data("format-v1/bun_zipper_res4.glb"), &model).unwrap();
+    let vulkan_dir = dir.path().join("vulkan");
+    let gl_dir = dir.path().join("gl");
+    std::fs::create_dir_all(&vulkan_dir).unwrap();
+    std::fs::create_dir_all(&gl_dir).unwrap();
+    let vulkan = open_window(&vulkan_dir, &model, &[("WGPU_BACKEND", "vulkan")]).4;
+    let gl = open_window(
+        &gl_dir,
+        &model,
+        &[
+            ("WGPU_BACKEND", "gl"),
+            ("VK_ICD_FILENAMES", "/nonexistent/no-vulkan-driver.json"),
+        ],
+    )
+    .4;
+    // The viewport, right of the panel: the model and its background.
+    let (mut sum, mut count) = (0u64, 0u64);
+    for y in 40..700 {
+        for x in 400..1150 {
+            let (a, b) = (vulkan.get_pixel(x, y), gl.get_pixel(x, y));
+            sum += (0..3).map(|c| u64::from(a[c].abs_diff(b[c]))).sum::<u64>();
+            count += 3;
+        }
+    }
+    let mean = sum as f64 / count as f64;
+    assert!(
+        mean < 3.0,
+        "the window on GL differs from Vulkan by {mean:.2}/255 on average"
+    );
+}
+
+#[test]
+fn the_window_opens_a_model_and_draws_it_under_xvfb() {
+    tool("import");
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("bunny.glb");
+    std::fs::copy(data("format-v1/bun_zipper_res4.glb"), &model).unwrap();
+    let (_xvfb, display, _viewer, log, picture) = open_window(dir.path(), &model, &[]);
     // The panel on the left has text: many distinct shades where egui drew letters.
     let mut shades = std::collections::HashSet::new();
     for y in 0..700 {

@@ -92,11 +92,7 @@ fn golden_bunny_front_and_iso() {
         xray: true,
         ..Style::default()
     };
-    golden_on_every_backend(
-        "bunny-top-xray",
-        &bunny,
-        &small(StandardView::Top, xray),
-    );
+    golden_on_every_backend("bunny-top-xray", &bunny, &small(StandardView::Top, xray));
 }
 
 #[test]
@@ -412,11 +408,25 @@ fn regression_18_render_works_on_gl_without_vulkan_and_gpu_errors_exit_1() {
     for (backend, mut command) in [
         (
             "gl",
-            exhibit_without_vulkan(&["render", model, "-o", png.to_str().unwrap(), "--size", "40000x8"]),
+            exhibit_without_vulkan(&[
+                "render",
+                model,
+                "-o",
+                png.to_str().unwrap(),
+                "--size",
+                "40000x8",
+            ]),
         ),
         (
             "vulkan",
-            exhibit(&["render", model, "-o", png.to_str().unwrap(), "--size", "40000x8"]),
+            exhibit(&[
+                "render",
+                model,
+                "-o",
+                png.to_str().unwrap(),
+                "--size",
+                "40000x8",
+            ]),
         ),
     ] {
         let output = run(&mut command);
@@ -429,11 +439,13 @@ fn regression_18_render_works_on_gl_without_vulkan_and_gpu_errors_exit_1() {
         assert!(!stderr.contains("panicked"), "{backend}: {stderr}");
     }
     // No adapter at all (a backend this system does not have): the message says what to install.
-    let output = run(exhibit(&["render", model, "-o", png.to_str().unwrap()]).env("WGPU_BACKEND", "dx12"));
+    let output =
+        run(exhibit(&["render", model, "-o", png.to_str().unwrap()]).env("WGPU_BACKEND", "dx12"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("no graphics adapter") && stderr.contains("apt-get install mesa-vulkan-drivers"),
+        stderr.contains("no graphics adapter")
+            && stderr.contains("apt-get install mesa-vulkan-drivers"),
         "{stderr}"
     );
 }

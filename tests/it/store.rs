@@ -233,10 +233,7 @@ fn scenario(write_to: &Server, read_from: &Server, work: &Path) {
     let url = shared["url"].as_str().unwrap();
     // Issue 18: the link is the address and the token only (the view is stored with it), so its QR code is a
     // small symbol a phone reads across a room.
-    assert!(
-        !url.contains('#') && url.len() <= 80,
-        "a short link: {url}"
-    );
+    assert!(!url.contains('#') && url.len() <= 80, "a short link: {url}");
     assert_eq!(
         decode_qr(&std::fs::read(&qr_path).unwrap()),
         url,

@@ -337,21 +337,18 @@ impl Server {
     }
 
     fn spawn(&mut self) {
+        // Previews (the share page's rendered picture) need a graphics device: off unless a test asks with the
+        // helper's own `--previews`.
+        let previews = self.extra.iter().any(|a| a == "--previews");
         let mut command = Command::new(env!("CARGO_BIN_EXE_exhibit"));
         command
             // A 1 MiB reserve for the custody log keeps the tests' folders small.
-            .args([
-                "serve",
-                "--json",
-                "--no-previews",
-                "--reserve-mb",
-                "1",
-                "--data",
-            ])
+            .args(["serve", "--json", "--reserve-mb", "1", "--data"])
             .arg(&self.data)
             .args(["--bind", &format!("127.0.0.1:{}", self.port)])
+            .args((!previews).then_some("--no-previews"))
             .args(&self.backend_args)
-            .args(&self.extra)
+            .args(self.extra.iter().filter(|a| *a != "--previews"))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

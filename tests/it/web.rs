@@ -433,7 +433,11 @@ fn regression_18_a_share_page_whose_viewer_cannot_load_says_so_and_shows_the_pic
     for file in ["exhibit_web.js", "viewer.js", "case.js"] {
         std::fs::copy(dist.join(file), broken.join(file)).unwrap();
     }
-    std::fs::write(broken.join("exhibit_web_bg.wasm"), b"<html>not a wasm module</html>").unwrap();
+    std::fs::write(
+        broken.join("exhibit_web_bg.wasm"),
+        b"<html>not a wasm module</html>",
+    )
+    .unwrap();
     let model = work.path().join("bunny.glb");
     run_json(&mut exhibit(&[
         "ingest",
@@ -448,7 +452,7 @@ fn regression_18_a_share_page_whose_viewer_cannot_load_says_so_and_shows_the_pic
     let server = Server::start(
         &Backend::Embedded,
         &work.path().join("data"),
-        &["--web-dir", broken.to_str().unwrap()],
+        &["--web-dir", broken.to_str().unwrap(), "--previews"],
     );
     let court = Court::set_up(&server);
     let uploaded = upload(
@@ -470,12 +474,16 @@ fn regression_18_a_share_page_whose_viewer_cannot_load_says_so_and_shows_the_pic
     let seen = browse(&url, work.path(), &["--expect-unavailable"]);
     let status = seen["viewer_status"].as_str().unwrap();
     assert!(
-        status.contains("实时三维视图无法载入") && status.contains("The live 3D view cannot load here"),
+        status.contains("实时三维视图无法载入")
+            && status.contains("The live 3D view cannot load here"),
         "{seen}"
     );
     assert_eq!(seen["canvas_visible"], false, "{seen}");
     assert_eq!(seen["section_state"], "failed", "{seen}");
-    assert_eq!(seen["picture"]["width"], 800, "the rendered picture shows: {seen}");
+    assert_eq!(
+        seen["picture"]["width"], 800,
+        "the rendered picture shows: {seen}"
+    );
     assert_eq!(seen["picture"]["visible"], true, "{seen}");
 
     // A viewer folder missing a file is refused at start-up with a warning naming it; pages show the picture.

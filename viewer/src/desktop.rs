@@ -767,7 +767,7 @@ impl ViewerApp {
         if targets.as_ref().is_some_and(|t| t.size == (width, height)) {
             return false;
         }
-        let made = renderer.targets(&state.device, width, height);
+        let made = renderer.targets_for_display(&state.device, width, height);
         let mut egui_renderer = state.renderer.write();
         match *texture {
             Some(id) => egui_renderer.update_egui_texture_from_wgpu_texture(
@@ -1949,7 +1949,10 @@ impl eframe::App for ViewerApp {
         // picture can no longer be trusted to show the model.
         let errors = self.gpu.take_escaped();
         if let Some(first) = errors.first() {
-            record_fatal(format!("drawing the window failed on {}: {first}", self.gpu.info.name));
+            record_fatal(format!(
+                "drawing the window failed on {}: {first}",
+                self.gpu.info.name
+            ));
             self.ctx.send_viewport_cmd(egui::ViewportCommand::Close);
             return;
         }

@@ -93,7 +93,10 @@ impl Gpu {
         device.set_device_lost_callback(move |reason, message| {
             // Dropping the device at exit also "loses" it; that is no error.
             if reason != wgpu::DeviceLostReason::Destroyed {
-                record(&sink, format!("the graphics device was lost ({reason:?}): {message}"));
+                record(
+                    &sink,
+                    format!("the graphics device was lost ({reason:?}): {message}"),
+                );
             }
         });
         Self {

@@ -228,7 +228,9 @@ pub fn render_all(
     model: &SceneModel,
     requests: &[RenderRequest],
 ) -> Result<Vec<Rendered>, ViewerError> {
-    gpu.scoped("drawing the model", || render_all_unscoped(gpu, model, requests))
+    gpu.scoped("drawing the model", || {
+        render_all_unscoped(gpu, model, requests)
+    })
 }
 
 fn render_all_unscoped(

@@ -11,6 +11,7 @@
 //! - [`overlay`]: the scale bar and labels drawn onto pictures.
 //! - `desktop` (feature `desktop`): the hearing-room app, winit + egui.
 
+pub mod blit;
 pub mod camera;
 pub mod compare;
 #[cfg(feature = "desktop")]

@@ -190,6 +190,9 @@ pub struct Targets {
     color_view: wgpu::TextureView,
     display_view: wgpu::TextureView,
     color_msaa: Option<wgpu::TextureView>,
+    /// On devices that cannot view the picture as plain bytes: a plain copy of it for the window, and the bind
+    /// group the copy reads the picture with (see [`Renderer::targets_for_display`]).
+    display: Option<(wgpu::Texture, wgpu::BindGroup)>,
     normal_depth: wgpu::TextureView,
     depth: wgpu::TextureView,
     edges_group: wgpu::BindGroup,
@@ -199,7 +202,9 @@ pub struct Targets {
 
 impl Targets {
     /// A view of the finished picture that reads its sRGB bytes as they are (for egui, which decodes sRGB
-    /// itself); on a device that cannot reinterpret formats (WebGL2), the picture's own sRGB view.
+    /// itself). On a device that cannot reinterpret formats (wgpu's GL backend, WebGL2), targets made by
+    /// [`Renderer::targets_for_display`] hold a plain copy drawn after every frame; otherwise it is the picture's
+    /// own sRGB view, which a window would show too dark.
     #[must_use]
     pub fn display_view(&self) -> &wgpu::TextureView {
         &self.display_view
@@ -252,18 +257,22 @@ impl Capabilities {
     /// features say so (the renderer does not ask for adapter-specific format features).
     #[must_use]
     pub fn of(adapter: &wgpu::Adapter) -> Self {
-        let msaa4 = [wgpu::TextureFormat::Rgba8UnormSrgb, NORMAL_DEPTH_FORMAT, DEPTH_FORMAT]
-            .into_iter()
-            .all(|format| {
-                adapter
-                    .get_texture_format_features(format)
+        let msaa4 = [
+            wgpu::TextureFormat::Rgba8UnormSrgb,
+            NORMAL_DEPTH_FORMAT,
+            DEPTH_FORMAT,
+        ]
+        .into_iter()
+        .all(|format| {
+            adapter
+                .get_texture_format_features(format)
+                .flags
+                .sample_count_supported(4)
+                && format
+                    .guaranteed_format_features(wgpu::Features::empty())
                     .flags
                     .sample_count_supported(4)
-                    && format
-                        .guaranteed_format_features(wgpu::Features::empty())
-                        .flags
-                        .sample_count_supported(4)
-            });
+        });
         Self {
             downlevel: adapter.get_downlevel_capabilities().flags,
             msaa4,
@@ -279,6 +288,8 @@ pub struct Renderer {
     sample_count: u32,
     /// Whether the device can view a texture in another format (not on WebGL2): see [`Targets::display_view`].
     view_formats: bool,
+    /// Where the device cannot view the picture as plain bytes: the pass that copies it, encoded, for a window.
+    display_blit: Option<crate::blit::Blit>,
     fxaa_layout: wgpu::BindGroupLayout,
     fxaa: wgpu::RenderPipeline,
     linear_sampler: wgpu::Sampler,
@@ -667,6 +678,8 @@ impl Renderer {
             antialias,
             sample_count,
             view_formats: downlevel.contains(wgpu::DownlevelFlags::VIEW_FORMATS),
+            display_blit: (!downlevel.contains(wgpu::DownlevelFlags::VIEW_FORMATS))
+                .then(|| crate::blit::Blit::new(device, wgpu::TextureFormat::Rgba8Unorm)),
             fxaa_layout,
             fxaa,
             linear_sampler,
@@ -775,6 +788,30 @@ impl Renderer {
         });
     }
 
+    /// Textures for pictures of `width` × `height` that a window shows through [`Targets::display_view`]: on a
+    /// device without view formats, with a plain copy of the picture drawn after every frame.
+    #[must_use]
+    pub fn targets_for_display(&self, device: &wgpu::Device, width: u32, height: u32) -> Targets {
+        let mut targets = self.targets(device, width, height);
+        if let Some(blit) = &self.display_blit {
+            let copy = device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("picture for the window"),
+                size: targets.color.size(),
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba8Unorm,
+                usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+                    | wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            });
+            targets.display_view = copy.create_view(&wgpu::TextureViewDescriptor::default());
+            let group = blit.bind(device, &targets.color);
+            targets.display = Some((copy, group));
+        }
+        targets
+    }
+
     /// Textures for pictures of `width` × `height`.
     #[must_use]
     pub fn targets(&self, device: &wgpu::Device, width: u32, height: u32) -> Targets {
@@ -879,6 +916,7 @@ impl Renderer {
             }),
             color,
             color_msaa: msaa("picture (multisampled)", self.color_format),
+            display: None,
             normal_depth,
             depth: texture("depth", DEPTH_FORMAT, self.sample_count, attachment)
                 .create_view(&wgpu::TextureViewDescriptor::default()),
@@ -1118,6 +1156,9 @@ impl Renderer {
             pass.set_bind_group(0, &self.overlay_group, &[]);
             pass.set_vertex_buffer(0, buffer.slice(..));
             pass.draw(0..count, 0..1);
+        }
+        if let (Some(blit), Some((_, group))) = (&self.display_blit, &targets.display) {
+            blit.record(encoder, group, &targets.display_view);
         }
     }
 

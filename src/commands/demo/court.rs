@@ -15,7 +15,8 @@ use crate::output;
 /// The demo case, as a clerk would open it.
 const CASE_NUMBER: &str = "(2026)鲁01知民初1号";
 const COURT: &str = "山东省济南市中级人民法院 Jinan Intermediate People's Court";
-const TITLE: &str = "外观设计专利侵权纠纷（兔形摆件） Design patent infringement: a rabbit figurine";
+const TITLE: &str =
+    "外观设计专利侵权纠纷（兔形摆件） Design patent infringement: a rabbit figurine";
 const PLAINTIFF: &str = "原告 Lapin Design Co.";
 const DEFENDANT: &str = "被告 Hare Crafts Ltd.";
 const EVIDENCE_LABEL: &str = "原告外观设计产品 Plaintiff's design (bunny)";
@@ -85,7 +86,10 @@ pub fn start_store(data: &Path, bind: &str) -> anyhow::Result<RunningStore> {
         fs_err::remove_dir_all(data)?;
     }
     fs_err::create_dir_all(data)?;
-    fs_err::write(data.join(MARKER), b"made by exhibit demo; a new run replaces this folder\n")?;
+    fs_err::write(
+        data.join(MARKER),
+        b"made by exhibit demo; a new run replaces this folder\n",
+    )?;
     let mut config = store::Config::new(data.to_path_buf());
     bind.clone_into(&mut config.bind);
     config.previewer = Some(std::sync::Arc::new(crate::commands::serve::preview));
@@ -137,7 +141,8 @@ pub fn run_case(
         .trim()
         .to_owned();
     let admin = Store::new(&running.url, &admin_token)?;
-    let technician = crate::commands::user::add(&admin, "技术员 Li Ming (technician)", "technician")?;
+    let technician =
+        crate::commands::user::add(&admin, "技术员 Li Ming (technician)", "technician")?;
     let judge = crate::commands::user::add(&admin, "审判员 Wang Fang (judge)", "judge")?;
     let plaintiff = crate::commands::user::add(&admin, PLAINTIFF, "party")?;
     let defendant = crate::commands::user::add(&admin, DEFENDANT, "party")?;
@@ -155,8 +160,20 @@ pub fn run_case(
         ],
     )?;
     crate::commands::case::add_member(&admin, CASE_NUMBER, &judge.name, "judge", None)?;
-    crate::commands::case::add_member(&admin, CASE_NUMBER, &plaintiff.name, "party", Some("plaintiff"))?;
-    crate::commands::case::add_member(&admin, CASE_NUMBER, &defendant.name, "party", Some("defendant"))?;
+    crate::commands::case::add_member(
+        &admin,
+        CASE_NUMBER,
+        &plaintiff.name,
+        "party",
+        Some("plaintiff"),
+    )?;
+    crate::commands::case::add_member(
+        &admin,
+        CASE_NUMBER,
+        &defendant.name,
+        "party",
+        Some("defendant"),
+    )?;
 
     // The technician registers the object and uploads the model with every raw scan and the pose file.
     let tech = Store::new(&running.url, &token(&technician))?;
@@ -199,7 +216,10 @@ pub fn run_case(
     )?;
     let confirmations: Vec<Value> = item["versions"]
         .as_array()
-        .and_then(|v| v.iter().find(|v| v["sha256"].as_str() == Some(&receipt.sha256)))
+        .and_then(|v| {
+            v.iter()
+                .find(|v| v["sha256"].as_str() == Some(&receipt.sha256))
+        })
         .and_then(|v| v["confirmations"].as_array().cloned())
         .unwrap_or_default();
     let verified = confirmations
