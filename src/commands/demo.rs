@@ -108,6 +108,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "rederived": court.rederived,
             "tokens": court.tokens,
             "rendered": made.rendered,
+            "adapter": made.adapter,
             "serving": args.serve,
         }))?;
         // The QR code still goes to the terminal, on stderr, where it does not disturb the JSON.
@@ -219,6 +220,8 @@ struct Made {
     views_glb: PathBuf,
     scans: PathBuf,
     rendered: bool,
+    /// The graphics adapter the picture was drawn on, when one was found.
+    adapter: Option<String>,
 }
 
 fn make_models(args: &Args) -> anyhow::Result<Made> {
@@ -289,17 +292,18 @@ fn make_models(args: &Args) -> anyhow::Result<Made> {
 
     // A picture of the reconstruction, reconstructed surface tinted, with a scale bar.
     let picture = args.out.join("bunny-views.png");
-    let rendered = match render_picture(&views_glb, &picture) {
-        Ok(line) => {
+    let adapter = match render_picture(&views_glb, &picture) {
+        Ok((line, adapter)) => {
             lines.push(format!("6. render        {line}"));
-            true
+            Some(adapter)
         }
         // A machine without any graphics driver can still ingest and store; the message says what to install.
         Err(error) => {
             lines.push(format!("6. render        skipped: {error:#}"));
-            false
+            None
         }
     };
+    let rendered = adapter.is_some();
     lines.push(String::new());
     lines.push(format!("files in {}:", args.out.display()));
     lines.push(format!(
@@ -336,11 +340,15 @@ fn make_models(args: &Args) -> anyhow::Result<Made> {
         views_glb,
         scans,
         rendered,
+        adapter,
     })
 }
 
 /// Draw the iso view of a model with its reconstructed surface tinted and a scale bar; one line saying what.
-fn render_picture(model: &std::path::Path, picture: &std::path::Path) -> anyhow::Result<String> {
+fn render_picture(
+    model: &std::path::Path,
+    picture: &std::path::Path,
+) -> anyhow::Result<(String, String)> {
     let scene = viewer::headless::load_model(model, 0)?;
     let gpu = viewer::gpu::Gpu::headless()?;
     let request = viewer::headless::RenderRequest {
@@ -353,7 +361,7 @@ fn render_picture(model: &std::path::Path, picture: &std::path::Path) -> anyhow:
     };
     let rendered = viewer::headless::render(&gpu, &scene, &request)?;
     viewer::headless::save_png(&rendered.image, picture)?;
-    Ok(format!(
+    let line = format!(
         "{} ({}x{}, iso view, scale bar {}) on {}",
         picture.display(),
         request.width,
@@ -362,5 +370,6 @@ fn render_picture(model: &std::path::Path, picture: &std::path::Path) -> anyhow:
             .scale_bar
             .map_or_else(|| "none".into(), |b| b.label),
         gpu.adapter_description()
-    ))
+    );
+    Ok((line, gpu.adapter_description()))
 }

@@ -289,6 +289,18 @@ fn demo_runs_end_to_end_and_says_where_the_files_are() {
         stdout.contains("surface reconstructed from points"),
         "{stdout}"
     );
+    // The court's half: the store, both confirmations, the link and its QR code drawn in the terminal.
+    for needle in [
+        "(2026)鲁01知民初1号 opened",
+        "2 signature(s) verify",
+        "byte-identical",
+        "/s/",
+        "█▀",
+        "the store stopped with the demo",
+    ] {
+        assert!(stdout.contains(needle), "no {needle:?} in:\n{stdout}");
+    }
+    assert!(dir.path().join("share-qr.png").is_file());
     assert_valid_gltf(&[
         &dir.path().join("bunny.glb"),
         &dir.path().join("bunny-views.glb"),

@@ -26,6 +26,11 @@ fn start_demo(out: &std::path::Path) -> (Guarded, Value) {
         &format!("127.0.0.1:{port}"),
         "--json",
     ])
+    // As on the machine where issue 18 was found: Mesa's OpenGL and no Vulkan driver, so the demo's picture
+    // and the store's previews are drawn through wgpu's GL backend.
+    .env_remove("WGPU_BACKEND")
+    .env("VK_ICD_FILENAMES", "/nonexistent/no-vulkan-driver.json")
+    .env("VK_DRIVER_FILES", "/nonexistent/no-vulkan-driver.json")
     .stdout(Stdio::piped())
     .stderr(std::fs::File::create(out.with_extension("log")).unwrap())
     .spawn()
@@ -86,12 +91,22 @@ fn regression_18_demo_runs_scan_to_store_to_qr_link_and_every_claim_checks() {
     }
     assert_eq!(report["case_number"], "(2026)鲁01知民初1号");
     assert_eq!(report["rendered"], true, "{report}");
+    assert!(
+        report["adapter"].as_str().unwrap().contains("Gl"),
+        "drawn without Vulkan: {report}"
+    );
 
     // The QR code, at the size the store draws it, decodes to the link; the symbol is small.
     let url = report["share_url"].as_str().unwrap();
     let png = std::fs::read(report["qr_png"].as_str().unwrap()).unwrap();
     assert_eq!(crate::store::decode_qr(&png), url);
     assert!(report["qr_version"].as_i64().unwrap() <= 10, "{report}");
+
+    // The share page's rendered picture, drawn by the store's previewer on GL.
+    let judge_picture = Api::new(store, "").get(&format!("{url}/render.png"));
+    assert_eq!(judge_picture.status, 200);
+    let picture = image::load_from_memory(&judge_picture.body).unwrap();
+    assert_eq!((picture.width(), picture.height()), (800, 600));
 
     // The link's page draws the model in its canvas, in Chromium (not only the static picture).
     let browser = work.path().join("browser");
