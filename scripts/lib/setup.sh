@@ -61,3 +61,13 @@ install_web_viewer() {
   say "building the web viewer (web/dist)"
   scripts/build-web >/dev/null
 }
+
+# ensure_runtime_dir: wgpu's GL probe (libwayland through EGL) prints "XDG_RUNTIME_DIR is invalid" without a
+# runtime folder, which a headless machine or a root shell often lacks; give this run a private one.
+ensure_runtime_dir() {
+  if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "${XDG_RUNTIME_DIR}" ]; then
+    XDG_RUNTIME_DIR="$(mktemp -d)"
+    export XDG_RUNTIME_DIR
+    chmod 700 "$XDG_RUNTIME_DIR"
+  fi
+}

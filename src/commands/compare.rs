@@ -57,9 +57,9 @@ pub struct Args {
     /// checks that A and B are model versions of that case. `exhibit share --comparison ID` then links it.
     #[arg(long, requires = "case")]
     store: Option<String>,
-    /// The case (its id in the store) to save the comparison in.
+    /// The case to save the comparison in: its id or its court number.
     #[arg(long, requires = "store")]
-    case: Option<i64>,
+    case: Option<String>,
     /// Bearer token for --store (or the environment variable `EXHIBIT_TOKEN`).
     #[arg(long, env = "EXHIBIT_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -269,7 +269,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         report["report_html"] = json!(html_path);
         output::write_atomically(path, &serde_json::to_vec_pretty(&report)?)?;
     }
-    if let (Some(store), Some(case)) = (&args.store, args.case) {
+    if let (Some(store), Some(case)) = (&args.store, &args.case) {
         let png = heat.as_ref().map(|(_, png)| png.as_slice());
         result["saved"] = save(store, case, args.token.as_deref(), &report, png)?;
     }
@@ -344,7 +344,7 @@ fn summary(
 /// Send the report and heat map to the store; the store's record of it, with its address.
 fn save(
     store: &str,
-    case: i64,
+    case: &str,
     token: Option<&str>,
     report: &serde_json::Value,
     heat_map_png: Option<&[u8]>,
@@ -356,23 +356,13 @@ fn save(
         "report": report,
         "heat_map_png": heat_map_png.map(|png| base64::engine::general_purpose::STANDARD.encode(png)),
     });
-    let response = reqwest::blocking::Client::new()
-        .post(format!("{base}/api/cases/{case}/comparisons"))
-        .bearer_auth(token)
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .with_context(|| format!("cannot reach the store at {base}"))?;
-    let status = response.status();
-    let text = response.text().unwrap_or_default();
-    let answer: serde_json::Value =
-        serde_json::from_str(&text).unwrap_or_else(|_| json!({ "error": text }));
-    if !status.is_success() {
-        bail!(
-            "the store refused the comparison ({status}): {}",
-            answer["error"].as_str().unwrap_or_default()
-        );
-    }
+    let client = crate::client::Store::new(base, token)?;
+    let case = client.case_id(case)?;
+    let answer: serde_json::Value = client.post(
+        &format!("/api/cases/{case}/comparisons"),
+        &body,
+        "saving the comparison",
+    )?;
     let id = &answer["id"];
     Ok(json!({
         "id": id,

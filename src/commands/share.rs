@@ -61,8 +61,8 @@ pub fn parse_duration(text: &str) -> anyhow::Result<i64> {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let expires_in_s = parse_duration(&args.expires)?;
-    let base = args.store.trim_end_matches('/');
-    let client = reqwest::blocking::Client::new();
+    let client = crate::client::Store::new(&args.store, &args.token)?;
+    let base = client.base().to_owned();
     let body = json!({
         "model": args.sha256,
         "other": args.other,
@@ -70,22 +70,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "expires_in_s": expires_in_s,
         "view": args.view,
     });
-    let response = client
-        .post(format!("{base}/api/shares"))
-        .bearer_auth(&args.token)
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .with_context(|| format!("cannot reach the store at {base}"))?;
-    let status = response.status();
-    let text = response.text().unwrap_or_default();
-    let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or(json!({ "error": text }));
-    if !status.is_success() {
-        anyhow::bail!(
-            "the store refused the share link ({status}): {}",
-            answer["error"].as_str().unwrap_or_default()
-        );
-    }
+    let answer: serde_json::Value = client.post("/api/shares", &body, "making the share link")?;
     let mut result = json!({
         "url": answer["url"],
         "expires_at": answer["expires_at"],
@@ -102,12 +87,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let qr_url = answer[if svg { "qr_svg" } else { "qr_png" }]
             .as_str()
             .unwrap_or_default();
-        let bytes = client
-            .get(qr_url)
-            .send()
-            .and_then(reqwest::blocking::Response::error_for_status)
-            .and_then(reqwest::blocking::Response::bytes)
-            .with_context(|| format!("cannot fetch the QR code from {qr_url}"))?;
+        let bytes = client.get_bytes(qr_url, "fetching the QR code")?;
         output::write_atomically(path, &bytes)?;
         result["qr"] = json!(path);
     }

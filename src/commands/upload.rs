@@ -31,8 +31,8 @@ pub struct Args {
 /// Where an upload goes, and how (shared with `ingest --upload`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
-    /// The store's address, e.g. `http://127.0.0.1:8080`.
-    #[arg(long)]
+    /// The store's address, e.g. `http://127.0.0.1:8080` (or the environment variable `EXHIBIT_STORE`).
+    #[arg(long, env = "EXHIBIT_STORE")]
     pub store: Option<String>,
     /// The case: its id or its court number.
     #[arg(long)]

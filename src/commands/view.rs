@@ -97,32 +97,18 @@ fn share_link(
     expires_in_s: i64,
 ) -> viewer::desktop::ShareLink {
     viewer::desktop::ShareLink(std::sync::Arc::new(move |camera: &str| {
-        let client = reqwest::blocking::Client::new();
+        let client = crate::client::Store::new(&store, &token).map_err(|e| format!("{e:#}"))?;
         let body =
             serde_json::json!({ "model": sha256, "view": camera, "expires_in_s": expires_in_s });
-        let response = client
-            .post(format!("{store}/api/shares"))
-            .bearer_auth(&token)
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .map_err(|e| format!("cannot reach the store at {store}: {e}"))?;
-        let status = response.status();
-        let answer: serde_json::Value =
-            serde_json::from_str(&response.text().unwrap_or_default()).unwrap_or_default();
-        if !status.is_success() {
-            return Err(format!(
-                "the store refused ({status}): {}",
-                answer["error"].as_str().unwrap_or_default()
-            ));
-        }
+        let answer: serde_json::Value = client
+            .post("/api/shares", &body, "making a share link")
+            .map_err(|e| format!("{e:#}"))?;
         let qr_png = client
-            .get(answer["qr_png"].as_str().unwrap_or_default())
-            .send()
-            .and_then(reqwest::blocking::Response::error_for_status)
-            .and_then(reqwest::blocking::Response::bytes)
-            .map_err(|e| format!("cannot fetch the QR code: {e}"))?
-            .to_vec();
+            .get_bytes(
+                answer["qr_png"].as_str().unwrap_or_default(),
+                "fetching the QR code",
+            )
+            .map_err(|e| format!("{e:#}"))?;
         Ok(viewer::desktop::Shared {
             url: answer["url"].as_str().unwrap_or_default().to_owned(),
             qr_png,
