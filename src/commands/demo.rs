@@ -87,6 +87,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let court = court::run_case(&running, &made.views_glb, &made.scans, &args.out)?;
     let mut files = made.files.clone();
     files.push(court.qr_png.clone());
+    // The store's database (its blobs sit beside it, named by their hashes).
+    files.push(court.store_data.join("exhibit.db"));
     if args.json {
         output::print_json(&json!({
             "files": files,
