@@ -1,7 +1,8 @@
 # Shared by scripts/demo and scripts/test: install what is missing, and only that.
 # Source it; then call need_apt ... and install_missing_apt, install_web_viewer.
 
-say() { printf '\n== %s\n' "$*" >&2; }
+# Each step with the seconds since the script started, so a slow CI run shows where its time went.
+say() { printf '\n== [%5ds] %s\n' "$SECONDS" "$*" >&2; }
 missing=()
 apt_packages=()
 

@@ -32,7 +32,8 @@ pub struct StoreArgs {
         global = true,
         env = "EXHIBIT_TOKEN",
         hide_env_values = true,
-        default_value = ""
+        default_value = "",
+        hide_default_value = true
     )]
     pub token: String,
     /// Print one JSON object on stdout instead of sentences.
