@@ -30,6 +30,9 @@ struct Loaded {
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct Viewer {
+    /// wgpu errors no call caught (wgpu's default handler would panic): the next frame reports them instead of
+    /// drawing, and the page then says the live view failed and shows the rendered picture.
+    errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     surface: wgpu::Surface<'static>,
     device: wgpu::Device,
     queue: wgpu::Queue,
@@ -96,6 +99,13 @@ impl Viewer {
             })
             .await
             .map_err(|e| js_error("cannot open a device", e))?;
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&errors);
+        device.on_uncaptured_error(std::sync::Arc::new(move |error: wgpu::Error| {
+            if let Ok(mut errors) = sink.lock() {
+                errors.push(error.to_string());
+            }
+        }));
         let capabilities = surface.get_capabilities(&adapter);
         // A plain (non-sRGB) surface takes the renderer's sRGB bytes as they are; an sRGB one gets linear values.
         let format = capabilities
@@ -121,6 +131,7 @@ impl Viewer {
         );
         let blit = Blit::new(&device, format);
         Ok(Viewer {
+            errors,
             surface,
             device,
             queue,
@@ -393,6 +404,9 @@ impl Viewer {
 
     /// Draw one frame.
     pub fn render(&mut self) -> Result<(), JsError> {
+        if let Some(first) = self.errors.lock().ok().and_then(|errors| errors.first().cloned()) {
+            return Err(JsError::new(&format!("the graphics device failed: {first}")));
+        }
         let (width, height) = (self.config.width, self.config.height);
         if self
             .targets
