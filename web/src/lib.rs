@@ -404,8 +404,15 @@ impl Viewer {
 
     /// Draw one frame.
     pub fn render(&mut self) -> Result<(), JsError> {
-        if let Some(first) = self.errors.lock().ok().and_then(|errors| errors.first().cloned()) {
-            return Err(JsError::new(&format!("the graphics device failed: {first}")));
+        if let Some(first) = self
+            .errors
+            .lock()
+            .ok()
+            .and_then(|errors| errors.first().cloned())
+        {
+            return Err(JsError::new(&format!(
+                "the graphics device failed: {first}"
+            )));
         }
         let (width, height) = (self.config.width, self.config.height);
         if self
