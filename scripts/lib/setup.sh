@@ -50,7 +50,7 @@ install_web_viewer() {
     rustup target add wasm32-unknown-unknown
   fi
   if ! wasm-bindgen --version 2>/dev/null | grep -q " $version"; then
-    say "installing wasm-bindgen-cli $version (about 10 CPU-minutes, once)"
+    say "installing wasm-bindgen-cli $version (about 3 minutes, once)"
     # Not --locked: its lock file names a webpki-roots the registry no longer offers.
     cargo install wasm-bindgen-cli --version "$version" --quiet
   fi
