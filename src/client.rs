@@ -11,6 +11,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+/// The longest an API call may take; downloads of blobs have [`DOWNLOAD_TIMEOUT`].
+const API_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(2);
+/// The longest one blob download may take (a raw scan can be gigabytes).
+const DOWNLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_hours(1);
+
 /// A court store reached over HTTP with one caller's token.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -57,8 +62,9 @@ impl Store {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("--store {base:?}: expected an address such as http://127.0.0.1:8080");
         }
+        // Each request sets its own limit: two minutes for an API call, an hour for a download.
         let http = reqwest::blocking::Client::builder()
-            .timeout(std::time::Duration::from_mins(2))
+            .connect_timeout(std::time::Duration::from_secs(10))
             .build()
             .context("cannot make an HTTP client")?;
         Ok(Self {
@@ -82,7 +88,11 @@ impl Store {
 
     /// `GET path` (below the address), its JSON answer as `T`.
     pub fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> anyhow::Result<T> {
-        let request = self.http.get(self.url(path)).bearer_auth(&self.token);
+        let request = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .timeout(API_TIMEOUT);
         self.answer(request, what)
     }
 
@@ -98,6 +108,7 @@ impl Store {
             .http
             .post(self.url(path))
             .bearer_auth(&self.token)
+            .timeout(API_TIMEOUT)
             .header("Content-Type", "application/json")
             .body(body);
         self.answer(request, what)
@@ -108,6 +119,7 @@ impl Store {
         let response = self
             .http
             .get(url)
+            .timeout(API_TIMEOUT)
             .send()
             .with_context(|| format!("{what}: cannot reach {url}"))?;
         let status = response.status();
@@ -120,13 +132,68 @@ impl Store {
         Ok(bytes.to_vec())
     }
 
+    /// Download blob `sha256` (`GET /api/blobs/{sha256}`, answered only to a reader of a case holding it) into
+    /// `path`, checking its hash as it streams. `Ok(Err(why))` when the store refuses it or sends other bytes;
+    /// `Err` when the store cannot be reached or the file cannot be written.
+    pub fn download_blob(
+        &self,
+        sha256: &str,
+        path: &std::path::Path,
+    ) -> anyhow::Result<Result<(), String>> {
+        use sha2::Digest as _;
+        use std::io::{Read as _, Write as _};
+        let base = &self.base;
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(Err(format!("{sha256:?} is not a SHA-256")));
+        }
+        let mut response = self
+            .http
+            .get(self.url(&format!("/api/blobs/{}", sha256.to_ascii_lowercase())))
+            .bearer_auth(&self.token)
+            .timeout(DOWNLOAD_TIMEOUT)
+            .send()
+            .with_context(|| format!("cannot reach the store at {base}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let reason = refusal_reason(&response.text().unwrap_or_default());
+            return Ok(Err(if reason.is_empty() {
+                format!("the store at {base} answered {status}")
+            } else {
+                format!("the store at {base} answered {status}: {reason}")
+            }));
+        }
+        let mut out = std::io::BufWriter::new(fs_err::File::create(path)?);
+        let mut hasher = sha2::Sha256::new();
+        let mut buffer = vec![0; 1 << 20];
+        let mut received = 0u64;
+        loop {
+            let n = response
+                .read(&mut buffer)
+                .with_context(|| format!("downloading {sha256} from {base}"))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            out.write_all(&buffer[..n])
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            received += n as u64;
+        }
+        out.flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let got = codec::manifest::hex(&hasher.finalize());
+        if !got.eq_ignore_ascii_case(sha256) {
+            return Ok(Err(format!(
+                "the store at {base} sent {received} bytes hashing to {got}, not {sha256}"
+            )));
+        }
+        Ok(Ok(()))
+    }
+
     /// The id of the case named `case`: an id as it is, a court number looked up (the store answers 404 alike
     /// for a case that does not exist and one the caller may not see).
     pub fn case_id(&self, case: &str) -> anyhow::Result<i64> {
-        if !case.is_empty() && case.bytes().all(|b| b.is_ascii_digit()) {
-            return case
-                .parse()
-                .with_context(|| format!("case {case:?}: not an id"));
+        if let Some(id) = as_id(case) {
+            return Ok(id);
         }
         Ok(self.case(case)?.id)
     }
@@ -141,10 +208,8 @@ impl Store {
 
     /// The id of the evidence item named `evidence` in case `case`: an id as it is, a label looked up.
     pub fn evidence_id(&self, case: i64, evidence: &str) -> anyhow::Result<i64> {
-        if !evidence.is_empty() && evidence.bytes().all(|b| b.is_ascii_digit()) {
-            return evidence
-                .parse()
-                .with_context(|| format!("evidence {evidence:?}: not an id"));
+        if let Some(id) = as_id(evidence) {
+            return Ok(id);
         }
         let list: Value = self.get(
             &format!("/api/cases/{case}/evidence"),
@@ -170,10 +235,8 @@ impl Store {
 
     /// The id of the user named `user`: an id as it is, a name looked up (needs the right to manage users).
     pub fn user_id(&self, user: &str) -> anyhow::Result<i64> {
-        if !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()) {
-            return user
-                .parse()
-                .with_context(|| format!("user {user:?}: not an id"));
+        if let Some(id) = as_id(user) {
+            return Ok(id);
         }
         let list: Users = self.get("/api/users", "listing users")?;
         list.users
@@ -200,24 +263,37 @@ impl Store {
             .text()
             .with_context(|| format!("{what}: reading the store's answer"))?;
         if !status.is_success() {
-            let reason = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| text.chars().take(300).collect());
-            bail!("{what}: the store refused ({status}): {reason}");
+            bail!(
+                "{what}: the store refused ({status}): {}",
+                refusal_reason(&text)
+            );
         }
         serde_json::from_str(&text)
             .with_context(|| format!("{what}: the store's answer is not the JSON expected"))
     }
 }
 
+/// The store's reason in a refusal: its JSON `error`, else the start of the body as it came.
+fn refusal_reason(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.chars().take(300).collect())
+        .trim()
+        .to_owned()
+}
+
+/// A name that is all digits is an id (court numbers, labels and names always hold more than digits).
+fn as_id(name: &str) -> Option<i64> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    name.parse().ok()
+}
+
 /// One URL path segment: a court number such as `(2026)鲁01知民初1号` percent-encoded.
 #[must_use]
 pub fn segment(text: &str) -> String {
-    url_escape(text)
-}
-
-fn url_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {

@@ -44,8 +44,9 @@ pub use error::CodecError;
 pub use manifest::{InputRecord, LevelRecord, Manifest, Provenance, StepRecord};
 pub use mesh::{Mesh, PointCloud, is_unit, linear_to_srgb, srgb_to_linear};
 pub use read::{
-    Model, PackedAttribute, PackedModel, PackedPrimitive, level_prefix_len, read_model,
-    read_model_bytes, read_model_level_bytes, read_packed_bytes, read_packed_level_bytes,
+    Model, PackedAttribute, PackedModel, PackedPrimitive, level_prefix_len, read_manifest_bytes,
+    read_model, read_model_bytes, read_model_level_bytes, read_packed_bytes,
+    read_packed_level_bytes,
 };
 
 // Decoded buffers are reinterpreted in place (glTF is little-endian), so a big-endian build would misread them.

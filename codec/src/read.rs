@@ -116,6 +116,12 @@ pub fn read_packed_level_bytes(
 
 /// The container, the JSON and the buffers of a glTF document: what both readers start from.
 fn open_document<'a>(bytes: &'a [u8], base_dir: Option<&Path>) -> Result<Reader<'a>, CodecError> {
+    let (root, bin, format) = parse_root(bytes)?;
+    Reader::new(root, bin, base_dir, format)
+}
+
+/// The document's JSON (from a GLB's JSON chunk, or the whole `.gltf`), its binary chunk and its format.
+fn parse_root(bytes: &[u8]) -> Result<(Root, Option<&[u8]>, &'static str), CodecError> {
     let (json_bytes, bin, format) = if crate::glb::is_glb(bytes) {
         let chunks = crate::glb::parse_glb(bytes)?;
         (chunks.json, chunks.bin, "glb")
@@ -128,7 +134,23 @@ fn open_document<'a>(bytes: &'a [u8], base_dir: Option<&Path>) -> Result<Reader<
         message: e.to_string(),
         path: PathBuf::new(),
     })?;
-    Reader::new(root, bin, base_dir, format)
+    Ok((root, bin, format))
+}
+
+/// The exhibit manifest a glTF document carries, from its JSON alone: no buffer is read and no geometry
+/// decoded (what a client needs to find a model's raw inputs). `Ok(None)` when it carries none; an unreadable
+/// or too new manifest is an error saying so.
+pub fn read_manifest_bytes(bytes: &[u8]) -> Result<Option<Manifest>, CodecError> {
+    let (root, ..) = parse_root(bytes)?;
+    match manifest_of(&root) {
+        (Some(manifest), _) => Ok(Some(manifest)),
+        (None, None) => Ok(None),
+        (None, Some(reason)) => Err(CodecError::Gltf {
+            pointer: "/asset/extras/exhibit".into(),
+            reason,
+            path: PathBuf::new(),
+        }),
+    }
 }
 
 /// How many bytes from the start of a GLB hold everything level `level` of detail needs: the JSON chunk and
@@ -219,6 +241,34 @@ pub fn read_model_level_bytes(
     let mut reader = open_document(bytes, base_dir)?;
     reader.level = level;
     reader.read()
+}
+
+/// The manifest in `asset.extras.exhibit`, or a note saying why it cannot be read.
+fn manifest_of(root: &Root) -> (Option<Manifest>, Option<String>) {
+    let Some(value) = root
+        .asset
+        .as_ref()
+        .and_then(|a| a.extras.as_ref())
+        .and_then(|e| e.get("exhibit"))
+    else {
+        return (None, None);
+    };
+    match serde_json::from_value::<Manifest>(value.clone()) {
+        Ok(m) if m.format_version > MANIFEST_FORMAT_VERSION => {
+            let note = format!(
+                "manifest version {} is newer than this software reads ({MANIFEST_FORMAT_VERSION})",
+                m.format_version
+            );
+            (None, Some(note))
+        }
+        Ok(m) => (Some(m), None),
+        Err(e) => (
+            None,
+            Some(format!(
+                "asset.extras.exhibit is not a readable manifest: {e}"
+            )),
+        ),
+    }
 }
 
 // ---- The document, as far as geometry needs it. Unknown members are ignored, as glTF requires. ----
@@ -768,31 +818,7 @@ impl<'a> Reader<'a> {
     }
 
     fn manifest(&self) -> (Option<Manifest>, Option<String>) {
-        let Some(value) = self
-            .root
-            .asset
-            .as_ref()
-            .and_then(|a| a.extras.as_ref())
-            .and_then(|e| e.get("exhibit"))
-        else {
-            return (None, None);
-        };
-        match serde_json::from_value::<Manifest>(value.clone()) {
-            Ok(m) if m.format_version > MANIFEST_FORMAT_VERSION => {
-                let note = format!(
-                    "manifest version {} is newer than this software reads ({MANIFEST_FORMAT_VERSION})",
-                    m.format_version
-                );
-                (None, Some(note))
-            }
-            Ok(m) => (Some(m), None),
-            Err(e) => (
-                None,
-                Some(format!(
-                    "asset.extras.exhibit is not a readable manifest: {e}"
-                )),
-            ),
-        }
+        manifest_of(&self.root)
     }
 
     /// Levels of detail the scene offers: 1 plus the most coarser stand-ins any root names.

@@ -23,6 +23,14 @@ pub struct FormatRow {
     pub dropped: &'static str,
 }
 
+impl FormatRow {
+    /// The extensions as people write them: `.xyz .pts .txt .csv`.
+    fn dotted_extensions(&self) -> String {
+        let dotted: Vec<String> = self.extensions.iter().map(|e| format!(".{e}")).collect();
+        dotted.join(" ")
+    }
+}
+
 /// Every format ingest reads, in the README's order.
 pub const FORMATS: [FormatRow; 8] = [
     FormatRow {
@@ -118,12 +126,11 @@ pub fn markdown_table() -> String {
         "| format | extensions | default unit | kept | named as dropped |\n|---|---|---|---|---|\n",
     );
     for row in &FORMATS {
-        let extensions: Vec<String> = row.extensions.iter().map(|e| format!(".{e}")).collect();
         let _ = writeln!(
             out,
             "| {} | `{}` | {} | {} | {} |",
             row.name,
-            extensions.join(" "),
+            row.dotted_extensions(),
             row.default_unit,
             row.kept,
             row.dropped
@@ -138,11 +145,10 @@ pub fn markdown_table() -> String {
 pub fn help_text() -> String {
     let mut out = String::from("Formats (extension: format, default unit):\n");
     for row in &FORMATS {
-        let extensions: Vec<String> = row.extensions.iter().map(|e| format!(".{e}")).collect();
         let _ = writeln!(
             out,
             "  {:<24} {}; default unit {}",
-            extensions.join(" "),
+            row.dotted_extensions(),
             row.name,
             row.default_unit
         );

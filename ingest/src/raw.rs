@@ -210,41 +210,16 @@ fn mesh_normals(
     if invalid == 0 {
         return (Some(normals), 0, 0);
     }
-    // Sums in f64, triangle by triangle in file order: the same bytes on any thread count.
-    let mut sums: std::collections::BTreeMap<u32, [f64; 3]> = normals
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| **n == [0.0; 3])
-        .map(|(i, _)| (i as u32, [0.0; 3]))
-        .collect();
-    for t in indices.chunks_exact(3) {
-        if !t.iter().any(|v| sums.contains_key(v)) {
+    // Only the vertices whose normals have no direction take their faces' normal.
+    let sums = crate::surface::area_weighted_normal_sums(positions, indices);
+    let mut unrecoverable = 0;
+    for (normal, sum) in normals.iter_mut().zip(&sums) {
+        if *normal != [0.0; 3] {
             continue;
         }
-        let [a, b, c] = [0, 1, 2].map(|k| positions[t[k] as usize].map(f64::from));
-        let (u, v) = (
-            [b[0] - a[0], b[1] - a[1], b[2] - a[2]],
-            [c[0] - a[0], c[1] - a[1], c[2] - a[2]],
-        );
-        // Twice the triangle's area along its normal: larger faces weigh more.
-        let cross = [
-            u[1] * v[2] - u[2] * v[1],
-            u[2] * v[0] - u[0] * v[2],
-            u[0] * v[1] - u[1] * v[0],
-        ];
-        for vertex in t {
-            if let Some(sum) = sums.get_mut(vertex) {
-                for axis in 0..3 {
-                    sum[axis] += cross[axis];
-                }
-            }
-        }
-    }
-    let mut unrecoverable = 0;
-    for (vertex, sum) in sums {
         let length = (sum[0] * sum[0] + sum[1] * sum[1] + sum[2] * sum[2]).sqrt();
         if length > 0.0 && length.is_finite() {
-            normals[vertex as usize] = sum.map(|c| (c / length) as f32);
+            *normal = sum.map(|c| (c / length) as f32);
         } else {
             unrecoverable += 1;
         }

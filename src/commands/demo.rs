@@ -109,7 +109,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "custody_events_checked": court.custody_events_checked,
             "rederived": court.rederived,
             "tokens": court.tokens,
-            "rendered": made.rendered,
+            "rendered": made.adapter.is_some(),
             "adapter": made.adapter,
             "serving": args.serve,
         }))?;
@@ -221,8 +221,7 @@ struct Made {
     files: Vec<PathBuf>,
     views_glb: PathBuf,
     scans: PathBuf,
-    rendered: bool,
-    /// The graphics adapter the picture was drawn on, when one was found.
+    /// The graphics adapter the picture was drawn on; `None` when none was found and nothing was drawn.
     adapter: Option<String>,
 }
 
@@ -341,7 +340,6 @@ fn make_models(args: &Args) -> anyhow::Result<Made> {
         files,
         views_glb,
         scans,
-        rendered,
         adapter,
     })
 }

@@ -109,25 +109,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         report
             .lines
             .extend(crate::commands::upload::receipt_lines(&args.output, &model));
-        for (path, input) in &inputs {
-            report.lines.push(format!(
-                "stored raw input {} ({} bytes, sha256 {})",
-                path.display(),
-                input.bytes,
-                input.sha256
-            ));
-        }
+        report
+            .lines
+            .extend(crate::commands::upload::input_lines(&inputs));
         let mut upload = crate::commands::upload::receipt_json(&model, "model");
-        upload["inputs"] = json!(
-            inputs
-                .iter()
-                .map(|(path, r)| {
-                    let mut v = crate::commands::upload::receipt_json(r, "scan");
-                    v["file"] = json!(path);
-                    v
-                })
-                .collect::<Vec<_>>()
-        );
+        upload["inputs"] = crate::commands::upload::inputs_json(&inputs);
         report.json["upload"] = upload;
     }
     if args.json {

@@ -69,19 +69,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     config.hash_every_download = !args.cached_verification;
     config.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
     config.idle_timeout = Duration::from_secs(args.idle_timeout_s.max(1));
-    config.web_dir = match web_viewer(args.web_dir.as_deref()) {
-        Ok(dir) => Some(dir),
-        Err(why) => {
-            eprintln!(
-                "exhibit serve: warning: no web viewer: {why}. Share pages will show the rendered picture only \
-                 (say so in both languages) until it is built: scripts/build-web, then restart."
-            );
-            None
-        }
-    };
-    if !args.no_previews {
-        config.previewer = Some(Arc::new(preview));
-    }
+    add_browser_parts(
+        &mut config,
+        args.web_dir.as_deref(),
+        !args.no_previews,
+        "exhibit serve",
+    );
     let json = args.json;
     let filter = tracing_subscriber::EnvFilter::try_from_env("EXHIBIT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -90,11 +83,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(store::serve(config, |started| {
+    runtime()?.block_on(store::serve(config, |started| {
         if json {
             let _ = output::print_json(&serde_json::json!({
                 "url": started.url,
@@ -113,29 +102,45 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }))
 }
 
-/// The web viewer's files a share page loads; a folder missing any of them would leave pages half working.
-pub const WEB_VIEWER_FILES: [&str; 4] = [
-    "exhibit_web.js",
-    "exhibit_web_bg.wasm",
-    "viewer.js",
-    "case.js",
-];
+/// What a store needs for browsers: the web viewer (`web_dir`, else `web/dist` of this source tree; `who` warns
+/// when it is incomplete, and share pages then show the rendered picture alone) and, with `previews`, the
+/// headless renderer that draws that picture. `exhibit serve` and the demo's embedded store both use it.
+pub fn add_browser_parts(
+    config: &mut store::Config,
+    web_dir: Option<&std::path::Path>,
+    previews: bool,
+    who: &str,
+) {
+    config.web_dir = match web_viewer(web_dir) {
+        Ok(dir) => Some(dir),
+        Err(why) => {
+            eprintln!(
+                "{who}: warning: no web viewer: {why}. Share pages show the rendered picture only (and say so in \
+                 both languages) until it is built: scripts/build-web (scripts/demo does it), then restart."
+            );
+            None
+        }
+    };
+    if previews {
+        config.previewer = Some(Arc::new(preview));
+    }
+}
+
+/// The async runtime a store runs on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
 
 /// The folder of the web viewer: `given`, or `web/dist` of this source tree; an error says what is missing.
-pub fn web_viewer(given: Option<&std::path::Path>) -> Result<PathBuf, String> {
+fn web_viewer(given: Option<&std::path::Path>) -> Result<PathBuf, String> {
     let dir = given.map_or_else(
         || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist")),
         std::path::Path::to_path_buf,
     );
-    let missing: Vec<&str> = WEB_VIEWER_FILES
-        .into_iter()
-        .filter(|f| !dir.join(f).is_file())
-        .collect();
-    if missing.is_empty() {
-        Ok(dir)
-    } else {
-        Err(format!("{} lacks {}", dir.display(), missing.join(", ")))
-    }
+    store::pages::check_web_dir(&dir).map(|()| dir)
 }
 
 /// The share page's picture: the iso view, 800×600, reconstructed surface tinted, with a scale bar.

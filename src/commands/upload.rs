@@ -103,27 +103,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     if args.json {
         let mut value = receipt_json(&receipt, &args.kind);
-        value["inputs"] = json!(
-            inputs
-                .iter()
-                .map(|(path, r)| {
-                    let mut v = receipt_json(r, "scan");
-                    v["file"] = json!(path);
-                    v
-                })
-                .collect::<Vec<_>>()
-        );
+        value["inputs"] = inputs_json(&inputs);
         return output::print_json(&value);
     }
     let mut lines = receipt_lines(&args.file, &receipt);
-    for (path, input) in &inputs {
-        lines.push(format!(
-            "stored raw input {} ({} bytes, sha256 {})",
-            path.display(),
-            input.bytes,
-            input.sha256
-        ));
-    }
+    lines.extend(input_lines(&inputs));
     output::print_lines(&lines)
 }
 
@@ -167,9 +151,11 @@ pub fn send_inputs(
     model: &Path,
     dirs: &[PathBuf],
 ) -> anyhow::Result<Vec<(PathBuf, ingest::upload::UploadReceipt)>> {
-    let manifest = codec::read_model(model)
+    // The manifest is in the GLB's JSON: no geometry needs decoding to know the inputs.
+    let bytes = fs_err::read(model)?;
+    let manifest = codec::read_manifest_bytes(&bytes)
+        .map_err(|e| e.with_path(model))
         .with_context(|| format!("reading {}", model.display()))?
-        .manifest
         .with_context(|| {
             format!(
                 "{} carries no manifest, so its inputs are unknown",
@@ -192,7 +178,8 @@ pub fn send_inputs(
         let size = fs_err::metadata(&path)?.len();
         // Only files of a listed size can be a listed input: most of a folder is never hashed.
         if manifest.inputs.iter().any(|i| i.bytes == size) {
-            by_hash.entry(sha256_of_file(&path)?).or_insert(path);
+            let (sha256, _) = ingest::upload::hash_file(&path)?;
+            by_hash.entry(sha256).or_insert(path);
         }
     }
     let mut found = Vec::new();
@@ -220,23 +207,31 @@ pub fn send_inputs(
         .collect()
 }
 
-/// SHA-256 of a file, read in pieces.
-pub fn sha256_of_file(path: &Path) -> anyhow::Result<String> {
-    use sha2::Digest as _;
-    use std::io::Read as _;
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = vec![0; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(codec::manifest::hex(&hasher.finalize()))
+/// The raw inputs sent, as `--json` lists them: each receipt with the file it was found as.
+pub fn inputs_json(inputs: &[(PathBuf, ingest::upload::UploadReceipt)]) -> Value {
+    inputs
+        .iter()
+        .map(|(path, receipt)| {
+            let mut value = receipt_json(receipt, "scan");
+            value["file"] = json!(path);
+            value
+        })
+        .collect()
+}
+
+/// The raw inputs sent, a sentence each.
+pub fn input_lines(inputs: &[(PathBuf, ingest::upload::UploadReceipt)]) -> Vec<String> {
+    inputs
+        .iter()
+        .map(|(path, input)| {
+            format!(
+                "stored raw input {} ({} bytes, sha256 {})",
+                path.display(),
+                input.bytes,
+                input.sha256
+            )
+        })
+        .collect()
 }
 
 pub fn receipt_json(receipt: &ingest::upload::UploadReceipt, kind: &str) -> Value {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use serde_json::json;
 
+use crate::client::Store;
 use crate::output;
 
 #[derive(Debug, clap::Args)]
@@ -52,23 +53,31 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
-    // With --rederive-from: the store to fetch from, and one folder for what comes from it (the model named by
-    // its hash, the raw scans), kept until the check is done.
-    let fetch = match &args.rederive_from {
-        Some(url) => Some((
-            Store::new(url, args.token.as_deref())?,
-            tempfile::tempdir().context("cannot make a folder for what the store sends")?,
-        )),
-        None => None,
+/// With `--rederive-from`: the store to fetch from, and one folder for what comes from it (the model named by
+/// its hash, the raw scans), kept until the check is done.
+fn fetch_from(args: &Args) -> anyhow::Result<Option<(Store, tempfile::TempDir)>> {
+    let Some(url) = &args.rederive_from else {
+        return Ok(None);
     };
+    let token = args
+        .token
+        .as_deref()
+        .context("--rederive-from needs --token (or EXHIBIT_TOKEN)")?;
+    Ok(Some((
+        Store::new(url, token)?,
+        tempfile::tempdir().context("cannot make a folder for what the store sends")?,
+    )))
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let fetch = fetch_from(args)?;
     let mut refused_model = None;
     let file: Option<PathBuf> = match (&args.model_sha256, &fetch) {
         (Some(sha), Some((store, folder))) => {
             let path = folder
                 .path()
                 .join(format!("{}.glb", sha.to_ascii_lowercase()));
-            match store.download(sha, &path)? {
+            match store.download_blob(sha, &path)? {
                 Ok(()) => Some(path),
                 Err(why) => {
                     refused_model = Some(format!("model version {sha}: {why}"));
@@ -132,7 +141,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let mut result = verify_file(file, &bytes, &model)?;
             let (raws, fetch_problems) = match &fetch {
-                Some((store, folder)) => store.fetch_inputs(&model, folder.path())?,
+                Some((store, folder)) => fetch_inputs(store, &model, folder.path())?,
                 None => (args.rederive.clone(), Vec::new()),
             };
             if !fetch_problems.is_empty() {
@@ -284,7 +293,7 @@ fn rederive(
     // Each raw file is known by its content; its name on this machine does not matter.
     let mut given: Vec<(PathBuf, String)> = Vec::new();
     for raw in raws {
-        given.push((raw.clone(), crate::commands::upload::sha256_of_file(raw)?));
+        given.push((raw.clone(), ingest::upload::hash_file(raw)?.0));
     }
     let mut problems = Vec::new();
     let mut placed = Vec::new();
@@ -358,106 +367,28 @@ fn rederive(
     Ok((problems, details))
 }
 
-/// A court store files are fetched from by hash (`GET /api/blobs/{sha256}`, which answers only a reader of a
-/// case holding the file).
-struct Store {
-    client: reqwest::blocking::Client,
-    base: String,
-    token: String,
-}
-
-impl Store {
-    fn new(url: &str, token: Option<&str>) -> anyhow::Result<Self> {
-        let token = token.context("--rederive-from needs --token (or EXHIBIT_TOKEN)")?;
-        Ok(Self {
-            client: reqwest::blocking::Client::builder()
-                .connect_timeout(std::time::Duration::from_secs(10))
-                .timeout(std::time::Duration::from_hours(1))
-                .build()?,
-            base: url.trim_end_matches('/').to_owned(),
-            token: token.to_owned(),
-        })
+/// Download every input the model's manifest records from `store` into `folder`. Returns the files, and a
+/// problem for each input the store would not give or gave wrong.
+fn fetch_inputs(
+    store: &Store,
+    model: &codec::Model,
+    folder: &std::path::Path,
+) -> anyhow::Result<(Vec<PathBuf>, Vec<String>)> {
+    // Without a manifest, the re-derivation says why the model cannot be made again.
+    let inputs = model.manifest.as_ref().map_or(&[][..], |m| &m.inputs);
+    let (mut files, mut problems) = (Vec::new(), Vec::new());
+    for (i, input) in inputs.iter().enumerate() {
+        // Named by position, not by the recorded name: the names are checked where the inputs are placed.
+        let path = folder.join(format!("input-{i}"));
+        match store.download_blob(&input.sha256, &path)? {
+            Ok(()) => files.push(path),
+            Err(why) => problems.push(format!(
+                "input {} (sha256 {}): {why}",
+                input.name, input.sha256
+            )),
+        }
     }
-
-    /// Download blob `sha256` into `path`, checking its hash as it streams. `Ok(Err(why))` when the store
-    /// refuses it or sends other bytes; `Err` when the store cannot be reached or the file cannot be written.
-    fn download(&self, sha256: &str, path: &std::path::Path) -> anyhow::Result<Result<(), String>> {
-        use sha2::Digest as _;
-        use std::io::{Read as _, Write as _};
-        let base = &self.base;
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(Err(format!("{sha256:?} is not a SHA-256")));
-        }
-        let mut response = self
-            .client
-            .get(format!("{base}/api/blobs/{}", sha256.to_ascii_lowercase()))
-            .bearer_auth(&self.token)
-            .send()
-            .with_context(|| format!("cannot reach the store at {base}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().unwrap_or_default();
-            let reason = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or(body);
-            let reason = reason.trim();
-            return Ok(Err(if reason.is_empty() {
-                format!("the store at {base} answered {status}")
-            } else {
-                format!("the store at {base} answered {status}: {reason}")
-            }));
-        }
-        let mut out = std::io::BufWriter::new(fs_err::File::create(path)?);
-        let mut hasher = sha2::Sha256::new();
-        let mut buffer = vec![0; 1 << 20];
-        let mut received = 0u64;
-        loop {
-            let n = response
-                .read(&mut buffer)
-                .with_context(|| format!("downloading {sha256} from {base}"))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buffer[..n]);
-            out.write_all(&buffer[..n])
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            received += n as u64;
-        }
-        out.flush()
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        let got = codec::manifest::hex(&hasher.finalize());
-        if !got.eq_ignore_ascii_case(sha256) {
-            return Ok(Err(format!(
-                "the store at {base} sent {received} bytes hashing to {got}, not {sha256}"
-            )));
-        }
-        Ok(Ok(()))
-    }
-
-    /// Download every input the model's manifest records into `folder`. Returns the files, and a problem for
-    /// each input the store would not give or gave wrong.
-    fn fetch_inputs(
-        &self,
-        model: &codec::Model,
-        folder: &std::path::Path,
-    ) -> anyhow::Result<(Vec<PathBuf>, Vec<String>)> {
-        // Without a manifest, the re-derivation says why the model cannot be made again.
-        let inputs = model.manifest.as_ref().map_or(&[][..], |m| &m.inputs);
-        let (mut files, mut problems) = (Vec::new(), Vec::new());
-        for (i, input) in inputs.iter().enumerate() {
-            // Named by position, not by the recorded name: the names are checked where the inputs are placed.
-            let path = folder.join(format!("input-{i}"));
-            match self.download(&input.sha256, &path)? {
-                Ok(()) => files.push(path),
-                Err(why) => problems.push(format!(
-                    "input {} (sha256 {}): {why}",
-                    input.name, input.sha256
-                )),
-            }
-        }
-        Ok((files, problems))
-    }
+    Ok((files, problems))
 }
 
 /// SHA-256 of a file read in pieces, so a scan of several gigabytes is not held twice.

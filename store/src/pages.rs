@@ -12,16 +12,37 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::share::STYLE;
 
+/// The web viewer's files (`scripts/build-web`) with their content types: all that `/app/` serves, and all a
+/// folder must hold to be served (one missing would leave pages half working).
+pub const WEB_APP_FILES: [(&str, &str); 4] = [
+    ("exhibit_web.js", "text/javascript; charset=utf-8"),
+    ("exhibit_web_bg.wasm", "application/wasm"),
+    ("viewer.js", "text/javascript; charset=utf-8"),
+    ("case.js", "text/javascript; charset=utf-8"),
+];
+
+/// `dir` when it holds every file of [`WEB_APP_FILES`]; otherwise a sentence naming what it lacks.
+pub fn check_web_dir(dir: &std::path::Path) -> Result<(), String> {
+    let missing: Vec<&str> = WEB_APP_FILES
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| !dir.join(name).is_file())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} lacks {}", dir.display(), missing.join(", ")))
+    }
+}
+
 /// `GET /app/FILE`: the web viewer's files (`scripts/build-web`), by name from a fixed list.
 pub async fn web_app_file(
     State(state): State<Arc<AppState>>,
     UrlPath(file): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
-    let content_type = match file.as_str() {
-        "exhibit_web.js" | "viewer.js" | "case.js" => "text/javascript; charset=utf-8",
-        "exhibit_web_bg.wasm" => "application/wasm",
-        _ => return ApiError::not_found().into_response(),
+    let Some(&(_, content_type)) = WEB_APP_FILES.iter().find(|(name, _)| *name == file) else {
+        return ApiError::not_found().into_response();
     };
     let Some(dir) = &state.config.web_dir else {
         return ApiError::new(

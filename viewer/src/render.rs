@@ -289,7 +289,8 @@ pub struct Renderer {
     /// Whether the device can view a texture in another format (not on WebGL2): see [`Targets::display_view`].
     view_formats: bool,
     /// Where the device cannot view the picture as plain bytes: the pass that copies it, encoded, for a window.
-    display_blit: Option<crate::blit::Blit>,
+    /// Made by the first [`Renderer::targets_for_display`] that needs it: headless and web renderers never do.
+    display_blit: std::sync::OnceLock<crate::blit::Blit>,
     fxaa_layout: wgpu::BindGroupLayout,
     fxaa: wgpu::RenderPipeline,
     linear_sampler: wgpu::Sampler,
@@ -352,14 +353,16 @@ pub fn picture_layout(device: &wgpu::Device, label: &str) -> wgpu::BindGroupLayo
     })
 }
 
-/// A pass over the whole picture: one triangle from `vs_main`, `fs_main` writing one colour target.
-fn fullscreen_pipeline(
+/// A pass over the whole picture: one triangle from `vs_main`, `fs_main` writing one colour target, with the
+/// fragment stage's pipeline-overridable `constants`.
+pub(crate) fn fullscreen_pipeline(
     device: &wgpu::Device,
     label: &str,
     layout: &wgpu::PipelineLayout,
     module: &wgpu::ShaderModule,
     format: wgpu::TextureFormat,
     blend: Option<wgpu::BlendState>,
+    constants: &[(&str, f64)],
 ) -> wgpu::RenderPipeline {
     device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
         label: Some(label),
@@ -376,7 +379,10 @@ fn fullscreen_pipeline(
         fragment: Some(wgpu::FragmentState {
             module,
             entry_point: Some("fs_main"),
-            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                ..Default::default()
+            },
             targets: &[Some(wgpu::ColorTargetState {
                 format,
                 blend,
@@ -596,6 +602,7 @@ impl Renderer {
             &edges_module,
             color_format,
             Some(wgpu::BlendState::ALPHA_BLENDING),
+            &[],
         );
         let overlay = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
             label: Some("overlay lines"),
@@ -666,6 +673,7 @@ impl Renderer {
             &fxaa_module,
             color_format,
             None,
+            &[],
         );
         let linear_sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("fxaa"),
@@ -678,8 +686,7 @@ impl Renderer {
             antialias,
             sample_count,
             view_formats: downlevel.contains(wgpu::DownlevelFlags::VIEW_FORMATS),
-            display_blit: (!downlevel.contains(wgpu::DownlevelFlags::VIEW_FORMATS))
-                .then(|| crate::blit::Blit::new(device, wgpu::TextureFormat::Rgba8Unorm)),
+            display_blit: std::sync::OnceLock::new(),
             fxaa_layout,
             fxaa,
             linear_sampler,
@@ -793,7 +800,10 @@ impl Renderer {
     #[must_use]
     pub fn targets_for_display(&self, device: &wgpu::Device, width: u32, height: u32) -> Targets {
         let mut targets = self.targets(device, width, height);
-        if let Some(blit) = &self.display_blit {
+        if !self.view_formats {
+            let blit = self
+                .display_blit
+                .get_or_init(|| crate::blit::Blit::new(device, wgpu::TextureFormat::Rgba8Unorm));
             let copy = device.create_texture(&wgpu::TextureDescriptor {
                 label: Some("picture for the window"),
                 size: targets.color.size(),
@@ -1157,7 +1167,7 @@ impl Renderer {
             pass.set_vertex_buffer(0, buffer.slice(..));
             pass.draw(0..count, 0..1);
         }
-        if let (Some(blit), Some((_, group))) = (&self.display_blit, &targets.display) {
+        if let (Some(blit), Some((_, group))) = (self.display_blit.get(), &targets.display) {
             blit.record(encoder, group, &targets.display_view);
         }
     }

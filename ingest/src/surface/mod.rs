@@ -704,8 +704,10 @@ fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     ]
 }
 
-/// Unit vertex normals: the sum of the adjacent triangles' area-weighted normals.
-fn area_weighted_normals(positions: &[[f32; 3]], indices: &[u32]) -> Vec<[f32; 3]> {
+/// Per vertex, the sum of its triangles' normals each as long as twice the triangle's area, in `f64`, summed
+/// triangle by triangle in order (the same bytes on any machine): its direction is the vertex's area-weighted
+/// normal, and it is zero where the vertex lies on no triangle of any area.
+pub(crate) fn area_weighted_normal_sums(positions: &[[f32; 3]], indices: &[u32]) -> Vec<[f64; 3]> {
     let mut sums = vec![[0.0f64; 3]; positions.len()];
     for t in indices.chunks_exact(3) {
         let p = [0, 1, 2].map(|k| positions[t[k] as usize].map(f64::from));
@@ -719,7 +721,13 @@ fn area_weighted_normals(positions: &[[f32; 3]], indices: &[u32]) -> Vec<[f32; 3
             }
         }
     }
-    sums.iter()
+    sums
+}
+
+/// Unit vertex normals: the sum of the adjacent triangles' area-weighted normals.
+fn area_weighted_normals(positions: &[[f32; 3]], indices: &[u32]) -> Vec<[f32; 3]> {
+    area_weighted_normal_sums(positions, indices)
+        .iter()
         .map(|s| {
             let length = (s[0] * s[0] + s[1] * s[1] + s[2] * s[2]).sqrt();
             if length > 0.0 {

@@ -92,22 +92,12 @@ pub fn start_store(data: &Path, bind: &str) -> anyhow::Result<RunningStore> {
     )?;
     let mut config = store::Config::new(data.to_path_buf());
     bind.clone_into(&mut config.bind);
-    config.previewer = Some(std::sync::Arc::new(crate::commands::serve::preview));
-    match crate::commands::serve::web_viewer(None) {
-        Ok(dir) => config.web_dir = Some(dir),
-        Err(why) => eprintln!(
-            "exhibit demo: warning: no web viewer ({why}); share pages show the rendered picture only. \
-             scripts/demo builds it (scripts/build-web)."
-        ),
-    }
+    crate::commands::serve::add_browser_parts(&mut config, None, true, "exhibit demo");
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("store".into())
         .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
+            let runtime = crate::commands::serve::runtime()?;
             let failed_tx = started_tx.clone();
             let result = runtime.block_on(store::serve(config, move |started| {
                 let _ = started_tx.send(Ok(started.url.clone()));
