@@ -49,6 +49,10 @@ pub struct Args {
     /// built). Share pages then draw the model live in the browser.
     #[arg(long, env = "EXHIBIT_WEB_DIR")]
     web_dir: Option<PathBuf>,
+    /// The public key (hex) of a court whose transfer bundles this store imports; repeat for several. The
+    /// sending store shows its key at /api/log/checkpoint. Bundles sealed by any other key are refused.
+    #[arg(long = "trust-court", value_name = "KEY")]
+    trust_court: Vec<String>,
     /// Do not draw previews for share pages (no graphics driver needed).
     #[arg(long)]
     no_previews: bool,
@@ -69,6 +73,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     config.hash_every_download = !args.cached_verification;
     config.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
     config.idle_timeout = Duration::from_secs(args.idle_timeout_s.max(1));
+    for key in &args.trust_court {
+        anyhow::ensure!(
+            key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()),
+            "--trust-court {key:?}: expected a public key of 64 hex digits (see the court's /api/log/checkpoint)"
+        );
+        config.trusted_courts.push(key.to_ascii_lowercase());
+    }
     add_browser_parts(
         &mut config,
         args.web_dir.as_deref(),
@@ -151,7 +162,8 @@ pub fn preview(glb: &[u8]) -> anyhow::Result<Vec<u8>> {
         .get_or_init(|| viewer::gpu::Gpu::headless().map_err(|e| e.to_string()))
         .as_ref()
         .map_err(|e| anyhow::anyhow!("no graphics device for previews: {e}"))?;
-    let scene = viewer::headless::load_model_bytes(glb, std::path::Path::new("model.glb"), 0)?;
+    // Only what is inside the GLB: a buffer URI in an upload must never read the server's own files.
+    let scene = viewer::headless::load_contained_glb(glb, 0)?;
     let request = viewer::headless::RenderRequest {
         width: 800,
         height: 600,

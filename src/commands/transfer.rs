@@ -50,8 +50,20 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "the store refused the transfer ({status}): {}",
         String::from_utf8_lossy(&bytes)
     );
-    // Check before sending or keeping: a bundle that does not verify is never passed on.
-    let verified = store::transfer::verify(&bytes, None).map_err(|problems| {
+    // Check before sending or keeping: a bundle that does not verify is never passed on. The sending store is
+    // the one this command trusts: its key comes from its own log.
+    let own_key = client
+        .get(format!("{base}/api/log/checkpoint"))
+        .send()
+        .and_then(reqwest::blocking::Response::text)
+        .with_context(|| format!("reading the key of {base}"))?;
+    let own_key = serde_json::from_str::<serde_json::Value>(&own_key)
+        .with_context(|| format!("{base}/api/log/checkpoint is not JSON"))?
+        .get("public_key")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .with_context(|| format!("{base}/api/log/checkpoint names no public key"))?;
+    let verified = store::transfer::verify(&bytes, Some(&own_key)).map_err(|problems| {
         anyhow::anyhow!(
             "the bundle from {base} does not verify: {}",
             problems.join("; ")
@@ -63,7 +75,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "bytes": bytes.len(),
         "sha256": sha,
         "checked": verified.checked,
-        "checkpoint": verified.header["checkpoint"],
+        "checkpoint": verified.header.checkpoint,
     });
     if let Some(path) = &args.bundle {
         output::write_atomically(path, &bytes)?;

@@ -23,7 +23,8 @@ pub struct Args {
     /// With --store: the store's S3 URL, when its blobs are not in the folder.
     #[arg(long, requires = "store")]
     blobs: Option<String>,
-    /// With a transfer bundle: the sending store's public key (hex), to pin it.
+    /// With a transfer bundle: the sending court's public key (hex, from its /api/log/checkpoint). A bundle
+    /// carries its own key, which proves nothing, so without this it is not accepted.
     #[arg(long)]
     public_key: Option<String>,
     /// With --store: the custody log's signing key, when it is not DIR/signing.key.
@@ -126,7 +127,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         if bytes.starts_with(store::transfer::MAGIC) {
             match store::transfer::verify(&bytes, args.public_key.as_deref()) {
                 Ok(v) => {
-                    json!({ "ok": true, "checked": v.checked, "problems": [], "checkpoint": v.header["checkpoint"], "case": v.header["case"]["number"] })
+                    json!({ "ok": true, "checked": v.checked, "problems": [], "checkpoint": v.header.checkpoint,
+                            "case": v.header.case.number, "signed_by": v.header.public_key })
                 }
                 Err(problems) => json!({ "ok": false, "checked": 0, "problems": problems }),
             }

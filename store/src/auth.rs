@@ -198,6 +198,49 @@ pub struct Caller {
     pub source: String,
 }
 
+impl Caller {
+    /// An event done by this caller, stamped now.
+    pub fn event(
+        &self,
+        action: &str,
+        case_id: Option<i64>,
+        object: &str,
+        outcome: &str,
+        detail: &str,
+    ) -> crate::events::Event {
+        crate::events::Event {
+            at_ms: now_ms(),
+            actor: self.name.clone(),
+            role: self.role.as_str().to_owned(),
+            action: action.to_owned(),
+            case_id,
+            object: object.to_owned(),
+            outcome: outcome.to_owned(),
+            source: self.source.clone(),
+            detail: detail.to_owned(),
+        }
+    }
+}
+
+/// The role recorded for a visit through a share link (the visitor is no user).
+pub const SHARE_LINK_ROLE: &str = "share_link";
+
+/// Whether `role` may read where requests came from (network addresses, browsers) in the custody timeline.
+/// Parties may not: a party learns nothing about the judge's network or other visitors from the record.
+pub fn sees_sources(role: Role) -> bool {
+    !matches!(role, Role::Party)
+}
+
+/// What a share-link visit's detail says without the visitor's browser: the part visited. (Older events
+/// appended the User-Agent to the detail; it is left out for those who may not see it.)
+pub fn visit_detail_without_agent(detail: &str) -> String {
+    ["comparison report", "heat map", "other"]
+        .into_iter()
+        .find(|part| detail.starts_with(part))
+        .unwrap_or("")
+        .to_owned()
+}
+
 /// `exh_` and 64 hex digits: 256 random bits.
 pub fn new_token() -> String {
     format!("exh_{}", random_hex(32))

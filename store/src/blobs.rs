@@ -75,10 +75,19 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// Make `dir` and its missing parents, closed to other users (0700).
+fn make_private_dirs(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 /// Write `bytes` to `dir/name` so that the name only ever holds the whole content: temp file, fsync,
 /// rename, fsync the folder.
 pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    make_private_dirs(dir)?;
     let mut temp = tempfile_in(dir)?;
     let result = (|| {
         temp.1.write_all(bytes)?;
@@ -96,12 +105,12 @@ pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result
 fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     for _ in 0..16 {
         let path = dir.join(format!(".tmp-{}", crate::auth::random_hex(8)));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .read(true)
-            .create_new(true)
-            .open(&path)
-        {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).read(true).create_new(true);
+        // Evidence is readable by the store's own user only.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&path) {
             Ok(file) => return Ok((path, file)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
@@ -133,8 +142,7 @@ impl Blobs {
         let Some(url) = url else {
             let root = data.to_path_buf();
             for dir in ["blobs", "uploads"] {
-                std::fs::create_dir_all(root.join(dir))
-                    .map_err(|e| anyhow::anyhow!("creating {}: {e}", root.join(dir).display()))?;
+                crate::private_files::private_dir(&root.join(dir))?;
             }
             return Ok(Self::Folder(FolderBlobs { root }));
         };
@@ -165,8 +173,7 @@ impl Blobs {
             .build()
             .map_err(|e| anyhow::anyhow!("--blobs {url}: {e}"))?;
         let scratch = data.join("scratch");
-        std::fs::create_dir_all(&scratch)
-            .map_err(|e| anyhow::anyhow!("creating {}: {e}", scratch.display()))?;
+        crate::private_files::private_dir(&scratch)?;
         Ok(Self::Object(ObjectBlobs {
             store: Arc::new(store),
             scratch,
@@ -198,12 +205,11 @@ impl Blobs {
         match self {
             Self::Folder(folder) => {
                 let path = folder.part_path(upload);
-                let mut file = tokio::fs::OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(&path)
-                    .await?;
+                let mut options = tokio::fs::OpenOptions::new();
+                options.create(true).truncate(false).write(true);
+                #[cfg(unix)]
+                options.mode(0o600);
+                let mut file = options.open(&path).await?;
                 file.set_len(offset).await?;
                 let result = async {
                     file.seek(SeekFrom::Start(offset)).await?;
@@ -278,7 +284,7 @@ impl Blobs {
                         .write(true)
                         .open(&part)?
                         .set_len(length)?;
-                    std::fs::create_dir_all(&dir)?;
+                    make_private_dirs(&dir)?;
                     std::fs::rename(&part, &blob)?;
                     sync_dir(&dir)?;
                     if let Some(parent) = dir.parent() {

@@ -17,13 +17,16 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::Row as _;
 
 use crate::AppState;
-use crate::api::{JsonBody, case_for, clean_sha256};
+use crate::api::{JsonBody, case_for};
 use crate::auth::{self, Action, Caller};
-use crate::db::{now_ms, rfc3339};
+use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::records::comparisons::{self, Comparison, Summary};
+use crate::records::models;
+use crate::services::mutation::Mutation;
+use crate::validate::{ComparisonReport, clean_sha256};
 
 /// The largest heat map accepted (it travels inside the JSON body, base64).
 const MAX_HEAT_MAP_BYTES: usize = 700 * 1024;
@@ -37,86 +40,25 @@ pub struct NewComparison {
     heat_map_png: Option<String>,
 }
 
-/// The figures every saved comparison must carry, checked before anything is stored.
-struct Headline {
-    a: String,
-    b: String,
-    method: String,
-    summary: Value,
-}
-
-fn number(report: &Value, pointer: &str) -> ApiResult<f64> {
-    report
-        .pointer(pointer)
-        .and_then(Value::as_f64)
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "field `report{}`: expected a finite number",
-                pointer.replace('/', ".")
-            ))
-        })
-}
-
-fn headline(report: &Value) -> ApiResult<Headline> {
-    let text = |pointer: &str| {
-        report
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "field `report{}`: expected a string",
-                    pointer.replace('/', ".")
-                ))
-            })
-    };
-    let a = clean_sha256("report.a.sha256", text("/a/sha256")?)?;
-    let b = clean_sha256("report.b.sha256", text("/b/sha256")?)?;
-    let method =
-        crate::api::clean_text("report.alignment.method", text("/alignment/method")?, 200)?;
-    let transform: Vec<f64> = report
-        .get("transform")
-        .and_then(Value::as_array)
-        .map(|t| {
-            t.iter()
-                .filter_map(Value::as_f64)
-                .filter(|v| v.is_finite())
-                .collect()
-        })
-        .unwrap_or_default();
-    if transform.len() != 16 {
-        return Err(ApiError::bad_request(
-            "field `report.transform`: expected 16 finite numbers (column-major, mapping B onto A)",
-        ));
+/// The figures kept with a saved comparison, from a checked report.
+pub fn summary_of(report: &ComparisonReport) -> Summary {
+    Summary {
+        method: report.alignment.method.clone(),
+        transform: report.transform.clone(),
+        rms_alignment_mm: report.alignment.rms_mm,
+        within_tolerance: report.within_tolerance,
+        mean_mm: report.mean_mm,
+        rms_mm: report.rms_mm,
+        p95_mm: report.p95_mm,
+        max_mm: report.max_mm,
+        tolerance_mm: report.tolerance_mm,
+        saved_in_origin: None,
     }
-    let within = number(report, "/within_tolerance")?;
-    if !(0.0..=1.0).contains(&within) {
-        return Err(ApiError::bad_request(
-            "field `report.within_tolerance`: expected a share between 0 and 1",
-        ));
-    }
-    let mut summary = json!({
-        "method": method,
-        "transform": transform,
-        "rms_alignment_mm": number(report, "/alignment/rms_mm")?,
-        "within_tolerance": within,
-    });
-    for field in ["mean_mm", "rms_mm", "p95_mm", "max_mm", "tolerance_mm"] {
-        summary[field] = json!(number(report, &format!("/{field}"))?);
-    }
-    Ok(Headline {
-        a,
-        b,
-        method,
-        summary,
-    })
 }
 
 /// The case a model hash is a version of.
 async fn case_of_model(state: &AppState, sha256: &str) -> ApiResult<Option<i64>> {
-    Ok(crate::share::model_facts(state, sha256)
-        .await?
-        .and_then(|f| f["case"].as_i64()))
+    Ok(models::find(&state.db.pool, sha256).await?.map(|f| f.case))
 }
 
 /// `POST /api/cases/{case}/comparisons`.
@@ -127,8 +69,13 @@ pub async fn save(
     JsonBody(body): JsonBody<NewComparison>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let case = case_for(&state, &caller, &case, Action::Compare).await?;
-    let head = headline(&body.report)?;
-    for (field, sha) in [("a", &head.a), ("b", &head.b)] {
+    let report = ComparisonReport::parse(&body.report)?;
+    let summary = summary_of(&report);
+    let (a, b) = (
+        clean_sha256("report.a.sha256", &report.a.sha256)?,
+        clean_sha256("report.b.sha256", &report.b.sha256)?,
+    );
+    for (field, sha) in [("a", &a), ("b", &b)] {
         if case_of_model(&state, sha).await? != Some(case) {
             return Err(ApiError::bad_request(format!(
                 "field `report.{field}.sha256`: {sha} is not a model version of this case"
@@ -177,107 +124,45 @@ pub async fn save(
             .map_err(|e| ApiError::storage("storing a heat map", &e))?;
     }
     let now = now_ms();
-    let id: i64 = {
-        let _guard = state.db.write().await;
-        let mut tx = state
-            .db
-            .pool
-            .begin()
+    let mut change = Mutation::begin(&state, "saving a comparison").await?;
+    for (sha, bytes) in std::iter::once((&report_sha, report_bytes.len()))
+        .chain(heat_sha.iter().zip(heat_map.iter().map(Vec::len)))
+    {
+        crate::db::record_blob(&mut change.tx, sha, bytes as u64, now)
             .await
-            .map_err(|e| ApiError::database("saving a comparison", &e))?;
-        for (sha, bytes) in std::iter::once((&report_sha, report_bytes.len()))
-            .chain(heat_sha.iter().zip(heat_map.iter().map(Vec::len)))
-        {
-            crate::db::record_blob(&mut tx, sha, bytes as u64, now)
-                .await
-                .map_err(|e| ApiError::database("saving a comparison", &e))?;
-        }
-        let id: i64 = sqlx::query(
-            "INSERT INTO comparisons (case_id, a_sha256, b_sha256, report_sha256, heat_map_sha256, \
-             summary, created_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        )
-        .bind(case)
-        .bind(&head.a)
-        .bind(&head.b)
-        .bind(&report_sha)
-        .bind(&heat_sha)
-        .bind(head.summary.to_string())
-        .bind(caller.user_id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| ApiError::database("saving a comparison", &e))?
-        .get(0);
-        tx.commit()
-            .await
-            .map_err(|e| ApiError::database("saving a comparison", &e))?;
-        id
-    };
-    auth::log_event(
-        &state,
-        &caller,
-        "comparison_saved",
-        Some(case),
-        &format!("comparison {id}"),
-        "ok",
-        &format!(
-            "A {} against B {} ({}), report {report_sha}",
-            head.a, head.b, head.method
-        ),
+            .map_err(|e| change.failed(&e))?;
+    }
+    let id = comparisons::insert(
+        &mut change.tx,
+        case,
+        &a,
+        &b,
+        &report_sha,
+        heat_sha.as_deref(),
+        &summary,
+        caller.user_id,
+        now,
     )
-    .await?;
-    let mut saved = comparison_json(&state, id).await?;
-    saved["checkpoint"] = json!(crate::log_api::current_checkpoint(&state).await?);
-    Ok((StatusCode::CREATED, Json(saved)))
-}
-
-const COLUMNS: &str = "comparisons.id, comparisons.case_id, a_sha256, b_sha256, report_sha256, \
-     heat_map_sha256, summary, users.name, users.role, comparisons.created_ms";
-
-fn row_json(r: &sqlx::any::AnyRow) -> Value {
-    let id: i64 = r.get(0);
-    let heat: Option<String> = r.get(5);
-    json!({
-        "id": id,
-        "case": r.get::<i64, _>(1),
-        "a": r.get::<String, _>(2),
-        "b": r.get::<String, _>(3),
-        "report_sha256": r.get::<String, _>(4),
-        "heat_map_sha256": heat,
-        "summary": serde_json::from_str::<Value>(&r.get::<String, _>(6)).unwrap_or(Value::Null),
-        "created_by": r.get::<String, _>(7),
-        "created_by_role": r.get::<String, _>(8),
-        "created_at": rfc3339(r.get(9)),
-        "report": format!("/api/comparisons/{id}/report.json"),
-        "heat_map": heat.map(|_| format!("/api/comparisons/{id}/heat-map.png")),
-    })
-}
-
-/// One comparison's record (without the report itself).
-pub(crate) async fn comparison_json(state: &AppState, id: i64) -> ApiResult<Value> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM comparisons JOIN users ON users.id = comparisons.created_by \
-         WHERE comparisons.id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&state.db.pool)
     .await
-    .map_err(|e| ApiError::database("reading a comparison", &e))?
-    .ok_or_else(ApiError::not_found)?;
-    Ok(row_json(&row))
-}
-
-/// Every comparison of a case, oldest first.
-pub(crate) async fn of_case(state: &AppState, case: i64) -> ApiResult<Vec<Value>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM comparisons JOIN users ON users.id = comparisons.created_by \
-         WHERE comparisons.case_id = $1 ORDER BY comparisons.id"
-    ))
-    .bind(case)
-    .fetch_all(&state.db.pool)
-    .await
-    .map_err(|e| ApiError::database("listing comparisons", &e))?;
-    Ok(rows.iter().map(row_json).collect())
+    .map_err(|e| change.failed(&e))?;
+    change
+        .commit(caller.event(
+            "comparison_saved",
+            Some(case),
+            &format!("comparison {id}"),
+            "ok",
+            &format!(
+                "A {a} against B {b} ({}), report {report_sha}",
+                summary.method
+            ),
+        ))
+        .await?;
+    let saved = comparisons::get(&state.db.pool, id).await?;
+    let checkpoint = crate::log_api::current_checkpoint(&state).await?;
+    let mut answer =
+        serde_json::to_value(&saved).map_err(|e| ApiError::internal("a comparison", e))?;
+    answer["checkpoint"] = json!(checkpoint);
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
 /// `GET /api/cases/{case}/comparisons`.
@@ -287,19 +172,20 @@ pub async fn list(
     UrlPath(case): UrlPath<String>,
 ) -> ApiResult<Json<Value>> {
     let case = case_for(&state, &caller, &case, Action::ReadCase).await?;
-    Ok(Json(json!({ "comparisons": of_case(&state, case).await? })))
+    Ok(Json(
+        json!({ "comparisons": comparisons::of_case(&state.db.pool, case).await? }),
+    ))
 }
 
 /// The comparison in the URL, when the caller may read its case (404 alike otherwise).
-async fn readable(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Value> {
+async fn readable(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Comparison> {
     let id: i64 = id.parse().map_err(|_| ApiError::not_found())?;
-    let record = comparison_json(state, id).await?;
-    let case = record["case"].as_i64().unwrap_or_default();
+    let record = comparisons::get(&state.db.pool, id).await?;
     auth::authorize(
         state,
         caller,
         Action::ReadCase,
-        Some(case),
+        Some(record.case),
         &format!("comparison {id}"),
     )
     .await?;
@@ -311,7 +197,7 @@ pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     UrlPath(id): UrlPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Comparison>> {
     Ok(Json(readable(&state, &caller, &id).await?))
 }
 
@@ -337,14 +223,7 @@ pub async fn report(
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     match readable(&state, &caller, &id).await {
-        Ok(record) => {
-            part(
-                &state,
-                record["report_sha256"].as_str().unwrap_or_default(),
-                "application/json",
-            )
-            .await
-        }
+        Ok(record) => part(&state, &record.report_sha256, "application/json").await,
         Err(e) => e.into_response(),
     }
 }
@@ -356,7 +235,7 @@ pub async fn heat_map(
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     match readable(&state, &caller, &id).await {
-        Ok(record) => match record["heat_map_sha256"].as_str() {
+        Ok(record) => match &record.heat_map_sha256 {
             Some(sha) => part(&state, sha, "image/png").await,
             None => ApiError::new(
                 StatusCode::NOT_FOUND,

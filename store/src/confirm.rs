@@ -15,11 +15,13 @@ use serde_json::{Value, json};
 use sqlx::Row as _;
 
 use crate::AppState;
-use crate::api::{JsonBody, clean_sha256, clean_text};
+use crate::api::JsonBody;
 use crate::auth::{self, Action, Caller};
 use crate::custody::Checkpoint;
 use crate::db::{now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
+use crate::services::mutation::Mutation;
+use crate::validate::{clean_sha256, clean_text};
 
 /// The exact text a confirmation signs.
 #[allow(
@@ -96,50 +98,76 @@ impl Version {
 }
 
 async fn version_of(state: &AppState, sha256: &str) -> ApiResult<Version> {
-    let facts = crate::share::model_facts(state, sha256)
+    let facts = crate::records::models::find(&state.db.pool, sha256)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let int = |key: &str| facts[key].as_i64().unwrap_or_default();
     Ok(Version {
-        id: int("version_id"),
-        number: int("version"),
-        evidence: int("evidence"),
-        case: int("case"),
-        case_number: facts["case_number"].as_str().unwrap_or_default().to_owned(),
-        manifest: facts["manifest_sha256"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
+        id: facts.version_id,
+        number: facts.version,
+        evidence: facts.evidence,
+        case: facts.case,
+        case_number: facts.case_number,
+        manifest: facts.manifest_sha256.unwrap_or_default(),
     })
 }
 
-/// The key the store holds for a user (made on first use).
+/// The key the store holds for a user (made on first use), sealed in the database (see `sealed.rs`).
 async fn held_key(state: &AppState, user: i64) -> ApiResult<ed25519_dalek::SigningKey> {
+    let wrapping = state.signer.wrapping_key();
     let _guard = state.db.write().await;
-    let row = sqlx::query("SELECT secret FROM user_keys WHERE user_id = $1")
-        .bind(user)
-        .fetch_optional(&state.db.pool)
-        .await
-        .map_err(|e| ApiError::database("reading a key", &e))?;
-    if let Some(row) = row {
-        let secret = crate::custody::unhex32(&row.get::<String, _>(0))
-            .ok_or_else(|| ApiError::internal("a held key", "damaged"))?;
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT secret FROM user_keys WHERE user_id = $1")
+            .bind(user)
+            .fetch_optional(&state.db.pool)
+            .await
+            .map_err(|e| ApiError::database("reading a key", &e))?;
+    if let Some(stored) = stored {
+        let secret = crate::sealed::open(&wrapping, user, &stored)
+            .map_err(|e| ApiError::internal("a held key", e))?;
         return Ok(ed25519_dalek::SigningKey::from_bytes(&secret));
     }
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| ApiError::internal("randomness", e))?;
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let sealed = crate::sealed::seal(&wrapping, user, &seed)
+        .map_err(|e| ApiError::internal("sealing a key", e))?;
     sqlx::query(
         "INSERT INTO user_keys (user_id, secret, public_key, created_ms) VALUES ($1, $2, $3, $4)",
     )
     .bind(user)
-    .bind(codec::manifest::hex(&seed))
+    .bind(sealed)
     .bind(codec::manifest::hex(key.verifying_key().as_bytes()))
     .bind(now_ms())
     .execute(&state.db.pool)
     .await
     .map_err(|e| ApiError::database("storing a key", &e))?;
     Ok(key)
+}
+
+/// Seal the held keys an earlier version stored in plain text (64 hex digits). Run once at start; a key
+/// that is sealed already is left alone.
+pub async fn seal_plain_keys(state: &AppState) -> anyhow::Result<u64> {
+    let wrapping = state.signer.wrapping_key();
+    let _guard = state.db.write().await;
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT user_id, secret FROM user_keys")
+        .fetch_all(&state.db.pool)
+        .await?;
+    let mut sealed = 0;
+    for (user, secret) in rows {
+        if crate::sealed::is_sealed(&secret) {
+            continue;
+        }
+        let seed = crate::custody::unhex32(secret.trim())
+            .ok_or_else(|| anyhow::anyhow!("user {user}'s held key is neither sealed nor a key"))?;
+        let text = crate::sealed::seal(&wrapping, user, &seed).map_err(anyhow::Error::msg)?;
+        sqlx::query("UPDATE user_keys SET secret = $1 WHERE user_id = $2")
+            .bind(text)
+            .bind(user)
+            .execute(&state.db.pool)
+            .await?;
+        sealed += 1;
+    }
+    Ok(sealed)
 }
 
 /// `POST /api/versions/{sha256}/confirmations`.
@@ -226,40 +254,36 @@ pub async fn create(
         }
     };
     let text = version.statement(&sha256, &decision, &reason, &checkpoint);
-    let id: i64 = {
-        let _guard = state.db.write().await;
-        sqlx::query(
-            "INSERT INTO confirmations (version_id, user_id, decision, reason, statement, signature, \
-             public_key, key_held_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-        )
-        .bind(version.id)
-        .bind(caller.user_id)
-        .bind(&decision)
-        .bind(&reason)
-        .bind(&text)
-        .bind(&signature)
-        .bind(&public_key)
-        .bind(held_by)
-        .bind(now_ms())
-        .fetch_one(&state.db.pool)
-        .await
-        .map_err(|e| ApiError::database("recording a confirmation", &e))?
-        .get(0)
-    };
-    auth::log_event(
-        &state,
-        &caller,
-        if decision == "confirm" {
-            "confirmation"
-        } else {
-            "objection"
-        },
-        Some(version.case),
-        &format!("model {sha256}"),
-        "recorded",
-        &format!("confirmation {id}: {reason}"),
+    let mut change = Mutation::begin(&state, "recording a confirmation").await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO confirmations (version_id, user_id, decision, reason, statement, signature, \
+         public_key, key_held_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
-    .await?;
+    .bind(version.id)
+    .bind(caller.user_id)
+    .bind(&decision)
+    .bind(&reason)
+    .bind(&text)
+    .bind(&signature)
+    .bind(&public_key)
+    .bind(held_by)
+    .bind(now_ms())
+    .fetch_one(&mut *change.tx)
+    .await
+    .map_err(|e| change.failed(&e))?;
+    change
+        .commit(caller.event(
+            if decision == "confirm" {
+                "confirmation"
+            } else {
+                "objection"
+            },
+            Some(version.case),
+            &format!("model {sha256}"),
+            "recorded",
+            &format!("confirmation {id}: {reason}"),
+        ))
+        .await?;
     let receipt = crate::log_api::current_checkpoint(&state).await?;
     Ok((
         StatusCode::CREATED,

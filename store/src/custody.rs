@@ -163,7 +163,7 @@ impl Signer {
         } else {
             let mut seed = [0u8; 32];
             getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-            crate::api::write_private(path, format!("{}\n", hex(&seed)).as_bytes())?;
+            crate::private_files::write_private(path, format!("{}\n", hex(&seed)).as_bytes())?;
             seed
         };
         Ok(Self {
@@ -175,6 +175,11 @@ impl Signer {
     /// The private key, for the other signatures the store makes (transfer bundles).
     pub(crate) fn signing_key(&self) -> &ed25519_dalek::SigningKey {
         &self.key
+    }
+
+    /// The key that seals the keys the store holds for users (see `sealed.rs`).
+    pub fn wrapping_key(&self) -> [u8; 32] {
+        crate::sealed::wrapping_key(&self.key.to_bytes())
     }
 
     pub fn public_key(&self) -> String {
@@ -203,17 +208,22 @@ pub struct Frontier {
 }
 
 impl Frontier {
-    /// Append a leaf hash.
-    pub fn push(&mut self, leaf: Hash) {
+    /// Append a leaf hash; the complete subtrees it completes (the leaf itself first), for `log_nodes`.
+    pub fn push(&mut self, leaf: Hash) -> Vec<(merkle::NodeId, Hash)> {
+        let mut made = vec![((0, self.size), leaf)];
         let mut hash = leaf;
         let mut size = self.size;
+        let mut level = 0;
         while size & 1 == 1 {
             let left = self.nodes.pop().unwrap_or_default();
             hash = merkle::node_hash(&left, &hash);
             size >>= 1;
+            level += 1;
+            made.push(((level, self.size >> level), hash));
         }
         self.nodes.push(hash);
         self.size += 1;
+        made
     }
 
     /// The root of the tree so far (RFC 6962: the subtrees folded from the right).
@@ -293,7 +303,9 @@ pub async fn append(
     for event in events {
         let seq = frontier.size;
         let leaf = merkle::leaf_hash(&leaf_bytes(seq, event));
-        frontier.push(leaf);
+        for ((level, index), hash) in frontier.push(leaf) {
+            insert_node(tx, level, index, &hash).await?;
+        }
         let root = frontier.root();
         let checkpoint = signer.checkpoint(frontier.size, &root);
         sqlx::query(
@@ -328,6 +340,96 @@ pub async fn append(
     .execute(&mut **tx)
     .await?;
     Ok(last)
+}
+
+/// Keep one complete subtree's hash (proofs read these instead of every leaf).
+async fn insert_node(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    level: u32,
+    index: u64,
+    hash: &Hash,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO log_nodes (level, idx, hash) VALUES ($1, $2, $3) ON CONFLICT (level, idx) DO NOTHING",
+    )
+    .bind(i64::from(level))
+    .bind(crate::db::int(index))
+    .bind(hex(hash))
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// Fill `log_nodes` for a log written before the store kept them (once, at start; O(n)).
+pub async fn fill_nodes(db: &crate::Db) -> Result<u64, sqlx::Error> {
+    let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(size), 0) FROM log_head")
+        .fetch_one(&db.pool)
+        .await?;
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log_nodes WHERE level = 0")
+        .fetch_one(&db.pool)
+        .await?;
+    if kept >= size {
+        return Ok(0);
+    }
+    let leaves = leaf_hashes(&db.pool, size as u64).await?;
+    let _guard = db.write().await;
+    let mut tx = db.pool.begin().await?;
+    let nodes = merkle::all_nodes(&leaves);
+    for ((level, index), hash) in &nodes {
+        insert_node(&mut tx, *level, *index, hash).await?;
+    }
+    tx.commit().await?;
+    Ok(nodes.len() as u64)
+}
+
+/// The complete-subtree hashes `ids`, read in one query.
+pub async fn nodes(
+    pool: &sqlx::AnyPool,
+    ids: &[merkle::NodeId],
+) -> Result<std::collections::HashMap<merkle::NodeId, Hash>, sqlx::Error> {
+    let mut found = std::collections::HashMap::new();
+    // A proof needs at most a few hundred; SQLite takes up to 32766 parameters.
+    for chunk in ids.chunks(400) {
+        let condition = (0..chunk.len())
+            .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let text = format!("SELECT level, idx, hash FROM log_nodes WHERE {condition}");
+        let mut query = sqlx::query_as::<_, (i64, i64, String)>(&text);
+        for (level, index) in chunk {
+            query = query.bind(i64::from(*level)).bind(crate::db::int(*index));
+        }
+        for (level, index, hash) in query.fetch_all(pool).await? {
+            if let (Ok(level), Ok(index), Some(hash)) =
+                (u32::try_from(level), u64::try_from(index), unhex32(&hash))
+            {
+                found.insert((level, index), hash);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A proof computed from stored subtree hashes: `proof` is run once to learn which it needs, they are read in
+/// one query, and it is run again with them. An absent hash is a damaged log, and an error.
+pub async fn proof_from_nodes(
+    pool: &sqlx::AnyPool,
+    proof: impl Fn(&mut dyn FnMut(merkle::NodeId) -> Hash) -> Vec<Hash>,
+) -> Result<Vec<Hash>, sqlx::Error> {
+    let mut needed = Vec::new();
+    proof(&mut |id| {
+        needed.push(id);
+        [0; 32]
+    });
+    needed.sort_unstable();
+    needed.dedup();
+    let found = nodes(pool, &needed).await?;
+    if let Some(missing) = needed.iter().find(|id| !found.contains_key(id)) {
+        return Err(sqlx::Error::Protocol(format!(
+            "the log's subtree {missing:?} is missing from log_nodes"
+        )));
+    }
+    Ok(proof(&mut |id| found[&id]))
 }
 
 /// An event row as stored, for checking.

@@ -140,6 +140,17 @@ CREATE TABLE IF NOT EXISTS previews (
     model_sha256 TEXT PRIMARY KEY,
     png_sha256 TEXT NOT NULL REFERENCES blobs(sha256)
 );
+CREATE TABLE IF NOT EXISTS preview_failures (
+    model_sha256 TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    at_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_nodes (
+    level BIGINT NOT NULL,
+    idx BIGINT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (level, idx)
+);
 CREATE TABLE IF NOT EXISTS events (
     id {ID},
     seq BIGINT NOT NULL UNIQUE,

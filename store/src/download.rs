@@ -297,8 +297,9 @@ fn exact_length(stream: ByteStream, length: u64) -> ByteStream {
         .boxed()
 }
 
-/// [`checked_stream`] for a file: one blocking thread reads 1 MiB at a time and hashes as it goes, so
-/// the async workers only pass the chunks on.
+/// [`checked_stream`] for a file: each 1 MiB chunk is read and hashed by one short blocking task, so that no
+/// thread waits on a client. (A thread per download that waited for a slow client to take the next chunk
+/// meant that 512 stalled downloads took every blocking thread and froze all file I/O.)
 async fn folder_checked_stream(
     path: &std::path::Path,
     sha256: String,
@@ -306,49 +307,66 @@ async fn folder_checked_stream(
 ) -> std::io::Result<ByteStream> {
     // Open here so that a missing file is an answer (500 naming it), not a cut connection.
     let file = tokio::fs::File::open(path).await?.into_std().await;
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read as _;
-        let mut file = file;
-        let mut hasher = Sha256::new();
-        let mut seen = 0u64;
-        let mut held: Option<Bytes> = None;
-        loop {
-            let mut buffer = vec![0u8; 1 << 20];
-            let n = match file.read(&mut buffer) {
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = sender.blocking_send(Err(e));
-                    return;
-                }
-            };
-            if n == 0 {
-                break;
-            }
-            buffer.truncate(n);
-            hasher.update(&buffer);
-            seen += n as u64;
-            if let Some(previous) = held.replace(Bytes::from(buffer))
-                && sender.blocking_send(Ok(previous)).is_err()
-            {
-                return; // the client went away
-            }
-        }
-        let actual = codec::manifest::hex(&hasher.finalize());
-        if actual == sha256 && seen == size {
-            if let Some(last) = held {
-                let _ = sender.blocking_send(Ok(last));
-            }
-        } else {
-            tracing::error!(
-                "blob {sha256} is damaged: {seen} bytes hashing to {actual}; download cut off"
-            );
-            let _ = sender.blocking_send(Err(std::io::Error::other(format!(
-                "blob {sha256} is damaged"
-            ))));
-        }
+    struct Reading {
+        file: std::fs::File,
+        hasher: Sha256,
+        seen: u64,
+        /// The last chunk, held back until the whole has hashed right.
+        held: Option<Bytes>,
+    }
+    let start = Some(Reading {
+        file,
+        hasher: Sha256::new(),
+        seen: 0,
+        held: None,
     });
-    Ok(futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx)).boxed())
+    Ok(futures_util::stream::unfold(start, move |reading| {
+        let sha256 = sha256.clone();
+        async move {
+            let mut reading = reading?;
+            loop {
+                let step = tokio::task::spawn_blocking(move || {
+                    use std::io::Read as _;
+                    let mut buffer = vec![0u8; 1 << 20];
+                    let read = reading.file.read(&mut buffer);
+                    if let Ok(n) = read {
+                        buffer.truncate(n);
+                        reading.hasher.update(&buffer);
+                        reading.seen += n as u64;
+                    }
+                    (reading, read.map(|_| buffer))
+                })
+                .await;
+                let (next, read) = match step {
+                    Ok(pair) => pair,
+                    Err(e) => return Some((Err(std::io::Error::other(e)), None)),
+                };
+                reading = next;
+                let buffer = match read {
+                    Ok(buffer) => buffer,
+                    Err(e) => return Some((Err(e), None)),
+                };
+                if buffer.is_empty() {
+                    let actual = codec::manifest::hex(&reading.hasher.clone().finalize());
+                    if actual == sha256 && reading.seen == size {
+                        return reading.held.take().map(|last| (Ok(last), None));
+                    }
+                    tracing::error!(
+                        "blob {sha256} is damaged: {} bytes hashing to {actual}; download cut off",
+                        reading.seen
+                    );
+                    return Some((
+                        Err(std::io::Error::other(format!("blob {sha256} is damaged"))),
+                        None,
+                    ));
+                }
+                if let Some(previous) = reading.held.replace(Bytes::from(buffer)) {
+                    return Some((Ok(previous), Some(reading)));
+                }
+            }
+        }
+    })
+    .boxed())
 }
 
 /// The blob's bytes, with the last chunk held back until the whole has hashed to `sha256` with

@@ -78,6 +78,32 @@ impl EventLog {
     }
 }
 
+/// Append `event` to the custody log inside the caller's transaction, so that a change and the event recording
+/// it commit together or not at all ("what the log cannot record is not done"). The caller holds the write lock
+/// (SQLite); on PostgreSQL the log's advisory lock orders concurrent instances.
+pub async fn append_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    db: &Db,
+    signer: &Signer,
+    event: Event,
+) -> Result<(), sqlx::Error> {
+    tracing::info!(
+        actor = event.actor,
+        action = event.action,
+        case = ?event.case_id,
+        object = event.object,
+        "event"
+    );
+    crate::custody::append(
+        tx,
+        db.dialect == crate::db::Dialect::Postgres,
+        signer,
+        std::slice::from_ref(&event),
+    )
+    .await
+    .map(|_| ())
+}
+
 async fn write_batch(db: &Db, signer: &Signer, batch: &[Pending]) -> Result<(), sqlx::Error> {
     let _guard = db.write().await;
     let mut tx = db.pool.begin().await?;

@@ -20,9 +20,11 @@ use axum::routing::{get, post};
 pub mod api;
 pub mod auth;
 pub mod blobs;
+pub mod body;
 pub mod bundle_frame;
 pub mod comparisons;
 pub mod confirm;
+pub mod connection;
 pub mod custody;
 pub mod db;
 pub mod download;
@@ -32,12 +34,19 @@ pub mod headers;
 pub mod log_api;
 pub mod merkle;
 pub mod pages;
+pub mod private_files;
+pub mod rate_limit;
+pub mod records;
 pub mod report;
 pub mod reserve;
 pub mod scrub;
+pub mod sealed;
+pub mod security;
+pub mod services;
 pub mod share;
 pub mod transfer;
 pub mod tus;
+pub mod validate;
 
 pub use blobs::Blobs;
 pub use db::Db;
@@ -78,6 +87,9 @@ pub struct Config {
     /// The web viewer (`scripts/build-web` writes it to `web/dist`): served under `/app/`, and share pages
     /// draw the model live with it. Without it, share pages show the store's render only.
     pub web_dir: Option<PathBuf>,
+    /// Public keys (hex) of the courts whose transfer bundles this store imports (`--trust-court`). A bundle
+    /// sealed by any other key is refused, whatever it says about itself.
+    pub trusted_courts: Vec<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -112,6 +124,7 @@ impl Config {
             reserve_bytes: 64 << 20,
             hash_every_download: true,
             web_dir: None,
+            trusted_courts: Vec::new(),
         }
     }
 }
@@ -135,6 +148,10 @@ pub struct AppState {
     /// Blobs whose hash was checked recently, by file fingerprint (folder backend), so that range
     /// requests do not re-hash a large model each time.
     pub verified: Mutex<HashMap<String, (blobs::Fingerprint, Instant)>>,
+    /// Buckets of requests for what anyone may ask without a token.
+    pub rate_limit: rate_limit::Limiter,
+    /// Previews drawn at once (one: a CPU renderer takes every core).
+    pub preview_slots: tokio::sync::Semaphore,
 }
 
 /// What `serve` tells its caller once it listens.
@@ -147,16 +164,6 @@ pub struct Started {
 
 /// Open the backends and answer requests until the process is stopped.
 pub async fn serve(config: Config, on_start: impl FnOnce(&Started)) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data)
-        .map_err(|e| anyhow::anyhow!("--data {}: {e}", config.data.display()))?;
-    let database = config.database.clone().unwrap_or_else(|| {
-        format!(
-            "sqlite://{}?mode=rwc",
-            config.data.join("exhibit.db").display()
-        )
-    });
-    let db = Arc::new(Db::open(&database).await?);
-    let blobs = Blobs::open(config.blobs.as_deref(), &config.data)?;
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .map_err(|e| anyhow::anyhow!("--bind {}: {e}", config.bind))?;
@@ -167,7 +174,52 @@ pub async fn serve(config: Config, on_start: impl FnOnce(&Started)) -> anyhow::R
         .unwrap_or_else(|| format!("http://{local}"))
         .trim_end_matches('/')
         .to_owned();
-    let origin = config.origin.clone().unwrap_or_else(|| public_url.clone());
+    let (state, admin_token_file) = open(config, &public_url).await?;
+    tus::finish_pending(&state).await;
+    let header_timeout = state.config.idle_timeout;
+    let app = router(state);
+    on_start(&Started {
+        url: public_url,
+        admin_token_file,
+    });
+    accept_loop(listener, app, header_timeout).await
+}
+
+/// Open the backends and everything a request needs, without listening: `serve` answers with it, tests
+/// call [`router`] on it in process. `public_url` is the base of share links. Also returns where the first
+/// start wrote the admin token.
+pub async fn open(
+    config: Config,
+    public_url: &str,
+) -> anyhow::Result<(Arc<AppState>, Option<PathBuf>)> {
+    // Evidence, tokens and keys are the court's: closed to other accounts on the machine.
+    private_files::private_dir(&config.data)
+        .map_err(|e| anyhow::anyhow!("--data {}: {e:#}", config.data.display()))?;
+    let database = match config.database.clone() {
+        Some(url) => url,
+        None => {
+            let file = config.data.join("exhibit.db");
+            // Made 0600 before SQLite opens it: its -wal and -shm files take the database file's permissions.
+            private_files::private_file(&file)?;
+            for journal in ["exhibit.db-wal", "exhibit.db-shm"] {
+                let path = config.data.join(journal);
+                if path.exists() {
+                    private_files::restrict(&path, 0o600)?;
+                }
+            }
+            format!("sqlite://{}?mode=rwc", file.display())
+        }
+    };
+    let db = Arc::new(Db::open(&database).await?);
+    let filled = custody::fill_nodes(&db).await?;
+    if filled > 0 {
+        tracing::info!("kept {filled} subtree hashes of a log written before proofs used them");
+    }
+    let blobs = Blobs::open(config.blobs.as_deref(), &config.data)?;
+    let origin = config
+        .origin
+        .clone()
+        .unwrap_or_else(|| public_url.to_owned());
     let key_path = config
         .signing_key
         .clone()
@@ -185,18 +237,17 @@ pub async fn serve(config: Config, on_start: impl FnOnce(&Started)) -> anyhow::R
         db,
         blobs,
         config,
-        public_url: public_url.clone(),
+        public_url: public_url.to_owned(),
         busy_uploads: Mutex::new(HashSet::new()),
         verified: Mutex::new(HashMap::new()),
+        preview_slots: tokio::sync::Semaphore::new(1),
+        rate_limit: rate_limit::Limiter::default(),
     });
-    tus::finish_pending(&state).await;
-    let header_timeout = state.config.idle_timeout;
-    let app = router(state);
-    on_start(&Started {
-        url: public_url,
-        admin_token_file,
-    });
-    accept_loop(listener, app, header_timeout).await
+    let sealed = confirm::seal_plain_keys(&state).await?;
+    if sealed > 0 {
+        tracing::info!("sealed {sealed} held key(s) an earlier version kept in plain text");
+    }
+    Ok((state, admin_token_file))
 }
 
 /// Every route of the API and the share pages.
@@ -262,11 +313,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/s/{token}/render.png", get(share::render))
         .route("/s/{token}/heat-map.png", get(share::heat_map))
         .route("/app/{file}", get(pages::web_app_file))
+        .route("/assets/{file}", get(pages::asset))
         .route("/cases/{case}", get(pages::case_page))
         .route("/s/{token}/comparison.json", get(share::comparison_report))
         .route("/s/{token}/qr.png", get(share::qr_png))
         .route("/s/{token}/qr.svg", get(share::qr_svg))
         .fallback(|| async { error::ApiError::not_found() })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            rate_limit::limit,
+        ))
+        .layer(axum::middleware::from_fn(security::headers))
         .with_state(state)
 }
 
@@ -305,7 +362,13 @@ async fn accept_loop(
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(header_timeout)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(connection::WriteDeadline::new(
+                        stream,
+                        header_timeout,
+                    )),
+                    service,
+                );
             if let Err(e) = connection.await {
                 tracing::debug!("connection from {peer}: {e}");
             }

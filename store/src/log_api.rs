@@ -76,14 +76,20 @@ pub async fn inclusion(
             query.seq
         )));
     }
-    let leaves = custody::leaf_hashes(&state.db.pool, size)
+    let (seq, size_now) = (query.seq, size);
+    let proof = custody::proof_from_nodes(&state.db.pool, |node| {
+        merkle::inclusion_proof_from_nodes(seq, size_now, &mut |id| node(id))
+    })
+    .await
+    .map_err(|e| ApiError::database("reading the log", &e))?;
+    let leaf_hash = custody::nodes(&state.db.pool, &[(0, seq)])
         .await
-        .map_err(|e| ApiError::database("reading the log", &e))?;
-    let index = usize::try_from(query.seq).map_err(|_| ApiError::bad_request("seq"))?;
-    let proof = merkle::inclusion_proof(index, &leaves);
+        .map_err(|e| ApiError::database("reading the log", &e))?
+        .remove(&(0, seq))
+        .ok_or_else(|| ApiError::internal("the log", format!("leaf {seq} is missing")))?;
     Ok(Json(json!({
         "seq": query.seq,
-        "leaf_hash": codec::manifest::hex(&leaves[index]),
+        "leaf_hash": codec::manifest::hex(&leaf_hash),
         "proof": custody::proof_json(&proof),
         "checkpoint": checkpoint(&state, size).await?,
     })))
@@ -108,11 +114,12 @@ pub async fn consistency(
             query.from
         )));
     }
-    let leaves = custody::leaf_hashes(&state.db.pool, to)
-        .await
-        .map_err(|e| ApiError::database("reading the log", &e))?;
-    let from = usize::try_from(query.from).map_err(|_| ApiError::bad_request("from"))?;
-    let proof = merkle::consistency_proof(from, &leaves);
+    let from = query.from;
+    let proof = custody::proof_from_nodes(&state.db.pool, |node| {
+        merkle::consistency_proof_from_nodes(from, to, &mut |id| node(id))
+    })
+    .await
+    .map_err(|e| ApiError::database("reading the log", &e))?;
     Ok(Json(json!({
         "from": checkpoint(&state, query.from).await?,
         "to": checkpoint(&state, to).await?,
@@ -154,11 +161,29 @@ pub async fn entry(
         }
     }
     let leaf = custody::leaf_bytes(seq, &stored.event);
+    let mut event = serde_json::from_slice::<Value>(&leaf)
+        .map_err(|e| ApiError::internal("an event's leaf", e))?;
+    // Parties see no addresses or browsers: they get the event without them, and its leaf hash (not the
+    // leaf's bytes, which hold them) to check it against the log.
+    let leaf_text = if auth::sees_sources(caller.role) {
+        Some(base64::engine::general_purpose::STANDARD.encode(&leaf))
+    } else {
+        if let Some(fields) = event.as_object_mut() {
+            fields.remove("source");
+            if stored.event.role == auth::SHARE_LINK_ROLE {
+                fields.insert(
+                    "detail".into(),
+                    auth::visit_detail_without_agent(&stored.event.detail).into(),
+                );
+            }
+        }
+        None
+    };
     Ok(Json(json!({
         "seq": seq,
-        "leaf": base64::engine::general_purpose::STANDARD.encode(&leaf),
+        "leaf": leaf_text,
         "leaf_hash": stored.leaf_hash,
-        "event": serde_json::from_slice::<Value>(&leaf).unwrap_or(Value::Null),
+        "event": event,
         "checkpoint": checkpoint(&state, seq + 1).await?,
     })))
 }

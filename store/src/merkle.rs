@@ -121,6 +121,117 @@ fn subproof(m: usize, leaves: &[Hash], complete: bool, out: &mut Vec<Hash>) {
     }
 }
 
+/// A complete subtree: `2^level` leaves starting at leaf `index << level`. The store keeps the hash of every
+/// complete subtree (`log_nodes`), so that a proof reads O(log² n) of them instead of every leaf.
+pub type NodeId = (u32, u64);
+
+/// The hash of leaves `start..end` from complete-subtree hashes (`node` looks one up). RFC 6962 splits a
+/// range at the largest power of two below its length, so every left part is a complete, aligned subtree.
+fn subtree(start: u64, end: u64, node: &mut impl FnMut(NodeId) -> Hash) -> Hash {
+    let n = end - start;
+    if n.is_power_of_two() && start % n == 0 {
+        return node((n.trailing_zeros(), start >> n.trailing_zeros()));
+    }
+    let k = split(usize::try_from(n).unwrap_or(usize::MAX)) as u64;
+    node_hash(
+        &subtree(start, start + k, node),
+        &subtree(start + k, end, node),
+    )
+}
+
+/// [`inclusion_proof`] of leaf `index` in the tree of `size` leaves, from complete-subtree hashes.
+pub fn inclusion_proof_from_nodes(
+    index: u64,
+    size: u64,
+    node: &mut impl FnMut(NodeId) -> Hash,
+) -> Vec<Hash> {
+    let mut out = Vec::new();
+    path_nodes(index, 0, size, node, &mut out);
+    out
+}
+
+fn path_nodes(
+    m: u64,
+    start: u64,
+    end: u64,
+    node: &mut impl FnMut(NodeId) -> Hash,
+    out: &mut Vec<Hash>,
+) {
+    let n = end - start;
+    if n <= 1 {
+        return;
+    }
+    let k = split(usize::try_from(n).unwrap_or(usize::MAX)) as u64;
+    if m < k {
+        path_nodes(m, start, start + k, node, out);
+        out.push(subtree(start + k, end, node));
+    } else {
+        path_nodes(m - k, start + k, end, node, out);
+        out.push(subtree(start, start + k, node));
+    }
+}
+
+/// [`consistency_proof`] from `old_size` to `size` leaves, from complete-subtree hashes.
+pub fn consistency_proof_from_nodes(
+    old_size: u64,
+    size: u64,
+    node: &mut impl FnMut(NodeId) -> Hash,
+) -> Vec<Hash> {
+    let mut out = Vec::new();
+    subproof_nodes(old_size, 0, size, true, node, &mut out);
+    out
+}
+
+fn subproof_nodes(
+    m: u64,
+    start: u64,
+    end: u64,
+    complete: bool,
+    node: &mut impl FnMut(NodeId) -> Hash,
+    out: &mut Vec<Hash>,
+) {
+    let n = end - start;
+    if m == n {
+        if !complete {
+            out.push(subtree(start, end, node));
+        }
+        return;
+    }
+    let k = split(usize::try_from(n).unwrap_or(usize::MAX)) as u64;
+    if m <= k {
+        subproof_nodes(m, start, start + k, complete, node, out);
+        out.push(subtree(start + k, end, node));
+    } else {
+        subproof_nodes(m - k, start + k, end, false, node, out);
+        out.push(subtree(start, start + k, node));
+    }
+}
+
+/// The complete-subtree hashes a tree over `leaves` has, for tests and for filling `log_nodes` once.
+pub fn all_nodes(leaves: &[Hash]) -> Vec<(NodeId, Hash)> {
+    let mut out: Vec<(NodeId, Hash)> = leaves
+        .iter()
+        .enumerate()
+        .map(|(i, h)| ((0, i as u64), *h))
+        .collect();
+    let mut level: Vec<Hash> = leaves.to_vec();
+    let mut height = 0;
+    while level.len() > 1 {
+        height += 1;
+        let next: Vec<Hash> = level
+            .chunks_exact(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
+        out.extend(
+            next.iter()
+                .enumerate()
+                .map(|(i, h)| ((height, i as u64), *h)),
+        );
+        level = next;
+    }
+    out
+}
+
 /// Why a proof does not check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
@@ -309,6 +420,31 @@ pub fn verify_consistency(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Proofs from stored subtree hashes are the proofs from all the leaves, for every shape up to 70 leaves.
+    #[test]
+    fn proofs_from_nodes_match_proofs_from_leaves() {
+        let leaves: Vec<Hash> = (0u32..70).map(|i| leaf_hash(&i.to_le_bytes())).collect();
+        for size in 1..=leaves.len() {
+            let nodes: std::collections::HashMap<NodeId, Hash> =
+                all_nodes(&leaves[..size]).into_iter().collect();
+            let mut node = |id: NodeId| nodes[&id];
+            for index in 0..size {
+                assert_eq!(
+                    inclusion_proof_from_nodes(index as u64, size as u64, &mut node),
+                    inclusion_proof(index, &leaves[..size]),
+                    "leaf {index} of {size}"
+                );
+            }
+            for old in 1..=size {
+                assert_eq!(
+                    consistency_proof_from_nodes(old as u64, size as u64, &mut node),
+                    consistency_proof(old, &leaves[..size]),
+                    "{old} to {size}"
+                );
+            }
+        }
+    }
 
     fn h(text: &str) -> Hash {
         let mut out = [0u8; 32];

@@ -39,7 +39,11 @@ impl Reserve {
             return true;
         }
         let made = (|| {
-            let mut file = std::fs::File::create(path)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path)?;
             let block = vec![0u8; 1 << 20];
             let mut left = self.bytes;
             while left > 0 {

@@ -7,16 +7,20 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
 use crate::AppState;
-use crate::api::{JsonBody, clean_sha256, clean_text};
+use crate::api::JsonBody;
 use crate::auth::{self, Action, Caller};
 use crate::db::{now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
+use crate::pages;
+use crate::records::{self, comparisons::Comparison, models};
+use crate::services::mutation::Mutation;
+use crate::validate::{ComparisonReport, clean_sha256, clean_text};
 
 /// Default lifetime of a link, and the longest allowed.
 const DEFAULT_EXPIRY_S: i64 = 7 * 24 * 3600;
@@ -37,39 +41,6 @@ pub struct NewShare {
     view: Option<String>,
 }
 
-/// The version and case of a model hash; `None` when no version has it.
-pub(crate) async fn model_facts(state: &AppState, sha256: &str) -> ApiResult<Option<Value>> {
-    let row = sqlx::query(
-        "SELECT evidence.case_id, evidence.id, evidence.label, evidence.kind, versions.number, \
-         versions.bytes, versions.manifest_sha256, versions.filename, cases.number, cases.court, \
-         cases.title, versions.created_ms, versions.id FROM versions \
-         JOIN evidence ON evidence.id = versions.evidence_id JOIN cases ON cases.id = evidence.case_id \
-         WHERE versions.model_sha256 = $1 ORDER BY versions.id LIMIT 1",
-    )
-    .bind(sha256)
-    .fetch_optional(&state.db.pool)
-    .await
-    .map_err(|e| ApiError::database("reading a model", &e))?;
-    Ok(row.map(|r| {
-        json!({
-            "case": r.get::<i64, _>(0),
-            "evidence": r.get::<i64, _>(1),
-            "label": r.get::<String, _>(2),
-            "kind": r.get::<String, _>(3),
-            "version": r.get::<i64, _>(4),
-            "bytes": r.get::<i64, _>(5),
-            "manifest_sha256": r.get::<Option<String>, _>(6),
-            "filename": r.get::<String, _>(7),
-            "case_number": r.get::<String, _>(8),
-            "court": r.get::<String, _>(9),
-            "title": r.get::<String, _>(10),
-            "uploaded_at": rfc3339(r.get(11)),
-            "version_id": r.get::<i64, _>(12),
-            "sha256": sha256,
-        })
-    }))
-}
-
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -78,11 +49,8 @@ pub async fn create(
     // A saved comparison names its two models; the link is to them.
     let (model, other) = match (body.comparison, &body.model, &body.other) {
         (Some(id), None, None) => {
-            let saved = crate::comparisons::comparison_json(&state, id).await?;
-            (
-                saved["a"].as_str().unwrap_or_default().to_owned(),
-                saved["b"].as_str().map(str::to_owned),
-            )
+            let saved = records::comparisons::get(&state.db.pool, id).await?;
+            (saved.a, Some(saved.b))
         }
         (Some(_), _, _) => {
             return Err(ApiError::bad_request(
@@ -96,10 +64,10 @@ pub async fn create(
             ));
         }
     };
-    let facts = model_facts(&state, &model)
+    let facts = models::find(&state.db.pool, &model)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let case = facts["case"].as_i64().unwrap_or_default();
+    let case = facts.case;
     auth::authorize(
         &state,
         &caller,
@@ -111,10 +79,10 @@ pub async fn create(
     let other = match &other {
         Some(other) => {
             let other = clean_sha256("other", other)?;
-            let other_facts = model_facts(&state, &other).await?.ok_or_else(|| {
+            let other_facts = models::find(&state.db.pool, &other).await?.ok_or_else(|| {
                 ApiError::bad_request("field `other`: no model version has that hash")
             })?;
-            if other_facts["case"] != facts["case"] {
+            if other_facts.case != facts.case {
                 return Err(ApiError::bad_request(
                     "field `other`: a comparison link joins two models of the same case",
                 ));
@@ -136,43 +104,39 @@ pub async fn create(
     let token = auth::random_hex(16);
     let now = now_ms();
     let expires_ms = now + expires_in * 1000;
-    let id: i64 = {
-        let _guard = state.db.write().await;
-        sqlx::query(
-            "INSERT INTO shares (token_hash, case_id, model_sha256, other_sha256, view, created_by, \
-             created_ms, expires_ms, comparison_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             RETURNING id",
-        )
-        .bind(auth::token_hash(&token))
-        .bind(case)
-        .bind(&model)
-        .bind(&other)
-        .bind(&view)
-        .bind(caller.user_id)
-        .bind(now)
-        .bind(expires_ms)
-        .bind(body.comparison)
-        .fetch_one(&state.db.pool)
-        .await
-        .map_err(|e| ApiError::database("creating a share link", &e))?
-        .get(0)
-    };
-    auth::log_event(
-        &state,
-        &caller,
-        "share_created",
-        Some(case),
-        &format!("share {id}"),
-        "ok",
-        &format!(
-            "model {model}{} until {}",
-            body.comparison
-                .map(|c| format!(", comparison {c}"))
-                .unwrap_or_default(),
-            rfc3339(expires_ms)
-        ),
+    let mut change = Mutation::begin(&state, "creating a share link").await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO shares (token_hash, case_id, model_sha256, other_sha256, view, created_by, \
+         created_ms, expires_ms, comparison_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         RETURNING id",
     )
-    .await?;
+    .bind(auth::token_hash(&token))
+    .bind(case)
+    .bind(&model)
+    .bind(&other)
+    .bind(&view)
+    .bind(caller.user_id)
+    .bind(now)
+    .bind(expires_ms)
+    .bind(body.comparison)
+    .fetch_one(&mut *change.tx)
+    .await
+    .map_err(|e| change.failed(&e))?;
+    change
+        .commit(caller.event(
+            "share_created",
+            Some(case),
+            &format!("share {id}"),
+            "ok",
+            &format!(
+                "model {model}{} until {}",
+                body.comparison
+                    .map(|c| format!(", comparison {c}"))
+                    .unwrap_or_default(),
+                rfc3339(expires_ms)
+            ),
+        ))
+        .await?;
     let base = format!("{}/s/{token}", state.public_url);
     Ok((
         StatusCode::CREATED,
@@ -267,25 +231,22 @@ pub async fn revoke(
         &format!("share {id}"),
     )
     .await?;
-    {
-        let _guard = state.db.write().await;
-        sqlx::query("UPDATE shares SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&state.db.pool)
-            .await
-            .map_err(|e| ApiError::database("revoking a share link", &e))?;
-    }
-    auth::log_event(
-        &state,
-        &caller,
-        "share_revoked",
-        Some(case),
-        &format!("share {id}"),
-        "ok",
-        "",
-    )
-    .await?;
+    let mut change = Mutation::begin(&state, "revoking a share link").await?;
+    sqlx::query("UPDATE shares SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *change.tx)
+        .await
+        .map_err(|e| change.failed(&e))?;
+    change
+        .commit(caller.event(
+            "share_revoked",
+            Some(case),
+            &format!("share {id}"),
+            "ok",
+            "",
+        ))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -363,34 +324,8 @@ fn closed_page(closed: Closed) -> Response {
         ),
         Closed::Error(e) => return e.into_response(),
     };
-    let body = format!(
-        "<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>exhibit</title><style>{STYLE}</style></head><body><main><h1 data-key=\"closed\">{zh}</h1><p lang=\"en\">{en}</p>\
-         <p>请向法院索取新的链接。 Ask the court for a new link.</p></main></body></html>"
-    );
-    (status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response()
+    pages::respond(status, &pages::ClosedPage { zh, en })
 }
-
-pub(crate) const STYLE: &str = "body{font-family:'WenQuanYi Micro Hei','Noto Sans CJK SC',sans-serif;margin:0;background:#f4f4f2;color:#222}\
-main{max-width:960px;margin:auto;padding:16px}h1{font-size:1.3em}table{border-collapse:collapse;width:100%}\
-td,th{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top;font-size:.95em}\
-code{word-break:break-all}img.render{max-width:100%;background:#fff;border:1px solid #ccc}\
-.row{display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start}a.button{display:inline-block;padding:8px 14px;\
-background:#234;color:#fff;text-decoration:none;border-radius:4px}\
-section.live canvas{width:100%;height:62vh;display:block;background:#111;touch-action:none;border-radius:4px}\
-section.live[data-state=failed] canvas,section.live[data-state=failed] .views{display:none}\
-section.live[data-state=failed] #status{color:#a00;font-weight:bold}\
-.views{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0}.views button{padding:6px 10px;font-size:.9em}\
-.hint{color:#666;font-size:.85em}\
-.compare .panes{display:flex;gap:4px;position:relative}.compare .panes canvas{width:50%;height:56vh}\
-.compare[data-layout=swipe] .panes canvas{width:100%}\
-.compare[data-layout=swipe] #view3d-b{position:absolute;left:0;top:0}\
-.compare[data-layout=overlay] #view3d-b,.compare[data-layout=heat] #view3d-b{display:none}\
-.compare[data-layout=overlay] #view3d,.compare[data-layout=heat] #view3d{width:100%}\
-.legend .bar{height:14px;border:1px solid #999}.legend .ticks{display:flex;justify-content:space-between;font-size:.85em}\
-.compare:not([data-layout=swipe]) #swipe{display:none}";
-
-use crate::api::escape_html as escape;
 
 /// Record a visit through a link; the visit is refused when it cannot be recorded.
 async fn source_and_log(
@@ -405,16 +340,22 @@ async fn source_and_log(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    // The browser goes with the address into `source`, which parties never see.
+    let agent: String = agent
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect();
     auth::record_event(
         state,
         &format!("share {}", link.id),
-        "share_link",
-        source,
+        auth::SHARE_LINK_ROLE,
+        &format!("{source} · {agent}"),
         action,
         Some(link.case),
         &format!("model {}", link.model),
         "ok",
-        format!("{detail} {agent}").trim(),
+        detail,
     )
     .await
 }
@@ -434,222 +375,98 @@ pub async fn page(
         return e.into_response();
     }
     match page_html(&state, &link).await {
-        Ok(html) => (
-            [
-                (header::CACHE_CONTROL, "no-store"),
-                (header::REFERRER_POLICY, "no-referrer"),
-            ],
-            Html(html),
-        )
-            .into_response(),
+        Ok(page) => pages::respond(StatusCode::OK, &page),
         Err(e) => e.into_response(),
     }
 }
 
-async fn manifest_rows(state: &AppState, manifest_sha: Option<&str>) -> String {
+/// A version's manifest for a page: read, checked (a stored one passed the upload's checks; checked again
+/// all the same), or why not.
+pub(crate) async fn manifest_view(
+    state: &AppState,
+    manifest_sha: Option<&str>,
+) -> pages::ManifestView {
     let Some(sha) = manifest_sha else {
-        return "<tr><th>清单 Manifest</th><td>此模型没有 exhibit 清单：来源与误差未记录。 This model carries no exhibit manifest: its origin and error bounds are not recorded.</td></tr>".to_owned();
+        return pages::ManifestView::Missing;
     };
-    let Ok(bytes) = crate::download::read_checked(state, sha).await else {
-        return "<tr><th>清单 Manifest</th><td>无法读取 could not be read</td></tr>".to_owned();
-    };
-    let Ok(m) = serde_json::from_slice::<codec::manifest::Manifest>(&bytes) else {
-        return "<tr><th>清单 Manifest</th><td>无法解析 could not be parsed</td></tr>".to_owned();
-    };
-    let size_mm: Vec<String> = (0..3)
-        .map(|i| {
-            format!(
-                "{:.1}",
-                (m.geometry.bounds_max_m[i] - m.geometry.bounds_min_m[i]) * 1000.0
-            )
-        })
-        .collect();
-    let inputs: Vec<String> = m
-        .inputs
-        .iter()
-        .map(|i| {
-            format!(
-                "{} <code>{}</code> ({} bytes)",
-                escape(&i.name),
-                i.sha256,
-                i.bytes
-            )
-        })
-        .collect();
-    let steps: Vec<String> = m.steps.iter().map(|s| escape(&s.name)).collect();
-    let total = m.surface.measured_vertices + m.surface.reconstructed_vertices;
-    let measured = if total > 0 {
-        format!(
-            "{:.1} % 实测 measured, {:.1} % 重建 reconstructed (area)",
-            100.0 * (1.0 - m.surface.reconstructed_area_fraction),
-            100.0 * m.surface.reconstructed_area_fraction
-        )
-    } else {
-        "未记录 not recorded".to_owned()
-    };
-    format!(
-        "<tr><th>清单 Manifest</th><td><code>{sha}</code></td></tr>\
-         <tr><th>软件 Software</th><td>{}</td></tr>\
-         <tr><th>几何 Geometry</th><td>{} vertices, {} triangles, {} points; {} × {} × {} mm</td></tr>\
-         <tr><th>精度 Precision</th><td data-key=\"precision\">{} mm requested; measured max position error {:.4} mm</td></tr>\
-         <tr><th>表面 Surface</th><td>{measured}</td></tr>\
-         <tr><th>原始扫描 Raw scans</th><td>{}</td></tr>\
-         <tr><th>处理步骤 Steps</th><td>{}</td></tr>",
-        escape(&m.software),
-        m.geometry.vertices,
-        m.geometry.triangles,
-        m.geometry.points,
-        size_mm[0],
-        size_mm[1],
-        size_mm[2],
-        m.error_bounds.precision_mm,
-        m.error_bounds.max_position_error_mm,
-        if inputs.is_empty() {
-            "未记录 not recorded".to_owned()
-        } else {
-            inputs.join("<br>")
-        },
-        if steps.is_empty() {
-            "—".to_owned()
-        } else {
-            steps.join(" → ")
-        },
-    )
+    let read = crate::download::read_checked(state, sha)
+        .await
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<codec::manifest::Manifest>(&bytes).ok())
+        .filter(|m| crate::validate::manifest(m).is_ok());
+    match read {
+        Some(manifest) => pages::ManifestView::Present(Box::new(pages::PresentManifest {
+            sha256: sha.to_owned(),
+            manifest,
+        })),
+        None => pages::ManifestView::Damaged(sha.to_owned()),
+    }
 }
 
-async fn page_html(state: &AppState, link: &Link) -> ApiResult<String> {
-    let facts = model_facts(state, &link.model)
+/// A saved comparison with its report read back and checked.
+async fn comparison_view(state: &AppState, saved: Comparison) -> pages::ComparisonView {
+    let report = crate::download::read_checked(state, &saved.report_sha256)
+        .await
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|value| ComparisonReport::parse(&value).ok());
+    pages::ComparisonView { saved, report }
+}
+
+async fn page_html(state: &AppState, link: &Link) -> ApiResult<pages::SharePage> {
+    let pool = &state.db.pool;
+    let facts = models::find(pool, &link.model)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let base = format!("/s/{}", link.token);
-    let manifest = manifest_rows(state, facts["manifest_sha256"].as_str()).await;
+    let manifest = manifest_view(state, facts.manifest_sha256.as_deref()).await;
     // The log's checkpoint, this visit included: the page is a receipt too.
-    let checkpoint = crate::log_api::current_checkpoint(state).await?.map_or_else(String::new, |cp| {
-        format!(
-            "<tr><th>保管日志 Custody log</th><td data-key=\"checkpoint\">{} events, root <code>{}</code>, \
-             signed <code>{}</code> by <code>{}</code> ({})</td></tr>",
-            cp.size,
-            cp.root,
-            cp.signature,
-            cp.public_key,
-            escape(&cp.origin)
-        )
-    });
+    let checkpoint = crate::log_api::current_checkpoint(state).await?;
     let other = match &link.other {
-        Some(other) => match model_facts(state, other).await? {
-            Some(f) => format!(
-                "<tr><th>对比模型 Compared with</th><td>{} v{} <code>{}</code> <a href=\"{base}/other.glb\">下载 download</a></td></tr>",
-                escape(f["label"].as_str().unwrap_or("")),
-                f["version"],
-                other
-            ),
-            None => String::new(),
-        },
-        None => String::new(),
-    };
-    let saved = match link.comparison {
-        Some(id) => Some(crate::comparisons::comparison_json(state, id).await?),
+        Some(other) => models::find(pool, other).await?.map(|f| pages::OtherModel {
+            label: f.label,
+            version: f.version,
+            sha256: f.sha256,
+        }),
         None => None,
     };
-    let comparison = match &saved {
-        Some(saved) => comparison_section(state, saved, &base).await,
-        None => String::new(),
+    let saved = match link.comparison {
+        Some(id) => Some(records::comparisons::get(pool, id).await?),
+        None => None,
     };
     // Two models: the live view places B by the saved comparison's transform, or as placed.
-    let compare_transform = match (&link.other, &saved) {
+    let compare = match (&link.other, &saved) {
         (None, _) => None,
-        (Some(_), None) => Some(("[]".to_owned(), 0.5)),
-        (Some(_), Some(saved)) => Some((
-            saved["summary"]["transform"].to_string(),
-            saved["summary"]["tolerance_mm"].as_f64().unwrap_or(0.5),
-        )),
+        (Some(_), None) => Some(pages::CompareSettings {
+            transform_json: "[]".to_owned(),
+            tolerance_mm: 0.5,
+        }),
+        (Some(_), Some(saved)) => Some(pages::CompareSettings {
+            transform_json: serde_json::to_string(&saved.summary.transform)
+                .unwrap_or_else(|_| "[]".to_owned()),
+            tolerance_mm: saved.summary.tolerance_mm,
+        }),
     };
-    let confirmations =
-        crate::confirm::of_version(state, facts["version_id"].as_i64().unwrap_or_default()).await?;
-    let confirmations = if confirmations.is_empty() {
-        "<tr><th>当事人确认 Confirmations</th><td data-key=\"confirmations\">尚无 none yet</td></tr>".to_owned()
-    } else {
-        let items: Vec<String> = confirmations
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} ({}{}): {}{}{}",
-                    escape(c["by"].as_str().unwrap_or("")),
-                    c["role"].as_str().unwrap_or(""),
-                    c["side"]
-                        .as_str()
-                        .map(|s| format!(", {s}"))
-                        .unwrap_or_default(),
-                    if c["decision"] == "confirm" {
-                        "确认 confirms"
-                    } else {
-                        "异议 objects"
-                    },
-                    c["reason"]
-                        .as_str()
-                        .filter(|r| !r.is_empty())
-                        .map(|r| format!(": {}", escape(r)))
-                        .unwrap_or_default(),
-                    if c["signature_verifies"] == true {
-                        " — 签名有效 signature verifies"
-                    } else {
-                        " — 签名无效 SIGNATURE DOES NOT VERIFY"
-                    },
-                )
-            })
-            .collect();
-        format!(
-            "<tr><th>当事人确认 Confirmations</th><td data-key=\"confirmations\">{}</td></tr>",
-            items.join("<br>")
-        )
+    let comparison = match saved {
+        Some(saved) => Some(comparison_view(state, saved).await),
+        None => None,
     };
-    let view = link
-        .view
-        .as_deref()
-        .map(|v| {
-            format!(
-                "<tr><th>视角 View</th><td data-key=\"view\">{}</td></tr>",
-                escape(v)
-            )
-        })
-        .unwrap_or_default();
-    Ok(format!(
-        "<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><link rel=\"icon\" href=\"data:,\"><title>{label} — exhibit</title>\
-         <style>{STYLE}</style></head><body><main>\
-         <h1>{court} {number}：{label}（第 {version} 版）</h1><p lang=\"en\">{title} — evidence {label}, version {version}. View only; \
-         this link expires {expires}.</p>\
-         {live}<div class=\"row\"><img class=\"render\" src=\"{base}/render.png\" alt=\"render of the model\" width=\"800\">\
-         <div><img src=\"{base}/qr.svg\" alt=\"QR code of this link\" width=\"180\"><p><a class=\"button\" href=\"{base}/model.glb\" download=\"{filename}\">下载模型 Download model (GLB)</a></p></div></div>{comparison}\
-         <table>\
-         <tr><th>案号 Case</th><td data-key=\"case\">{number}</td></tr>\
-         <tr><th>证据 Evidence</th><td>{label} ({kind})</td></tr>\
-         <tr><th>版本 Version</th><td data-key=\"version\">{version}, uploaded {uploaded}</td></tr>\
-         <tr><th>SHA-256</th><td><code data-key=\"sha256\">{sha}</code></td></tr>\
-         <tr><th>大小 Size</th><td>{bytes} bytes</td></tr>{confirmations}{other}{view}{manifest}\
-         <tr><th>有效期 Expires</th><td data-key=\"expires\">{expires}</td></tr>{checkpoint}\
-         </table>\
-         <p>每次打开此链接都会记录在案。 Every opening of this link is recorded.</p>\
-         </main></body></html>",
-        live = crate::pages::viewer_block(
-            state,
-            &base,
-            compare_transform
-                .as_ref()
-                .map(|(t, tol)| (t.as_str(), *tol))
-        ),
-        court = escape(facts["court"].as_str().unwrap_or("")),
-        number = escape(facts["case_number"].as_str().unwrap_or("")),
-        title = escape(facts["title"].as_str().unwrap_or("")),
-        label = escape(facts["label"].as_str().unwrap_or("")),
-        kind = escape(facts["kind"].as_str().unwrap_or("")),
-        filename = escape(facts["filename"].as_str().unwrap_or("model.glb")),
-        version = facts["version"],
-        uploaded = facts["uploaded_at"].as_str().unwrap_or(""),
-        sha = link.model,
-        bytes = facts["bytes"],
-        expires = rfc3339(link.expires_ms),
-    ))
+    let confirmations = records::confirmations::of_version(pool, facts.version_id).await?;
+    Ok(pages::SharePage {
+        base: format!("/s/{}", link.token),
+        expires: rfc3339(link.expires_ms),
+        live: state
+            .config
+            .web_dir
+            .is_some()
+            .then_some(pages::LiveViewer { compare }),
+        comparison,
+        confirmations,
+        other,
+        view: link.view.clone(),
+        manifest,
+        checkpoint,
+        facts,
+    })
 }
 
 fn link_or_page(result: Result<Link, Closed>) -> Result<Link, Box<Response>> {
@@ -745,16 +562,49 @@ async fn preview_png(state: &AppState, model: &str) -> ApiResult<Vec<u8>> {
             "this store draws no previews (started without a renderer)",
         ));
     };
-    let glb = crate::download::read_checked(state, model).await?;
-    let png = tokio::task::spawn_blocking(move || previewer(&glb))
+    // A model that failed once fails again: say so from the record instead of drawing it again.
+    if let Some(reason) = sqlx::query_scalar::<_, String>(
+        "SELECT reason FROM preview_failures WHERE model_sha256 = $1",
+    )
+    .bind(model)
+    .fetch_optional(&state.db.pool)
+    .await
+    .map_err(|e| ApiError::database("reading a preview", &e))?
+    {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, reason));
+    }
+    let size = crate::download::blob_size(state, model).await?;
+    if size > MAX_PREVIEW_BYTES {
+        return Err(preview_failed(
+            state,
+            model,
+            format!(
+                "the model is {size} bytes; previews are drawn for models up to {MAX_PREVIEW_BYTES}"
+            ),
+        )
+        .await);
+    }
+    // One render at a time: each takes every core of a CPU renderer, and a queue of them must not grow
+    // without bound. A request that waits too long is told to come back.
+    let _permit = tokio::time::timeout(PREVIEW_WAIT, state.preview_slots.acquire())
         .await
-        .map_err(|e| ApiError::internal("drawing a preview", e))?
-        .map_err(|e| {
+        .map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("drawing a preview: {e:#}"),
+                "the store is drawing other previews; try again in a minute",
             )
-        })?;
+        })?
+        .map_err(|e| ApiError::internal("preview slots", e))?;
+    let glb = crate::download::read_checked(state, model).await?;
+    let drawn = tokio::task::spawn_blocking(move || previewer(&glb))
+        .await
+        .map_err(|e| ApiError::internal("drawing a preview", e))?;
+    let png = match drawn {
+        Ok(png) => png,
+        Err(e) => {
+            return Err(preview_failed(state, model, format!("drawing a preview: {e:#}")).await);
+        }
+    };
     let sha = codec::manifest::sha256_hex(&png);
     state
         .blobs
@@ -781,6 +631,30 @@ async fn preview_png(state: &AppState, model: &str) -> ApiResult<Vec<u8>> {
         .await
         .map_err(|e| ApiError::database("storing a preview", &e))?;
     Ok(png)
+}
+
+/// The largest model the store draws a preview of.
+const MAX_PREVIEW_BYTES: u64 = 256 << 20;
+/// How long a preview request waits for the renderer.
+const PREVIEW_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Record that a model's preview cannot be drawn (so it is not tried again), and the answer saying why.
+async fn preview_failed(state: &AppState, model: &str, reason: String) -> ApiError {
+    tracing::warn!("preview of {model}: {reason}");
+    let _guard = state.db.write().await;
+    if let Err(e) = sqlx::query(
+        "INSERT INTO preview_failures (model_sha256, reason, at_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (model_sha256) DO NOTHING",
+    )
+    .bind(model)
+    .bind(&reason)
+    .bind(now_ms())
+    .execute(&state.db.pool)
+    .await
+    {
+        tracing::warn!("recording a failed preview: {e}");
+    }
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, reason)
 }
 
 fn qr_of(state: &AppState, link: &Link) -> ApiResult<qrcode::QrCode> {
@@ -850,135 +724,6 @@ pub async fn qr_svg(
     }
 }
 
-/// The saved comparison a link shows: heat map, alignment, figures, histogram, and where the report is.
-async fn comparison_section(state: &AppState, saved: &Value, base: &str) -> String {
-    let id = &saved["id"];
-    let report: Value = match saved["report_sha256"].as_str() {
-        Some(sha) => crate::download::read_checked(state, sha)
-            .await
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or(Value::Null),
-        None => Value::Null,
-    };
-    let s = &saved["summary"];
-    let mm = |v: &Value| {
-        v.as_f64()
-            .map_or_else(|| "—".to_owned(), |x| format!("{x:.4}"))
-    };
-    let transform: Vec<String> = s["transform"]
-        .as_array()
-        .map(|t| {
-            t.iter()
-                .map(|v| format!("{:.6}", v.as_f64().unwrap_or(0.0)))
-                .collect()
-        })
-        .unwrap_or_default();
-    // Column-major 4x4, shown as rows.
-    let rows: Vec<String> = (0..4)
-        .map(|r| {
-            (0..4)
-                .map(|c| transform.get(c * 4 + r).cloned().unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join("  ")
-        })
-        .collect();
-    let alignment = &report["alignment"];
-    let heat = if saved["heat_map_sha256"].is_string() {
-        format!(
-            "<img class=\"render\" src=\"{base}/heat-map.png\" alt=\"heat map of the deviation\" width=\"800\" data-key=\"heat-map\">"
-        )
-    } else {
-        "<p>保存时未附热图。 Saved without a heat map.</p>".to_owned()
-    };
-    format!(
-        "<section data-key=\"comparison\"><h2>比对 Comparison {id}</h2>{heat}\
-         <table>\
-         <tr><th>模型 A (被测)</th><td><code>{a}</code></td></tr>\
-         <tr><th>模型 B (参照)</th><td><code>{b}</code></td></tr>\
-         <tr><th>对齐 Alignment</th><td data-key=\"alignment\">{method}; {start}rotation {rot}°, translation {tr} mm, RMS {arms} mm</td></tr>\
-         <tr><th>变换 Transform B→A</th><td><pre>{matrix}</pre></td></tr>\
-         <tr><th>偏差 Deviation</th><td data-key=\"deviation\">mean {mean} mm, RMS {rms} mm, 95 % within {p95} mm, max {max} mm</td></tr>\
-         <tr><th>公差 Tolerance</th><td data-key=\"within\">±{tol} mm: {within:.2} % within{invented}</td></tr>\
-         <tr><th>直方图 Histogram</th><td>{histogram}</td></tr>\
-         <tr><th>报告 Report</th><td><a href=\"{base}/comparison.json\">JSON</a> <code>{report_sha}</code>; \
-         saved by {by} ({role}) at {at}</td></tr>\
-         </table></section>",
-        a = escape(saved["a"].as_str().unwrap_or("")),
-        b = escape(saved["b"].as_str().unwrap_or("")),
-        method = escape(s["method"].as_str().unwrap_or("")),
-        start = alignment["start"]
-            .as_str()
-            .map(|t| format!("start {}, ", escape(t)))
-            .unwrap_or_default(),
-        rot = mm(&alignment["rotation_deg"]),
-        tr = mm(&alignment["translation_mm"]),
-        arms = mm(&s["rms_alignment_mm"]),
-        matrix = rows.join("\n"),
-        mean = mm(&s["mean_mm"]),
-        rms = mm(&s["rms_mm"]),
-        p95 = mm(&s["p95_mm"]),
-        max = mm(&s["max_mm"]),
-        tol = s["tolerance_mm"],
-        within = s["within_tolerance"].as_f64().unwrap_or(0.0) * 100.0,
-        invented = match report["statistics"]["invented_share"].as_f64() {
-            Some(share) if share > 0.0 => format!(
-                "; {:.2} % measured against surface a reconstruction filled in \
-                 (与重建填补表面比较，推测，非实测)",
-                share * 100.0
-            ),
-            _ => String::new(),
-        },
-        histogram = histogram_svg(&report["statistics"]["histogram"]),
-        report_sha = escape(saved["report_sha256"].as_str().unwrap_or("")),
-        by = escape(saved["created_by"].as_str().unwrap_or("")),
-        role = escape(saved["created_by_role"].as_str().unwrap_or("")),
-        at = escape(saved["created_at"].as_str().unwrap_or("")),
-    )
-}
-
-/// The report's histogram of signed deviations as bars, with the edges in millimetres.
-fn histogram_svg(bins: &Value) -> String {
-    let Some(bins) = bins.as_array().filter(|b| !b.is_empty()) else {
-        return "—".to_owned();
-    };
-    let counts: Vec<f64> = bins
-        .iter()
-        .map(|b| b["count"].as_f64().unwrap_or(0.0))
-        .collect();
-    let top = counts.iter().copied().fold(1.0, f64::max);
-    let (width, height) = (400.0, 120.0);
-    let bar = width / counts.len() as f64;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" data-key=\"histogram\" role=\"img\" aria-label=\"histogram\">",
-        height + 16.0
-    );
-    for (i, count) in counts.iter().enumerate() {
-        let h = height * count / top;
-        let _ = std::fmt::Write::write_fmt(
-            &mut svg,
-            format_args!(
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"#468\"><title>{} … {} mm: {count}</title></rect>",
-                i as f64 * bar + 1.0,
-                height - h,
-                bar - 2.0,
-                bins[i]["from_mm"],
-                bins[i]["to_mm"],
-            ),
-        );
-    }
-    let first = bins[0]["from_mm"].as_f64().unwrap_or(0.0);
-    let last = bins[bins.len() - 1]["to_mm"].as_f64().unwrap_or(0.0);
-    let _ = std::fmt::Write::write_fmt(
-        &mut svg,
-        format_args!(
-            "<text x=\"0\" y=\"{y}\" font-size=\"11\">{first:.3} mm</text><text x=\"{width}\" y=\"{y}\" font-size=\"11\" text-anchor=\"end\">{last:.3} mm</text></svg>",
-            y = height + 13.0
-        ),
-    );
-    svg
-}
-
 /// A comparison link's heat map, or its report (`which`), logged as the link's download.
 async fn comparison_part(
     state: &AppState,
@@ -996,16 +741,20 @@ async fn comparison_part(
         return ApiError::new(StatusCode::NOT_FOUND, "this link is not to a comparison")
             .into_response();
     };
-    let saved = match crate::comparisons::comparison_json(state, id).await {
+    let saved = match records::comparisons::get(&state.db.pool, id).await {
         Ok(saved) => saved,
         Err(e) => return e.into_response(),
     };
-    let (field, content_type, detail) = if heat_map {
-        ("heat_map_sha256", "image/png", "heat map")
+    let (sha, content_type, detail) = if heat_map {
+        (saved.heat_map_sha256, "image/png", "heat map")
     } else {
-        ("report_sha256", "application/json", "comparison report")
+        (
+            Some(saved.report_sha256),
+            "application/json",
+            "comparison report",
+        )
     };
-    let Some(sha) = saved[field].as_str() else {
+    let Some(sha) = sha else {
         return ApiError::new(
             StatusCode::NOT_FOUND,
             "this comparison was saved without a heat map",
@@ -1015,7 +764,7 @@ async fn comparison_part(
     if let Err(e) = source_and_log(state, headers, &source, &link, "share_download", detail).await {
         return e.into_response();
     }
-    crate::comparisons::part(state, sha, content_type).await
+    crate::comparisons::part(state, &sha, content_type).await
 }
 
 pub async fn heat_map(

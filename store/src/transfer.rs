@@ -6,18 +6,19 @@
 //! of everything before it, and `\n`. A changed byte breaks a blob's hash, the header's meaning, or the
 //! signature; [`verify`] says which.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use ed25519_dalek::Signer as _;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use sqlx::Row as _;
 
 use crate::AppState;
 use crate::auth::{self, Action, Caller};
@@ -25,8 +26,52 @@ use crate::custody::{self, Checkpoint};
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::merkle;
+use crate::records::cases::Case;
+use crate::records::comparisons::{self, Comparison, SavedElsewhere};
+use crate::records::evidence::{self, Evidence};
+use crate::services::mutation::Mutation;
+use crate::validate::{ComparisonReport, clean_filename, clean_sha256};
 
 pub use crate::bundle_frame::{MAGIC, SIG};
+
+/// A bundle's header: what the case holds and where each blob lies, typed. Every field is read from a file
+/// that came from elsewhere, so each is checked before use (see [`verify`] and [`import`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleHeader {
+    /// `exhibit-transfer-1`.
+    pub format: String,
+    pub exported_at: String,
+    /// The sending store's log name and key.
+    pub origin: String,
+    pub public_key: String,
+    /// The sending log's checkpoint every event is proven against.
+    pub checkpoint: Checkpoint,
+    pub case: Case,
+    pub evidence: Vec<Evidence>,
+    pub comparisons: Vec<Comparison>,
+    /// The blobs after the header, in order.
+    pub blobs: Vec<BundleBlob>,
+    /// The case's custody events with their inclusion proofs.
+    pub events: Vec<BundleEvent>,
+}
+
+/// One blob's name and size.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleBlob {
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// One custody event: its exact leaf bytes (base64) and the audit path to the checkpoint (hex hashes).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleEvent {
+    pub seq: u64,
+    pub leaf: String,
+    pub proof: Vec<String>,
+}
 
 /// `GET /api/cases/{case}/bundle`: the case as one signed file.
 pub async fn export(
@@ -34,84 +79,80 @@ pub async fn export(
     caller: Caller,
     UrlPath(case): UrlPath<String>,
 ) -> ApiResult<Response> {
-    let id: i64 = case.parse().map_err(|_| ApiError::not_found())?;
-    let case = crate::api::case_json(&state, id).await?;
-    auth::authorize_as(
+    let id = crate::api::case_for(&state, &caller, &case, Action::Transfer).await?;
+    auth::log_event(
         &state,
         &caller,
-        Action::Transfer,
+        "transfer_exported",
         Some(id),
         &format!("case {id}"),
-        "transfer_exported",
+        "ok",
         "",
     )
     .await?;
-    let rows = sqlx::query("SELECT id FROM evidence WHERE case_id = $1 ORDER BY id")
-        .bind(id)
-        .fetch_all(&state.db.pool)
-        .await
-        .map_err(|e| ApiError::database("reading evidence", &e))?;
-    let mut evidence = Vec::new();
+    let pool = &state.db.pool;
+    let case = crate::records::cases::get(pool, id).await?;
+    let items = evidence::of_case(pool, id).await?;
     let mut shas: Vec<String> = Vec::new();
-    for row in rows {
-        let (_, item) = crate::api::evidence_json(&state, row.get(0)).await?;
-        for v in item["versions"].as_array().into_iter().flatten() {
-            shas.extend(v["sha256"].as_str().map(str::to_owned));
-            shas.extend(v["manifest_sha256"].as_str().map(str::to_owned));
+    for item in &items {
+        for v in &item.versions {
+            shas.push(v.sha256.clone());
+            shas.extend(v.manifest_sha256.clone());
         }
-        for f in item["files"].as_array().into_iter().flatten() {
-            shas.extend(f["sha256"].as_str().map(str::to_owned));
-        }
-        evidence.push(item);
+        shas.extend(item.files.iter().map(|f| f.sha256.clone()));
     }
     // Saved comparisons travel with their reports and heat maps.
-    let comparisons = crate::comparisons::of_case(&state, id).await?;
-    for c in &comparisons {
-        shas.extend(c["report_sha256"].as_str().map(str::to_owned));
-        shas.extend(c["heat_map_sha256"].as_str().map(str::to_owned));
+    let saved = comparisons::of_case(pool, id).await?;
+    for c in &saved {
+        shas.push(c.report_sha256.clone());
+        shas.extend(c.heat_map_sha256.clone());
     }
     shas.sort();
     shas.dedup();
     let checkpoint = crate::log_api::current_checkpoint(&state)
         .await?
         .ok_or_else(|| ApiError::internal("the custody log", "empty"))?;
-    let leaves = custody::leaf_hashes(&state.db.pool, checkpoint.size)
+    let leaves = custody::leaf_hashes(pool, checkpoint.size)
         .await
         .map_err(|e| ApiError::database("reading the log", &e))?;
-    let stored = custody::stored_events(&state.db.pool)
+    let stored = custody::stored_events(pool)
         .await
         .map_err(|e| ApiError::database("reading the log", &e))?;
-    let events: Vec<Value> = stored
+    let events: Vec<BundleEvent> = stored
         .iter()
         .filter(|e| e.event.case_id == Some(id) && e.seq < checkpoint.size)
-        .map(|e| {
-            let leaf = custody::leaf_bytes(e.seq, &e.event);
-            json!({
-                "seq": e.seq,
-                "leaf": base64::engine::general_purpose::STANDARD.encode(&leaf),
-                "proof": custody::proof_json(&merkle::inclusion_proof(e.seq as usize, &leaves)),
-            })
+        .map(|e| BundleEvent {
+            seq: e.seq,
+            leaf: base64::engine::general_purpose::STANDARD
+                .encode(custody::leaf_bytes(e.seq, &e.event)),
+            proof: merkle::inclusion_proof(e.seq as usize, &leaves)
+                .iter()
+                .map(|h| codec::manifest::hex(h))
+                .collect(),
         })
         .collect();
     let mut blobs = Vec::new();
     let mut blob_list = Vec::new();
     for sha in &shas {
         let bytes = crate::download::read_checked(&state, sha).await?;
-        blob_list.push(json!({ "sha256": sha, "bytes": bytes.len() }));
+        blob_list.push(BundleBlob {
+            sha256: sha.clone(),
+            bytes: bytes.len() as u64,
+        });
         blobs.push(bytes);
     }
-    let header = json!({
-        "format": "exhibit-transfer-1",
-        "exported_at": crate::db::rfc3339(now_ms()),
-        "origin": state.signer.origin,
-        "public_key": state.signer.public_key(),
-        "checkpoint": checkpoint,
-        "case": case,
-        "evidence": evidence,
-        "comparisons": comparisons,
-        "blobs": blob_list,
-        "events": events,
-    });
+    let header = BundleHeader {
+        format: "exhibit-transfer-1".to_owned(),
+        exported_at: crate::db::rfc3339(now_ms()),
+        origin: state.signer.origin.clone(),
+        public_key: state.signer.public_key(),
+        checkpoint,
+        case,
+        evidence: items,
+        comparisons: saved,
+        blobs: blob_list,
+        events,
+    };
     let header = serde_json::to_vec(&header).map_err(|e| ApiError::internal("bundle", e))?;
     let mut out =
         Vec::with_capacity(header.len() + blobs.iter().map(Vec::len).sum::<usize>() + 200);
@@ -144,20 +185,31 @@ pub async fn export(
 /// What a checked bundle holds.
 #[derive(Debug)]
 pub struct Verified {
-    pub header: Value,
+    pub header: BundleHeader,
     /// (sha256, bytes) in the header's order.
     pub blobs: Vec<(String, Vec<u8>)>,
     /// Items checked.
     pub checked: u64,
 }
 
-/// Check every part of a bundle; the list of what failed otherwise. `pinned_key` is the sending store's key
-/// when the receiver knows it.
-pub fn verify(bytes: &[u8], pinned_key: Option<&str>) -> Result<Verified, Vec<String>> {
+/// Check every part of a bundle against the sending court's key `trusted_key` (hex); the list of what failed
+/// otherwise. A bundle is only as good as the key that sealed it: one signed by the key it carries itself
+/// proves nothing, so without a key the receiver knows, the answer is a refusal that names the bundle's key.
+pub fn verify(bytes: &[u8], trusted_key: Option<&str>) -> Result<Verified, Vec<String>> {
     let frame = crate::bundle_frame::parse(bytes).map_err(|why| vec![why])?;
-    let header = frame.header;
     let sig_at = frame.sig_at;
     let mut problems = frame.problems;
+    let header: BundleHeader = match serde_path_to_error::deserialize(&frame.header) {
+        Ok(header) => header,
+        Err(e) => {
+            problems.push(format!(
+                "the header does not describe a bundle: field `{}`: {}",
+                e.path(),
+                e.inner()
+            ));
+            return Err(problems);
+        }
+    };
     let mut checked = 0u64;
     // Blobs: each must be exactly its hash.
     let mut blobs = Vec::new();
@@ -172,78 +224,107 @@ pub fn verify(bytes: &[u8], pinned_key: Option<&str>) -> Result<Verified, Vec<St
         }
         blobs.push((span.sha256, data.to_vec()));
     }
-    // The checkpoint, and every event's inclusion in it.
-    let key = header["public_key"].as_str().unwrap_or_default().to_owned();
-    if let Some(pinned) = pinned_key
-        && pinned != key
-    {
-        problems.push(format!(
-            "the bundle is signed by key {key}, not the expected {pinned}"
-        ));
+    let key = header.public_key.clone();
+    match trusted_key {
+        Some(trusted) if trusted != key => problems.push(format!(
+            "the bundle is signed by key {key}, not the trusted court key {trusted}"
+        )),
+        Some(_) => {}
+        None => problems.push(format!(
+            "the bundle is signed by key {key}, which is not named as a trusted court key \
+             (a bundle carries its own key, so that alone proves nothing)"
+        )),
     }
-    let checkpoint: Option<Checkpoint> = serde_json::from_value(header["checkpoint"].clone()).ok();
-    let root = match &checkpoint {
-        None => {
-            problems.push("no readable checkpoint".into());
+    // The checkpoint, and every event's inclusion in it.
+    let root = match header.checkpoint.verify(&header.origin, &key) {
+        Ok(root) => Some(root),
+        Err(e) => {
+            problems.push(format!("checkpoint: {e}"));
             None
         }
-        Some(cp) => match cp.verify(header["origin"].as_str().unwrap_or_default(), &key) {
-            Ok(root) => Some(root),
-            Err(e) => {
-                problems.push(format!("checkpoint: {e}"));
-                None
-            }
-        },
     };
-    let case_id = header["case"]["id"].as_i64();
-    for event in header["events"].as_array().into_iter().flatten() {
-        let seq = event["seq"].as_u64().unwrap_or(u64::MAX);
-        let leaf = base64::engine::general_purpose::STANDARD
-            .decode(event["leaf"].as_str().unwrap_or_default())
-            .unwrap_or_default();
+    for event in &header.events {
         checked += 1;
+        let leaf = base64::engine::general_purpose::STANDARD
+            .decode(&event.leaf)
+            .unwrap_or_default();
         let case_of_leaf = serde_json::from_slice::<Value>(&leaf)
             .ok()
-            .and_then(|v| v["case"].as_i64());
-        if case_of_leaf != case_id {
-            problems.push(format!("event {seq}: not an event of this case"));
+            .and_then(|v| v.get("case").and_then(Value::as_i64));
+        if case_of_leaf != Some(header.case.id) {
+            problems.push(format!("event {}: not an event of this case", event.seq));
         }
-        let proof = custody::proof_from_json(&event["proof"]).unwrap_or_default();
-        if let (Some(root), Some(cp)) = (root, &checkpoint)
-            && let Err(e) =
-                merkle::verify_inclusion(&merkle::leaf_hash(&leaf), seq, cp.size, &proof, &root)
-        {
-            problems.push(format!("event {seq}: not in the signed log: {e}"));
-        }
-    }
-    // Every version, manifest and raw file the evidence names is in the bundle; confirmations verify.
-    let names: std::collections::HashSet<&str> = blobs.iter().map(|(s, _)| s.as_str()).collect();
-    for item in header["evidence"].as_array().into_iter().flatten() {
-        for v in item["versions"].as_array().into_iter().flatten() {
-            for sha in [&v["sha256"], &v["manifest_sha256"]]
-                .into_iter()
-                .filter_map(Value::as_str)
-            {
-                if !names.contains(sha) {
-                    problems.push(format!(
-                        "evidence {} version {}: blob {sha} is missing",
-                        item["id"], v["version"]
-                    ));
-                }
-            }
-            for c in v["confirmations"].as_array().into_iter().flatten() {
-                checked += 1;
-                if let Err(e) = crate::confirm::verify_signature(
-                    c["statement"].as_str().unwrap_or_default(),
-                    c["public_key"].as_str().unwrap_or_default(),
-                    c["signature"].as_str().unwrap_or_default(),
+        let proof: Option<Vec<merkle::Hash>> =
+            event.proof.iter().map(|h| custody::unhex32(h)).collect();
+        match (root, proof) {
+            (_, None) => problems.push(format!("event {}: its proof is not hex hashes", event.seq)),
+            (Some(root), Some(proof)) => {
+                if let Err(e) = merkle::verify_inclusion(
+                    &merkle::leaf_hash(&leaf),
+                    event.seq,
+                    header.checkpoint.size,
+                    &proof,
+                    &root,
                 ) {
-                    problems.push(format!("confirmation {} by {}: {e}", c["id"], c["by"]));
+                    problems.push(format!("event {}: not in the signed log: {e}", event.seq));
+                }
+            }
+            (None, Some(_)) => {}
+        }
+    }
+    // Every version, manifest and raw file the evidence names is in the bundle, at the size it says;
+    // confirmations verify.
+    let sizes: HashMap<&str, usize> = blobs.iter().map(|(s, b)| (s.as_str(), b.len())).collect();
+    let need = |what: String, sha: &str, bytes: Option<i64>, problems: &mut Vec<String>| match sizes
+        .get(sha)
+    {
+        None => problems.push(format!("{what}: blob {sha} is missing from the bundle")),
+        Some(size) if bytes.is_some_and(|b| usize::try_from(b).ok() != Some(*size)) => {
+            problems.push(format!(
+                "{what}: blob {sha} is {size} bytes, not the {} the record says",
+                bytes.unwrap_or_default()
+            ));
+        }
+        Some(_) => {}
+    };
+    for item in &header.evidence {
+        if item.case != header.case.id {
+            problems.push(format!("evidence {}: not of this case", item.id));
+        }
+        for v in &item.versions {
+            need(
+                format!("evidence {} version {}", item.id, v.version),
+                &v.sha256,
+                Some(v.bytes),
+                &mut problems,
+            );
+            if let Some(manifest) = &v.manifest_sha256 {
+                need(
+                    format!("evidence {} version {} manifest", item.id, v.version),
+                    manifest,
+                    None,
+                    &mut problems,
+                );
+            }
+            for c in &v.confirmations {
+                checked += 1;
+                if let Err(e) =
+                    crate::confirm::verify_signature(&c.statement, &c.public_key, &c.signature)
+                {
+                    problems.push(format!("confirmation {} by {}: {e}", c.id, c.by));
                 }
             }
         }
+        for f in &item.files {
+            need(
+                format!("evidence {} raw file {:?}", item.id, f.filename),
+                &f.sha256,
+                Some(f.bytes),
+                &mut problems,
+            );
+        }
     }
-    checked += check_comparisons(&header, &blobs, &names, &mut problems);
+    checked += check_comparisons(&header, &blobs, &mut problems);
     // Last, the seal over every byte before it.
     // Exactly the base64 signature and one newline: nothing after it goes unchecked.
     let sealed = crate::bundle_frame::signature(bytes, sig_at).is_some_and(|signature| {
@@ -267,43 +348,46 @@ pub fn verify(bytes: &[u8], pinned_key: Option<&str>) -> Result<Verified, Vec<St
 /// Every comparison's report and heat map are in the bundle, and each report is about the two models its
 /// record names, both versions in the bundle. Returns how many comparisons were checked.
 fn check_comparisons(
-    header: &Value,
+    header: &BundleHeader,
     blobs: &[(String, Vec<u8>)],
-    names: &std::collections::HashSet<&str>,
     problems: &mut Vec<String>,
 ) -> u64 {
     let mut checked = 0;
-    let versions: std::collections::HashSet<&str> = header["evidence"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|item| item["versions"].as_array().into_iter().flatten())
-        .filter_map(|v| v["sha256"].as_str())
+    let versions: HashSet<&str> = header
+        .evidence
+        .iter()
+        .flat_map(|item| item.versions.iter().map(|v| v.sha256.as_str()))
         .collect();
-    for c in header["comparisons"].as_array().into_iter().flatten() {
+    for c in &header.comparisons {
         checked += 1;
-        let id = &c["id"];
-        for field in ["report_sha256", "heat_map_sha256"] {
-            if let Some(sha) = c[field].as_str()
-                && !names.contains(sha)
-            {
+        let id = c.id;
+        for sha in std::iter::once(&c.report_sha256).chain(&c.heat_map_sha256) {
+            if !blobs.iter().any(|(s, _)| s == sha) {
                 problems.push(format!("comparison {id}: blob {sha} is missing"));
             }
         }
-        let report = c["report_sha256"]
-            .as_str()
-            .and_then(|sha| blobs.iter().find(|(s, _)| s == sha))
+        let report = blobs
+            .iter()
+            .find(|(s, _)| *s == c.report_sha256)
             .and_then(|(_, bytes)| serde_json::from_slice::<Value>(bytes).ok());
-        for side in ["a", "b"] {
-            let named = c[side].as_str().unwrap_or_default();
-            if !versions.contains(named) {
+        let report = match report.as_ref().map(ComparisonReport::parse) {
+            Some(Ok(report)) => Some(report),
+            Some(Err(e)) => {
+                problems.push(format!("comparison {id}: its report: {}", e.message));
+                None
+            }
+            None => None,
+        };
+        for (side, named, reported) in [
+            ("a", &c.a, report.as_ref().map(|r| &r.a.sha256)),
+            ("b", &c.b, report.as_ref().map(|r| &r.b.sha256)),
+        ] {
+            if !versions.contains(named.as_str()) {
                 problems.push(format!(
                     "comparison {id}: model {side} {named} is not a version in the bundle"
                 ));
             }
-            if let Some(report) = &report
-                && report[side]["sha256"].as_str() != Some(named)
-            {
+            if report.is_some() && reported != Some(named) {
                 problems.push(format!(
                     "comparison {id}: its report is not about model {side} {named}"
                 ));
@@ -313,19 +397,50 @@ fn check_comparisons(
     checked
 }
 
-/// `POST /api/transfers`: import a bundle after checking all of it (appellate court, admin).
+/// The court keys this store accepts bundles from, as `exhibit serve --trust-court KEY` named them.
+fn trusted_key_of<'a>(state: &'a AppState, key: &str) -> Option<&'a str> {
+    state
+        .config
+        .trusted_courts
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(key))
+        .map(String::as_str)
+}
+
+/// `POST /api/transfers`: import a bundle after checking all of it (appellate court, admin). The caller is
+/// authorized before a byte of the body is read, and the body is limited to the largest upload.
 pub async fn import(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     auth::authorize(&state, &caller, Action::Import, None, "transfers").await?;
-    let verified = verify(&body, None).map_err(|problems| {
+    let limits = crate::body::BodyLimits {
+        max_bytes: usize::try_from(state.config.max_upload_bytes).unwrap_or(usize::MAX),
+        idle: state.config.idle_timeout,
+        // A bundle at the upload limit over a slow line: about 1 MB/s.
+        total: std::time::Duration::from_secs(60 + state.config.max_upload_bytes / 1_000_000),
+    };
+    let body = crate::body::read(body, limits, "the bundle").await?;
+    // Which key sealed it decides nothing until it is one of ours.
+    let claimed = crate::bundle_frame::parse(&body)
+        .ok()
+        .and_then(|frame| {
+            frame
+                .header
+                .get("public_key")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let trusted = trusted_key_of(&state, &claimed);
+    let verified = verify(&body, trusted).map_err(|problems| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("the bundle does not verify: {}", problems.join("; ")),
         )
     })?;
+    let records = checked_records(&verified.header, &verified.blobs)?;
     let header = &verified.header;
     let bundle_sha = codec::manifest::sha256_hex(&body);
     for (sha, bytes) in verified
@@ -339,160 +454,280 @@ pub async fn import(
             .await
             .map_err(|e| ApiError::storage("storing a transferred blob", &e))?;
     }
-    let number = header["case"]["number"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
     let now = now_ms();
-    let db_error = |e: sqlx::Error| ApiError::database("importing the case", &e);
-    let guard = state.db.write().await;
-    let mut tx = state.db.pool.begin().await.map_err(db_error)?;
+    let mut change = Mutation::begin(&state, "importing the case").await?;
     for (sha, bytes) in verified
         .blobs
         .iter()
         .chain(std::iter::once(&(bundle_sha.clone(), body.to_vec())))
     {
-        crate::db::record_blob(&mut tx, sha, bytes.len() as u64, now)
+        crate::db::record_blob(&mut change.tx, sha, bytes.len() as u64, now)
             .await
-            .map_err(db_error)?;
+            .map_err(|e| change.failed(&e))?;
     }
-    let case: i64 = sqlx::query(
-        "INSERT INTO cases (number, court, title, parties, created_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    let case = crate::records::cases::insert(
+        &mut change.tx,
+        &records.number,
+        &records.court,
+        &records.title,
+        &records.parties,
+        caller.user_id,
+        now,
     )
-    .bind(&number)
-    .bind(header["case"]["court"].as_str().unwrap_or_default())
-    .bind(header["case"]["title"].as_str().unwrap_or_default())
-    .bind(header["case"]["parties"].to_string())
-    .bind(caller.user_id)
-    .bind(now)
-    .fetch_one(&mut *tx)
     .await
-    .map_err(|e| if e.to_string().to_lowercase().contains("unique") { ApiError::conflict(format!("case {number} is here already")) } else { db_error(e) })?
-    .get(0);
-    for item in header["evidence"].as_array().into_iter().flatten() {
-        let evidence: i64 = sqlx::query(
-            "INSERT INTO evidence (case_id, label, kind, submitted_by, description, capture, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(case)
-        .bind(item["label"].as_str().unwrap_or_default())
-        .bind(item["kind"].as_str().unwrap_or_default())
-        .bind(item["submitted_by"].as_str().unwrap_or_default())
-        .bind(item["description"].as_str().unwrap_or_default())
-        .bind(item["capture"].to_string())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .get(0);
-        for v in item["versions"].as_array().into_iter().flatten() {
-            sqlx::query(
-                "INSERT INTO versions (evidence_id, number, model_sha256, manifest_sha256, bytes, filename, uploaded_by, created_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(evidence)
-            .bind(v["version"].as_i64().unwrap_or(1))
-            .bind(v["sha256"].as_str().unwrap_or_default())
-            .bind(v["manifest_sha256"].as_str())
-            .bind(v["bytes"].as_i64().unwrap_or(0))
-            .bind(v["filename"].as_str().unwrap_or_default())
-            .bind(caller.user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+    .map_err(|e| {
+        if e.to_string().to_lowercase().contains("unique") {
+            ApiError::conflict(format!("case {} is here already", records.number))
+        } else {
+            change.failed(&e)
         }
-        for f in item["files"].as_array().into_iter().flatten() {
-            sqlx::query("INSERT INTO evidence_files (evidence_id, sha256, filename, uploaded_by, created_ms) VALUES ($1, $2, $3, $4, $5)")
-                .bind(evidence)
-                .bind(f["sha256"].as_str().unwrap_or_default())
-                .bind(f["filename"].as_str().unwrap_or_default())
-                .bind(caller.user_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        }
+    })?;
+    for item in &records.items {
+        insert_item(&mut change, case, item, caller.user_id, now).await?;
     }
-    import_comparisons(&mut tx, case, header, caller.user_id, now)
+    for c in &records.comparisons {
+        let summary = crate::records::comparisons::Summary {
+            saved_in_origin: Some(SavedElsewhere {
+                origin: header.origin.clone(),
+                id: c.id,
+                by: c.by.clone(),
+                role: c.role.clone(),
+                at: c.at.clone(),
+            }),
+            ..crate::comparisons::summary_of(&c.report)
+        };
+        comparisons::insert(
+            &mut change.tx,
+            case,
+            &c.report.a.sha256,
+            &c.report.b.sha256,
+            &c.report_sha256,
+            c.heat_map_sha256.as_deref(),
+            &summary,
+            caller.user_id,
+            now,
+        )
         .await
-        .map_err(db_error)?;
+        .map_err(|e| change.failed(&e))?;
+    }
+    let checkpoint_text =
+        serde_json::to_string(&header.checkpoint).map_err(|e| ApiError::internal("bundle", e))?;
     sqlx::query("INSERT INTO transfers (case_id, bundle_sha256, source_origin, source_key, source_checkpoint, imported_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(case)
         .bind(&bundle_sha)
-        .bind(header["origin"].as_str().unwrap_or_default())
-        .bind(header["public_key"].as_str().unwrap_or_default())
-        .bind(header["checkpoint"].to_string())
+        .bind(&header.origin)
+        .bind(&header.public_key)
+        .bind(&checkpoint_text)
         .bind(caller.user_id)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut *change.tx)
         .await
-        .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)?;
-    drop(guard);
-    auth::log_event(
-        &state,
-        &caller,
-        "transfer_imported",
-        Some(case),
-        &format!("bundle {bundle_sha}"),
-        "verified",
-        &format!(
-            "from {} at checkpoint {}",
-            header["origin"], header["checkpoint"]
-        ),
-    )
-    .await?;
+        .map_err(|e| change.failed(&e))?;
+    change
+        .commit(caller.event(
+            "transfer_imported",
+            Some(case),
+            &format!("bundle {bundle_sha}"),
+            "verified",
+            &format!("from {:?} at checkpoint {checkpoint_text}", header.origin),
+        ))
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
             "case": case,
-            "number": number,
+            "number": records.number,
             "bundle_sha256": bundle_sha,
             "checked": verified.checked,
-            "source_origin": header["origin"],
-            "source_checkpoint": header["checkpoint"],
+            "source_origin": header.origin,
+            "source_checkpoint": header.checkpoint,
             "checkpoint": crate::log_api::current_checkpoint(&state).await?,
         })),
     ))
 }
 
-/// The bundle's saved comparisons, recorded in the imported case; who saved each, and where, stays with it.
-async fn import_comparisons(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+/// A bundle's records after the API's own checks: an imported record gets no more trust than a request.
+struct ImportRecords {
+    number: String,
+    court: String,
+    title: String,
+    parties: Vec<crate::records::cases::Party>,
+    items: Vec<ImportItem>,
+    comparisons: Vec<ImportComparison>,
+}
+
+struct ImportItem {
+    label: String,
+    kind: String,
+    submitted_by: String,
+    description: String,
+    capture: serde_json::Map<String, Value>,
+    /// (number, sha256, manifest, bytes, filename)
+    versions: Vec<(i64, String, Option<String>, i64, String)>,
+    /// (sha256, filename)
+    files: Vec<(String, String)>,
+}
+
+struct ImportComparison {
+    id: i64,
+    report: ComparisonReport,
+    report_sha256: String,
+    heat_map_sha256: Option<String>,
+    by: String,
+    role: String,
+    at: String,
+}
+
+fn checked_records(header: &BundleHeader, blobs: &[(String, Vec<u8>)]) -> ApiResult<ImportRecords> {
+    let in_bundle = |what: &str, e: ApiError| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the bundle's {what}: {}", e.message),
+        )
+    };
+    let case = &header.case;
+    let (number, court, title, parties) =
+        crate::api::checked_case(&case.number, &case.court, &case.title, &case.parties)
+            .map_err(|e| in_bundle("case", e))?;
+    let mut items = Vec::new();
+    for item in &header.evidence {
+        let what = format!("evidence {}", item.id);
+        let (label, kind, submitted_by, description, capture) = crate::api::checked_evidence(
+            &item.label,
+            &item.kind,
+            &item.submitted_by,
+            &item.description,
+            &Value::Object(item.capture.clone()),
+        )
+        .map_err(|e| in_bundle(&what, e))?;
+        let mut versions = Vec::new();
+        for v in &item.versions {
+            if v.version < 1 || v.bytes < 0 {
+                return Err(in_bundle(
+                    &what,
+                    ApiError::bad_request(format!("version {} of {} bytes", v.version, v.bytes)),
+                ));
+            }
+            versions.push((
+                v.version,
+                clean_sha256("sha256", &v.sha256).map_err(|e| in_bundle(&what, e))?,
+                v.manifest_sha256
+                    .as_deref()
+                    .map(|m| clean_sha256("manifest_sha256", m))
+                    .transpose()
+                    .map_err(|e| in_bundle(&what, e))?,
+                v.bytes,
+                clean_filename("filename", &v.filename).map_err(|e| in_bundle(&what, e))?,
+            ));
+        }
+        let mut files = Vec::new();
+        for f in &item.files {
+            files.push((
+                clean_sha256("files.sha256", &f.sha256).map_err(|e| in_bundle(&what, e))?,
+                clean_filename("files.filename", &f.filename).map_err(|e| in_bundle(&what, e))?,
+            ));
+        }
+        items.push(ImportItem {
+            label,
+            kind,
+            submitted_by,
+            description,
+            capture,
+            versions,
+            files,
+        });
+    }
+    let mut compared = Vec::new();
+    for c in &header.comparisons {
+        let what = format!("comparison {}", c.id);
+        // `verify` checked the report; the record's summary is rebuilt from it, never taken from the header.
+        let report = blobs
+            .iter()
+            .find(|(sha, _)| *sha == c.report_sha256)
+            .and_then(|(_, bytes)| serde_json::from_slice::<Value>(bytes).ok())
+            .ok_or_else(|| in_bundle(&what, ApiError::bad_request("its report is missing")))
+            .and_then(|value| ComparisonReport::parse(&value).map_err(|e| in_bundle(&what, e)))?;
+        compared.push(ImportComparison {
+            id: c.id,
+            report,
+            report_sha256: clean_sha256("report_sha256", &c.report_sha256)
+                .map_err(|e| in_bundle(&what, e))?,
+            heat_map_sha256: c
+                .heat_map_sha256
+                .as_deref()
+                .map(|h| clean_sha256("heat_map_sha256", h))
+                .transpose()
+                .map_err(|e| in_bundle(&what, e))?,
+            by: crate::validate::clean_text("created_by", &c.created_by, 200)
+                .map_err(|e| in_bundle(&what, e))?,
+            role: crate::validate::clean_text("created_by_role", &c.created_by_role, 40)
+                .map_err(|e| in_bundle(&what, e))?,
+            at: crate::validate::clean_text("created_at", &c.created_at, 40)
+                .map_err(|e| in_bundle(&what, e))?,
+        });
+    }
+    Ok(ImportRecords {
+        number,
+        court,
+        title,
+        parties,
+        items,
+        comparisons: compared,
+    })
+}
+
+/// One checked evidence item into the imported case.
+async fn insert_item(
+    change: &mut Mutation<'_>,
     case: i64,
-    header: &Value,
+    item: &ImportItem,
     user: i64,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    for c in header["comparisons"].as_array().into_iter().flatten() {
-        // Who saved it, where, stays with it: the importing user is not its author.
-        let mut summary = c["summary"].clone();
-        summary["saved_in_origin"] = json!({
-            "origin": header["origin"],
-            "id": c["id"],
-            "by": c["created_by"],
-            "role": c["created_by_role"],
-            "at": c["created_at"],
-        });
+) -> ApiResult<()> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO evidence (case_id, label, kind, submitted_by, description, capture, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(case)
+    .bind(&item.label)
+    .bind(&item.kind)
+    .bind(&item.submitted_by)
+    .bind(&item.description)
+    .bind(Value::Object(item.capture.clone()).to_string())
+    .bind(now)
+    .fetch_one(&mut *change.tx)
+    .await
+    .map_err(|e| change.failed(&e))?;
+    for (number, sha, manifest, bytes, filename) in &item.versions {
         sqlx::query(
-            "INSERT INTO comparisons (case_id, a_sha256, b_sha256, report_sha256, heat_map_sha256, \
-             summary, created_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO versions (evidence_id, number, model_sha256, manifest_sha256, bytes, filename, uploaded_by, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(case)
-        .bind(c["a"].as_str().unwrap_or_default())
-        .bind(c["b"].as_str().unwrap_or_default())
-        .bind(c["report_sha256"].as_str().unwrap_or_default())
-        .bind(c["heat_map_sha256"].as_str())
-        .bind(summary.to_string())
+        .bind(id)
+        .bind(number)
+        .bind(sha)
+        .bind(manifest)
+        .bind(bytes)
+        .bind(filename)
         .bind(user)
         .bind(now)
-        .execute(&mut **tx)
-        .await?;
+        .execute(&mut *change.tx)
+        .await
+        .map_err(|e| change.failed(&e))?;
+    }
+    for (sha, filename) in &item.files {
+        sqlx::query("INSERT INTO evidence_files (evidence_id, sha256, filename, uploaded_by, created_ms) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(sha)
+            .bind(filename)
+            .bind(user)
+            .bind(now)
+            .execute(&mut *change.tx)
+            .await
+            .map_err(|e| change.failed(&e))?;
     }
     Ok(())
 }
-
 impl custody::Signer {
     /// Sign bytes with the store's key (the transfer bundle's seal).
     pub fn sign_bytes(&self, bytes: &[u8]) -> [u8; 64] {

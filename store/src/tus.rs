@@ -279,12 +279,9 @@ pub async fn head(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     require_tus(&headers)?;
-    let mut upload = load_own(&state, &caller, &id).await?;
-    if !upload.finished && upload.committed == upload.length {
-        // A server that died between the last byte and its record finishes the job now.
-        finish(&state, &upload).await?;
-        upload = load(&state, &id).await?;
-    }
+    // HEAD only reads: finishing here raced the final PATCH's own finish (spurious 500s). A complete upload
+    // that is not yet recorded is finished by the PATCH, by `GET` of the upload, or at the next start.
+    let upload = load_own(&state, &caller, &id).await?;
     if let Some(error) = upload.result.as_ref().and_then(|r| r.get("error")) {
         return Err(ApiError::new(
             StatusCode::GONE,
@@ -300,7 +297,18 @@ pub async fn status(
     caller: Caller,
     UrlPath(id): UrlPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let upload = load_own(&state, &caller, &id).await?;
+    let mut upload = load_own(&state, &caller, &id).await?;
+    if !upload.finished && upload.committed == upload.length {
+        // A server that died between the last byte and its record: finish the job now, unless a request on
+        // this instance is at it (it holds the upload; the client asks again).
+        if let Some(_busy) = Busy::take(&state, &id) {
+            upload = load(&state, &id).await?;
+            if !upload.finished {
+                finish(&state, &upload).await?;
+                upload = load(&state, &id).await?;
+            }
+        }
+    }
     Ok(Json(json!({
         "id": upload.id,
         "case": upload.case_id,
@@ -319,6 +327,17 @@ pub async fn status(
 struct Busy<'a> {
     state: &'a AppState,
     id: String,
+}
+
+impl<'a> Busy<'a> {
+    /// Hold upload `id` on this instance; `None` while another request holds it.
+    fn take(state: &'a AppState, id: &str) -> Option<Self> {
+        let mut busy = state.busy_uploads.lock().ok()?;
+        busy.insert(id.to_owned()).then(|| Self {
+            state,
+            id: id.to_owned(),
+        })
+    }
 }
 
 impl Drop for Busy<'_> {
@@ -533,6 +552,9 @@ fn manifest_of(bytes: &[u8]) -> Result<Option<Vec<u8>>, String> {
     };
     let manifest: codec::manifest::Manifest = serde_json::from_value(manifest.clone())
         .map_err(|e| format!("asset.extras.exhibit is not a readable manifest: {e}"))?;
+    // What pages and reports print from it is checked as a request's fields are.
+    crate::validate::manifest(&manifest)
+        .map_err(|e| format!("asset.extras.exhibit: {}", e.message))?;
     Ok(Some(manifest.to_pretty_json()))
 }
 

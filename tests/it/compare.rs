@@ -774,10 +774,14 @@ fn saved_comparison_scenario(backend: &crate::store_support::Backend) {
     assert!(report_page.contains(record["report_sha256"].as_str().unwrap()));
     let bundle = court.judge.get(&format!("/api/cases/{case}/bundle"));
     assert_eq!(bundle.status, 200);
-    let verified = store::transfer::verify(&bundle.body, None).unwrap();
-    assert_eq!(verified.header["comparisons"].as_array().unwrap().len(), 2);
+    let trial_key = court.admin.get("/api/log/checkpoint").json()["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let verified = store::transfer::verify(&bundle.body, Some(&trial_key)).unwrap();
+    assert_eq!(verified.header.comparisons.len(), 2);
     // A report swapped for another inside the header is named, even before the seal is checked.
-    let mut swapped = verified.header.clone();
+    let mut swapped = serde_json::to_value(&verified.header).unwrap();
     swapped["comparisons"][0]["a"] = json!(b.sha256);
     let text = serde_json::to_vec(&swapped).unwrap();
     let mut forged = store::transfer::MAGIC.to_vec();
@@ -787,7 +791,7 @@ fn saved_comparison_scenario(backend: &crate::store_support::Backend) {
         forged.extend_from_slice(blob);
     }
     forged.extend_from_slice(b"\nSIG AAAA\n");
-    let problems = store::transfer::verify(&forged, None)
+    let problems = store::transfer::verify(&forged, Some(&trial_key))
         .unwrap_err()
         .join("; ");
     assert!(
@@ -797,7 +801,7 @@ fn saved_comparison_scenario(backend: &crate::store_support::Backend) {
     let appeal = Server::start(
         &crate::store_support::Backend::Embedded,
         &work.path().join("appeal"),
-        &[],
+        &["--trust-court", &trial_key],
     );
     let appeal_admin = court
         .admin

@@ -415,8 +415,17 @@ fn parties_confirm_or_object_to_one_exact_version() {
 fn appellate_transfer_end_to_end() {
     let work = tempfile::tempdir().unwrap();
     let trial = Server::start(&Backend::Embedded, &work.path().join("trial"), &[]);
-    let appeal = Server::start(&Backend::Embedded, &work.path().join("appeal"), &[]);
     let court = Court::set_up(&trial);
+    // The appellate store imports only from court keys it was told to trust.
+    let trial_key = court.admin.get("/api/log/checkpoint").json()["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let appeal = Server::start(
+        &Backend::Embedded,
+        &work.path().join("appeal"),
+        &["--trust-court", &trial_key],
+    );
     let state = work.path().join("state");
     let model = upload(
         &court.technician,
@@ -505,9 +514,27 @@ fn appellate_transfer_end_to_end() {
     let offline = run_json(&mut exhibit(&[
         "verify",
         bundle.to_str().unwrap(),
+        "--public-key",
+        &trial_key,
         "--json",
     ]));
     assert_eq!(offline["ok"], json!(true), "{offline}");
+    assert_eq!(offline["signed_by"], json!(trial_key));
+    // Issue 21: without a key the reader trusts, the bundle's own key proves nothing: not ok, and it says so.
+    let unanchored = run(&mut exhibit(&[
+        "verify",
+        bundle.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(unanchored.status.code(), Some(1));
+    let unanchored: serde_json::Value = serde_json::from_slice(&unanchored.stdout).unwrap();
+    assert!(
+        unanchored["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("not named as a trusted court key"),
+        "{unanchored}"
+    );
     assert!(
         offline["checked"].as_u64().unwrap() > 15,
         "blobs, events and confirmations were checked: {offline}"
@@ -537,7 +564,7 @@ fn appellate_transfer_end_to_end() {
     for at in positions {
         let mut changed = bytes.clone();
         changed[at] ^= 0x01;
-        let Err(problems) = store::transfer::verify(&changed, None) else {
+        let Err(problems) = store::transfer::verify(&changed, Some(&trial_key)) else {
             panic!("a changed byte at {at} of {} was not detected", bytes.len());
         };
         assert!(

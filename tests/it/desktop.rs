@@ -545,6 +545,7 @@ fn share_in_the_window_asks_the_store_and_shows_a_qr_code_of_the_current_view() 
     let camera: serde_json::Value = serde_json::from_str(
         &stored
             .replace("&quot;", "\"")
+            .replace("&#34;", "\"")
             .replace("&#39;", "'")
             .replace("&lt;", "<")
             .replace("&gt;", ">")

@@ -38,6 +38,15 @@ pub fn load_model_bytes(
     Ok(SceneModel::from_model(model))
 }
 
+/// Load a self-contained GLB from bytes (a level of detail, 0 for the model): a buffer or image it names by
+/// URI is refused, never read, so a file from elsewhere (an upload to a server) cannot make the renderer read
+/// files beside it.
+pub fn load_contained_glb(bytes: &[u8], level: usize) -> Result<SceneModel, ViewerError> {
+    let model = codec::read_model_level_bytes(bytes, None, level)
+        .map_err(|e| e.with_path(Path::new("(uploaded model)")))?;
+    Ok(SceneModel::from_model(model))
+}
+
 /// What to draw and how.
 #[derive(Clone, Debug)]
 pub struct RenderRequest {

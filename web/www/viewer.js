@@ -241,13 +241,16 @@ export async function openComparison({ canvasA, canvasB, urlA, urlB, transform, 
       }
       root.dataset.heat = JSON.stringify({ mean_mm: heat.mean_mm, rms_mm: heat.rms_mm, p95_mm: heat.p95_mm, max_mm: heat.max_mm, within_tolerance: heat.within_tolerance });
       const stops = heat.legend.map(([mm, [r, g, b]], i) => `rgb(${r},${g},${b}) ${(100 * i) / (heat.legend.length - 1)}%`);
-      legend.innerHTML = `<div class="bar" style="background:linear-gradient(90deg,${stops.join(',')})"></div>
+      // The bar's gradient is set through the style object: a `style` attribute in markup would be refused by
+      // the store's Content Security Policy.
+      legend.innerHTML = `<div class="bar"></div>
         <div class="ticks"><span>−${heat.range_mm} mm</span><span>±${heat.tolerance_mm} mm</span><span>+${heat.range_mm} mm</span></div>
         <p>偏差 deviation of A from B: mean ${heat.mean_mm.toFixed(4)}, RMS ${heat.rms_mm.toFixed(4)}, 95 % ${heat.p95_mm.toFixed(4)},
         max ${heat.max_mm.toFixed(4)} mm; ${(100 * heat.within_tolerance).toFixed(2)} % within ±${heat.tolerance_mm} mm${
           heat.invented_share > 0
             ? `; ${(100 * heat.invented_share).toFixed(2)} % against surface a reconstruction filled in (与重建填补表面比较，推测)`
             : ''}</p>`;
+      legend.querySelector('.bar').style.background = `linear-gradient(90deg,${stops.join(',')})`;
     }
     frame.dataset.layout = layout;
     cut();

@@ -1,0 +1,152 @@
+//! Cases and their members.
+
+use serde::{Deserialize, Serialize};
+use sqlx::AnyPool;
+
+use super::db_error;
+use crate::db::rfc3339;
+use crate::error::{ApiError, ApiResult};
+
+/// A party named in a case (not necessarily a user of the store).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Party {
+    pub name: String,
+    pub side: String,
+}
+
+/// A user's place in a case.
+#[derive(Clone, Debug, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Member {
+    pub user: i64,
+    pub name: String,
+    pub role: String,
+    pub side: Option<String>,
+}
+
+/// A case as the API shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Case {
+    pub id: i64,
+    pub number: String,
+    pub court: String,
+    pub title: String,
+    pub parties: Vec<Party>,
+    pub created_at: String,
+    pub members: Vec<Member>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CaseRow {
+    id: i64,
+    number: String,
+    court: String,
+    title: String,
+    parties: String,
+    created_ms: i64,
+}
+
+/// The case `id` with its members; `None` when there is none.
+pub async fn find(pool: &AnyPool, id: i64) -> ApiResult<Option<Case>> {
+    let Some(row) = sqlx::query_as::<_, CaseRow>(
+        "SELECT id, number, court, title, parties, created_ms FROM cases WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_error("reading a case"))?
+    else {
+        return Ok(None);
+    };
+    let members = sqlx::query_as::<_, Member>(
+        "SELECT users.id AS user, users.name AS name, case_members.role AS role, case_members.side AS side \
+         FROM case_members JOIN users ON users.id = case_members.user_id WHERE case_id = $1 ORDER BY users.id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
+    .map_err(db_error("reading members"))?;
+    let parties: Vec<Party> = serde_json::from_str(&row.parties)
+        .map_err(|e| ApiError::internal(&format!("case {id}: its stored parties"), e))?;
+    Ok(Some(Case {
+        id: row.id,
+        number: row.number,
+        court: row.court,
+        title: row.title,
+        parties,
+        created_at: rfc3339(row.created_ms),
+        members,
+    }))
+}
+
+/// The case `id`, or 404.
+pub async fn get(pool: &AnyPool, id: i64) -> ApiResult<Case> {
+    find(pool, id).await?.ok_or_else(ApiError::not_found)
+}
+
+/// The id of the case with court number `number`.
+pub async fn id_by_number(pool: &AnyPool, number: &str) -> ApiResult<Option<i64>> {
+    sqlx::query_scalar::<_, i64>("SELECT id FROM cases WHERE number = $1")
+        .bind(number)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_error("finding a case by its number"))
+}
+
+/// Whether case `id` exists.
+pub async fn exists(pool: &AnyPool, id: i64) -> ApiResult<bool> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT id FROM cases WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(db_error("reading a case"))?
+            .is_some(),
+    )
+}
+
+/// Ids of every case, or of the cases `member` belongs to.
+pub async fn ids(pool: &AnyPool, member: Option<i64>) -> ApiResult<Vec<i64>> {
+    match member {
+        Some(user) => {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT cases.id FROM cases JOIN case_members ON case_members.case_id = cases.id \
+             WHERE case_members.user_id = $1 ORDER BY cases.id",
+            )
+            .bind(user)
+            .fetch_all(pool)
+            .await
+        }
+        None => {
+            sqlx::query_scalar::<_, i64>("SELECT id FROM cases ORDER BY id")
+                .fetch_all(pool)
+                .await
+        }
+    }
+    .map_err(db_error("listing cases"))
+}
+
+/// A new case, inside the caller's transaction; its id.
+pub async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    number: &str,
+    court: &str,
+    title: &str,
+    parties: &[Party],
+    created_by: i64,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    let parties = serde_json::to_string(parties).unwrap_or_else(|_| "[]".to_owned());
+    sqlx::query_scalar::<_, i64>(
+        "INSERT INTO cases (number, court, title, parties, created_by, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(number)
+    .bind(court)
+    .bind(title)
+    .bind(parties)
+    .bind(created_by)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+}

@@ -1,0 +1,6 @@
+//! The store in process: `router().oneshot(request)` against SQLite in a temporary folder, no sockets and no
+//! other process. Fast checks of routes, roles and the floors issue 21 asked for; the end-to-end tests of the
+//! `exhibit` binary (tests/it at the workspace root) run the same store as a server.
+
+mod app;
+mod security;
