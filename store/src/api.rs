@@ -47,7 +47,7 @@ pub struct JsonBody<T>(pub T);
 
 const MAX_JSON_BYTES: usize = 1 << 20;
 /// Longest time a JSON body (at most 1 MiB) may take to arrive.
-const JSON_BODY_TIME: std::time::Duration = std::time::Duration::from_secs(120);
+const JSON_BODY_TIME: std::time::Duration = std::time::Duration::from_mins(2);
 
 impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
     type Rejection = ApiError;
@@ -81,15 +81,6 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
         })?;
         Ok(Self(value))
     }
-}
-
-/// Text made safe to put into HTML.
-pub fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 /// On the first start (no users yet), create the admin and write its token to `DATA/admin.token`,
@@ -445,6 +436,16 @@ pub struct NewEvidence {
     capture: Value,
 }
 
+/// An evidence item's fields after the checks.
+#[derive(Debug)]
+pub struct CheckedEvidence {
+    pub label: String,
+    pub kind: String,
+    pub submitted_by: String,
+    pub description: String,
+    pub capture: serde_json::Map<String, Value>,
+}
+
 /// The fields of a new evidence item, checked: by the API and for every item a bundle brings in.
 pub fn checked_evidence(
     label: &str,
@@ -452,20 +453,14 @@ pub fn checked_evidence(
     submitted_by: &str,
     description: &str,
     capture: &Value,
-) -> ApiResult<(
-    String,
-    String,
-    String,
-    String,
-    serde_json::Map<String, Value>,
-)> {
-    Ok((
-        clean_text("label", label, 200)?,
-        crate::validate::evidence_kind("kind", kind)?,
-        clean_text("submitted_by", submitted_by, 200)?,
-        crate::validate::optional_text("description", description, 4000)?,
-        crate::validate::capture("capture", capture)?,
-    ))
+) -> ApiResult<CheckedEvidence> {
+    Ok(CheckedEvidence {
+        label: clean_text("label", label, 200)?,
+        kind: crate::validate::evidence_kind("kind", kind)?,
+        submitted_by: clean_text("submitted_by", submitted_by, 200)?,
+        description: crate::validate::optional_text("description", description, 4000)?,
+        capture: crate::validate::capture("capture", capture)?,
+    })
 }
 
 pub async fn add_evidence(
@@ -475,7 +470,13 @@ pub async fn add_evidence(
     JsonBody(body): JsonBody<NewEvidence>,
 ) -> ApiResult<(StatusCode, Json<evidence::Evidence>)> {
     let id = case_for(&state, &caller, &case, Action::AddEvidence).await?;
-    let (label, kind, submitted_by, description, capture) = checked_evidence(
+    let CheckedEvidence {
+        label,
+        kind,
+        submitted_by,
+        description,
+        capture,
+    } = checked_evidence(
         &body.label,
         &body.kind,
         &body.submitted_by,

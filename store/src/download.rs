@@ -297,6 +297,15 @@ fn exact_length(stream: ByteStream, length: u64) -> ByteStream {
         .boxed()
 }
 
+/// A download of a file in progress (see [`folder_checked_stream`]).
+struct Reading {
+    file: std::fs::File,
+    hasher: Sha256,
+    seen: u64,
+    /// The last chunk, held back until the whole has hashed right.
+    held: Option<Bytes>,
+}
+
 /// [`checked_stream`] for a file: each 1 MiB chunk is read and hashed by one short blocking task, so that no
 /// thread waits on a client. (A thread per download that waited for a slow client to take the next chunk
 /// meant that 512 stalled downloads took every blocking thread and froze all file I/O.)
@@ -307,13 +316,6 @@ async fn folder_checked_stream(
 ) -> std::io::Result<ByteStream> {
     // Open here so that a missing file is an answer (500 naming it), not a cut connection.
     let file = tokio::fs::File::open(path).await?.into_std().await;
-    struct Reading {
-        file: std::fs::File,
-        hasher: Sha256,
-        seen: u64,
-        /// The last chunk, held back until the whole has hashed right.
-        held: Option<Bytes>,
-    }
     let start = Some(Reading {
         file,
         hasher: Sha256::new(),

@@ -195,20 +195,19 @@ pub async fn open(
     // Evidence, tokens and keys are the court's: closed to other accounts on the machine.
     private_files::private_dir(&config.data)
         .map_err(|e| anyhow::anyhow!("--data {}: {e:#}", config.data.display()))?;
-    let database = match config.database.clone() {
-        Some(url) => url,
-        None => {
-            let file = config.data.join("exhibit.db");
-            // Made 0600 before SQLite opens it: its -wal and -shm files take the database file's permissions.
-            private_files::private_file(&file)?;
-            for journal in ["exhibit.db-wal", "exhibit.db-shm"] {
-                let path = config.data.join(journal);
-                if path.exists() {
-                    private_files::restrict(&path, 0o600)?;
-                }
+    let database = if let Some(url) = config.database.clone() {
+        url
+    } else {
+        let file = config.data.join("exhibit.db");
+        // Made 0600 before SQLite opens it: its -wal and -shm files take the database file's permissions.
+        private_files::private_file(&file)?;
+        for journal in ["exhibit.db-wal", "exhibit.db-shm"] {
+            let path = config.data.join(journal);
+            if path.exists() {
+                private_files::restrict(&path, 0o600)?;
             }
-            format!("sqlite://{}?mode=rwc", file.display())
         }
+        format!("sqlite://{}?mode=rwc", file.display())
     };
     let db = Arc::new(Db::open(&database).await?);
     let filled = custody::fill_nodes(&db).await?;

@@ -129,7 +129,7 @@ pub type NodeId = (u32, u64);
 /// range at the largest power of two below its length, so every left part is a complete, aligned subtree.
 fn subtree(start: u64, end: u64, node: &mut impl FnMut(NodeId) -> Hash) -> Hash {
     let n = end - start;
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         return node((n.trailing_zeros(), start >> n.trailing_zeros()));
     }
     let k = split(usize::try_from(n).unwrap_or(usize::MAX)) as u64;

@@ -636,7 +636,7 @@ async fn preview_png(state: &AppState, model: &str) -> ApiResult<Vec<u8>> {
 /// The largest model the store draws a preview of.
 const MAX_PREVIEW_BYTES: u64 = 256 << 20;
 /// How long a preview request waits for the renderer.
-const PREVIEW_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+const PREVIEW_WAIT: std::time::Duration = std::time::Duration::from_mins(1);
 
 /// Record that a model's preview cannot be drawn (so it is not tried again), and the answer saying why.
 async fn preview_failed(state: &AppState, model: &str, reason: String) -> ApiError {

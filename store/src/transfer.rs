@@ -592,7 +592,13 @@ fn checked_records(header: &BundleHeader, blobs: &[(String, Vec<u8>)]) -> ApiRes
     let mut items = Vec::new();
     for item in &header.evidence {
         let what = format!("evidence {}", item.id);
-        let (label, kind, submitted_by, description, capture) = crate::api::checked_evidence(
+        let crate::api::CheckedEvidence {
+            label,
+            kind,
+            submitted_by,
+            description,
+            capture,
+        } = crate::api::checked_evidence(
             &item.label,
             &item.kind,
             &item.submitted_by,

@@ -149,7 +149,7 @@ async fn regression_21_transfers_authorize_before_reading_the_body() {
     let app = App::new().await;
     let (_, party) = app.user("a party", "party").await;
     let endless = futures_util::stream::repeat_with(|| {
-        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(&[0u8; 65536]))
+        Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![0u8; 1 << 16]))
     });
     let request = Request::post("/api/transfers")
         .header("authorization", format!("Bearer {party}"))
