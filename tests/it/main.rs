@@ -26,6 +26,7 @@ mod render;
 mod scans;
 mod store;
 mod store_durability;
+mod store_security;
 mod store_support;
 mod streaming;
 mod support;
