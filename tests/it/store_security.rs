@@ -238,7 +238,7 @@ fn regression_21_clients_that_stop_reading_hold_nothing() {
         "scan",
         4 << 20,
         &state,
-        Duration::from_secs(60),
+        Duration::from_mins(1),
     )
     .unwrap();
     let small = upload(
