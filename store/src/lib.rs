@@ -150,6 +150,8 @@ pub struct AppState {
     pub verified: Mutex<HashMap<String, (blobs::Fingerprint, Instant)>>,
     /// Buckets of requests for what anyone may ask without a token.
     pub rate_limit: rate_limit::Limiter,
+    /// Chunk sums of blobs hashed whole, for later downloads of the same bytes.
+    pub chunk_sums: Arc<download::ChunkSums>,
     /// Previews drawn at once (one: a CPU renderer takes every core).
     pub preview_slots: tokio::sync::Semaphore,
 }
@@ -241,6 +243,7 @@ pub async fn open(
         verified: Mutex::new(HashMap::new()),
         preview_slots: tokio::sync::Semaphore::new(1),
         rate_limit: rate_limit::Limiter::default(),
+        chunk_sums: Arc::default(),
     });
     let sealed = confirm::seal_plain_keys(&state).await?;
     if sealed > 0 {

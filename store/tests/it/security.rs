@@ -373,3 +373,34 @@ async fn regression_21_log_proofs_come_from_stored_subtrees_and_verify() {
     let path = store::custody::proof_from_json(&old["proof"]).unwrap();
     from.check_extended_by(&to, &path).unwrap();
 }
+
+/// Downloads after the first check each chunk against the sums of the bytes the first one hashed: a flipped
+/// bit in an unchanged-looking file (same size, time and inode: bit rot) is still never sent.
+#[tokio::test]
+async fn regression_21_bit_rot_after_a_verified_download_is_never_served() {
+    let app = App::new().await;
+    let court = app.court().await;
+    let path = format!("/api/blobs/{}", court.model);
+    let first = app.get(&path, &court.judge).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.body.as_ref(), sample_glb().as_slice());
+    let second = app.get(&path, &court.judge).await;
+    assert_eq!(second.body.as_ref(), sample_glb().as_slice(), "served from the chunk sums");
+    // Rot one byte in place, keeping the file's size, time and inode.
+    let file = app.state.blobs.folder_path(&court.model).unwrap();
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    {
+        use std::io::{Seek as _, Write as _};
+        let mut blob = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        blob.seek(std::io::SeekFrom::Start(1000)).unwrap();
+        blob.write_all(&[sample_glb()[1000] ^ 0x10]).unwrap();
+        blob.set_modified(modified).unwrap();
+    }
+    let request = Request::get(&path)
+        .header("authorization", format!("Bearer {}", court.judge))
+        .body(Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request).await.unwrap();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+    assert!(body.is_err(), "the damaged chunk was sent");
+}
