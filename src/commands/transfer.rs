@@ -63,7 +63,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .and_then(serde_json::Value::as_str)
         .map(str::to_owned)
         .with_context(|| format!("{base}/api/log/checkpoint names no public key"))?;
-    let verified = store::transfer::verify(&bytes, Some(&own_key)).map_err(|problems| {
+    let verified = store::services::bundle::verify(&bytes, Some(&own_key)).map_err(|problems| {
         anyhow::anyhow!(
             "the bundle from {base} does not verify: {}",
             problems.join("; ")

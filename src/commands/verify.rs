@@ -114,7 +114,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                     .with_context(|| format!("{}: not a checkpoint", path.display()))?,
             );
         }
-        let report = runtime.block_on(store::scrub::scrub_offline(
+        let report = runtime.block_on(store::services::scrub::scrub_offline(
             data,
             args.database.as_deref(),
             args.blobs.as_deref(),
@@ -124,8 +124,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         serde_json::to_value(&report)?
     } else if let Some(file) = &file {
         let bytes = fs_err::read(file)?;
-        if bytes.starts_with(store::transfer::MAGIC) {
-            match store::transfer::verify(&bytes, args.public_key.as_deref()) {
+        if bytes.starts_with(store::services::bundle::MAGIC) {
+            match store::services::bundle::verify(&bytes, args.public_key.as_deref()) {
                 Ok(v) => {
                     json!({ "ok": true, "checked": v.checked, "problems": [], "checkpoint": v.header.checkpoint,
                             "case": v.header.case.number, "signed_by": v.header.public_key })

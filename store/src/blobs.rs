@@ -104,7 +104,7 @@ pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result
 /// A new file with a unique name starting with `.tmp-` in `dir`.
 fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     for _ in 0..16 {
-        let path = dir.join(format!(".tmp-{}", crate::auth::random_hex(8)));
+        let path = dir.join(format!(".tmp-{}", crate::random::random_hex(8)));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).read(true).create_new(true);
         // Evidence is readable by the store's own user only.

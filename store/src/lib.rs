@@ -15,37 +15,29 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::routing::{get, post};
 
-pub mod api;
-pub mod auth;
+use axum::routing::{get, post};
+use custody::writer as events;
+use handlers::{api, comparisons, confirm, download, log_api, report, scrub, share, transfer, tus};
+
 pub mod blobs;
 pub mod body;
 pub mod bundle_frame;
-pub mod comparisons;
-pub mod confirm;
 pub mod connection;
 pub mod custody;
 pub mod db;
-pub mod download;
 pub mod error;
-pub mod events;
+pub mod handlers;
 pub mod headers;
-pub mod log_api;
-pub mod merkle;
 pub mod pages;
 pub mod private_files;
+pub mod random;
 pub mod rate_limit;
 pub mod records;
-pub mod report;
 pub mod reserve;
-pub mod scrub;
 pub mod sealed;
 pub mod security;
 pub mod services;
-pub mod share;
-pub mod transfer;
-pub mod tus;
 pub mod validate;
 
 pub use blobs::Blobs;
@@ -226,7 +218,7 @@ pub async fn open(
         .clone()
         .unwrap_or_else(|| config.data.join("signing.key"));
     let signer = Arc::new(custody::Signer::load_or_create(&key_path, &origin)?);
-    let admin_token_file = api::bootstrap_admin(&db, &config.data).await?;
+    let admin_token_file = crate::services::auth::bootstrap_admin(&db, &config.data).await?;
     let reserve = Arc::new(reserve::Reserve::new(
         (db.dialect == db::Dialect::Sqlite).then(|| config.data.join("reserve")),
         config.reserve_bytes,

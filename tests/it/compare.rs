@@ -778,20 +778,20 @@ fn saved_comparison_scenario(backend: &crate::store_support::Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    let verified = store::transfer::verify(&bundle.body, Some(&trial_key)).unwrap();
+    let verified = store::services::bundle::verify(&bundle.body, Some(&trial_key)).unwrap();
     assert_eq!(verified.header.comparisons.len(), 2);
     // A report swapped for another inside the header is named, even before the seal is checked.
     let mut swapped = serde_json::to_value(&verified.header).unwrap();
     swapped["comparisons"][0]["a"] = json!(b.sha256);
     let text = serde_json::to_vec(&swapped).unwrap();
-    let mut forged = store::transfer::MAGIC.to_vec();
+    let mut forged = store::services::bundle::MAGIC.to_vec();
     forged.extend_from_slice(format!("{}\n", text.len()).as_bytes());
     forged.extend_from_slice(&text);
     for (_, blob) in &verified.blobs {
         forged.extend_from_slice(blob);
     }
     forged.extend_from_slice(b"\nSIG AAAA\n");
-    let problems = store::transfer::verify(&forged, Some(&trial_key))
+    let problems = store::services::bundle::verify(&forged, Some(&trial_key))
         .unwrap_err()
         .join("; ");
     assert!(

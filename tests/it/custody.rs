@@ -136,8 +136,8 @@ fn custody_log_proofs_receipts_and_tampering() {
         .json();
     let path = store::custody::proof_from_json(&inclusion["proof"]).unwrap();
     let root = new.verify(&origin, &key).unwrap();
-    store::merkle::verify_inclusion(
-        &store::merkle::leaf_hash(&leaf_bytes),
+    store::custody::merkle::verify_inclusion(
+        &store::custody::merkle::leaf_hash(&leaf_bytes),
         seq,
         new.size,
         &path,
@@ -240,7 +240,7 @@ fn parties_confirm_or_object_to_one_exact_version() {
         statement.contains(&format!("manifest {manifest}")),
         "the manifest's hash is signed: {statement}"
     );
-    store::confirm::verify_signature(
+    store::handlers::confirm::verify_signature(
         statement,
         confirmed["public_key"].as_str().unwrap(),
         confirmed["signature"].as_str().unwrap(),
@@ -267,7 +267,7 @@ fn parties_confirm_or_object_to_one_exact_version() {
     let latest = court.plaintiff.get("/api/log/checkpoint").json();
     let checkpoint: store::custody::Checkpoint =
         serde_json::from_value(latest["checkpoint"].clone()).unwrap();
-    let text = store::confirm::statement(
+    let text = store::handlers::confirm::statement(
         "(2022)鲁01民初123号",
         court.evidence,
         1,
@@ -564,7 +564,7 @@ fn appellate_transfer_end_to_end() {
     for at in positions {
         let mut changed = bytes.clone();
         changed[at] ^= 0x01;
-        let Err(problems) = store::transfer::verify(&changed, Some(&trial_key)) else {
+        let Err(problems) = store::services::bundle::verify(&changed, Some(&trial_key)) else {
             panic!("a changed byte at {at} of {} was not detected", bytes.len());
         };
         assert!(

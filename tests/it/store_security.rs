@@ -305,14 +305,14 @@ fn reseal(bundle: &[u8], header: &Value, signer: &store::custody::Signer) -> Vec
             .collect::<Vec<_>>()
     };
     let text = serde_json::to_vec(header).unwrap();
-    let mut out = store::transfer::MAGIC.to_vec();
+    let mut out = store::services::bundle::MAGIC.to_vec();
     out.extend_from_slice(format!("{}\n", text.len()).as_bytes());
     out.extend_from_slice(&text);
     for blob in verified_blobs {
         out.extend_from_slice(&blob);
     }
     let signature = signer.sign_bytes(&sha2::Sha256::digest(&out));
-    out.extend_from_slice(store::transfer::SIG);
+    out.extend_from_slice(store::services::bundle::SIG);
     out.extend_from_slice(
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, signature).as_bytes(),
     );

@@ -14,6 +14,20 @@ pub enum ManifestView {
     Present(Box<PresentManifest>),
 }
 
+impl From<crate::services::blob_reads::StoredManifest> for ManifestView {
+    fn from(stored: crate::services::blob_reads::StoredManifest) -> Self {
+        use crate::services::blob_reads::StoredManifest;
+        match stored {
+            StoredManifest::None => Self::Missing,
+            StoredManifest::Damaged(sha) => Self::Damaged(sha),
+            StoredManifest::Read(sha256, manifest) => Self::Present(Box::new(PresentManifest {
+                sha256,
+                manifest: *manifest,
+            })),
+        }
+    }
+}
+
 /// A manifest that could be read.
 #[derive(Debug)]
 pub struct PresentManifest {

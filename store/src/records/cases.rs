@@ -150,3 +150,28 @@ pub async fn insert(
     .fetch_one(&mut **tx)
     .await
 }
+
+/// The fields of a new case, checked: by the API and for every case a bundle brings in.
+pub fn checked_case(
+    number: &str,
+    court: &str,
+    title: &str,
+    parties: &[Party],
+) -> ApiResult<(String, String, String, Vec<Party>)> {
+    let number = crate::validate::clean_text("number", number, 120)?;
+    if number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(format!(
+            "field `number`: {number:?} is only digits, which URLs read as a case id; a court number has more"
+        )));
+    }
+    let court = crate::validate::clean_text("court", court, 200)?;
+    let title = crate::validate::clean_text("title", title, 500)?;
+    let mut clean = Vec::with_capacity(parties.len());
+    for (i, p) in parties.iter().enumerate() {
+        clean.push(Party {
+            name: crate::validate::clean_text(&format!("parties[{i}].name"), &p.name, 200)?,
+            side: crate::validate::side(&format!("parties[{i}].side"), &p.side)?,
+        });
+    }
+    Ok((number, court, title, clean))
+}

@@ -25,6 +25,23 @@ pub struct Summary {
     pub saved_in_origin: Option<SavedElsewhere>,
 }
 
+impl Summary {
+    pub fn of(report: &crate::validate::ComparisonReport) -> Self {
+        Self {
+            method: report.alignment.method.clone(),
+            transform: report.transform.clone(),
+            rms_alignment_mm: report.alignment.rms_mm,
+            within_tolerance: report.within_tolerance,
+            mean_mm: report.mean_mm,
+            rms_mm: report.rms_mm,
+            p95_mm: report.p95_mm,
+            max_mm: report.max_mm,
+            tolerance_mm: report.tolerance_mm,
+            saved_in_origin: None,
+        }
+    }
+}
+
 /// Where an imported comparison was first saved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedElsewhere {

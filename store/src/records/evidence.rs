@@ -206,3 +206,30 @@ pub async fn cases_of_blob(pool: &AnyPool, sha256: &str) -> ApiResult<Vec<i64>> 
     .await
     .map_err(db_error("finding a blob's case"))
 }
+
+/// An evidence item's fields after the checks.
+#[derive(Debug)]
+pub struct CheckedEvidence {
+    pub label: String,
+    pub kind: String,
+    pub submitted_by: String,
+    pub description: String,
+    pub capture: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The fields of a new evidence item, checked: by the API and for every item a bundle brings in.
+pub fn checked_evidence(
+    label: &str,
+    kind: &str,
+    submitted_by: &str,
+    description: &str,
+    capture: &serde_json::Value,
+) -> ApiResult<CheckedEvidence> {
+    Ok(CheckedEvidence {
+        label: crate::validate::clean_text("label", label, 200)?,
+        kind: crate::validate::evidence_kind("kind", kind)?,
+        submitted_by: crate::validate::clean_text("submitted_by", submitted_by, 200)?,
+        description: crate::validate::optional_text("description", description, 4000)?,
+        capture: crate::validate::capture("capture", capture)?,
+    })
+}

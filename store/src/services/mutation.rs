@@ -9,8 +9,8 @@ use sqlx::Any;
 use tokio::sync::MutexGuard;
 
 use crate::AppState;
+use crate::custody::Event;
 use crate::error::{ApiError, ApiResult};
-use crate::events::Event;
 
 /// An open transaction holding the store's write lock.
 pub struct Mutation<'a> {
@@ -54,7 +54,7 @@ impl<'a> Mutation<'a> {
 
     /// Record `event` and commit it with the change.
     pub async fn commit(mut self, event: Event) -> ApiResult<()> {
-        crate::events::append_in(&mut self.tx, &self.state.db, &self.state.signer, event)
+        crate::custody::writer::append_in(&mut self.tx, &self.state.db, &self.state.signer, event)
             .await
             .map_err(|e| logging_failed(&e))?;
         self.tx

@@ -365,7 +365,7 @@ async fn regression_21_log_proofs_come_from_stored_subtrees_and_verify() {
             .json();
         let leaf = store::custody::unhex32(proof["leaf_hash"].as_str().unwrap()).unwrap();
         let path = store::custody::proof_from_json(&proof["proof"]).unwrap();
-        store::merkle::verify_inclusion(&leaf, seq, size, &path, &root).unwrap();
+        store::custody::merkle::verify_inclusion(&leaf, seq, size, &path, &root).unwrap();
     }
     let old = app.get("/api/log/consistency?from=5", "").await.json();
     let from: store::custody::Checkpoint = serde_json::from_value(old["from"].clone()).unwrap();
@@ -385,7 +385,11 @@ async fn regression_21_bit_rot_after_a_verified_download_is_never_served() {
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(first.body.as_ref(), sample_glb().as_slice());
     let second = app.get(&path, &court.judge).await;
-    assert_eq!(second.body.as_ref(), sample_glb().as_slice(), "served from the chunk sums");
+    assert_eq!(
+        second.body.as_ref(),
+        sample_glb().as_slice(),
+        "served from the chunk sums"
+    );
     // Rot one byte in place, keeping the file's size, time and inode.
     let file = app.state.blobs.folder_path(&court.model).unwrap();
     let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
@@ -400,7 +404,9 @@ async fn regression_21_bit_rot_after_a_verified_download_is_never_served() {
         .header("authorization", format!("Bearer {}", court.judge))
         .body(Body::empty())
         .unwrap();
-    let response = tower::ServiceExt::oneshot(app.router.clone(), request).await.unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request)
+        .await
+        .unwrap();
     let body = axum::body::to_bytes(response.into_body(), usize::MAX).await;
     assert!(body.is_err(), "the damaged chunk was sent");
 }

@@ -19,12 +19,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::api::{JsonBody, case_for};
-use crate::auth::{self, Action, Caller};
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::handlers::extract::JsonBody;
 use crate::records::comparisons::{self, Comparison, Summary};
 use crate::records::models;
+use crate::services::auth::case_for;
+use crate::services::auth::{self, Action, Caller};
 use crate::services::mutation::Mutation;
 use crate::validate::{ComparisonReport, clean_sha256};
 
@@ -38,22 +39,6 @@ pub struct NewComparison {
     report: Value,
     /// The heat map (PNG), base64.
     heat_map_png: Option<String>,
-}
-
-/// The figures kept with a saved comparison, from a checked report.
-pub fn summary_of(report: &ComparisonReport) -> Summary {
-    Summary {
-        method: report.alignment.method.clone(),
-        transform: report.transform.clone(),
-        rms_alignment_mm: report.alignment.rms_mm,
-        within_tolerance: report.within_tolerance,
-        mean_mm: report.mean_mm,
-        rms_mm: report.rms_mm,
-        p95_mm: report.p95_mm,
-        max_mm: report.max_mm,
-        tolerance_mm: report.tolerance_mm,
-        saved_in_origin: None,
-    }
 }
 
 /// The case a model hash is a version of.
@@ -70,7 +55,7 @@ pub async fn save(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let case = case_for(&state, &caller, &case, Action::Compare).await?;
     let report = ComparisonReport::parse(&body.report)?;
-    let summary = summary_of(&report);
+    let summary = Summary::of(&report);
     let (a, b) = (
         clean_sha256("report.a.sha256", &report.a.sha256)?,
         clean_sha256("report.b.sha256", &report.b.sha256)?,
@@ -158,7 +143,7 @@ pub async fn save(
         ))
         .await?;
     let saved = comparisons::get(&state.db.pool, id).await?;
-    let checkpoint = crate::log_api::current_checkpoint(&state).await?;
+    let checkpoint = crate::services::log::current_checkpoint(&state).await?;
     let mut answer =
         serde_json::to_value(&saved).map_err(|e| ApiError::internal("a comparison", e))?;
     answer["checkpoint"] = json!(checkpoint);
@@ -203,7 +188,7 @@ pub async fn get(
 
 /// A blob of a comparison (its report or heat map), checked against its hash before it is served.
 pub(crate) async fn part(state: &AppState, sha: &str, content_type: &'static str) -> Response {
-    match crate::download::read_checked(state, sha).await {
+    match crate::services::blob_reads::read_checked(state, sha).await {
         Ok(bytes) => (
             [
                 (header::CONTENT_TYPE, content_type),

@@ -8,39 +8,14 @@ use axum::extract::{Path as UrlPath, Query, State};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::Row as _;
 
 use crate::AppState;
-use crate::api::JsonBody;
-use crate::auth::{self, Action, Caller};
+use crate::custody::merkle;
 use crate::custody::{self, Checkpoint};
 use crate::error::{ApiError, ApiResult};
-use crate::merkle;
-
-/// The log's size as committed.
-async fn size(state: &AppState) -> ApiResult<u64> {
-    let row = sqlx::query("SELECT size FROM log_head WHERE id = 1")
-        .fetch_optional(&state.db.pool)
-        .await
-        .map_err(|e| ApiError::database("reading the log", &e))?;
-    Ok(row.map_or(0, |r| r.get::<i64, _>(0) as u64))
-}
-
-async fn checkpoint(state: &AppState, size: u64) -> ApiResult<Checkpoint> {
-    custody::checkpoint_at(&state.db.pool, &state.signer, size)
-        .await
-        .map_err(|e| ApiError::database("reading a checkpoint", &e))?
-        .ok_or_else(|| ApiError::bad_request(format!("the log has no checkpoint of size {size}")))
-}
-
-/// The latest checkpoint (`None` for an empty log).
-pub async fn current_checkpoint(state: &AppState) -> ApiResult<Option<Checkpoint>> {
-    let size = size(state).await?;
-    if size == 0 {
-        return Ok(None);
-    }
-    checkpoint(state, size).await.map(Some)
-}
+use crate::handlers::extract::JsonBody;
+use crate::services::auth::{self, Action, Caller};
+use crate::services::log::{checkpoint, size};
 
 /// `GET /api/log/checkpoint`: the latest signed checkpoint, with the key and origin to check it by.
 pub async fn latest(State(state): State<Arc<AppState>>) -> ApiResult<Json<Value>> {

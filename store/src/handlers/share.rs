@@ -13,12 +13,12 @@ use serde_json::{Value, json};
 use sqlx::Row as _;
 
 use crate::AppState;
-use crate::api::JsonBody;
-use crate::auth::{self, Action, Caller};
 use crate::db::{now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
+use crate::handlers::extract::JsonBody;
 use crate::pages;
 use crate::records::{self, comparisons::Comparison, models};
+use crate::services::auth::{self, Action, Caller};
 use crate::services::mutation::Mutation;
 use crate::validate::{ComparisonReport, clean_sha256, clean_text};
 
@@ -380,32 +380,9 @@ pub async fn page(
     }
 }
 
-/// A version's manifest for a page: read, checked (a stored one passed the upload's checks; checked again
-/// all the same), or why not.
-pub(crate) async fn manifest_view(
-    state: &AppState,
-    manifest_sha: Option<&str>,
-) -> pages::ManifestView {
-    let Some(sha) = manifest_sha else {
-        return pages::ManifestView::Missing;
-    };
-    let read = crate::download::read_checked(state, sha)
-        .await
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<codec::manifest::Manifest>(&bytes).ok())
-        .filter(|m| crate::validate::manifest(m).is_ok());
-    match read {
-        Some(manifest) => pages::ManifestView::Present(Box::new(pages::PresentManifest {
-            sha256: sha.to_owned(),
-            manifest,
-        })),
-        None => pages::ManifestView::Damaged(sha.to_owned()),
-    }
-}
-
 /// A saved comparison with its report read back and checked.
 async fn comparison_view(state: &AppState, saved: Comparison) -> pages::ComparisonView {
-    let report = crate::download::read_checked(state, &saved.report_sha256)
+    let report = crate::services::blob_reads::read_checked(state, &saved.report_sha256)
         .await
         .ok()
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
@@ -418,9 +395,11 @@ async fn page_html(state: &AppState, link: &Link) -> ApiResult<pages::SharePage>
     let facts = models::find(pool, &link.model)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let manifest = manifest_view(state, facts.manifest_sha256.as_deref()).await;
+    let manifest = pages::ManifestView::from(
+        crate::services::blob_reads::manifest(state, facts.manifest_sha256.as_deref()).await,
+    );
     // The log's checkpoint, this visit included: the page is a receipt too.
-    let checkpoint = crate::log_api::current_checkpoint(state).await?;
+    let checkpoint = crate::services::log::current_checkpoint(state).await?;
     let other = match &link.other {
         Some(other) => models::find(pool, other).await?.map(|f| pages::OtherModel {
             label: f.label,
@@ -516,7 +495,7 @@ async fn link_download(
     if let Err(e) = source_and_log(state, headers, &source, &link, "share_download", detail).await {
         return e.into_response();
     }
-    crate::download::serve_blob(state, headers, &sha)
+    crate::handlers::download::serve_blob(state, headers, &sha)
         .await
         .into_response()
 }
@@ -551,7 +530,7 @@ async fn preview_png(state: &AppState, model: &str) -> ApiResult<Vec<u8>> {
         .map_err(|e| ApiError::database("reading a preview", &e))?
     {
         let sha: String = row.get(0);
-        if let Ok(bytes) = crate::download::read_checked(state, &sha).await {
+        if let Ok(bytes) = crate::services::blob_reads::read_checked(state, &sha).await {
             return Ok(bytes);
         }
         tracing::warn!("preview {sha} is damaged; drawing it again");
@@ -573,7 +552,7 @@ async fn preview_png(state: &AppState, model: &str) -> ApiResult<Vec<u8>> {
     {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, reason));
     }
-    let size = crate::download::blob_size(state, model).await?;
+    let size = crate::services::blob_reads::blob_size(state, model).await?;
     if size > MAX_PREVIEW_BYTES {
         return Err(preview_failed(
             state,
@@ -595,7 +574,7 @@ async fn preview_png(state: &AppState, model: &str) -> ApiResult<Vec<u8>> {
             )
         })?
         .map_err(|e| ApiError::internal("preview slots", e))?;
-    let glb = crate::download::read_checked(state, model).await?;
+    let glb = crate::services::blob_reads::read_checked(state, model).await?;
     let drawn = tokio::task::spawn_blocking(move || previewer(&glb))
         .await
         .map_err(|e| ApiError::internal("drawing a preview", e))?;
@@ -764,7 +743,7 @@ async fn comparison_part(
     if let Err(e) = source_and_log(state, headers, &source, &link, "share_download", detail).await {
         return e.into_response();
     }
-    crate::comparisons::part(state, &sha, content_type).await
+    crate::handlers::comparisons::part(state, &sha, content_type).await
 }
 
 pub async fn heat_map(

@@ -1,119 +1,25 @@
 //! Users, cases, members, evidence items and their versions: the JSON part of the API.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequest, FromRequestParts, Path as UrlPath, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::Row as _;
 
-use crate::auth::{self, Action, Caller, Role};
-use crate::db::{Db, now_ms, rfc3339};
+use crate::AppState;
+use crate::db::{now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
+use crate::handlers::extract::JsonBody;
 pub use crate::private_files::write_private;
 use crate::records::{cases, evidence};
+use crate::services::auth::{self, Action, Caller, Role, case_for};
 use crate::services::mutation::Mutation;
 pub use crate::validate::{clean_filename, clean_sha256, clean_text};
-use crate::{AppState, Peer};
 
 type AppStateRef = State<Arc<AppState>>;
-
-impl FromRequestParts<Arc<AppState>> for Caller {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> ApiResult<Self> {
-        let source = source_of(parts);
-        auth::caller(state, &parts.headers, &source).await
-    }
-}
-
-/// The client's address as the accept loop recorded it.
-pub fn source_of(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<Peer>()
-        .map_or_else(|| "unknown".to_owned(), |p| p.0.to_string())
-}
-
-/// A JSON request body: 415 unless it says `application/json`, 413 above 1 MiB, and 400 naming the
-/// field when it does not fit (instead of axum's 422 without a path).
-#[derive(Debug)]
-pub struct JsonBody<T>(pub T);
-
-const MAX_JSON_BYTES: usize = 1 << 20;
-/// Longest time a JSON body (at most 1 MiB) may take to arrive.
-const JSON_BODY_TIME: std::time::Duration = std::time::Duration::from_mins(2);
-
-impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
-    type Rejection = ApiError;
-    async fn from_request(request: Request, state: &Arc<AppState>) -> ApiResult<Self> {
-        let content_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !content_type.starts_with("application/json") {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("Content-Type {content_type:?}: this endpoint takes application/json"),
-            ));
-        }
-        let limits = crate::body::BodyLimits {
-            max_bytes: MAX_JSON_BYTES,
-            idle: state.config.idle_timeout,
-            total: JSON_BODY_TIME,
-        };
-        let bytes = crate::body::read(request.into_body(), limits, "the JSON body").await?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." {
-                ApiError::bad_request(format!("JSON body: {inner}"))
-            } else {
-                ApiError::bad_request(format!("JSON body, field `{path}`: {inner}"))
-            }
-        })?;
-        Ok(Self(value))
-    }
-}
-
-/// On the first start (no users yet), create the admin and write its token to `DATA/admin.token`,
-/// readable by the owner only.
-pub async fn bootstrap_admin(db: &Db, data: &Path) -> anyhow::Result<Option<PathBuf>> {
-    let _guard = db.write().await;
-    let mut tx = db.pool.begin().await?;
-    let existing: i64 = sqlx::query("SELECT COUNT(*) FROM users")
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
-    if existing > 0 {
-        return Ok(None);
-    }
-    let token = auth::new_token();
-    let id: i64 = sqlx::query(
-        "INSERT INTO users (name, role, created_ms) VALUES ('admin', 'admin', $1) RETURNING id",
-    )
-    .bind(now_ms())
-    .fetch_one(&mut *tx)
-    .await?
-    .get(0);
-    sqlx::query("INSERT INTO tokens (hash, user_id, created_ms) VALUES ($1, $2, $3)")
-        .bind(auth::token_hash(&token))
-        .bind(id)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-    let path = data.join("admin.token");
-    write_private(&path, format!("{token}\n").as_bytes())?;
-    tx.commit().await?;
-    Ok(Some(path))
-}
 
 pub async fn openapi() -> Response {
     (
@@ -225,31 +131,6 @@ pub struct NewCase {
     parties: Vec<cases::Party>,
 }
 
-/// The fields of a new case, checked: by the API and for every case a bundle brings in.
-pub fn checked_case(
-    number: &str,
-    court: &str,
-    title: &str,
-    parties: &[cases::Party],
-) -> ApiResult<(String, String, String, Vec<cases::Party>)> {
-    let number = clean_text("number", number, 120)?;
-    if number.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::bad_request(format!(
-            "field `number`: {number:?} is only digits, which URLs read as a case id; a court number has more"
-        )));
-    }
-    let court = clean_text("court", court, 200)?;
-    let title = clean_text("title", title, 500)?;
-    let mut clean = Vec::with_capacity(parties.len());
-    for (i, p) in parties.iter().enumerate() {
-        clean.push(cases::Party {
-            name: clean_text(&format!("parties[{i}].name"), &p.name, 200)?,
-            side: crate::validate::side(&format!("parties[{i}].side"), &p.side)?,
-        });
-    }
-    Ok((number, court, title, clean))
-}
-
 pub async fn create_case(
     State(state): AppStateRef,
     caller: Caller,
@@ -257,7 +138,7 @@ pub async fn create_case(
 ) -> ApiResult<(StatusCode, Json<cases::Case>)> {
     auth::authorize(&state, &caller, Action::CreateCase, None, "cases").await?;
     let (number, court, title, parties) =
-        checked_case(&body.number, &body.court, &body.title, &body.parties)?;
+        cases::checked_case(&body.number, &body.court, &body.title, &body.parties)?;
     let mut change = Mutation::begin(&state, "creating a case").await?;
     let id = cases::insert(
         &mut change.tx,
@@ -285,21 +166,6 @@ pub async fn create_case(
     ))
 }
 
-/// The case a URL names: its id (digits only), or its court number (`(2026)鲁01知民初1号`, percent-encoded in
-/// the URL). Court numbers always carry more than digits, so the two never collide. `None` when there is none.
-async fn case_id(state: &AppState, text: &str) -> ApiResult<Option<i64>> {
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        let Ok(id) = text.parse::<i64>() else {
-            return Ok(None);
-        };
-        return Ok(cases::exists(&state.db.pool, id).await?.then_some(id));
-    }
-    if text.is_empty() || text.len() > 120 {
-        return Ok(None);
-    }
-    cases::id_by_number(&state.db.pool, text).await
-}
-
 pub async fn get_case(
     State(state): AppStateRef,
     caller: Caller,
@@ -307,33 +173,6 @@ pub async fn get_case(
 ) -> ApiResult<Json<cases::Case>> {
     let id = case_for(&state, &caller, &case, Action::ReadCase).await?;
     Ok(Json(cases::get(&state.db.pool, id).await?))
-}
-
-/// The case named in the URL, when it exists and the caller may do `action` in it; 404 alike for a case
-/// that does not exist and one the caller may not know of. Both are refusals, recorded in the custody log
-/// alike, so that neither the answer nor the time it takes tells them apart.
-pub async fn case_for(
-    state: &AppState,
-    caller: &Caller,
-    case: &str,
-    action: Action,
-) -> ApiResult<i64> {
-    let Some(id) = case_id(state, case).await? else {
-        let shown: String = case.chars().take(40).filter(|c| !c.is_control()).collect();
-        auth::log_event(
-            state,
-            caller,
-            action.as_str(),
-            None,
-            &format!("case {shown}"),
-            "denied (hidden)",
-            "",
-        )
-        .await?;
-        return Err(ApiError::not_found());
-    };
-    auth::authorize(state, caller, action, Some(id), &format!("case {id}")).await?;
-    Ok(id)
 }
 
 pub async fn list_cases(State(state): AppStateRef, caller: Caller) -> ApiResult<Json<Value>> {
@@ -436,33 +275,6 @@ pub struct NewEvidence {
     capture: Value,
 }
 
-/// An evidence item's fields after the checks.
-#[derive(Debug)]
-pub struct CheckedEvidence {
-    pub label: String,
-    pub kind: String,
-    pub submitted_by: String,
-    pub description: String,
-    pub capture: serde_json::Map<String, Value>,
-}
-
-/// The fields of a new evidence item, checked: by the API and for every item a bundle brings in.
-pub fn checked_evidence(
-    label: &str,
-    kind: &str,
-    submitted_by: &str,
-    description: &str,
-    capture: &Value,
-) -> ApiResult<CheckedEvidence> {
-    Ok(CheckedEvidence {
-        label: clean_text("label", label, 200)?,
-        kind: crate::validate::evidence_kind("kind", kind)?,
-        submitted_by: clean_text("submitted_by", submitted_by, 200)?,
-        description: crate::validate::optional_text("description", description, 4000)?,
-        capture: crate::validate::capture("capture", capture)?,
-    })
-}
-
 pub async fn add_evidence(
     State(state): AppStateRef,
     caller: Caller,
@@ -470,13 +282,13 @@ pub async fn add_evidence(
     JsonBody(body): JsonBody<NewEvidence>,
 ) -> ApiResult<(StatusCode, Json<evidence::Evidence>)> {
     let id = case_for(&state, &caller, &case, Action::AddEvidence).await?;
-    let CheckedEvidence {
+    let evidence::CheckedEvidence {
         label,
         kind,
         submitted_by,
         description,
         capture,
-    } = checked_evidence(
+    } = evidence::checked_evidence(
         &body.label,
         &body.kind,
         &body.submitted_by,

@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 use sqlx::Row as _;
 
 use crate::AppState;
-use crate::api::JsonBody;
-use crate::auth::{self, Action, Caller};
 use crate::custody::Checkpoint;
 use crate::db::{now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
+use crate::handlers::extract::JsonBody;
+use crate::services::auth::{self, Action, Caller};
 use crate::services::mutation::Mutation;
 use crate::validate::{clean_sha256, clean_text};
 
@@ -206,7 +206,7 @@ pub async fn create(
         clean_text("reason", &body.reason, 4000)?
     };
     // The checkpoint the statement names: the party's (it must be one the log really had), or now's.
-    let current = crate::log_api::current_checkpoint(&state).await?;
+    let current = crate::services::log::current_checkpoint(&state).await?;
     let (checkpoint, signature, public_key, held_by) = match (
         &body.signature,
         &body.public_key,
@@ -284,7 +284,7 @@ pub async fn create(
             &format!("confirmation {id}: {reason}"),
         ))
         .await?;
-    let receipt = crate::log_api::current_checkpoint(&state).await?;
+    let receipt = crate::services::log::current_checkpoint(&state).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({

@@ -10,11 +10,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::AppState;
-use crate::auth::{self, Action, Caller};
 use crate::db::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::pages::{self, CustodyReport, ReportEvidence, TimelineRow};
 use crate::records::{cases, comparisons, evidence};
+use crate::services::auth::{self, Action, Caller};
 
 /// `GET /api/cases/{case}/report`.
 pub async fn case_report(
@@ -22,7 +22,7 @@ pub async fn case_report(
     caller: Caller,
     UrlPath(case): UrlPath<String>,
 ) -> ApiResult<Response> {
-    let id = crate::api::case_for(&state, &caller, &case, Action::ReadCase).await?;
+    let id = crate::services::auth::case_for(&state, &caller, &case, Action::ReadCase).await?;
     auth::log_event(
         &state,
         &caller,
@@ -40,7 +40,7 @@ pub async fn case_report(
 async fn gather(state: &AppState, id: i64, reader: &str) -> ApiResult<CustodyReport> {
     let pool = &state.db.pool;
     let case = cases::get(pool, id).await?;
-    let checkpoint = crate::log_api::current_checkpoint(state).await?;
+    let checkpoint = crate::services::log::current_checkpoint(state).await?;
     let live_url = format!("{}/cases/{id}", state.public_url);
     let qr_svg = qrcode::QrCode::new(live_url.as_bytes())
         .map(|c| {
@@ -53,8 +53,10 @@ async fn gather(state: &AppState, id: i64, reader: &str) -> ApiResult<CustodyRep
     for item in evidence::of_case(pool, id).await? {
         let mut manifests = Vec::with_capacity(item.versions.len());
         for version in &item.versions {
-            manifests
-                .push(crate::share::manifest_view(state, version.manifest_sha256.as_deref()).await);
+            manifests.push(pages::ManifestView::from(
+                crate::services::blob_reads::manifest(state, version.manifest_sha256.as_deref())
+                    .await,
+            ));
         }
         items.push(ReportEvidence { item, manifests });
     }

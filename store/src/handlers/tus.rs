@@ -19,11 +19,11 @@ use serde_json::{Value, json};
 use sqlx::Row as _;
 
 use crate::AppState;
-use crate::api::{clean_filename, clean_sha256};
-use crate::auth::{self, Action, Caller};
 use crate::blobs::{FinishError, Piece, PieceEnd};
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult, CHECKSUM_MISMATCH};
+use crate::services::auth::{self, Action, Caller};
+use crate::validate::{clean_filename, clean_sha256};
 
 const TUS_VERSION: &str = "1.0.0";
 const OFFSET_CONTENT_TYPE: &str = "application/offset+octet-stream";
@@ -583,7 +583,8 @@ async fn finish(state: &AppState, upload: &Upload) -> ApiResult<Value> {
     }
     let mut manifest = None;
     if upload.kind == "model" {
-        let bytes = crate::download::read_blob(state, &upload.sha256, upload.length).await?;
+        let bytes =
+            crate::services::blob_reads::read_blob(state, &upload.sha256, upload.length).await?;
         match manifest_of(&bytes) {
             Ok(m) => manifest = m,
             Err(why) => {
@@ -721,7 +722,7 @@ async fn record(
         .fetch_one(&mut *tx)
         .await
         .map_err(db_error)?;
-    let event = crate::events::Event {
+    let event = crate::custody::Event {
         at_ms: now,
         actor: uploader.get(0),
         role: uploader.get(1),

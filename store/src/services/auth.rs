@@ -5,6 +5,8 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use sqlx::Row as _;
 
+use std::path::{Path, PathBuf};
+
 use crate::AppState;
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult};
@@ -207,8 +209,8 @@ impl Caller {
         object: &str,
         outcome: &str,
         detail: &str,
-    ) -> crate::events::Event {
-        crate::events::Event {
+    ) -> crate::custody::Event {
+        crate::custody::Event {
             at_ms: now_ms(),
             actor: self.name.clone(),
             role: self.role.as_str().to_owned(),
@@ -246,20 +248,7 @@ pub fn new_token() -> String {
     format!("exh_{}", random_hex(32))
 }
 
-/// `n` random bytes from the operating system, as hex.
-///
-/// # Panics
-/// When the operating system has no randomness to give: no safe token can be made then.
-pub fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    // The OS random source failing is not something a server can carry on from.
-    #[allow(
-        clippy::expect_used,
-        reason = "no randomness means no safe tokens: stop"
-    )]
-    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-    codec::manifest::hex(&bytes)
-}
+pub use crate::random::random_hex;
 
 /// Tokens are stored as their SHA-256: a copy of the database hands out no access.
 pub fn token_hash(token: &str) -> String {
@@ -398,7 +387,7 @@ pub async fn record_event(
     detail: &str,
 ) -> ApiResult<()> {
     tracing::info!(actor, role, action, ?case_id, object, outcome, "event");
-    let event = crate::events::Event {
+    let event = crate::custody::Event {
         at_ms: now_ms(),
         actor: actor.to_owned(),
         role: role.to_owned(),
@@ -423,6 +412,82 @@ pub async fn record_event(
             )
         }
     })
+}
+
+/// On the first start (no users yet), create the admin and write its token to `DATA/admin.token`,
+/// readable by the owner only.
+pub async fn bootstrap_admin(db: &crate::Db, data: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let _guard = db.write().await;
+    let mut tx = db.pool.begin().await?;
+    let existing: i64 = sqlx::query("SELECT COUNT(*) FROM users")
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+    if existing > 0 {
+        return Ok(None);
+    }
+    let token = new_token();
+    let id: i64 = sqlx::query(
+        "INSERT INTO users (name, role, created_ms) VALUES ('admin', 'admin', $1) RETURNING id",
+    )
+    .bind(now_ms())
+    .fetch_one(&mut *tx)
+    .await?
+    .get(0);
+    sqlx::query("INSERT INTO tokens (hash, user_id, created_ms) VALUES ($1, $2, $3)")
+        .bind(token_hash(&token))
+        .bind(id)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+    let path = data.join("admin.token");
+    crate::private_files::write_private(&path, format!("{token}\n").as_bytes())?;
+    tx.commit().await?;
+    Ok(Some(path))
+}
+
+/// The case a URL names: its id (digits only), or its court number (`(2026)鲁01知民初1号`, percent-encoded in
+/// the URL). Court numbers always carry more than digits, so the two never collide. `None` when there is none.
+pub async fn case_id(state: &AppState, text: &str) -> ApiResult<Option<i64>> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        let Ok(id) = text.parse::<i64>() else {
+            return Ok(None);
+        };
+        return Ok(crate::records::cases::exists(&state.db.pool, id)
+            .await?
+            .then_some(id));
+    }
+    if text.is_empty() || text.len() > 120 {
+        return Ok(None);
+    }
+    crate::records::cases::id_by_number(&state.db.pool, text).await
+}
+
+/// The case named in the URL, when it exists and the caller may do `action` in it; 404 alike for a case
+/// that does not exist and one the caller may not know of. Both are refusals, recorded in the custody log
+/// alike, so that neither the answer nor the time it takes tells them apart.
+pub async fn case_for(
+    state: &AppState,
+    caller: &Caller,
+    case: &str,
+    action: Action,
+) -> ApiResult<i64> {
+    let Some(id) = case_id(state, case).await? else {
+        let shown: String = case.chars().take(40).filter(|c| !c.is_control()).collect();
+        log_event(
+            state,
+            caller,
+            action.as_str(),
+            None,
+            &format!("case {shown}"),
+            "denied (hidden)",
+            "",
+        )
+        .await?;
+        return Err(ApiError::not_found());
+    };
+    authorize(state, caller, action, Some(id), &format!("case {id}")).await?;
+    Ok(id)
 }
 
 #[cfg(test)]

@@ -15,8 +15,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
-use crate::events::Event;
-use crate::merkle::{self, Hash};
+pub mod merkle;
+pub mod writer;
+
+use merkle::Hash;
+
+/// One row of `events`.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub at_ms: i64,
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub case_id: Option<i64>,
+    pub object: String,
+    pub outcome: String,
+    pub source: String,
+    pub detail: String,
+}
 
 /// The text a checkpoint's signature covers.
 fn signed_text(origin: &str, size: u64, root: &Hash) -> String {

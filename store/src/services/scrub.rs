@@ -1,16 +1,11 @@
 //! The scrub: hash every recorded blob again and name exactly the ones that are damaged or gone.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::State;
 use serde::Serialize;
 use sqlx::Row as _;
 
-use crate::auth::{self, Action, Caller};
-use crate::error::{ApiError, ApiResult};
-use crate::{AppState, Blobs, Db};
+use crate::{Blobs, Db};
 
 /// What the scrub found. `problems` names each damaged item; `unreferenced` lists stored files no row
 /// records (left by a crash between storing and recording: harmless, and never served).
@@ -130,26 +125,4 @@ pub async fn scrub_offline(
         ));
     }
     Ok(report)
-}
-
-/// `POST /api/admin/scrub`.
-pub async fn scrub_endpoint(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-) -> ApiResult<Json<ScrubReport>> {
-    auth::authorize(&state, &caller, Action::Scrub, None, "store").await?;
-    let report = scrub(&state.db, &state.blobs)
-        .await
-        .map_err(|e| ApiError::internal("scrubbing the store", e))?;
-    auth::log_event(
-        &state,
-        &caller,
-        "scrub",
-        None,
-        "store",
-        if report.ok { "ok" } else { "damaged" },
-        &report.problems.join("; "),
-    )
-    .await?;
-    Ok(Json(report))
 }

@@ -8,22 +8,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Db;
-use crate::custody::Signer;
+use crate::custody::{Event, Signer};
 use crate::reserve::Reserve;
-
-/// One row of `events`.
-#[derive(Clone, Debug)]
-pub struct Event {
-    pub at_ms: i64,
-    pub actor: String,
-    pub role: String,
-    pub action: String,
-    pub case_id: Option<i64>,
-    pub object: String,
-    pub outcome: String,
-    pub source: String,
-    pub detail: String,
-}
 
 type Pending = (Event, oneshot::Sender<Result<(), String>>);
 

@@ -18,14 +18,14 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use sha2::{Digest as _, Sha256};
-use sqlx::Row as _;
 
 use crate::AppState;
-use crate::api::clean_sha256;
-use crate::auth::{self, Action, Caller};
 use crate::blobs::{ByteStream, Fingerprint};
 use crate::error::{ApiError, ApiResult};
 use crate::headers::parse_range;
+use crate::services::auth::{self, Action, Caller};
+use crate::services::blob_reads::blob_size;
+use crate::validate::clean_sha256;
 
 /// How long a checked blob stays trusted for range requests while its file is unchanged.
 const VERIFIED_FOR: Duration = Duration::from_mins(5);
@@ -37,7 +37,7 @@ pub async fn get_blob(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let sha256 = clean_sha256("sha256", &sha256).map_err(|_| ApiError::not_found())?;
-    let cases = crate::api::cases_of_blob(&state, &sha256).await?;
+    let cases = crate::records::evidence::cases_of_blob(&state.db.pool, &sha256).await?;
     // Allowed if any case holding the blob allows it; the first refusal otherwise.
     let mut refusal = ApiError::not_found();
     let mut allowed: Option<i64> = None;
@@ -71,46 +71,6 @@ fn range_text(headers: &HeaderMap) -> &str {
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-}
-
-/// A blob's size from its row; 404 when the store never recorded it.
-pub async fn blob_size(state: &AppState, sha256: &str) -> ApiResult<u64> {
-    let row = sqlx::query("SELECT bytes FROM blobs WHERE sha256 = $1")
-        .bind(sha256)
-        .fetch_optional(&state.db.pool)
-        .await
-        .map_err(|e| ApiError::database("reading a blob", &e))?
-        .ok_or_else(ApiError::not_found)?;
-    Ok(row.get::<i64, _>(0) as u64)
-}
-
-/// The whole content of a small-enough blob (a model to read its manifest from), as stored.
-pub async fn read_blob(state: &AppState, sha256: &str, length: u64) -> ApiResult<Vec<u8>> {
-    let mut stream = state
-        .blobs
-        .read(sha256, 0, length)
-        .await
-        .map_err(|e| ApiError::storage("reading a blob", &e))?;
-    let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
-    while let Some(chunk) = stream.next().await {
-        bytes.extend_from_slice(&chunk.map_err(|e| ApiError::storage("reading a blob", &e))?);
-    }
-    Ok(bytes)
-}
-
-/// The whole content of a recorded blob, only when it still hashes to its name: 404 when the store
-/// never recorded it, 500 when storage lost or changed it.
-pub async fn read_checked(state: &AppState, sha256: &str) -> ApiResult<Vec<u8>> {
-    let size = blob_size(state, sha256).await?;
-    let bytes = read_blob(state, sha256, size).await?;
-    if codec::manifest::sha256_hex(&bytes) != sha256 {
-        tracing::error!("blob {sha256} is damaged in storage");
-        return Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("blob {sha256} is damaged in storage"),
-        ));
-    }
-    Ok(bytes)
 }
 
 fn accepts_zstd(headers: &HeaderMap) -> bool {
@@ -338,8 +298,11 @@ struct Reading {
 /// restart the first download hashes again.
 #[derive(Debug, Default)]
 pub struct ChunkSums {
-    blobs: Mutex<HashMap<String, (Fingerprint, Arc<Vec<u32>>)>>,
+    blobs: Mutex<HashMap<String, SummedBlob>>,
 }
+
+/// A blob's fingerprint when it was hashed, and the CRC-32C of each of its chunks then.
+type SummedBlob = (Fingerprint, Arc<Vec<u32>>);
 
 /// Most blobs whose sums are kept (a few bytes per MiB of blob).
 const MAX_SUMMED_BLOBS: usize = 100_000;
