@@ -114,6 +114,46 @@ impl Store {
         self.answer(request, what)
     }
 
+    /// `GET path` with the token, its bytes as they came (a transfer bundle): the long download timeout, and
+    /// the store's reason when it refuses.
+    pub fn get_file(&self, path: &str, what: &str) -> anyhow::Result<Vec<u8>> {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .timeout(DOWNLOAD_TIMEOUT)
+            .send()
+            .with_context(|| format!("{what}: cannot reach the store at {}", self.base))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .with_context(|| format!("{what}: reading the store's answer"))?;
+        if !status.is_success() {
+            bail!(
+                "{what}: the store refused ({status}): {}",
+                refusal_reason(&String::from_utf8_lossy(&bytes))
+            );
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// `POST path` with `bytes` as `application/octet-stream` (a transfer bundle), the JSON answer as `T`.
+    pub fn post_file<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+        what: &str,
+    ) -> anyhow::Result<T> {
+        let request = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .timeout(DOWNLOAD_TIMEOUT)
+            .header("Content-Type", "application/octet-stream")
+            .body(bytes);
+        self.answer(request, what)
+    }
+
     /// The bytes at `url` (a full address the store gave, such as a QR code's).
     pub fn get_bytes(&self, url: &str, what: &str) -> anyhow::Result<Vec<u8>> {
         let response = self

@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use serde_json::json;
 
+use crate::client::Store;
 use crate::output;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("where").required(true).args(["to", "bundle"])))]
 pub struct Args {
-    /// The case id in the sending store.
-    case: i64,
+    /// The case in the sending store: its id or its court number.
+    case: String,
     /// The sending store's address.
     #[arg(long)]
     store: String,
@@ -34,36 +35,18 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_hours(1))
-        .build()?;
-    let base = args.store.trim_end_matches('/');
-    let response = client
-        .get(format!("{base}/api/cases/{}/bundle", args.case))
-        .bearer_auth(&args.token)
-        .send()
-        .with_context(|| format!("cannot reach the store at {base}"))?;
-    let status = response.status();
-    let bytes = response.bytes().context("reading the bundle")?;
-    anyhow::ensure!(
-        status.is_success(),
-        "the store refused the transfer ({status}): {}",
-        String::from_utf8_lossy(&bytes)
-    );
+    let sending = Store::new(&args.store, &args.token)?;
+    let base = sending.base().to_owned();
+    let case = sending.case_id(&args.case)?;
+    let bytes = sending.get_file(&format!("/api/cases/{case}/bundle"), "the transfer")?;
     // Check before sending or keeping: a bundle that does not verify is never passed on. The sending store is
     // the one this command trusts: its key comes from its own log.
-    let own_key = client
-        .get(format!("{base}/api/log/checkpoint"))
-        .send()
-        .and_then(reqwest::blocking::Response::text)
-        .with_context(|| format!("reading the key of {base}"))?;
-    let own_key = serde_json::from_str::<serde_json::Value>(&own_key)
-        .with_context(|| format!("{base}/api/log/checkpoint is not JSON"))?
+    let log: serde_json::Value = sending.get("/api/log/checkpoint", "the sending store's key")?;
+    let own_key = log
         .get("public_key")
         .and_then(serde_json::Value::as_str)
-        .map(str::to_owned)
         .with_context(|| format!("{base}/api/log/checkpoint names no public key"))?;
-    let verified = store::services::bundle::verify(&bytes, Some(&own_key)).map_err(|problems| {
+    let verified = store::services::bundle::verify(&bytes, Some(own_key)).map_err(|problems| {
         anyhow::anyhow!(
             "the bundle from {base} does not verify: {}",
             problems.join("; ")
@@ -71,7 +54,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     })?;
     let sha = codec::manifest::sha256_hex(&bytes);
     let mut result = json!({
-        "case": args.case,
+        "case": case,
         "bytes": bytes.len(),
         "sha256": sha,
         "checked": verified.checked,
@@ -82,32 +65,20 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         result["bundle"] = json!(path);
     }
     if let Some(to) = &args.to {
-        let to = to.trim_end_matches('/');
         let token = args
             .to_token
             .as_deref()
             .context("--to needs --to-token (or EXHIBIT_TO_TOKEN) for the appellate store")?;
-        let response = client
-            .post(format!("{to}/api/transfers"))
-            .bearer_auth(token)
-            .header("Content-Type", "application/octet-stream")
-            .body(bytes.to_vec())
-            .send()
-            .with_context(|| format!("cannot reach the appellate store at {to}"))?;
-        let status = response.status();
-        let text = response.text().unwrap_or_default();
-        anyhow::ensure!(
-            status.is_success(),
-            "the appellate store refused the case ({status}): {text}"
-        );
-        result["imported"] = serde_json::from_str(&text).unwrap_or(json!(text));
+        let appellate = Store::new(to, token)?;
+        let imported: serde_json::Value = appellate
+            .post_file("/api/transfers", bytes.clone(), "the appellate store's import")?;
+        result["imported"] = imported;
     }
     if args.json {
         return output::print_json(&result);
     }
     let mut lines = vec![format!(
-        "case {} bundled: {} bytes, sha256 {sha}, {} items checked",
-        args.case,
+        "case {case} bundled: {} bytes, sha256 {sha}, {} items checked",
         bytes.len(),
         verified.checked
     )];

@@ -2,6 +2,7 @@
 //! from `pages`). One module per part of the API; they share nothing but what lies below them.
 
 pub mod api;
+pub mod app_files;
 pub mod comparisons;
 pub mod confirm;
 pub mod download;

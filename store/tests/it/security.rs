@@ -410,3 +410,47 @@ async fn regression_21_bit_rot_after_a_verified_download_is_never_served() {
     let body = axum::body::to_bytes(response.into_body(), usize::MAX).await;
     assert!(body.is_err(), "the damaged chunk was sent");
 }
+
+/// A HEAD during the final PATCH finished the upload a second time, concurrently (spurious 500s). HEAD only
+/// reads now: an upload complete but not yet recorded (a crash between its last byte and its record) is
+/// finished by `GET` of the upload, under the same per-upload lock as a PATCH, or at the next start.
+#[tokio::test]
+async fn regression_21_head_never_finishes_an_upload() {
+    let app = App::new().await;
+    let court = app.court().await;
+    let raw = b"a raw scan's bytes".to_vec();
+    let answer = app
+        .upload(&court.technician, court.case, court.evidence, "scan", "scan.ply", &raw)
+        .await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    let id: String = sqlx::query_scalar("SELECT id FROM uploads WHERE filename = 'scan.ply'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    // As if the store died after the last byte was committed and before the upload was recorded.
+    sqlx::query("UPDATE uploads SET finished_ms = NULL, result = NULL WHERE id = $1")
+        .bind(&id)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let head = app
+        .send(
+            Request::head(format!("/api/uploads/{id}"))
+                .header("authorization", format!("Bearer {}", court.technician))
+                .header("tus-resumable", "1.0.0")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.headers["upload-offset"], raw.len().to_string().as_str());
+    let finished: Option<i64> = sqlx::query_scalar("SELECT finished_ms FROM uploads WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(finished, None, "HEAD changed nothing");
+    let status = app.get(&format!("/api/uploads/{id}"), &court.technician).await;
+    assert_eq!(status.status, StatusCode::OK, "{}", status.text());
+    assert_eq!(status.json()["finished"], true, "{}", status.text());
+}
