@@ -70,8 +70,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             .as_deref()
             .context("--to needs --to-token (or EXHIBIT_TO_TOKEN) for the appellate store")?;
         let appellate = Store::new(to, token)?;
-        let imported: serde_json::Value = appellate
-            .post_file("/api/transfers", bytes.clone(), "the appellate store's import")?;
+        let imported: serde_json::Value = appellate.post_file(
+            "/api/transfers",
+            bytes.clone(),
+            "the appellate store's import",
+        )?;
         result["imported"] = imported;
     }
     if args.json {

@@ -5,7 +5,6 @@
 //!
 //! The top floor: handlers build the view models here from records; nothing here reads the database.
 
-
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 

@@ -10,4 +10,5 @@
 )]
 
 mod app;
+mod roles;
 mod security;

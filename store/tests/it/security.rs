@@ -420,7 +420,14 @@ async fn regression_21_head_never_finishes_an_upload() {
     let court = app.court().await;
     let raw = b"a raw scan's bytes".to_vec();
     let answer = app
-        .upload(&court.technician, court.case, court.evidence, "scan", "scan.ply", &raw)
+        .upload(
+            &court.technician,
+            court.case,
+            court.evidence,
+            "scan",
+            "scan.ply",
+            &raw,
+        )
         .await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
     let id: String = sqlx::query_scalar("SELECT id FROM uploads WHERE filename = 'scan.ply'")
@@ -443,14 +450,19 @@ async fn regression_21_head_never_finishes_an_upload() {
         )
         .await;
     assert_eq!(head.status, StatusCode::OK);
-    assert_eq!(head.headers["upload-offset"], raw.len().to_string().as_str());
+    assert_eq!(
+        head.headers["upload-offset"],
+        raw.len().to_string().as_str()
+    );
     let finished: Option<i64> = sqlx::query_scalar("SELECT finished_ms FROM uploads WHERE id = $1")
         .bind(&id)
         .fetch_one(&app.state.db.pool)
         .await
         .unwrap();
     assert_eq!(finished, None, "HEAD changed nothing");
-    let status = app.get(&format!("/api/uploads/{id}"), &court.technician).await;
+    let status = app
+        .get(&format!("/api/uploads/{id}"), &court.technician)
+        .await;
     assert_eq!(status.status, StatusCode::OK, "{}", status.text());
     assert_eq!(status.json()["finished"], true, "{}", status.text());
 }
