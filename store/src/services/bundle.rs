@@ -20,7 +20,7 @@ use crate::validate::ComparisonReport;
 pub use crate::bundle_frame::{MAGIC, SIG};
 
 /// A bundle's header: what the case holds and where each blob lies, typed. Every field is read from a file
-/// that came from elsewhere, so each is checked before use (see [`verify`] and [`import`]).
+/// that came from elsewhere, so each is checked before use (see [`verify`], and the import in `handlers::transfer`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BundleHeader {
