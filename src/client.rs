@@ -24,20 +24,8 @@ pub struct Store {
     http: reqwest::blocking::Client,
 }
 
-/// A case as the API describes it (the fields the command line reads).
-#[derive(Debug, Clone, serde::Deserialize, Serialize)]
-pub struct Case {
-    pub id: i64,
-    pub number: String,
-    #[serde(default)]
-    pub court: String,
-    #[serde(default)]
-    pub title: String,
-    #[serde(default)]
-    pub members: Vec<Value>,
-    #[serde(default)]
-    pub parties: Vec<Value>,
-}
+/// A case as the API answers with it: the store's own type, so the two never drift apart.
+pub use store::records::cases::Case;
 
 /// A user as `GET /api/users` lists them, and `POST /api/users` answers (with the token, shown once).
 #[derive(Debug, Clone, serde::Deserialize, Serialize)]

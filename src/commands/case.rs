@@ -116,11 +116,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             report_case(&case, json, "opened")
         }
         Action::List => {
-            #[derive(serde::Deserialize)]
-            struct Cases {
-                cases: Vec<Case>,
-            }
-            let list: Cases = store.get("/api/cases", "listing cases")?;
+            let list: store::handlers::api::CaseList = store.get("/api/cases", "listing cases")?;
             if json {
                 return output::print_json(&json!({ "cases": list.cases }));
             }
@@ -136,23 +132,23 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
         Action::Show { case } => {
             let found = store.case(case)?;
-            let evidence: Value = store.get(
+            let evidence: store::handlers::api::EvidenceList = store.get(
                 &format!("/api/cases/{}/evidence", found.id),
                 &format!("listing the evidence of case {}", found.number),
             )?;
             if json {
                 let mut value = serde_json::to_value(&found)?;
-                value["evidence"] = evidence["evidence"].clone();
+                value["evidence"] = serde_json::to_value(&evidence.evidence)?;
                 return output::print_json(&value);
             }
             let mut lines = describe(&found);
-            for item in evidence["evidence"].as_array().into_iter().flatten() {
+            for item in &evidence.evidence {
                 lines.push(format!(
                     "  evidence {} {:?} ({}), {} version(s)",
-                    item["id"],
-                    item["label"].as_str().unwrap_or_default(),
-                    item["kind"].as_str().unwrap_or_default(),
-                    item["versions"].as_array().map_or(0, Vec::len)
+                    item.id,
+                    item.label,
+                    item.kind,
+                    item.versions.len()
                 ));
             }
             output::print_lines(&lines)
@@ -213,20 +209,17 @@ fn describe(case: &Case) -> Vec<String> {
         case.id, case.number, case.title, case.court
     )];
     for party in &case.parties {
-        lines.push(format!(
-            "  party {} ({})",
-            party["name"].as_str().unwrap_or_default(),
-            party["side"].as_str().unwrap_or_default()
-        ));
+        lines.push(format!("  party {} ({})", party.name, party.side));
     }
+    // Issue 21: these were JSON lookups, and `member["id"]` printed "null" for every member (the field is `user`).
     for member in &case.members {
         lines.push(format!(
             "  member {} {} ({}{})",
-            member["id"],
-            member["name"].as_str().unwrap_or_default(),
-            member["role"].as_str().unwrap_or_default(),
-            member["side"]
-                .as_str()
+            member.user,
+            member.name,
+            member.role,
+            member.side
+                .as_deref()
                 .map(|s| format!(", {s}"))
                 .unwrap_or_default()
         ));

@@ -13,6 +13,13 @@ pub struct ApiError {
     pub message: String,
 }
 
+/// What every refusal and failure answers with: the reason and the status again.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ApiErrorBody {
+    pub error: String,
+    pub status: u16,
+}
+
 /// tus' status for a chunk whose checksum does not match its bytes (not in `http::StatusCode`).
 pub const CHECKSUM_MISMATCH: u16 = 460;
 
@@ -79,7 +86,10 @@ pub fn is_disk_full(error: &std::io::Error) -> bool {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.message, "status": self.status.as_u16() });
+        let body = ApiErrorBody {
+            error: self.message,
+            status: self.status.as_u16(),
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         // tus clients read this header on every answer, errors included.
         response

@@ -247,7 +247,7 @@ pub async fn open(
 /// Every route of the API and the share pages.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(api::healthz))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/whoami", get(api::whoami))
         .route("/api/users", get(api::list_users).post(api::create_user))

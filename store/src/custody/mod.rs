@@ -72,7 +72,7 @@ pub fn verify_ed25519(message: &[u8], public_key: &str, signature: &str) -> Resu
 }
 
 /// A signed statement: "the log of `origin` had `size` events, and this was its root".
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Checkpoint {
     pub origin: String,
     pub size: u64,
@@ -504,7 +504,7 @@ fn stored_event_of(r: &sqlx::any::AnyRow) -> StoredEvent {
 }
 
 /// The result of walking the log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LogReport {
     pub ok: bool,
     /// Events checked.
@@ -647,6 +647,11 @@ pub async fn checkpoint_at(
         signature: r.get(1),
         public_key: signer.public_key(),
     }))
+}
+
+/// A proof as hex hashes, as the API sends it.
+pub fn proof_hex(proof: &[Hash]) -> Vec<String> {
+    proof.iter().map(|h| hex(h)).collect()
 }
 
 /// A proof as JSON: hex hashes.

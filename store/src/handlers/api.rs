@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::db::{now_ms, rfc3339};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiErrorBody, ApiResult};
 use crate::handlers::extract::JsonBody;
 pub use crate::private_files::write_private;
 use crate::records::{cases, evidence};
@@ -21,30 +21,68 @@ pub use crate::validate::{clean_filename, clean_sha256, clean_text};
 
 type AppStateRef = State<Arc<AppState>>;
 
+/// `GET /healthz`: 200 once the store is ready.
+#[utoipa::path(get, path = "/healthz", tag = "store", responses((status = 200, description = "ok", content_type = "text/plain")))]
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /api/openapi.json`: the API described, generated from the handlers and types themselves.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "store",
+    responses((status = 200, description = "this document (OpenAPI 3.1)", content_type = "application/json")))]
 pub async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        include_str!("openapi.json"),
+        crate::handlers::openapi::document_json(),
     )
         .into_response()
 }
 
-pub async fn whoami(caller: Caller) -> Json<Value> {
-    Json(json!({ "id": caller.user_id, "name": caller.name, "role": caller.role }))
+/// Who the token belongs to.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Whoami {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
 }
 
-#[derive(Debug, Deserialize)]
+/// Who the caller is.
+#[utoipa::path(get, path = "/api/whoami", tag = "users",
+    responses((status = 200, body = Whoami), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody)))]
+pub async fn whoami(caller: Caller) -> Json<Whoami> {
+    Json(Whoami {
+        id: caller.user_id,
+        name: caller.name,
+        role: caller.role,
+    })
+}
+
+/// A new user.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     name: String,
     role: String,
 }
 
+/// A user made, with their first token (shown once; the store keeps only its hash).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserCreated {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub token: String,
+}
+
+/// Create a user and their first token (admin).
+#[utoipa::path(post, path = "/api/users", tag = "users", request_body = NewUser,
+    responses((status = 201, body = UserCreated), (status = 400, description = "a field is missing or wrong; the reason names it", body = ApiErrorBody), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may see the case but not do this", body = ApiErrorBody),
+        (status = 409, description = "a user of that name exists", body = ApiErrorBody)))]
 pub async fn create_user(
     State(state): AppStateRef,
     caller: Caller,
     JsonBody(body): JsonBody<NewUser>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<UserCreated>)> {
     auth::authorize(&state, &caller, Action::ManageUsers, None, "users").await?;
     let name = clean_text("name", &body.name, 120)?;
     let role = Role::parse(&body.role).ok_or_else(|| {
@@ -88,27 +126,40 @@ pub async fn create_user(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": id, "name": name, "role": role, "token": token })),
+        Json(UserCreated {
+            id,
+            name,
+            role,
+            token,
+        }),
     ))
 }
 
 /// A user as `GET /api/users` lists them (never a token).
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct UserSummary {
     id: i64,
     name: String,
     role: String,
 }
 
+/// Every user.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserSummary>,
+}
+
 /// `GET /api/users`: every user's id, name and role (never a token), for those who manage users; the
 /// command line finds a user by name with it.
-pub async fn list_users(State(state): AppStateRef, caller: Caller) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/api/users", tag = "users",
+    responses((status = 200, body = UserList), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may see the case but not do this", body = ApiErrorBody)))]
+pub async fn list_users(State(state): AppStateRef, caller: Caller) -> ApiResult<Json<UserList>> {
     auth::authorize(&state, &caller, Action::ManageUsers, None, "users").await?;
     let users = sqlx::query_as::<_, UserSummary>("SELECT id, name, role FROM users ORDER BY id")
         .fetch_all(&state.db.pool)
         .await
         .map_err(|e| ApiError::database("listing users", &e))?;
-    Ok(Json(json!({ "users": users })))
+    Ok(Json(UserList { users }))
 }
 
 /// A unique-constraint violation becomes 409 with `message`; anything else a database error.
@@ -121,7 +172,8 @@ fn unique_or(error: &sqlx::Error, message: &str, context: &str) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A new case.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCase {
     number: String,
@@ -131,6 +183,10 @@ pub struct NewCase {
     parties: Vec<cases::Party>,
 }
 
+/// Open a case (admin).
+#[utoipa::path(post, path = "/api/cases", tag = "cases", request_body = NewCase,
+    responses((status = 201, body = cases::Case), (status = 400, description = "a field is missing or wrong; the reason names it", body = ApiErrorBody), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may see the case but not do this", body = ApiErrorBody),
+        (status = 409, description = "a case with that number exists", body = ApiErrorBody)))]
 pub async fn create_case(
     State(state): AppStateRef,
     caller: Caller,
@@ -166,6 +222,9 @@ pub async fn create_case(
     ))
 }
 
+/// A case with its members.
+#[utoipa::path(get, path = "/api/cases/{case}", tag = "cases", params(("case" = String, Path, description = "the case's id, or its court number (percent-encoded)")),
+    responses((status = 200, body = cases::Case), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 404, description = "no such case, or one the caller may not know of", body = ApiErrorBody)))]
 pub async fn get_case(
     State(state): AppStateRef,
     caller: Caller,
@@ -175,17 +234,27 @@ pub async fn get_case(
     Ok(Json(cases::get(&state.db.pool, id).await?))
 }
 
-pub async fn list_cases(State(state): AppStateRef, caller: Caller) -> ApiResult<Json<Value>> {
+/// The cases a caller may see.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CaseList {
+    pub cases: Vec<cases::Case>,
+}
+
+/// The cases the caller may see (a judge's or party's own; every case for the other roles).
+#[utoipa::path(get, path = "/api/cases", tag = "cases",
+    responses((status = 200, body = CaseList), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody)))]
+pub async fn list_cases(State(state): AppStateRef, caller: Caller) -> ApiResult<Json<CaseList>> {
     let member = caller.role.per_case().then_some(caller.user_id);
     let mut listed = Vec::new();
     for id in cases::ids(&state.db.pool, member).await? {
         listed.push(cases::get(&state.db.pool, id).await?);
     }
     auth::log_event(&state, &caller, "list_cases", None, "cases", "allowed", "").await?;
-    Ok(Json(json!({ "cases": listed })))
+    Ok(Json(CaseList { cases: listed }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A user made a judge or party of a case.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
     user: i64,
@@ -193,6 +262,11 @@ pub struct NewMember {
     side: Option<String>,
 }
 
+/// Make a user a judge or party of the case (admin).
+#[utoipa::path(post, path = "/api/cases/{case}/members", tag = "cases", params(("case" = String, Path, description = "the case's id, or its court number (percent-encoded)")),
+    request_body = NewMember,
+    responses((status = 201, body = cases::Case), (status = 400, description = "a field is missing or wrong; the reason names it", body = ApiErrorBody), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may see the case but not do this", body = ApiErrorBody), (status = 404, description = "no such case, or one the caller may not know of", body = ApiErrorBody),
+        (status = 409, description = "a member already", body = ApiErrorBody)))]
 pub async fn add_member(
     State(state): AppStateRef,
     caller: Caller,
@@ -263,7 +337,8 @@ pub async fn add_member(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new evidence item.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEvidence {
     label: String,
@@ -272,9 +347,15 @@ pub struct NewEvidence {
     #[serde(default)]
     description: String,
     #[serde(default)]
+    #[schema(value_type = Object)]
     capture: Value,
 }
 
+/// Add an evidence item to the case.
+#[utoipa::path(post, path = "/api/cases/{case}/evidence", tag = "evidence", params(("case" = String, Path, description = "the case's id, or its court number (percent-encoded)")),
+    request_body = NewEvidence,
+    responses((status = 201, body = evidence::Evidence), (status = 400, description = "a field is missing or wrong; the reason names it", body = ApiErrorBody), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may see the case but not do this", body = ApiErrorBody), (status = 404, description = "no such case, or one the caller may not know of", body = ApiErrorBody),
+        (status = 409, description = "an item with that label exists in the case", body = ApiErrorBody)))]
 pub async fn add_evidence(
     State(state): AppStateRef,
     caller: Caller,
@@ -325,17 +406,30 @@ pub async fn add_evidence(
     ))
 }
 
+/// The evidence items of a case.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EvidenceList {
+    pub evidence: Vec<evidence::Evidence>,
+}
+
+/// The case's evidence items, with their versions, confirmations and raw files.
+#[utoipa::path(get, path = "/api/cases/{case}/evidence", tag = "evidence", params(("case" = String, Path, description = "the case's id, or its court number (percent-encoded)")),
+    responses((status = 200, body = EvidenceList), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 404, description = "no such case, or one the caller may not know of", body = ApiErrorBody)))]
 pub async fn list_evidence(
     State(state): AppStateRef,
     caller: Caller,
     UrlPath(case): UrlPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EvidenceList>> {
     let id = case_for(&state, &caller, &case, Action::ReadCase).await?;
-    Ok(Json(
-        json!({ "evidence": evidence::of_case(&state.db.pool, id).await? }),
-    ))
+    Ok(Json(EvidenceList {
+        evidence: evidence::of_case(&state.db.pool, id).await?,
+    }))
 }
 
+/// One evidence item.
+#[utoipa::path(get, path = "/api/evidence/{evidence}", tag = "evidence",
+    params(("evidence" = i64, Path, description = "the item's id")),
+    responses((status = 200, body = evidence::Evidence), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 404, description = "no such case, or one the caller may not know of", body = ApiErrorBody)))]
 pub async fn get_evidence(
     State(state): AppStateRef,
     caller: Caller,
@@ -371,7 +465,7 @@ pub async fn get_evidence(
 }
 
 /// One event of a case's timeline.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TimelineEvent {
     id: i64,
     #[sqlx(rename = "at_ms")]
@@ -389,13 +483,21 @@ pub struct TimelineEvent {
     detail: String,
 }
 
+/// A case's custody timeline.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventList {
+    pub events: Vec<TimelineEvent>,
+}
+
 /// The case's events, oldest first: the custody timeline as recorded so far. Parties see no network
 /// addresses and no visitors' browsers: those are for the court.
+#[utoipa::path(get, path = "/api/cases/{case}/events", tag = "custody", params(("case" = String, Path, description = "the case's id, or its court number (percent-encoded)")),
+    responses((status = 200, body = EventList), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 404, description = "no such case, or one the caller may not know of", body = ApiErrorBody)))]
 pub async fn case_events(
     State(state): AppStateRef,
     caller: Caller,
     UrlPath(case): UrlPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EventList>> {
     let id = case_for(&state, &caller, &case, Action::ReadCase).await?;
     let mut events = sqlx::query_as::<_, TimelineEvent>(
         "SELECT id, at_ms, actor, role, action, object, outcome, source, detail FROM events \
@@ -415,7 +517,7 @@ pub async fn case_events(
             }
         }
     }
-    Ok(Json(json!({ "events": events })))
+    Ok(Json(EventList { events }))
 }
 
 /// The cases a blob belongs to.

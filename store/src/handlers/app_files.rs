@@ -8,10 +8,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiErrorBody};
 use crate::pages::{CasePage, WEB_APP_FILES, respond};
 
 /// `GET /app/FILE`: the web viewer's files (`scripts/build-web`), by name from a fixed list.
+#[utoipa::path(get, path = "/app/{file}", tag = "browser",
+    params(("file" = String, Path, description = "exhibit_web.js, exhibit_web_bg.wasm, viewer.js or case.js")),
+    responses((status = 200, description = "the file (gzipped when accepted)"),
+        (status = 404, description = "no such file, or no web viewer", body = ApiErrorBody)))]
 pub async fn web_app_file(
     State(state): State<Arc<AppState>>,
     UrlPath(file): UrlPath<String>,
@@ -83,7 +87,10 @@ const ASSETS: [(&str, &str, &str); 4] = [
     ),
 ];
 
-/// `GET /assets/FILE`.
+/// `GET /assets/FILE`: the store's own style sheets and page scripts (pages carry no inline style or script).
+#[utoipa::path(get, path = "/assets/{file}", tag = "browser",
+    params(("file" = String, Path, description = "exhibit.css, report.css, share-page.js or case-page.js")),
+    responses((status = 200, description = "the file"), (status = 404, description = "no such file", body = ApiErrorBody)))]
 pub async fn asset(UrlPath(file): UrlPath<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, text)) => (
@@ -101,6 +108,9 @@ pub async fn asset(UrlPath(file): UrlPath<String>) -> Response {
 /// `GET /cases/{case}`: the case page for signed-in users. The page itself holds no data: its script
 /// (`/app/case.js`) asks the API with the token the user enters (kept in the tab's sessionStorage), so every
 /// read is authorized and logged like any other.
+#[utoipa::path(get, path = "/cases/{case}", tag = "browser",
+    params(("case" = i64, Path, description = "the case's id")),
+    responses((status = 200, description = "the page; its script asks the API", content_type = "text/html")))]
 pub async fn case_page(
     State(state): State<Arc<AppState>>,
     UrlPath(case): UrlPath<String>,

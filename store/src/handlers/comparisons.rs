@@ -15,12 +15,13 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::db::now_ms;
-use crate::error::{ApiError, ApiResult};
+use crate::custody::Checkpoint;
+use crate::error::{ApiError, ApiErrorBody, ApiResult};
 use crate::handlers::extract::JsonBody;
 use crate::records::comparisons::{self, Comparison, Summary};
 use crate::records::models;
@@ -32,10 +33,12 @@ use crate::validate::{ComparisonReport, clean_sha256};
 /// The largest heat map accepted (it travels inside the JSON body, base64).
 const MAX_HEAT_MAP_BYTES: usize = 700 * 1024;
 
-#[derive(Debug, Deserialize)]
+/// A comparison to keep with the case.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewComparison {
     /// The report as `exhibit compare --report` writes it.
+    #[schema(value_type = Object)]
     report: Value,
     /// The heat map (PNG), base64.
     heat_map_png: Option<String>,
@@ -46,13 +49,25 @@ async fn case_of_model(state: &AppState, sha256: &str) -> ApiResult<Option<i64>>
     Ok(models::find(&state.db.pool, sha256).await?.map(|f| f.case))
 }
 
-/// `POST /api/cases/{case}/comparisons`.
+/// A comparison as saved, with the log's checkpoint after its event: the receipt.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SavedComparison {
+    #[serde(flatten)]
+    pub comparison: Comparison,
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// `POST /api/cases/{case}/comparisons`: keep a comparison (its report checked, its figures typed) with the case.
+#[utoipa::path(post, path = "/api/cases/{case}/comparisons", tag = "comparisons", params(("case" = String, Path, description = "the case's id, or its court number (percent-encoded)")),
+    request_body = NewComparison,
+    responses((status = 201, body = SavedComparison), (status = 400, description = "a field is missing or wrong; the reason names it", body = ApiErrorBody), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may see the case but not do this", body = ApiErrorBody), (status = 404, description = "no such case or object, or one the caller may not know of", body = ApiErrorBody),
+        (status = 413, description = "the heat map is too large", body = ApiErrorBody)))]
 pub async fn save(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     UrlPath(case): UrlPath<String>,
     JsonBody(body): JsonBody<NewComparison>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<SavedComparison>)> {
     let case = case_for(&state, &caller, &case, Action::Compare).await?;
     let report = ComparisonReport::parse(&body.report)?;
     let summary = Summary::of(&report);
@@ -142,24 +157,35 @@ pub async fn save(
             ),
         ))
         .await?;
-    let saved = comparisons::get(&state.db.pool, id).await?;
+    let comparison = comparisons::get(&state.db.pool, id).await?;
     let checkpoint = crate::services::log::current_checkpoint(&state).await?;
-    let mut answer =
-        serde_json::to_value(&saved).map_err(|e| ApiError::internal("a comparison", e))?;
-    answer["checkpoint"] = json!(checkpoint);
-    Ok((StatusCode::CREATED, Json(answer)))
+    Ok((
+        StatusCode::CREATED,
+        Json(SavedComparison {
+            comparison,
+            checkpoint,
+        }),
+    ))
+}
+
+/// The comparisons saved with a case.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ComparisonList {
+    pub comparisons: Vec<Comparison>,
 }
 
 /// `GET /api/cases/{case}/comparisons`.
+#[utoipa::path(get, path = "/api/cases/{case}/comparisons", tag = "comparisons", params(("case" = String, Path, description = "the case's id, or its court number (percent-encoded)")),
+    responses((status = 200, body = ComparisonList), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 404, description = "no such case or object, or one the caller may not know of", body = ApiErrorBody)))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     UrlPath(case): UrlPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ComparisonList>> {
     let case = case_for(&state, &caller, &case, Action::ReadCase).await?;
-    Ok(Json(
-        json!({ "comparisons": comparisons::of_case(&state.db.pool, case).await? }),
-    ))
+    Ok(Json(ComparisonList {
+        comparisons: comparisons::of_case(&state.db.pool, case).await?,
+    }))
 }
 
 /// The comparison in the URL, when the caller may read its case (404 alike otherwise).
@@ -178,6 +204,8 @@ async fn readable(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Comp
 }
 
 /// `GET /api/comparisons/{id}`.
+#[utoipa::path(get, path = "/api/comparisons/{id}", tag = "comparisons", params(("id" = i64, Path, description = "the comparison's id")),
+    responses((status = 200, body = Comparison), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 404, description = "no such case or object, or one the caller may not know of", body = ApiErrorBody)))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -202,6 +230,9 @@ pub(crate) async fn part(state: &AppState, sha: &str, content_type: &'static str
 }
 
 /// `GET /api/comparisons/{id}/report.json`: the report's exact stored bytes.
+#[utoipa::path(get, path = "/api/comparisons/{id}/report.json", tag = "comparisons", params(("id" = i64, Path, description = "the comparison's id")),
+    responses((status = 200, description = "the report as saved, byte for byte", content_type = "application/json"),
+        (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 404, description = "no such case or object, or one the caller may not know of", body = ApiErrorBody)))]
 pub async fn report(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -214,6 +245,9 @@ pub async fn report(
 }
 
 /// `GET /api/comparisons/{id}/heat-map.png`.
+#[utoipa::path(get, path = "/api/comparisons/{id}/heat-map.png", tag = "comparisons", params(("id" = i64, Path, description = "the comparison's id")),
+    responses((status = 200, description = "the heat map saved with it", content_type = "image/png"),
+        (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 404, description = "no such case or object, or one the caller may not know of", body = ApiErrorBody)))]
 pub async fn heat_map(
     State(state): State<Arc<AppState>>,
     caller: Caller,

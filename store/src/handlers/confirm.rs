@@ -10,14 +10,14 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use base64::Engine as _;
 use ed25519_dalek::Signer as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
 use crate::AppState;
 use crate::custody::Checkpoint;
 use crate::db::{now_ms, rfc3339};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiErrorBody, ApiResult};
 use crate::handlers::extract::JsonBody;
 use crate::services::auth::{self, Action, Caller};
 use crate::services::mutation::Mutation;
@@ -51,7 +51,8 @@ pub fn verify_signature(statement: &str, public_key: &str, signature: &str) -> R
     crate::custody::verify_ed25519(statement.as_bytes(), public_key, signature)
 }
 
-#[derive(Debug, Deserialize)]
+/// A party's decision on one version.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConfirmation {
     /// `confirm` or `object`.
@@ -170,13 +171,34 @@ pub async fn seal_plain_keys(state: &AppState) -> anyhow::Result<u64> {
     Ok(sealed)
 }
 
+/// A confirmation or objection recorded: the exact statement signed, the signature, and the log's
+/// checkpoint after its event.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConfirmationReceipt {
+    pub id: i64,
+    pub version: i64,
+    pub evidence: i64,
+    pub model: String,
+    pub decision: String,
+    pub reason: String,
+    pub statement: String,
+    pub signature: String,
+    pub public_key: String,
+    pub key_held_by: String,
+    pub checkpoint: Option<Checkpoint>,
+}
+
 /// `POST /api/versions/{sha256}/confirmations`.
+#[utoipa::path(post, path = "/api/versions/{sha256}/confirmations", tag = "confirmations",
+    params(("sha256" = String, Path, description = "the model version's SHA-256")),
+    request_body = NewConfirmation,
+    responses((status = 201, body = ConfirmationReceipt), (status = 400, description = "a field is missing or wrong; the reason names it", body = ApiErrorBody), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may see the case but not do this", body = ApiErrorBody), (status = 404, description = "no such case or object, or one the caller may not know of", body = ApiErrorBody)))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     UrlPath(sha256): UrlPath<String>,
     JsonBody(body): JsonBody<NewConfirmation>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ConfirmationReceipt>)> {
     let sha256 = clean_sha256("sha256", &sha256).map_err(|_| ApiError::not_found())?;
     let version = version_of(&state, &sha256).await?;
     auth::authorize(
@@ -287,57 +309,19 @@ pub async fn create(
     let receipt = crate::services::log::current_checkpoint(&state).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": id,
-            "version": version.number,
-            "evidence": version.evidence,
-            "model": sha256,
-            "decision": decision,
-            "reason": reason,
-            "statement": text,
-            "signature": signature,
-            "public_key": public_key,
-            "key_held_by": held_by,
-            "checkpoint": receipt,
-        })),
+        Json(ConfirmationReceipt {
+            id,
+            version: version.number,
+            evidence: version.evidence,
+            model: sha256,
+            decision,
+            reason,
+            statement: text,
+            signature,
+            public_key,
+            key_held_by: held_by.to_owned(),
+            checkpoint: receipt,
+        }),
     ))
 }
 
-/// The confirmations and objections of a version, each with whether its signature verifies.
-pub async fn of_version(state: &AppState, version_id: i64) -> ApiResult<Vec<Value>> {
-    let rows = sqlx::query(
-        "SELECT confirmations.id, users.name, users.role, decision, reason, statement, signature, \
-         public_key, key_held_by, confirmations.created_ms, case_members.side FROM confirmations \
-         JOIN users ON users.id = confirmations.user_id \
-         JOIN versions ON versions.id = confirmations.version_id \
-         JOIN evidence ON evidence.id = versions.evidence_id \
-         LEFT JOIN case_members ON case_members.user_id = users.id AND case_members.case_id = evidence.case_id \
-         WHERE version_id = $1 ORDER BY confirmations.id",
-    )
-    .bind(version_id)
-    .fetch_all(&state.db.pool)
-    .await
-    .map_err(|e| ApiError::database("reading confirmations", &e))?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let statement: String = r.get(5);
-            let signature: String = r.get(6);
-            let public_key: String = r.get(7);
-            json!({
-                "id": r.get::<i64, _>(0),
-                "by": r.get::<String, _>(1),
-                "role": r.get::<String, _>(2),
-                "side": r.get::<Option<String>, _>(10),
-                "decision": r.get::<String, _>(3),
-                "reason": r.get::<String, _>(4),
-                "statement": statement,
-                "signature": signature,
-                "public_key": public_key,
-                "key_held_by": r.get::<String, _>(8),
-                "at": rfc3339(r.get(9)),
-                "signature_verifies": verify_signature(&statement, &public_key, &signature).is_ok(),
-            })
-        })
-        .collect())
-}

@@ -21,7 +21,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::AppState;
 use crate::blobs::{ByteStream, Fingerprint};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiErrorBody, ApiResult};
 use crate::headers::parse_range;
 use crate::services::auth::{self, Action, Caller};
 use crate::services::blob_reads::blob_size;
@@ -30,6 +30,14 @@ use crate::validate::clean_sha256;
 /// How long a checked blob stays trusted for range requests while its file is unchanged.
 const VERIFIED_FOR: Duration = Duration::from_mins(5);
 
+/// `GET /api/blobs/{sha256}`: a blob, to a reader of a case holding it. Range, `Content-Encoding: zstd` when
+/// accepted, ETag = the hash; a blob damaged in storage is never served as valid.
+#[utoipa::path(get, path = "/api/blobs/{sha256}", tag = "blobs",
+    params(("sha256" = String, Path, description = "the blob's SHA-256"), ("Range" = Option<String>, Header)),
+    responses((status = 200, description = "the blob", content_type = "application/octet-stream"),
+        (status = 206, description = "the range asked for", content_type = "application/octet-stream"),
+        (status = 304, description = "unchanged (If-None-Match)"),
+        (status = 416, description = "the range does not fit the blob", body = ApiErrorBody), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 404, description = "no such object, or one of a case the caller may not know of", body = ApiErrorBody)))]
 pub async fn get_blob(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -8,6 +8,7 @@ pub mod confirm;
 pub mod download;
 pub mod extract;
 pub mod log_api;
+pub mod openapi;
 pub mod report;
 pub mod scrub;
 pub mod share;

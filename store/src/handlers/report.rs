@@ -11,12 +11,14 @@ use axum::response::Response;
 
 use crate::AppState;
 use crate::db::rfc3339;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiErrorBody, ApiResult};
 use crate::pages::{self, CustodyReport, ReportEvidence, TimelineRow};
 use crate::records::{cases, comparisons, evidence};
 use crate::services::auth::{self, Action, Caller};
 
-/// `GET /api/cases/{case}/report`.
+/// `GET /api/cases/{case}/report`: the custody report, one printable page (A4) in Chinese and English.
+#[utoipa::path(get, path = "/api/cases/{case}/report", tag = "custody", params(("case" = String, Path, description = "the case's id, or its court number (percent-encoded)")),
+    responses((status = 200, description = "the report", content_type = "text/html"), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 404, description = "no such object, or one of a case the caller may not know of", body = ApiErrorBody)))]
 pub async fn case_report(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -6,11 +6,13 @@ use axum::Json;
 use axum::extract::State;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiErrorBody, ApiResult};
 use crate::services::auth::{self, Action, Caller};
 use crate::services::scrub::{ScrubReport, scrub};
 
 /// `POST /api/admin/scrub`.
+#[utoipa::path(post, path = "/api/admin/scrub", tag = "custody",
+    responses((status = 200, body = ScrubReport), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may not do this", body = ApiErrorBody)))]
 pub async fn scrub_endpoint(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -8,13 +8,13 @@ use axum::Json;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
 use crate::AppState;
 use crate::db::{now_ms, rfc3339};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiErrorBody, ApiResult};
 use crate::handlers::extract::JsonBody;
 use crate::pages;
 use crate::records::{self, comparisons::Comparison, models};
@@ -26,7 +26,8 @@ use crate::validate::{ComparisonReport, clean_sha256, clean_text};
 const DEFAULT_EXPIRY_S: i64 = 7 * 24 * 3600;
 const MAX_EXPIRY_S: i64 = 366 * 24 * 3600;
 
-#[derive(Debug, Deserialize)]
+/// A share link to make.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewShare {
     /// SHA-256 of a model version (or give `comparison`).
@@ -41,11 +42,28 @@ pub struct NewShare {
     view: Option<String>,
 }
 
+/// A link made: its address (the token is in it and shown once), expiry and QR codes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ShareCreated {
+    pub id: i64,
+    pub url: String,
+    pub token: String,
+    pub expires_at: String,
+    pub qr_png: String,
+    pub qr_svg: String,
+    pub model: String,
+    pub other: Option<String>,
+    pub comparison: Option<i64>,
+}
+
+/// `POST /api/shares`: a view-only, expiring link to one model version (or a saved comparison's two).
+#[utoipa::path(post, path = "/api/shares", tag = "shares", request_body = NewShare,
+    responses((status = 201, body = ShareCreated), (status = 400, description = "a field is missing or wrong; the reason names it", body = ApiErrorBody), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may see the case but not do this", body = ApiErrorBody), (status = 404, description = "no such object, or one of a case the caller may not know of", body = ApiErrorBody)))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     JsonBody(body): JsonBody<NewShare>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ShareCreated>)> {
     // A saved comparison names its two models; the link is to them.
     let (model, other) = match (body.comparison, &body.model, &body.other) {
         (Some(id), None, None) => {
@@ -140,17 +158,17 @@ pub async fn create(
     let base = format!("{}/s/{token}", state.public_url);
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": id,
-            "url": link_url(&base),
-            "token": token,
-            "expires_at": rfc3339(expires_ms),
-            "qr_png": format!("{base}/qr.png"),
-            "qr_svg": format!("{base}/qr.svg"),
-            "model": model,
-            "other": other,
-            "comparison": body.comparison,
-        })),
+        Json(ShareCreated {
+            id,
+            url: link_url(&base),
+            token,
+            expires_at: rfc3339(expires_ms),
+            qr_png: format!("{base}/qr.png"),
+            qr_svg: format!("{base}/qr.svg"),
+            model,
+            other,
+            comparison: body.comparison,
+        }),
     ))
 }
 
@@ -161,16 +179,54 @@ fn link_url(base: &str) -> String {
     base.to_owned()
 }
 
-#[derive(Debug, Deserialize)]
+/// Whose links.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
+    /// The case's id.
     case: i64,
 }
 
+/// One link of a case, as its makers see it (never its token).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ShareSummary {
+    pub id: i64,
+    pub model: String,
+    pub other: Option<String>,
+    pub comparison: Option<i64>,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    pub state: String,
+}
+
+/// The links of a case.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ShareList {
+    pub shares: Vec<ShareSummary>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ShareRow {
+    id: i64,
+    model_sha256: String,
+    other_sha256: Option<String>,
+    name: String,
+    created_ms: i64,
+    expires_ms: i64,
+    revoked_ms: Option<i64>,
+    comparison_id: Option<i64>,
+}
+
+/// `GET /api/shares?case=ID`: the case's links and their state.
+#[utoipa::path(get, path = "/api/shares", tag = "shares", params(ListQuery),
+    responses((status = 200, body = ShareList), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may see the case but not do this", body = ApiErrorBody), (status = 404, description = "no such object, or one of a case the caller may not know of", body = ApiErrorBody)))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Query(query): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ShareList>> {
     auth::authorize(
         &state,
         &caller,
@@ -179,37 +235,44 @@ pub async fn list(
         &format!("case {} shares", query.case),
     )
     .await?;
-    let rows = sqlx::query(
-        "SELECT shares.id, model_sha256, other_sha256, users.name, shares.created_ms, expires_ms, \
-         revoked_ms, comparison_id FROM shares JOIN users ON users.id = shares.created_by WHERE case_id = $1 \
-         ORDER BY shares.id",
+    let rows = sqlx::query_as::<_, ShareRow>(
+        "SELECT shares.id AS id, model_sha256, other_sha256, users.name AS name, shares.created_ms AS created_ms, \
+         expires_ms, revoked_ms, comparison_id FROM shares JOIN users ON users.id = shares.created_by \
+         WHERE case_id = $1 ORDER BY shares.id",
     )
     .bind(query.case)
     .fetch_all(&state.db.pool)
     .await
     .map_err(|e| ApiError::database("listing share links", &e))?;
     let now = now_ms();
-    let shares: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            let revoked: Option<i64> = r.get(6);
-            let expires: i64 = r.get(5);
-            json!({
-                "id": r.get::<i64, _>(0),
-                "model": r.get::<String, _>(1),
-                "other": r.get::<Option<String>, _>(2),
-                "comparison": r.get::<Option<i64>, _>(7),
-                "created_by": r.get::<String, _>(3),
-                "created_at": rfc3339(r.get(4)),
-                "expires_at": rfc3339(expires),
-                "revoked_at": revoked.map(rfc3339),
-                "state": if revoked.is_some() { "revoked" } else if expires <= now { "expired" } else { "active" },
-            })
+    let shares = rows
+        .into_iter()
+        .map(|r| ShareSummary {
+            id: r.id,
+            model: r.model_sha256,
+            other: r.other_sha256,
+            comparison: r.comparison_id,
+            created_by: r.name,
+            created_at: rfc3339(r.created_ms),
+            expires_at: rfc3339(r.expires_ms),
+            revoked_at: r.revoked_ms.map(rfc3339),
+            state: if r.revoked_ms.is_some() {
+                "revoked"
+            } else if r.expires_ms <= now {
+                "expired"
+            } else {
+                "active"
+            }
+            .to_owned(),
         })
         .collect();
-    Ok(Json(json!({ "shares": shares })))
+    Ok(Json(ShareList { shares }))
 }
 
+/// `DELETE /api/shares/{id}`: the link stops working at once.
+#[utoipa::path(delete, path = "/api/shares/{id}", tag = "shares",
+    params(("id" = i64, Path, description = "the link's id")),
+    responses((status = 204, description = "revoked"), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may see the case but not do this", body = ApiErrorBody), (status = 404, description = "no such object, or one of a case the caller may not know of", body = ApiErrorBody)))]
 pub async fn revoke(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -360,6 +423,9 @@ async fn source_and_log(
     .await
 }
 
+/// `GET /s/{token}`: the link's page (the model's facts, live viewer, render, QR code, download).
+#[utoipa::path(get, path = "/s/{token}", tag = "share links", params(("token" = String, Path, description = "the link's token, 32 hex digits")),
+    responses((status = 200, description = "the page", content_type = "text/html"), (status = 404, description = "no such link (a page saying so)", content_type = "text/html"), (status = 410, description = "the link expired or was revoked (a page saying when)", content_type = "text/html"), (status = 429, description = "too many requests from this address", body = ApiErrorBody)))]
 pub async fn page(
     State(state): State<Arc<AppState>>,
     UrlPath(token): UrlPath<String>,
@@ -452,6 +518,9 @@ fn link_or_page(result: Result<Link, Closed>) -> Result<Link, Box<Response>> {
     result.map_err(|c| Box::new(closed_page(c)))
 }
 
+/// `GET /s/{token}/model.glb`: the model, as stored (Range and zstd as for blobs).
+#[utoipa::path(get, path = "/s/{token}/model.glb", tag = "share links", params(("token" = String, Path, description = "the link's token, 32 hex digits")),
+    responses((status = 200, description = "the GLB", content_type = "application/octet-stream"), (status = 404, description = "no such link (a page saying so)", content_type = "text/html"), (status = 410, description = "the link expired or was revoked (a page saying when)", content_type = "text/html"), (status = 429, description = "too many requests from this address", body = ApiErrorBody)))]
 pub async fn model(
     State(state): State<Arc<AppState>>,
     UrlPath(token): UrlPath<String>,
@@ -461,6 +530,9 @@ pub async fn model(
     link_download(&state, &token, &headers, peer, false).await
 }
 
+/// `GET /s/{token}/other.glb`: a comparison link's second model.
+#[utoipa::path(get, path = "/s/{token}/other.glb", tag = "share links", params(("token" = String, Path, description = "the link's token, 32 hex digits")),
+    responses((status = 200, description = "the GLB", content_type = "application/octet-stream"), (status = 404, description = "no such link (a page saying so)", content_type = "text/html"), (status = 410, description = "the link expired or was revoked (a page saying when)", content_type = "text/html"), (status = 429, description = "too many requests from this address", body = ApiErrorBody)))]
 pub async fn other_model(
     State(state): State<Arc<AppState>>,
     UrlPath(token): UrlPath<String>,
@@ -501,6 +573,10 @@ async fn link_download(
 }
 
 /// The model drawn by the previewer, made once and kept as a blob.
+#[utoipa::path(get, path = "/s/{token}/render.png", tag = "share links", params(("token" = String, Path, description = "the link's token, 32 hex digits")),
+    responses((status = 200, description = "the render", content_type = "image/png"),
+        (status = 422, description = "this model cannot be drawn (the reason is kept)", body = ApiErrorBody),
+        (status = 503, description = "the renderer is busy", body = ApiErrorBody), (status = 404, description = "no such link (a page saying so)", content_type = "text/html"), (status = 410, description = "the link expired or was revoked (a page saying when)", content_type = "text/html"), (status = 429, description = "too many requests from this address", body = ApiErrorBody)))]
 pub async fn render(
     State(state): State<Arc<AppState>>,
     UrlPath(token): UrlPath<String>,
@@ -642,6 +718,9 @@ fn qr_of(state: &AppState, link: &Link) -> ApiResult<qrcode::QrCode> {
         .map_err(|e| ApiError::internal("drawing the QR code", e))
 }
 
+/// `GET /s/{token}/qr.png`: the link's QR code.
+#[utoipa::path(get, path = "/s/{token}/qr.png", tag = "share links", params(("token" = String, Path, description = "the link's token, 32 hex digits")),
+    responses((status = 200, description = "the QR code", content_type = "image/png"), (status = 404, description = "no such link (a page saying so)", content_type = "text/html"), (status = 410, description = "the link expired or was revoked (a page saying when)", content_type = "text/html"), (status = 429, description = "too many requests from this address", body = ApiErrorBody)))]
 pub async fn qr_png(
     State(state): State<Arc<AppState>>,
     UrlPath(token): UrlPath<String>,
@@ -675,6 +754,9 @@ pub async fn qr_png(
     }
 }
 
+/// `GET /s/{token}/qr.svg`: the link's QR code.
+#[utoipa::path(get, path = "/s/{token}/qr.svg", tag = "share links", params(("token" = String, Path, description = "the link's token, 32 hex digits")),
+    responses((status = 200, description = "the QR code", content_type = "image/svg+xml"), (status = 404, description = "no such link (a page saying so)", content_type = "text/html"), (status = 410, description = "the link expired or was revoked (a page saying when)", content_type = "text/html"), (status = 429, description = "too many requests from this address", body = ApiErrorBody)))]
 pub async fn qr_svg(
     State(state): State<Arc<AppState>>,
     UrlPath(token): UrlPath<String>,
@@ -746,6 +828,9 @@ async fn comparison_part(
     crate::handlers::comparisons::part(state, &sha, content_type).await
 }
 
+/// `GET /s/{token}/heat-map.png`: a comparison link's heat map.
+#[utoipa::path(get, path = "/s/{token}/heat-map.png", tag = "share links", params(("token" = String, Path, description = "the link's token, 32 hex digits")),
+    responses((status = 200, description = "the heat map", content_type = "image/png"), (status = 404, description = "no such link (a page saying so)", content_type = "text/html"), (status = 410, description = "the link expired or was revoked (a page saying when)", content_type = "text/html"), (status = 429, description = "too many requests from this address", body = ApiErrorBody)))]
 pub async fn heat_map(
     State(state): State<Arc<AppState>>,
     UrlPath(token): UrlPath<String>,
@@ -755,6 +840,9 @@ pub async fn heat_map(
     comparison_part(&state, &token, &headers, peer, true).await
 }
 
+/// `GET /s/{token}/comparison.json`: a comparison link's report, as saved.
+#[utoipa::path(get, path = "/s/{token}/comparison.json", tag = "share links", params(("token" = String, Path, description = "the link's token, 32 hex digits")),
+    responses((status = 200, description = "the report", content_type = "application/json"), (status = 404, description = "no such link (a page saying so)", content_type = "text/html"), (status = 410, description = "the link expired or was revoked (a page saying when)", content_type = "text/html"), (status = 429, description = "too many requests from this address", body = ApiErrorBody)))]
 pub async fn comparison_report(
     State(state): State<Arc<AppState>>,
     UrlPath(token): UrlPath<String>,

@@ -22,7 +22,7 @@ use crate::AppState;
 use crate::custody::merkle;
 use crate::custody::{self};
 use crate::db::now_ms;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiErrorBody, ApiResult};
 use crate::records::comparisons::{self, SavedElsewhere};
 use crate::records::evidence::{self};
 use crate::services::auth::{self, Action, Caller};
@@ -34,6 +34,9 @@ pub use crate::services::bundle::{
 };
 
 /// `GET /api/cases/{case}/bundle`: the case as one signed file.
+#[utoipa::path(get, path = "/api/cases/{case}/bundle", tag = "transfer", params(("case" = String, Path, description = "the case's id, or its court number (percent-encoded)")),
+    responses((status = 200, description = "the bundle: magic line, header length, header JSON, blobs, Ed25519 seal", content_type = "application/octet-stream"),
+        (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may not do this", body = ApiErrorBody), (status = 404, description = "no such object, or one of a case the caller may not know of", body = ApiErrorBody)))]
 pub async fn export(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -154,11 +157,18 @@ fn trusted_key_of<'a>(state: &'a AppState, key: &str) -> Option<&'a str> {
 
 /// `POST /api/transfers`: import a bundle after checking all of it (appellate court, admin). The caller is
 /// authorized before a byte of the body is read, and the body is limited to the largest upload.
+#[utoipa::path(post, path = "/api/transfers", tag = "transfer",
+    request_body(content = Vec<u8>, description = "a bundle as `GET /api/cases/{case}/bundle` makes it", content_type = "application/octet-stream"),
+    responses((status = 201, body = ImportReceipt), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may not do this", body = ApiErrorBody),
+        (status = 408, description = "the body stalled or took too long", body = ApiErrorBody),
+        (status = 409, description = "the case is here already", body = ApiErrorBody),
+        (status = 413, description = "the bundle is over the store's limit", body = ApiErrorBody),
+        (status = 422, description = "the bundle does not verify (each problem named), is sealed by a court this store does not trust, or its records fail the API's checks", body = ApiErrorBody)))]
 pub async fn import(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ImportReceipt>)> {
     auth::authorize(&state, &caller, Action::Import, None, "transfers").await?;
     let limits = crate::body::BodyLimits {
         max_bytes: usize::try_from(state.config.max_upload_bytes).unwrap_or(usize::MAX),
@@ -279,16 +289,28 @@ pub async fn import(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "case": case,
-            "number": records.number,
-            "bundle_sha256": bundle_sha,
-            "checked": verified.checked,
-            "source_origin": header.origin,
-            "source_checkpoint": header.checkpoint,
-            "checkpoint": crate::services::log::current_checkpoint(&state).await?,
-        })),
+        Json(ImportReceipt {
+            case,
+            number: records.number,
+            bundle_sha256: bundle_sha,
+            checked: verified.checked,
+            source_origin: header.origin.clone(),
+            source_checkpoint: header.checkpoint.clone(),
+            checkpoint: crate::services::log::current_checkpoint(&state).await?,
+        }),
     ))
+}
+
+/// A case imported: its id here, what was checked, and both logs' checkpoints.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportReceipt {
+    pub case: i64,
+    pub number: String,
+    pub bundle_sha256: String,
+    pub checked: u64,
+    pub source_origin: String,
+    pub source_checkpoint: custody::Checkpoint,
+    pub checkpoint: Option<custody::Checkpoint>,
 }
 
 /// A bundle's records after the API's own checks: an imported record gets no more trust than a request.

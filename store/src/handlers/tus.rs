@@ -15,13 +15,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use futures_util::StreamExt as _;
+use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
 use crate::AppState;
 use crate::blobs::{FinishError, Piece, PieceEnd};
 use crate::db::now_ms;
-use crate::error::{ApiError, ApiResult, CHECKSUM_MISMATCH};
+use crate::error::{ApiError, ApiErrorBody, ApiResult, CHECKSUM_MISMATCH};
 use crate::services::auth::{self, Action, Caller};
 use crate::validate::{clean_filename, clean_sha256};
 
@@ -60,6 +61,9 @@ fn parse_metadata(text: &str) -> ApiResult<Vec<(String, String)>> {
     crate::headers::parse_upload_metadata(text).map_err(ApiError::bad_request)
 }
 
+/// `OPTIONS /api/uploads`: the tus versions, extensions and checksum algorithms.
+#[utoipa::path(options, path = "/api/uploads", tag = "uploads",
+    responses((status = 204, description = "Tus-Version, Tus-Extension, Tus-Checksum-Algorithm, Tus-Max-Size")))]
 pub async fn options() -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     tus_headers(&mut response);
@@ -140,6 +144,13 @@ fn require_space(state: &AppState) -> ApiResult<()> {
     Ok(())
 }
 
+/// `POST /api/uploads` (tus creation): `Upload-Length`, and `Upload-Metadata` with `sha256` (required), `filename`,
+/// `case`, `evidence`, `kind` (`model` or `scan`).
+#[utoipa::path(post, path = "/api/uploads", tag = "uploads",
+    params(("Tus-Resumable" = String, Header, description = "1.0.0"), ("Upload-Length" = u64, Header), ("Upload-Metadata" = String, Header)),
+    responses((status = 201, description = "created; Location names it"), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may not do this", body = ApiErrorBody), (status = 404, description = "no such object, or one of a case the caller may not know of", body = ApiErrorBody),
+        (status = 413, description = "over the store's limit", body = ApiErrorBody),
+        (status = 507, description = "the store's disk is full", body = ApiErrorBody)))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -272,6 +283,10 @@ fn offset_response(status: StatusCode, upload: &Upload, offset: u64) -> Response
     response
 }
 
+/// `HEAD /api/uploads/{id}`: the committed offset (only reads).
+#[utoipa::path(head, path = "/api/uploads/{id}", tag = "uploads", params(("id" = String, Path, description = "the upload's id"), ("Tus-Resumable" = String, Header, description = "1.0.0")),
+    responses((status = 200, description = "Upload-Offset and Upload-Length"), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 404, description = "no such object, or one of a case the caller may not know of", body = ApiErrorBody),
+        (status = 410, description = "the upload was refused", body = ApiErrorBody)))]
 pub async fn head(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -291,12 +306,31 @@ pub async fn head(
     Ok(offset_response(StatusCode::OK, &upload, upload.committed))
 }
 
+/// An upload's record.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UploadStatus {
+    pub id: String,
+    pub case: i64,
+    pub evidence: i64,
+    pub kind: String,
+    pub filename: String,
+    pub sha256: String,
+    pub length: u64,
+    pub offset: u64,
+    pub finished: bool,
+    /// Once finished: the version or file recorded (with its checkpoint), or `{"error": why}`.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+}
+
 /// The upload's record, with its result (model version or file) once finished.
+#[utoipa::path(get, path = "/api/uploads/{id}", tag = "uploads", params(("id" = String, Path, description = "the upload's id")),
+    responses((status = 200, body = UploadStatus), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 404, description = "no such object, or one of a case the caller may not know of", body = ApiErrorBody)))]
 pub async fn status(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     UrlPath(id): UrlPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<UploadStatus>> {
     let mut upload = load_own(&state, &caller, &id).await?;
     if !upload.finished && upload.committed == upload.length {
         // A server that died between the last byte and its record: finish the job now, unless a request on
@@ -309,18 +343,18 @@ pub async fn status(
             }
         }
     }
-    Ok(Json(json!({
-        "id": upload.id,
-        "case": upload.case_id,
-        "evidence": upload.evidence_id,
-        "kind": upload.kind,
-        "filename": upload.filename,
-        "sha256": upload.sha256,
-        "length": upload.length,
-        "offset": upload.committed,
-        "finished": upload.finished,
-        "result": upload.result,
-    })))
+    Ok(Json(UploadStatus {
+        id: upload.id,
+        case: upload.case_id,
+        evidence: upload.evidence_id,
+        kind: upload.kind,
+        filename: upload.filename,
+        sha256: upload.sha256,
+        length: upload.length,
+        offset: upload.committed,
+        finished: upload.finished,
+        result: upload.result,
+    }))
 }
 
 /// Marks an upload as being written by this instance; released on drop.
@@ -348,6 +382,17 @@ impl Drop for Busy<'_> {
     }
 }
 
+/// `PATCH /api/uploads/{id}`: bytes at `Upload-Offset`, with `Upload-Checksum: sha256 …`; fsynced before the
+/// offset is committed; at the last byte the whole is hashed, checked and recorded.
+#[utoipa::path(patch, path = "/api/uploads/{id}", tag = "uploads",
+    params(("id" = String, Path, description = "the upload's id"), ("Tus-Resumable" = String, Header, description = "1.0.0"), ("Upload-Offset" = u64, Header), ("Upload-Checksum" = Option<String>, Header)),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    responses((status = 204, description = "kept; Upload-Offset says up to where"), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 404, description = "no such object, or one of a case the caller may not know of", body = ApiErrorBody),
+        (status = 409, description = "Upload-Offset is not the upload's offset", body = ApiErrorBody),
+        (status = 423, description = "another request is writing this upload", body = ApiErrorBody),
+        (status = 460, description = "the checksum or the whole file's hash does not match", body = ApiErrorBody),
+        (status = 422, description = "a model that is not a GLB, or whose manifest fails the checks", body = ApiErrorBody),
+        (status = 507, description = "the store's disk is full", body = ApiErrorBody)))]
 pub async fn patch(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -753,6 +798,9 @@ async fn record(
     Ok(result)
 }
 
+/// `DELETE /api/uploads/{id}` (tus termination): an unfinished upload and its parts are dropped.
+#[utoipa::path(delete, path = "/api/uploads/{id}", tag = "uploads", params(("id" = String, Path, description = "the upload's id"), ("Tus-Resumable" = String, Header, description = "1.0.0")),
+    responses((status = 204, description = "dropped"), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 404, description = "no such object, or one of a case the caller may not know of", body = ApiErrorBody)))]
 pub async fn terminate(
     State(state): State<Arc<AppState>>,
     caller: Caller,

@@ -8,7 +8,7 @@ use crate::db::rfc3339;
 use crate::error::{ApiError, ApiResult};
 
 /// A party named in a case (not necessarily a user of the store).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Party {
     pub name: String,
@@ -16,7 +16,7 @@ pub struct Party {
 }
 
 /// A user's place in a case.
-#[derive(Clone, Debug, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Member {
     pub user: i64,
     pub name: String,
@@ -25,7 +25,7 @@ pub struct Member {
 }
 
 /// A case as the API shows it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Case {
     pub id: i64,
     pub number: String,

@@ -8,7 +8,7 @@ use crate::db::rfc3339;
 use crate::error::{ApiError, ApiResult};
 
 /// The figures kept with a saved comparison (the report itself is a blob).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Summary {
     pub method: String,
     /// Maps B onto A, 16 numbers, column-major.
@@ -43,7 +43,7 @@ impl Summary {
 }
 
 /// Where an imported comparison was first saved.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SavedElsewhere {
     pub origin: String,
     pub id: i64,
@@ -53,7 +53,7 @@ pub struct SavedElsewhere {
 }
 
 /// A saved comparison as the API and bundles carry it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Comparison {
     pub id: i64,
     pub case: i64,

@@ -9,7 +9,7 @@ use crate::db::rfc3339;
 use crate::error::ApiResult;
 
 /// A confirmation or objection as the API and bundles carry it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Confirmation {
     pub id: i64,
     pub by: String,

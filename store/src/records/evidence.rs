@@ -9,7 +9,7 @@ use crate::db::rfc3339;
 use crate::error::{ApiError, ApiResult};
 
 /// An evidence item with its versions and raw files.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Evidence {
     pub id: i64,
     pub case: i64,
@@ -19,6 +19,7 @@ pub struct Evidence {
     pub description: String,
     /// Scanner, operator, date, place…: short texts and numbers (see `validate::capture`).
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub capture: serde_json::Map<String, serde_json::Value>,
     pub created_at: String,
     pub versions: Vec<Version>,
@@ -26,7 +27,7 @@ pub struct Evidence {
 }
 
 /// One immutable model version.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Version {
     /// 1, 2, … within the item.
     pub version: i64,
@@ -43,7 +44,7 @@ pub struct Version {
 }
 
 /// A raw scan kept with the item.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EvidenceFile {
     pub sha256: String,
     pub bytes: i64,

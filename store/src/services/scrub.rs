@@ -9,7 +9,7 @@ use crate::{Blobs, Db};
 
 /// What the scrub found. `problems` names each damaged item; `unreferenced` lists stored files no row
 /// records (left by a crash between storing and recording: harmless, and never served).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScrubReport {
     pub ok: bool,
     pub checked: u64,

@@ -10,5 +10,6 @@
 )]
 
 mod app;
+mod openapi;
 mod roles;
 mod security;
