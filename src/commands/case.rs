@@ -218,7 +218,8 @@ fn describe(case: &Case) -> Vec<String> {
             member.user,
             member.name,
             member.role,
-            member.side
+            member
+                .side
                 .as_deref()
                 .map(|s| format!(", {s}"))
                 .unwrap_or_default()

@@ -16,11 +16,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::AppState;
-use crate::db::now_ms;
 use crate::custody::Checkpoint;
+use crate::db::now_ms;
 use crate::error::{ApiError, ApiErrorBody, ApiResult};
 use crate::handlers::extract::JsonBody;
 use crate::records::comparisons::{self, Comparison, Summary};

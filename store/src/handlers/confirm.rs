@@ -11,12 +11,10 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use ed25519_dalek::Signer as _;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use sqlx::Row as _;
 
 use crate::AppState;
 use crate::custody::Checkpoint;
-use crate::db::{now_ms, rfc3339};
+use crate::db::now_ms;
 use crate::error::{ApiError, ApiErrorBody, ApiResult};
 use crate::handlers::extract::JsonBody;
 use crate::services::auth::{self, Action, Caller};
@@ -324,4 +322,3 @@ pub async fn create(
         }),
     ))
 }
-

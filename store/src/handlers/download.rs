@@ -31,7 +31,7 @@ use crate::validate::clean_sha256;
 const VERIFIED_FOR: Duration = Duration::from_mins(5);
 
 /// `GET /api/blobs/{sha256}`: a blob, to a reader of a case holding it. Range, `Content-Encoding: zstd` when
-/// accepted, ETag = the hash; a blob damaged in storage is never served as valid.
+/// accepted, `ETag` = the hash; a blob damaged in storage is never served as valid.
 #[utoipa::path(get, path = "/api/blobs/{sha256}", tag = "blobs",
     params(("sha256" = String, Path, description = "the blob's SHA-256"), ("Range" = Option<String>, Header)),
     responses((status = 200, description = "the blob", content_type = "application/octet-stream"),

@@ -1,4 +1,4 @@
-//! The OpenAPI document, generated from the handlers' annotations and the types they take and answer with, so
+//! The `OpenAPI` document, generated from the handlers' annotations and the types they take and answer with, so
 //! that it cannot drift from the code (a test checks real answers against its schemas).
 
 use std::sync::OnceLock;
@@ -58,5 +58,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// The document as JSON, made once.
 pub fn document_json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| document().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")))
+    JSON.get_or_init(|| {
+        document()
+            .to_pretty_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    })
 }
