@@ -30,6 +30,8 @@ pub mod surface;
 mod text;
 mod units;
 #[cfg(feature = "upload")]
+pub mod client;
+#[cfg(feature = "upload")]
 pub mod upload;
 pub mod views;
 mod xyz;

@@ -134,9 +134,8 @@ fn state_file(request: &UploadRequest, sha256: &str) -> PathBuf {
 /// One upload in progress: where it is on the store and how far it got.
 struct Session<'a> {
     request: &'a UploadRequest,
-    client: reqwest::blocking::Client,
-    base: String,
-    auth: String,
+    /// The one store client (`crate::client`), with the caller's token.
+    store: crate::client::Store,
     sha256: String,
     size: u64,
     metadata: String,
@@ -150,9 +149,11 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    fn tus(&self, builder: reqwest::blocking::RequestBuilder) -> reqwest::blocking::RequestBuilder {
-        builder
-            .header("Authorization", &self.auth)
+    /// A tus request: the token, the protocol version, and the upload's time limit for one piece.
+    fn tus(&self, method: reqwest::Method, url: &str) -> reqwest::blocking::RequestBuilder {
+        self.store
+            .request(method, url)
+            .timeout(PIECE_TIMEOUT)
             .header("Tus-Resumable", "1.0.0")
     }
 
@@ -160,7 +161,7 @@ impl Session<'_> {
     fn locate(&mut self) -> Result<(String, u64), Failure> {
         let Some(url) = self.location.clone() else {
             let response = self
-                .tus(self.client.post(format!("{}/api/uploads", self.base)))
+                .tus(reqwest::Method::POST, &self.store.url("/api/uploads"))
                 .header("Upload-Length", self.size)
                 .header("Upload-Metadata", &self.metadata)
                 .send()
@@ -177,7 +178,7 @@ impl Session<'_> {
             let url = if path.starts_with("http") {
                 path
             } else {
-                format!("{}{path}", self.base)
+                self.store.url(path)
             };
             if let Some(dir) = self.state_path.parent() {
                 let _ = fs_err::create_dir_all(dir);
@@ -192,7 +193,7 @@ impl Session<'_> {
             return Ok((url, at));
         }
         let response = self
-            .tus(self.client.head(&url))
+            .tus(reqwest::Method::HEAD, &url)
             .send()
             .map_err(|e| Failure::Retry(e.to_string()))?;
         match response.status().as_u16() {
@@ -235,7 +236,7 @@ impl Session<'_> {
                 })?;
             let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&chunk));
             let response = self
-                .tus(self.client.patch(url))
+                .tus(reqwest::Method::PATCH, url)
                 .header("Upload-Offset", at)
                 .header("Upload-Checksum", format!("sha256 {checksum}"))
                 .header("Content-Type", "application/offset+octet-stream")
@@ -255,9 +256,9 @@ impl Session<'_> {
     /// Every byte is there: read what the store recorded and check it is this file.
     fn receipt(&mut self, url: &str, retries: u32) -> Result<UploadReceipt, Failure> {
         let response = self
-            .client
-            .get(url)
-            .header("Authorization", &self.auth)
+            .store
+            .request(reqwest::Method::GET, url)
+            .timeout(crate::client::API_TIMEOUT)
             .send()
             .map_err(|e| Failure::Retry(e.to_string()))?;
         if !response.status().is_success() {
@@ -306,6 +307,9 @@ fn offset_of(response: &reqwest::blocking::Response) -> Result<u64, Failure> {
         .ok_or_else(|| Failure::Retry("no Upload-Offset in the answer".into()))
 }
 
+/// The longest one tus request may take (a piece of `chunk_bytes` on a slow line).
+const PIECE_TIMEOUT: Duration = Duration::from_mins(10);
+
 /// Upload a file, calling `progress(done, total)` as bytes are acknowledged.
 pub fn upload(
     request: &UploadRequest,
@@ -316,17 +320,12 @@ pub fn upload(
         .file
         .file_name()
         .map_or_else(|| "upload".to_owned(), |n| n.to_string_lossy().into_owned());
-    let client = reqwest::blocking::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_mins(10))
-        // Never reuse a connection the store may already have closed for idleness (its idle timeout can be as
-        // short as a second): a request sent on it would fail for no fault of the upload.
-        .pool_idle_timeout(Duration::from_millis(500))
-        .build()
-        .map_err(|e| UploadError::Refused {
+    let store = crate::client::Store::new(&request.store, &request.token).map_err(|e| {
+        UploadError::Refused {
             status: 0,
-            message: format!("cannot start an HTTP client: {e}"),
-        })?;
+            message: e.to_string(),
+        }
+    })?;
     let metadata = [
         ("filename", filename.as_str()),
         ("sha256", sha256.as_str()),
@@ -350,9 +349,7 @@ pub fn upload(
     })?;
     let mut session = Session {
         request,
-        client,
-        base: request.store.trim_end_matches('/').to_owned(),
-        auth: format!("Bearer {}", request.token),
+        store,
         sha256,
         size,
         metadata,

@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
-use crate::client::{Case, Store};
+use crate::client::{Case, Lookups as _, Store};
 use crate::output;
 
 #[derive(Debug, clap::Args)]

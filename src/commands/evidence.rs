@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::client::Store;
+use crate::client::{Lookups as _, Store};
 use crate::commands::case::StoreArgs;
 use crate::output;
 

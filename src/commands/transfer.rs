@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use serde_json::json;
 
-use crate::client::Store;
+use crate::client::{Lookups as _, Store};
 use crate::output;
 
 #[derive(Debug, clap::Args)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
-use crate::client::Store;
+use crate::client::{Lookups as _, Store};
 use crate::output;
 
 #[derive(Debug, clap::Args)]
