@@ -227,11 +227,13 @@ impl Store {
             source,
         })?;
         let status = response.status();
-        let bytes = response.bytes().map_err(|source| ClientError::Unreachable {
-            what: what.to_owned(),
-            base: self.base.clone(),
-            source,
-        })?;
+        let bytes = response
+            .bytes()
+            .map_err(|source| ClientError::Unreachable {
+                what: what.to_owned(),
+                base: self.base.clone(),
+                source,
+            })?;
         if !status.is_success() {
             return Err(ClientError::Refused {
                 what: what.to_owned(),
@@ -263,8 +265,7 @@ pub fn refusal_reason(body: &str) -> String {
         error: String,
     }
     serde_json::from_str::<Refusal>(body)
-        .map(|r| r.error)
-        .unwrap_or_else(|_| body.chars().take(300).collect())
+        .map_or_else(|_| body.chars().take(300).collect(), |r| r.error)
         .trim()
         .to_owned()
 }

@@ -12,6 +12,8 @@
 //! # Ok::<(), ingest::IngestError>(())
 //! ```
 
+#[cfg(feature = "upload")]
+pub mod client;
 mod e57;
 mod error;
 pub mod formats;
@@ -29,8 +31,6 @@ mod stl;
 pub mod surface;
 mod text;
 mod units;
-#[cfg(feature = "upload")]
-pub mod client;
 #[cfg(feature = "upload")]
 pub mod upload;
 pub mod views;

@@ -178,7 +178,7 @@ impl Session<'_> {
             let url = if path.starts_with("http") {
                 path
             } else {
-                self.store.url(path)
+                self.store.url(&path)
             };
             if let Some(dir) = self.state_path.parent() {
                 let _ = fs_err::create_dir_all(dir);

@@ -48,7 +48,7 @@ impl StoreArgs {
                 "no token: pass --token or set EXHIBIT_TOKEN (the store's first start writes an admin token to DATA/admin.token)"
             );
         }
-        Store::new(&self.store, &self.token)
+        Ok(Store::new(&self.store, &self.token)?)
     }
 }
 
@@ -177,11 +177,11 @@ pub fn open(
         .iter()
         .map(|(name, side)| json!({ "name": name, "side": side }))
         .collect();
-    store.post(
+    Ok(store.post(
         "/api/cases",
         &json!({ "number": number, "court": court, "title": title, "parties": parties }),
         &format!("opening case {number}"),
-    )
+    )?)
 }
 
 /// Make `user` (id or name) a member of `case` (id or number) as `role`.

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::client::Lookups as _;
 use anyhow::{Context as _, bail};
 use serde_json::json;
 use viewer::camera::{Projection, StandardView};

@@ -84,7 +84,7 @@ pub fn add(
         let me: Value = store.get("/api/whoami", "asking who the token belongs to")?;
         me["name"].as_str().unwrap_or("unknown").to_owned()
     };
-    store.post(
+    Ok(store.post(
         &format!("/api/cases/{case_id}/evidence"),
         &json!({
             "label": label,
@@ -93,5 +93,5 @@ pub fn add(
             "description": description,
         }),
         &format!("adding evidence {label:?} to case {case}"),
-    )
+    )?)
 }

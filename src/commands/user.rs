@@ -65,9 +65,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
 /// Add a user; the answer carries their token.
 pub fn add(store: &Store, name: &str, role: &str) -> anyhow::Result<User> {
-    store.post(
+    Ok(store.post(
         "/api/users",
         &json!({ "name": name, "role": role }),
         &format!("adding user {name:?}"),
-    )
+    )?)
 }
