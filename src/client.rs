@@ -6,27 +6,13 @@
 use std::fmt::Write as _;
 
 use anyhow::Context as _;
-use serde::Serialize;
 
 pub use ingest::client::Store;
 /// A case as the API answers with it: the store's own type, so the two never drift apart.
 pub use store::records::cases::Case;
 
-/// A user as `GET /api/users` lists them, and `POST /api/users` answers (with the token, shown once).
-#[derive(Debug, Clone, serde::Deserialize, Serialize)]
-pub struct User {
-    pub id: i64,
-    pub name: String,
-    pub role: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-}
-
-/// `GET /api/users`'s answer.
-#[derive(Debug, serde::Deserialize)]
-pub struct Users {
-    pub users: Vec<User>,
-}
+/// Users as the API answers with them: `POST /api/users` (with the token, shown once) and `GET /api/users`.
+pub use store::handlers::api::{UserCreated, UserList};
 
 /// Finding cases, evidence items and users by the names people use.
 pub trait Lookups {
@@ -85,7 +71,7 @@ impl Lookups for Store {
         if let Some(id) = as_id(user) {
             return Ok(id);
         }
-        let list: Users = self.get("/api/users", "listing users")?;
+        let list: UserList = self.get("/api/users", "listing users")?;
         list.users
             .iter()
             .find(|u| u.name == user)

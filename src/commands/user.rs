@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::client::{Store, User, Users};
+use crate::client::{Store, UserCreated, UserList};
 use crate::commands::case::StoreArgs;
 use crate::output;
 
@@ -40,15 +40,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 return output::print_json(&serde_json::to_value(&user)?);
             }
             output::print_lines(&[
-                format!("added user {} {:?} ({})", user.id, user.name, user.role),
                 format!(
-                    "token (shown once; give it to them): {}",
-                    user.token.as_deref().unwrap_or_default()
+                    "added user {} {:?} ({})",
+                    user.id,
+                    user.name,
+                    user.role.as_str()
                 ),
+                format!("token (shown once; give it to them): {}", user.token),
             ])
         }
         Action::List => {
-            let list: Users = store.get("/api/users", "listing users")?;
+            let list: UserList = store.get("/api/users", "listing users")?;
             if args.store.json {
                 return output::print_json(&json!({ "users": list.users }));
             }
@@ -64,7 +66,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// Add a user; the answer carries their token.
-pub fn add(store: &Store, name: &str, role: &str) -> anyhow::Result<User> {
+pub fn add(store: &Store, name: &str, role: &str) -> anyhow::Result<UserCreated> {
     Ok(store.post(
         "/api/users",
         &json!({ "name": name, "role": role }),

@@ -136,7 +136,7 @@ pub fn run_case(
     let judge = crate::commands::user::add(&admin, "审判员 Wang Fang (judge)", "judge")?;
     let plaintiff = crate::commands::user::add(&admin, PLAINTIFF, "party")?;
     let defendant = crate::commands::user::add(&admin, DEFENDANT, "party")?;
-    let token = |u: &crate::client::User| u.token.clone().unwrap_or_default();
+    let token = |u: &crate::client::UserCreated| u.token.clone();
 
     // The clerk opens the case by its court number and adds its people.
     let case = crate::commands::case::open(

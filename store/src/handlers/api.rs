@@ -66,7 +66,7 @@ pub struct NewUser {
 }
 
 /// A user made, with their first token (shown once; the store keeps only its hash).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserCreated {
     pub id: i64,
     pub name: String,
@@ -136,15 +136,15 @@ pub async fn create_user(
 }
 
 /// A user as `GET /api/users` lists them (never a token).
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct UserSummary {
-    id: i64,
-    name: String,
-    role: String,
+    pub id: i64,
+    pub name: String,
+    pub role: String,
 }
 
 /// Every user.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserList {
     pub users: Vec<UserSummary>,
 }

@@ -122,23 +122,21 @@ pub async fn create(
     let now = now_ms();
     let expires_ms = now + expires_in * 1000;
     let mut change = Mutation::begin(&state, "creating a share link").await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO shares (token_hash, case_id, model_sha256, other_sha256, view, created_by, \
-         created_ms, expires_ms, comparison_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         RETURNING id",
-    )
-    .bind(auth::token_hash(&token))
-    .bind(case)
-    .bind(&model)
-    .bind(&other)
-    .bind(&view)
-    .bind(caller.user_id)
-    .bind(now)
-    .bind(expires_ms)
-    .bind(body.comparison)
-    .fetch_one(&mut *change.tx)
-    .await
-    .map_err(|e| change.failed(&e))?;
+    let token_hash = auth::token_hash(&token);
+    let row = records::shares::NewShareRow {
+        token_hash: &token_hash,
+        case,
+        model: &model,
+        other: other.as_deref(),
+        view: view.as_deref(),
+        created_by: caller.user_id,
+        created_ms: now,
+        expires_ms,
+        comparison: body.comparison,
+    };
+    let id = records::shares::insert(&mut change.tx, &row)
+        .await
+        .map_err(|e| change.failed(&e))?;
     change
         .commit(caller.event(
             "share_created",
@@ -206,18 +204,6 @@ pub struct ShareList {
     pub shares: Vec<ShareSummary>,
 }
 
-#[derive(sqlx::FromRow)]
-struct ShareRow {
-    id: i64,
-    model_sha256: String,
-    other_sha256: Option<String>,
-    name: String,
-    created_ms: i64,
-    expires_ms: i64,
-    revoked_ms: Option<i64>,
-    comparison_id: Option<i64>,
-}
-
 /// `GET /api/shares?case=ID`: the case's links and their state.
 #[utoipa::path(get, path = "/api/shares", tag = "shares", params(ListQuery),
     responses((status = 200, body = ShareList), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may see the case but not do this", body = ApiErrorBody), (status = 404, description = "no such object, or one of a case the caller may not know of", body = ApiErrorBody)))]
@@ -234,15 +220,7 @@ pub async fn list(
         &format!("case {} shares", query.case),
     )
     .await?;
-    let rows = sqlx::query_as::<_, ShareRow>(
-        "SELECT shares.id AS id, model_sha256, other_sha256, users.name AS name, shares.created_ms AS created_ms, \
-         expires_ms, revoked_ms, comparison_id FROM shares JOIN users ON users.id = shares.created_by \
-         WHERE case_id = $1 ORDER BY shares.id",
-    )
-    .bind(query.case)
-    .fetch_all(&state.db.pool)
-    .await
-    .map_err(|e| ApiError::database("listing share links", &e))?;
+    let rows = records::shares::of_case(&state.db.pool, query.case).await?;
     let now = now_ms();
     let shares = rows
         .into_iter()
@@ -278,13 +256,9 @@ pub async fn revoke(
     UrlPath(id): UrlPath<String>,
 ) -> ApiResult<StatusCode> {
     let id: i64 = id.parse().map_err(|_| ApiError::not_found())?;
-    let case: i64 = sqlx::query("SELECT case_id FROM shares WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&state.db.pool)
-        .await
-        .map_err(|e| ApiError::database("reading a share link", &e))?
-        .ok_or_else(ApiError::not_found)?
-        .get(0);
+    let case = records::shares::case_of(&state.db.pool, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     auth::authorize(
         &state,
         &caller,
@@ -294,10 +268,7 @@ pub async fn revoke(
     )
     .await?;
     let mut change = Mutation::begin(&state, "revoking a share link").await?;
-    sqlx::query("UPDATE shares SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut *change.tx)
+    records::shares::revoke(&mut change.tx, id, now_ms())
         .await
         .map_err(|e| change.failed(&e))?;
     change
@@ -337,31 +308,25 @@ async fn open_link(state: &AppState, token: &str) -> Result<Link, Closed> {
     if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Closed::Unknown);
     }
-    let row = sqlx::query(
-        "SELECT id, case_id, model_sha256, other_sha256, view, expires_ms, revoked_ms, comparison_id \
-         FROM shares WHERE token_hash = $1",
-    )
-    .bind(auth::token_hash(token))
-    .fetch_optional(&state.db.pool)
-    .await
-    .map_err(|e| Closed::Error(ApiError::database("reading a share link", &e)))?
-    .ok_or(Closed::Unknown)?;
-    if let Some(revoked) = row.get::<Option<i64>, _>(6) {
+    let row = records::shares::by_token_hash(&state.db.pool, &auth::token_hash(token))
+        .await
+        .map_err(Closed::Error)?
+        .ok_or(Closed::Unknown)?;
+    if let Some(revoked) = row.revoked_ms {
         return Err(Closed::Revoked(revoked));
     }
-    let expires_ms: i64 = row.get(5);
-    if expires_ms <= now_ms() {
-        return Err(Closed::Expired(expires_ms));
+    if row.expires_ms <= now_ms() {
+        return Err(Closed::Expired(row.expires_ms));
     }
     Ok(Link {
-        id: row.get(0),
-        case: row.get(1),
-        model: row.get(2),
-        other: row.get(3),
-        view: row.get(4),
-        expires_ms,
+        id: row.id,
+        case: row.case_id,
+        model: row.model_sha256,
+        other: row.other_sha256,
+        view: row.view,
+        expires_ms: row.expires_ms,
         token: token.to_owned(),
-        comparison: row.get(7),
+        comparison: row.comparison_id,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod comparisons;
 pub mod confirmations;
 pub mod evidence;
 pub mod models;
+pub mod shares;
 
 use crate::error::ApiError;
 

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 
 /// A user's role in the store. Judges and parties act only in the cases they are members of;
 /// technicians work on every case; the appellate court reads every case.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
