@@ -14,7 +14,7 @@ use crate::db::{now_ms, rfc3339};
 use crate::error::{ApiError, ApiErrorBody, ApiResult};
 use crate::handlers::extract::JsonBody;
 pub use crate::private_files::write_private;
-use crate::records::{cases, evidence};
+use crate::records::{self, cases, evidence};
 use crate::services::auth::{self, Action, Caller, Role, case_for};
 use crate::services::mutation::Mutation;
 pub use crate::validate::{clean_filename, clean_sha256, clean_text};
@@ -93,13 +93,13 @@ pub async fn create_user(
     })?;
     let token = auth::new_token();
     let mut change = Mutation::begin(&state, "creating a user").await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (name, role, created_ms) VALUES ($1, $2, $3) RETURNING id",
+    let id = records::users::insert(
+        &mut change.tx,
+        &name,
+        role.as_str(),
+        &auth::token_hash(&token),
+        now_ms(),
     )
-    .bind(&name)
-    .bind(role.as_str())
-    .bind(now_ms())
-    .fetch_one(&mut *change.tx)
     .await
     .map_err(|e| {
         unique_or(
@@ -108,13 +108,6 @@ pub async fn create_user(
             "creating a user",
         )
     })?;
-    sqlx::query("INSERT INTO tokens (hash, user_id, created_ms) VALUES ($1, $2, $3)")
-        .bind(auth::token_hash(&token))
-        .bind(id)
-        .bind(now_ms())
-        .execute(&mut *change.tx)
-        .await
-        .map_err(|e| change.failed(&e))?;
     change
         .commit(caller.event(
             "user_created",
@@ -155,10 +148,11 @@ pub struct UserList {
     responses((status = 200, body = UserList), (status = 401, description = "no token, or an unknown or revoked one", body = ApiErrorBody), (status = 403, description = "the caller may see the case but not do this", body = ApiErrorBody)))]
 pub async fn list_users(State(state): AppStateRef, caller: Caller) -> ApiResult<Json<UserList>> {
     auth::authorize(&state, &caller, Action::ManageUsers, None, "users").await?;
-    let users = sqlx::query_as::<_, UserSummary>("SELECT id, name, role FROM users ORDER BY id")
-        .fetch_all(&state.db.pool)
-        .await
-        .map_err(|e| ApiError::database("listing users", &e))?;
+    let users = records::users::all(&state.db.pool)
+        .await?
+        .into_iter()
+        .map(|(id, name, role)| UserSummary { id, name, role })
+        .collect();
     Ok(Json(UserList { users }))
 }
 
@@ -274,11 +268,7 @@ pub async fn add_member(
     JsonBody(body): JsonBody<NewMember>,
 ) -> ApiResult<(StatusCode, Json<cases::Case>)> {
     let id = case_for(&state, &caller, &case, Action::ManageMembers).await?;
-    let user_role: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
-        .bind(body.user)
-        .fetch_optional(&state.db.pool)
-        .await
-        .map_err(|e| ApiError::database("reading a user", &e))?;
+    let user_role = records::users::role_of(&state.db.pool, body.user).await?;
     let Some(user_role) = user_role else {
         return Err(ApiError::bad_request(format!(
             "field `user`: there is no user {}",
@@ -308,12 +298,7 @@ pub async fn add_member(
         _ => None,
     };
     let mut change = Mutation::begin(&state, "adding a member").await?;
-    sqlx::query("INSERT INTO case_members (case_id, user_id, role, side) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(body.user)
-        .bind(&body.role)
-        .bind(&side)
-        .execute(&mut *change.tx)
+    records::cases::add_member(&mut change.tx, id, body.user, &body.role, side.as_deref())
         .await
         .map_err(|e| {
             unique_or(
@@ -363,34 +348,24 @@ pub async fn add_evidence(
     JsonBody(body): JsonBody<NewEvidence>,
 ) -> ApiResult<(StatusCode, Json<evidence::Evidence>)> {
     let id = case_for(&state, &caller, &case, Action::AddEvidence).await?;
-    let evidence::CheckedEvidence {
-        label,
-        kind,
-        submitted_by,
-        description,
-        capture,
-    } = evidence::checked_evidence(
+    let checked = evidence::checked_evidence(
         &body.label,
         &body.kind,
         &body.submitted_by,
         &body.description,
         &body.capture,
     )?;
+    let label = checked.label.clone();
     let mut change = Mutation::begin(&state, "adding evidence").await?;
-    let item: i64 = sqlx::query_scalar(
-        "INSERT INTO evidence (case_id, label, kind, submitted_by, description, capture, created_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-    )
-    .bind(id)
-    .bind(&label)
-    .bind(&kind)
-    .bind(&submitted_by)
-    .bind(&description)
-    .bind(Value::Object(capture).to_string())
-    .bind(now_ms())
-    .fetch_one(&mut *change.tx)
-    .await
-    .map_err(|e| unique_or(&e, &format!("evidence {label:?} exists in this case already"), "adding evidence"))?;
+    let item = evidence::insert(&mut change.tx, id, &checked, now_ms())
+        .await
+        .map_err(|e| {
+            unique_or(
+                &e,
+                &format!("evidence {label:?} exists in this case already"),
+                "adding evidence",
+            )
+        })?;
     change
         .commit(caller.event(
             "evidence_added",

@@ -114,12 +114,7 @@ async fn version_of(state: &AppState, sha256: &str) -> ApiResult<Version> {
 async fn held_key(state: &AppState, user: i64) -> ApiResult<ed25519_dalek::SigningKey> {
     let wrapping = state.signer.wrapping_key();
     let _guard = state.db.write().await;
-    let stored: Option<String> =
-        sqlx::query_scalar("SELECT secret FROM user_keys WHERE user_id = $1")
-            .bind(user)
-            .fetch_optional(&state.db.pool)
-            .await
-            .map_err(|e| ApiError::database("reading a key", &e))?;
+    let stored: Option<String> = crate::records::keys::of_user(&state.db.pool, user).await?;
     if let Some(stored) = stored {
         let secret = crate::sealed::open(&wrapping, user, &stored)
             .map_err(|e| ApiError::internal("a held key", e))?;
@@ -130,16 +125,14 @@ async fn held_key(state: &AppState, user: i64) -> ApiResult<ed25519_dalek::Signi
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
     let sealed = crate::sealed::seal(&wrapping, user, &seed)
         .map_err(|e| ApiError::internal("sealing a key", e))?;
-    sqlx::query(
-        "INSERT INTO user_keys (user_id, secret, public_key, created_ms) VALUES ($1, $2, $3, $4)",
+    crate::records::keys::insert(
+        &state.db.pool,
+        user,
+        &sealed,
+        &codec::manifest::hex(key.verifying_key().as_bytes()),
+        now_ms(),
     )
-    .bind(user)
-    .bind(sealed)
-    .bind(codec::manifest::hex(key.verifying_key().as_bytes()))
-    .bind(now_ms())
-    .execute(&state.db.pool)
-    .await
-    .map_err(|e| ApiError::database("storing a key", &e))?;
+    .await?;
     Ok(key)
 }
 
@@ -148,9 +141,7 @@ async fn held_key(state: &AppState, user: i64) -> ApiResult<ed25519_dalek::Signi
 pub async fn seal_plain_keys(state: &AppState) -> anyhow::Result<u64> {
     let wrapping = state.signer.wrapping_key();
     let _guard = state.db.write().await;
-    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT user_id, secret FROM user_keys")
-        .fetch_all(&state.db.pool)
-        .await?;
+    let rows = crate::records::keys::all(&state.db.pool).await?;
     let mut sealed = 0;
     for (user, secret) in rows {
         if crate::sealed::is_sealed(&secret) {
@@ -159,11 +150,7 @@ pub async fn seal_plain_keys(state: &AppState) -> anyhow::Result<u64> {
         let seed = crate::custody::unhex32(secret.trim())
             .ok_or_else(|| anyhow::anyhow!("user {user}'s held key is neither sealed nor a key"))?;
         let text = crate::sealed::seal(&wrapping, user, &seed).map_err(anyhow::Error::msg)?;
-        sqlx::query("UPDATE user_keys SET secret = $1 WHERE user_id = $2")
-            .bind(text)
-            .bind(user)
-            .execute(&state.db.pool)
-            .await?;
+        crate::records::keys::replace(&state.db.pool, user, &text).await?;
         sealed += 1;
     }
     Ok(sealed)
@@ -275,22 +262,20 @@ pub async fn create(
     };
     let text = version.statement(&sha256, &decision, &reason, &checkpoint);
     let mut change = Mutation::begin(&state, "recording a confirmation").await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO confirmations (version_id, user_id, decision, reason, statement, signature, \
-         public_key, key_held_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-    )
-    .bind(version.id)
-    .bind(caller.user_id)
-    .bind(&decision)
-    .bind(&reason)
-    .bind(&text)
-    .bind(&signature)
-    .bind(&public_key)
-    .bind(held_by)
-    .bind(now_ms())
-    .fetch_one(&mut *change.tx)
-    .await
-    .map_err(|e| change.failed(&e))?;
+    let row = crate::records::confirmations::NewConfirmation {
+        version_id: version.id,
+        user_id: caller.user_id,
+        decision: &decision,
+        reason: &reason,
+        statement: &text,
+        signature: &signature,
+        public_key: &public_key,
+        key_held_by: held_by,
+        created_ms: now_ms(),
+    };
+    let id = crate::records::confirmations::insert(&mut change.tx, &row)
+        .await
+        .map_err(|e| change.failed(&e))?;
     change
         .commit(caller.event(
             if decision == "confirm" {

@@ -457,50 +457,39 @@ async fn insert_item(
     user: i64,
     now: i64,
 ) -> ApiResult<()> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO evidence (case_id, label, kind, submitted_by, description, capture, created_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-    )
-    .bind(case)
-    .bind(&item.label)
-    .bind(&item.kind)
-    .bind(&item.submitted_by)
-    .bind(&item.description)
-    .bind(Value::Object(item.capture.clone()).to_string())
-    .bind(now)
-    .fetch_one(&mut *change.tx)
-    .await
-    .map_err(|e| change.failed(&e))?;
-    for (number, sha, manifest, bytes, filename) in &item.versions {
-        sqlx::query(
-            "INSERT INTO versions (evidence_id, number, model_sha256, manifest_sha256, bytes, filename, uploaded_by, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(id)
-        .bind(number)
-        .bind(sha)
-        .bind(manifest)
-        .bind(bytes)
-        .bind(filename)
-        .bind(user)
-        .bind(now)
-        .execute(&mut *change.tx)
+    let checked = crate::records::evidence::CheckedEvidence {
+        label: item.label.clone(),
+        kind: item.kind.clone(),
+        submitted_by: item.submitted_by.clone(),
+        description: item.description.clone(),
+        capture: item.capture.clone(),
+    };
+    let id = evidence::insert(&mut change.tx, case, &checked, now)
         .await
         .map_err(|e| change.failed(&e))?;
+    for (number, sha, manifest, bytes, filename) in &item.versions {
+        let version = evidence::NewVersion {
+            evidence: id,
+            number: *number,
+            model_sha256: sha,
+            manifest_sha256: manifest.as_deref(),
+            bytes: u64::try_from(*bytes).unwrap_or(0),
+            filename,
+            uploaded_by: user,
+            created_ms: now,
+        };
+        evidence::insert_version(&mut change.tx, &version)
+            .await
+            .map_err(|e| change.failed(&e))?;
     }
     for (sha, filename) in &item.files {
-        sqlx::query("INSERT INTO evidence_files (evidence_id, sha256, filename, uploaded_by, created_ms) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(sha)
-            .bind(filename)
-            .bind(user)
-            .bind(now)
-            .execute(&mut *change.tx)
+        evidence::insert_file(&mut change.tx, id, sha, filename, user, now)
             .await
             .map_err(|e| change.failed(&e))?;
     }
     Ok(())
 }
+
 impl custody::Signer {
     /// Sign bytes with the store's key (the transfer bundle's seal).
     pub fn sign_bytes(&self, bytes: &[u8]) -> [u8; 64] {

@@ -17,12 +17,13 @@ use base64::Engine as _;
 use futures_util::StreamExt as _;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::Row as _;
 
 use crate::AppState;
 use crate::blobs::{FinishError, Piece, PieceEnd};
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiErrorBody, ApiResult, CHECKSUM_MISMATCH};
+use crate::records;
+use crate::records::uploads::Upload;
 use crate::services::auth::{self, Action, Caller};
 use crate::validate::{clean_filename, clean_sha256};
 
@@ -77,51 +78,13 @@ pub async fn options() -> Response {
     response
 }
 
-/// One upload's row.
-#[derive(Debug)]
-struct Upload {
-    id: String,
-    user_id: i64,
-    case_id: i64,
-    evidence_id: i64,
-    kind: String,
-    filename: String,
-    sha256: String,
-    length: u64,
-    committed: u64,
-    metadata: String,
-    finished: bool,
-    result: Option<Value>,
-}
-
 async fn load(state: &AppState, id: &str) -> ApiResult<Upload> {
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::not_found());
     }
-    let row = sqlx::query(
-        "SELECT id, user_id, case_id, evidence_id, kind, filename, sha256, length, committed, \
-         metadata, finished_ms, result FROM uploads WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&state.db.pool)
-    .await
-    .map_err(|e| ApiError::database("reading an upload", &e))?
-    .ok_or_else(ApiError::not_found)?;
-    let result: Option<String> = row.get(11);
-    Ok(Upload {
-        id: row.get(0),
-        user_id: row.get(1),
-        case_id: row.get(2),
-        evidence_id: row.get(3),
-        kind: row.get(4),
-        filename: row.get(5),
-        sha256: row.get(6),
-        length: row.get::<i64, _>(7) as u64,
-        committed: row.get::<i64, _>(8) as u64,
-        metadata: row.get(9),
-        finished: row.get::<Option<i64>, _>(10).is_some(),
-        result: result.and_then(|r| serde_json::from_str(&r).ok()),
-    })
+    records::uploads::find(&state.db.pool, id)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
 /// An upload is its uploader's (and the admin's): everyone else gets 404.
@@ -205,12 +168,7 @@ pub async fn create(
         )));
     }
     // The evidence item must exist in that case; otherwise, as for a hidden case, 404.
-    let evidence_case: Option<i64> = sqlx::query("SELECT case_id FROM evidence WHERE id = $1")
-        .bind(evidence_id)
-        .fetch_optional(&state.db.pool)
-        .await
-        .map_err(|e| ApiError::database("reading evidence", &e))?
-        .map(|r| r.get(0));
+    let evidence_case = records::evidence::case_of(&state.db.pool, evidence_id).await?;
     if evidence_case != Some(case_id) {
         return Err(ApiError::not_found());
     }
@@ -225,23 +183,22 @@ pub async fn create(
     let id = auth::random_hex(16);
     {
         let _guard = state.db.write().await;
-        sqlx::query(
-            "INSERT INTO uploads (id, user_id, case_id, evidence_id, kind, filename, sha256, length, \
-             committed, metadata, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)",
+        records::uploads::insert(
+            &state.db.pool,
+            &records::uploads::NewUpload {
+                id: &id,
+                user_id: caller.user_id,
+                case_id,
+                evidence_id,
+                kind: &kind,
+                filename: &filename,
+                sha256: &sha256,
+                length,
+                metadata: metadata_text,
+                created_ms: now_ms(),
+            },
         )
-        .bind(&id)
-        .bind(caller.user_id)
-        .bind(case_id)
-        .bind(evidence_id)
-        .bind(&kind)
-        .bind(&filename)
-        .bind(&sha256)
-        .bind(crate::db::int(length))
-        .bind(metadata_text)
-        .bind(now_ms())
-        .execute(&state.db.pool)
-        .await
-        .map_err(|e| ApiError::database("creating an upload", &e))?;
+        .await?;
     }
     auth::log_event(
         &state,
@@ -545,25 +502,16 @@ async fn commit_piece(
         .begin()
         .await
         .map_err(|e| ApiError::database("recording the upload", &e))?;
-    let updated = sqlx::query("UPDATE uploads SET committed = $1 WHERE id = $2 AND committed = $3")
-        .bind(crate::db::int(offset + written))
-        .bind(&upload.id)
-        .bind(crate::db::int(offset))
-        .execute(&mut *tx)
+    let moved = records::uploads::advance(&mut tx, &upload.id, offset, offset + written)
         .await
-        .map_err(|e| ApiError::database("recording the upload", &e))?
-        .rows_affected();
-    if updated != 1 {
+        .map_err(|e| ApiError::database("recording the upload", &e))?;
+    if !moved {
         return Err(ApiError::conflict(
             "the upload moved on while this request was writing; HEAD for the offset",
         ));
     }
     if state.blobs.keeps_pieces() {
-        sqlx::query("INSERT INTO upload_parts (upload_id, at_offset, length) VALUES ($1, $2, $3)")
-            .bind(&upload.id)
-            .bind(crate::db::int(offset))
-            .bind(crate::db::int(written))
-            .execute(&mut *tx)
+        records::uploads::add_piece(&mut tx, &upload.id, offset, written)
             .await
             .map_err(|e| ApiError::database("recording the upload", &e))?;
     }
@@ -573,17 +521,7 @@ async fn commit_piece(
 }
 
 async fn pieces(state: &AppState, id: &str) -> ApiResult<Vec<(u64, u64)>> {
-    let rows = sqlx::query(
-        "SELECT at_offset, length FROM upload_parts WHERE upload_id = $1 ORDER BY at_offset",
-    )
-    .bind(id)
-    .fetch_all(&state.db.pool)
-    .await
-    .map_err(|e| ApiError::database("reading upload pieces", &e))?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get::<i64, _>(0) as u64, r.get::<i64, _>(1) as u64))
-        .collect())
+    records::uploads::pieces(&state.db.pool, id).await
 }
 
 /// The manifest inside a GLB (`asset.extras.exhibit`), as the sidecar's exact bytes; `None` for a GLB
@@ -664,13 +602,14 @@ async fn refuse(
 ) -> ApiResult<()> {
     state.blobs.discard(&upload.id, pieces).await;
     let guard = state.db.write().await;
-    sqlx::query("UPDATE uploads SET finished_ms = $1, result = $2 WHERE id = $3")
-        .bind(now_ms())
-        .bind(json!({ "error": why }).to_string())
-        .bind(&upload.id)
-        .execute(&state.db.pool)
-        .await
-        .map_err(|e| ApiError::database("recording a refused upload", &e))?;
+    records::uploads::finish(
+        &state.db.pool,
+        &upload.id,
+        &json!({ "error": why }),
+        now_ms(),
+    )
+    .await
+    .map_err(|e| ApiError::database("recording a refused upload", &e))?;
     drop(guard);
     auth::record_event(
         state,
@@ -715,62 +654,51 @@ async fn record(
     });
     if upload.kind == "model" {
         // The same model again is the same version: versions change only when the bytes do.
-        let latest = sqlx::query(
-            "SELECT number, model_sha256 FROM versions WHERE evidence_id = $1 \
-             ORDER BY number DESC LIMIT 1",
-        )
-        .bind(upload.evidence_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        let latest = records::evidence::latest_version(&mut tx, upload.evidence_id)
+            .await
+            .map_err(db_error)?;
         let version = match latest {
-            Some(row) if row.get::<String, _>(1) == upload.sha256 => row.get::<i64, _>(0),
+            Some((number, sha)) if sha == upload.sha256 => number,
             other => {
-                let number = other.map_or(1, |r| r.get::<i64, _>(0) + 1);
-                sqlx::query(
-                    "INSERT INTO versions (evidence_id, number, model_sha256, manifest_sha256, bytes, \
-                     filename, uploaded_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(upload.evidence_id)
-                .bind(number)
-                .bind(&upload.sha256)
-                .bind(manifest.as_ref().map(|m| m.0.clone()))
-                .bind(crate::db::int(upload.length))
-                .bind(&upload.filename)
-                .bind(upload.user_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                let number = other.map_or(1, |(number, _)| number + 1);
+                let new = records::evidence::NewVersion {
+                    evidence: upload.evidence_id,
+                    number,
+                    model_sha256: &upload.sha256,
+                    manifest_sha256: manifest.as_ref().map(|m| m.0.as_str()),
+                    bytes: upload.length,
+                    filename: &upload.filename,
+                    uploaded_by: upload.user_id,
+                    created_ms: now,
+                };
+                records::evidence::insert_version(&mut tx, &new)
+                    .await
+                    .map_err(db_error)?;
                 number
             }
         };
         result["version"] = json!(version);
         result["manifest_sha256"] = json!(manifest.map(|m| m.0));
     } else {
-        sqlx::query(
-            "INSERT INTO evidence_files (evidence_id, sha256, filename, uploaded_by, created_ms) \
-             VALUES ($1, $2, $3, $4, $5)",
+        records::evidence::insert_file(
+            &mut tx,
+            upload.evidence_id,
+            &upload.sha256,
+            &upload.filename,
+            upload.user_id,
+            now,
         )
-        .bind(upload.evidence_id)
-        .bind(&upload.sha256)
-        .bind(&upload.filename)
-        .bind(upload.user_id)
-        .bind(now)
-        .execute(&mut *tx)
         .await
         .map_err(db_error)?;
     }
     // The upload's custody event, in the same transaction; its checkpoint is the receipt's.
-    let uploader = sqlx::query("SELECT name, role FROM users WHERE id = $1")
-        .bind(upload.user_id)
-        .fetch_one(&mut *tx)
+    let (actor, role) = records::users::name_and_role(&mut tx, upload.user_id)
         .await
         .map_err(db_error)?;
     let event = crate::custody::Event {
         at_ms: now,
-        actor: uploader.get(0),
-        role: uploader.get(1),
+        actor,
+        role,
         action: "upload".to_owned(),
         case_id: Some(upload.case_id),
         object: format!("evidence {}", upload.evidence_id),
@@ -787,11 +715,7 @@ async fn record(
     .await
     .map_err(db_error)?;
     result["checkpoint"] = serde_json::to_value(&checkpoint).unwrap_or(Value::Null);
-    sqlx::query("UPDATE uploads SET finished_ms = $1, result = $2 WHERE id = $3")
-        .bind(now)
-        .bind(result.to_string())
-        .bind(&upload.id)
-        .execute(&mut *tx)
+    records::uploads::finish(&mut *tx, &upload.id, &result, now)
         .await
         .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
@@ -829,16 +753,9 @@ pub async fn terminate(
             .begin()
             .await
             .map_err(|e| ApiError::database("terminating an upload", &e))?;
-        for sql in [
-            "DELETE FROM upload_parts WHERE upload_id = $1",
-            "DELETE FROM uploads WHERE id = $1",
-        ] {
-            sqlx::query(sql)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| ApiError::database("terminating an upload", &e))?;
-        }
+        records::uploads::delete(&mut tx, &id)
+            .await
+            .map_err(|e| ApiError::database("terminating an upload", &e))?;
         tx.commit()
             .await
             .map_err(|e| ApiError::database("terminating an upload", &e))?;
@@ -860,20 +777,14 @@ pub async fn terminate(
 
 /// At start: finish uploads whose last byte was committed before the server died.
 pub async fn finish_pending(state: &AppState) {
-    let rows = match sqlx::query(
-        "SELECT id FROM uploads WHERE finished_ms IS NULL AND committed = length",
-    )
-    .fetch_all(&state.db.pool)
-    .await
-    {
-        Ok(rows) => rows,
+    let ids = match records::uploads::complete_unrecorded(&state.db.pool).await {
+        Ok(ids) => ids,
         Err(e) => {
             tracing::error!("looking for unfinished uploads: {e}");
             return;
         }
     };
-    for row in rows {
-        let id: String = row.get(0);
+    for id in ids {
         match load(state, &id).await {
             Ok(upload) => {
                 if let Err(e) = finish(state, &upload).await {

@@ -175,3 +175,21 @@ pub fn checked_case(
     }
     Ok((number, court, title, clean))
 }
+
+/// Make `user` a member of `case` inside the caller's transaction.
+pub async fn add_member(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    case: i64,
+    user: i64,
+    role: &str,
+    side: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO case_members (case_id, user_id, role, side) VALUES ($1, $2, $3, $4)")
+        .bind(case)
+        .bind(user)
+        .bind(role)
+        .bind(side)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}

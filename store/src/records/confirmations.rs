@@ -92,3 +92,39 @@ pub async fn of_version(pool: &AnyPool, version_id: i64) -> ApiResult<Vec<Confir
         })
         .collect())
 }
+
+/// A confirmation or objection to record.
+#[derive(Debug, Clone)]
+pub struct NewConfirmation<'a> {
+    pub version_id: i64,
+    pub user_id: i64,
+    pub decision: &'a str,
+    pub reason: &'a str,
+    pub statement: &'a str,
+    pub signature: &'a str,
+    pub public_key: &'a str,
+    pub key_held_by: &'a str,
+    pub created_ms: i64,
+}
+
+/// Record a confirmation inside the caller's transaction; its id.
+pub async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    c: &NewConfirmation<'_>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>(
+        "INSERT INTO confirmations (version_id, user_id, decision, reason, statement, signature, \
+         public_key, key_held_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(c.version_id)
+    .bind(c.user_id)
+    .bind(c.decision)
+    .bind(c.reason)
+    .bind(c.statement)
+    .bind(c.signature)
+    .bind(c.public_key)
+    .bind(c.key_held_by)
+    .bind(c.created_ms)
+    .fetch_one(&mut **tx)
+    .await
+}

@@ -234,3 +234,105 @@ pub fn checked_evidence(
         capture: crate::validate::capture("capture", capture)?,
     })
 }
+
+/// The newest version of item `evidence` (number and model hash), inside the caller's transaction.
+pub async fn latest_version(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    evidence: i64,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as::<_, (i64, String)>(
+        "SELECT number, model_sha256 FROM versions WHERE evidence_id = $1 ORDER BY number DESC LIMIT 1",
+    )
+    .bind(evidence)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// A new model version.
+#[derive(Debug, Clone)]
+pub struct NewVersion<'a> {
+    pub evidence: i64,
+    pub number: i64,
+    pub model_sha256: &'a str,
+    pub manifest_sha256: Option<&'a str>,
+    pub bytes: u64,
+    pub filename: &'a str,
+    pub uploaded_by: i64,
+    pub created_ms: i64,
+}
+
+/// Record a version inside the caller's transaction.
+pub async fn insert_version(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    v: &NewVersion<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO versions (evidence_id, number, model_sha256, manifest_sha256, bytes, \
+         filename, uploaded_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(v.evidence)
+    .bind(v.number)
+    .bind(v.model_sha256)
+    .bind(v.manifest_sha256)
+    .bind(crate::db::int(v.bytes))
+    .bind(v.filename)
+    .bind(v.uploaded_by)
+    .bind(v.created_ms)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// Record a raw file of item `evidence` inside the caller's transaction.
+pub async fn insert_file(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    evidence: i64,
+    sha256: &str,
+    filename: &str,
+    uploaded_by: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO evidence_files (evidence_id, sha256, filename, uploaded_by, created_ms) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(evidence)
+    .bind(sha256)
+    .bind(filename)
+    .bind(uploaded_by)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// The case of item `evidence`.
+pub async fn case_of(pool: &AnyPool, evidence: i64) -> ApiResult<Option<i64>> {
+    sqlx::query_scalar::<_, i64>("SELECT case_id FROM evidence WHERE id = $1")
+        .bind(evidence)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_error("reading evidence"))
+}
+
+/// Record a checked evidence item of `case` inside the caller's transaction; its id.
+pub async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    case: i64,
+    item: &CheckedEvidence,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>(
+        "INSERT INTO evidence (case_id, label, kind, submitted_by, description, capture, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(case)
+    .bind(&item.label)
+    .bind(&item.kind)
+    .bind(&item.submitted_by)
+    .bind(&item.description)
+    .bind(serde_json::Value::Object(item.capture.clone()).to_string())
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+}

@@ -8,8 +8,11 @@ pub mod cases;
 pub mod comparisons;
 pub mod confirmations;
 pub mod evidence;
+pub mod keys;
 pub mod models;
 pub mod shares;
+pub mod uploads;
+pub mod users;
 
 use crate::error::ApiError;
 
