@@ -194,6 +194,17 @@ fn regression_21_the_store_is_built_in_floors_that_never_import_upward() {
             );
         }
     }
+    // SQL lives in the records (and the custody log's own tables), never in handlers or pages.
+    for folder in ["handlers", "pages"] {
+        for file in rust_files(&src.join(folder)) {
+            let source = std::fs::read_to_string(&file).unwrap();
+            assert!(
+                !source.contains("sqlx::query"),
+                "{} runs SQL itself: put it in store/src/records/",
+                file.display()
+            );
+        }
+    }
     // The floors are folders one can see.
     for folder in ["custody", "records", "services", "pages", "handlers"] {
         assert!(

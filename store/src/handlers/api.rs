@@ -440,13 +440,9 @@ pub async fn get_evidence(
 }
 
 /// One event of a case's timeline.
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TimelineEvent {
     id: i64,
-    #[sqlx(rename = "at_ms")]
-    #[serde(skip)]
-    at_ms: i64,
-    #[sqlx(skip)]
     at: String,
     actor: String,
     role: String,
@@ -474,24 +470,29 @@ pub async fn case_events(
     UrlPath(case): UrlPath<String>,
 ) -> ApiResult<Json<EventList>> {
     let id = case_for(&state, &caller, &case, Action::ReadCase).await?;
-    let mut events = sqlx::query_as::<_, TimelineEvent>(
-        "SELECT id, at_ms, actor, role, action, object, outcome, source, detail FROM events \
-         WHERE case_id = $1 ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(&state.db.pool)
-    .await
-    .map_err(|e| ApiError::database("reading events", &e))?;
     let private = !auth::sees_sources(caller.role);
-    for event in &mut events {
-        event.at = rfc3339(event.at_ms);
-        if private {
-            event.source = None;
-            if event.role == auth::SHARE_LINK_ROLE {
-                event.detail = auth::visit_detail_without_agent(&event.detail);
+    let events = records::events::of_case(&state.db.pool, id)
+        .await?
+        .into_iter()
+        .map(|e| {
+            let visit = e.role == auth::SHARE_LINK_ROLE;
+            TimelineEvent {
+                id: e.id,
+                at: rfc3339(e.at_ms),
+                actor: e.actor,
+                role: e.role,
+                action: e.action,
+                object: e.object,
+                outcome: e.outcome,
+                source: (!private).then_some(e.source),
+                detail: if private && visit {
+                    auth::visit_detail_without_agent(&e.detail)
+                } else {
+                    e.detail
+                },
             }
-        }
-    }
+        })
+        .collect();
     Ok(Json(EventList { events }))
 }
 

@@ -62,17 +62,20 @@ async fn gather(state: &AppState, id: i64, reader: &str) -> ApiResult<CustodyRep
         }
         items.push(ReportEvidence { item, manifests });
     }
-    let mut timeline = sqlx::query_as::<_, TimelineRow>(
-        "SELECT seq, at_ms, actor, role, action, object, outcome, leaf_hash FROM events \
-         WHERE case_id = $1 ORDER BY seq",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await
-    .map_err(|e| ApiError::database("reading events", &e))?;
-    for row in &mut timeline {
-        row.at = rfc3339(row.at_ms);
-    }
+    let timeline = crate::records::events::of_case(pool, id)
+        .await?
+        .into_iter()
+        .map(|e| TimelineRow {
+            seq: e.seq,
+            at: rfc3339(e.at_ms),
+            actor: e.actor,
+            role: e.role,
+            action: e.action,
+            object: e.object,
+            outcome: e.outcome,
+            leaf_hash: e.leaf_hash,
+        })
+        .collect();
     Ok(CustodyReport {
         case,
         generated: rfc3339(crate::db::now_ms()),

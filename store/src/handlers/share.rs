@@ -9,7 +9,6 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sqlx::Row as _;
 
 use crate::AppState;
 use crate::db::{now_ms, rfc3339};
@@ -563,13 +562,7 @@ pub async fn render(
 }
 
 async fn preview_png(state: &AppState, model: &str) -> ApiResult<Vec<u8>> {
-    if let Some(row) = sqlx::query("SELECT previews.png_sha256, blobs.bytes FROM previews JOIN blobs ON blobs.sha256 = previews.png_sha256 WHERE model_sha256 = $1")
-        .bind(model)
-        .fetch_optional(&state.db.pool)
-        .await
-        .map_err(|e| ApiError::database("reading a preview", &e))?
-    {
-        let sha: String = row.get(0);
+    if let Some(sha) = records::previews::of_model(&state.db.pool, model).await? {
         if let Ok(bytes) = crate::services::blob_reads::read_checked(state, &sha).await {
             return Ok(bytes);
         }
@@ -582,14 +575,7 @@ async fn preview_png(state: &AppState, model: &str) -> ApiResult<Vec<u8>> {
         ));
     };
     // A model that failed once fails again: say so from the record instead of drawing it again.
-    if let Some(reason) = sqlx::query_scalar::<_, String>(
-        "SELECT reason FROM preview_failures WHERE model_sha256 = $1",
-    )
-    .bind(model)
-    .fetch_optional(&state.db.pool)
-    .await
-    .map_err(|e| ApiError::database("reading a preview", &e))?
-    {
+    if let Some(reason) = records::previews::failure(&state.db.pool, model).await? {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, reason));
     }
     let size = crate::services::blob_reads::blob_size(state, model).await?;
@@ -640,10 +626,7 @@ async fn preview_png(state: &AppState, model: &str) -> ApiResult<Vec<u8>> {
     crate::db::record_blob(&mut tx, &sha, png.len() as u64, now_ms())
         .await
         .map_err(|e| ApiError::database("storing a preview", &e))?;
-    sqlx::query("INSERT INTO previews (model_sha256, png_sha256) VALUES ($1, $2) ON CONFLICT (model_sha256) DO UPDATE SET png_sha256 = $2")
-        .bind(model)
-        .bind(&sha)
-        .execute(&mut *tx)
+    records::previews::keep(&mut tx, model, &sha)
         .await
         .map_err(|e| ApiError::database("storing a preview", &e))?;
     tx.commit()
@@ -661,15 +644,7 @@ const PREVIEW_WAIT: std::time::Duration = std::time::Duration::from_mins(1);
 async fn preview_failed(state: &AppState, model: &str, reason: String) -> ApiError {
     tracing::warn!("preview of {model}: {reason}");
     let _guard = state.db.write().await;
-    if let Err(e) = sqlx::query(
-        "INSERT INTO preview_failures (model_sha256, reason, at_ms) VALUES ($1, $2, $3) \
-         ON CONFLICT (model_sha256) DO NOTHING",
-    )
-    .bind(model)
-    .bind(&reason)
-    .bind(now_ms())
-    .execute(&state.db.pool)
-    .await
+    if let Err(e) = records::previews::keep_failure(&state.db.pool, model, &reason, now_ms()).await
     {
         tracing::warn!("recording a failed preview: {e}");
     }

@@ -267,15 +267,16 @@ pub async fn import(
     }
     let checkpoint_text =
         serde_json::to_string(&header.checkpoint).map_err(|e| ApiError::internal("bundle", e))?;
-    sqlx::query("INSERT INTO transfers (case_id, bundle_sha256, source_origin, source_key, source_checkpoint, imported_by, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(case)
-        .bind(&bundle_sha)
-        .bind(&header.origin)
-        .bind(&header.public_key)
-        .bind(&checkpoint_text)
-        .bind(caller.user_id)
-        .bind(now)
-        .execute(&mut *change.tx)
+    let received = crate::records::transfers::Received {
+        case,
+        bundle_sha256: &bundle_sha,
+        source_origin: &header.origin,
+        source_key: &header.public_key,
+        source_checkpoint: &checkpoint_text,
+        imported_by: caller.user_id,
+        created_ms: now,
+    };
+    crate::records::transfers::insert(&mut change.tx, &received)
         .await
         .map_err(|e| change.failed(&e))?;
     change

@@ -161,12 +161,10 @@ impl ReportEvidence {
 }
 
 /// One event in the custody report's timeline.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct TimelineRow {
     pub seq: i64,
-    #[sqlx(skip)]
     pub at: String,
-    pub at_ms: i64,
     pub actor: String,
     pub role: String,
     pub action: String,

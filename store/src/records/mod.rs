@@ -7,10 +7,13 @@
 pub mod cases;
 pub mod comparisons;
 pub mod confirmations;
+pub mod events;
 pub mod evidence;
 pub mod keys;
 pub mod models;
+pub mod previews;
 pub mod shares;
+pub mod transfers;
 pub mod uploads;
 pub mod users;
 
