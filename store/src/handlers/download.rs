@@ -288,6 +288,24 @@ fn exact_length(stream: ByteStream, length: u64) -> ByteStream {
 /// Bytes a download reads and checks at a time.
 const CHUNK: usize = 1 << 20;
 
+/// The next chunk of `file`: whole (`CHUNK` bytes) unless it is the last, so that the sums of a verified read
+/// line up with every later read; empty at the end.
+fn read_chunk(file: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut buffer = vec![0u8; CHUNK];
+    let mut filled = 0;
+    while filled < CHUNK {
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buffer.truncate(filled);
+    Ok(buffer)
+}
+
 /// A download of a file in progress (see [`folder_checked_stream`]).
 struct Reading {
     file: std::fs::File,
@@ -360,20 +378,8 @@ async fn crc_checked_stream(
                 return None;
             }
             let step = tokio::task::spawn_blocking(move || {
-                use std::io::Read as _;
-                let mut buffer = vec![0u8; CHUNK];
-                let mut filled = 0;
-                // A chunk is whole unless it is the last: read until full or the end.
-                while filled < CHUNK {
-                    match file.read(&mut buffer[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return (file, Err(e)),
-                    }
-                }
-                buffer.truncate(filled);
-                (file, Ok(buffer))
+                let read = read_chunk(&mut file);
+                (file, read)
             })
             .await;
             let (file, read) = match step {
@@ -427,30 +433,15 @@ async fn folder_checked_stream(
             let mut reading = reading?;
             loop {
                 let step = tokio::task::spawn_blocking(move || {
-                    use std::io::Read as _;
-                    let mut buffer = vec![0u8; CHUNK];
-                    let mut filled = 0;
-                    // Whole chunks (the last may be short), so that their sums line up with later reads.
-                    let read = loop {
-                        if filled == CHUNK {
-                            break Ok(());
-                        }
-                        match reading.file.read(&mut buffer[filled..]) {
-                            Ok(0) => break Ok(()),
-                            Ok(n) => filled += n,
-                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                            Err(e) => break Err(e),
-                        }
-                    };
-                    if read.is_ok() {
-                        buffer.truncate(filled);
-                        reading.hasher.update(&buffer);
-                        reading.seen += filled as u64;
-                        if filled > 0 {
-                            reading.sums.push(crc32c::crc32c(&buffer));
+                    let read = read_chunk(&mut reading.file);
+                    if let Ok(buffer) = &read {
+                        reading.hasher.update(buffer);
+                        reading.seen += buffer.len() as u64;
+                        if !buffer.is_empty() {
+                            reading.sums.push(crc32c::crc32c(buffer));
                         }
                     }
-                    (reading, read.map(|()| buffer))
+                    (reading, read)
                 })
                 .await;
                 let (next, read) = match step {

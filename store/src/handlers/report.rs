@@ -24,17 +24,7 @@ pub async fn case_report(
     caller: Caller,
     UrlPath(case): UrlPath<String>,
 ) -> ApiResult<Response> {
-    let id = crate::services::auth::case_for(&state, &caller, &case, Action::ReadCase).await?;
-    auth::log_event(
-        &state,
-        &caller,
-        "custody_report",
-        Some(id),
-        &format!("case {id}"),
-        "ok",
-        "",
-    )
-    .await?;
+    let id = auth::case_for_as(&state, &caller, &case, Action::ReadCase, "custody_report").await?;
     let report = gather(&state, id, &caller.name).await?;
     Ok(pages::respond(StatusCode::OK, &report))
 }

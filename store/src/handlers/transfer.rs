@@ -42,15 +42,12 @@ pub async fn export(
     caller: Caller,
     UrlPath(case): UrlPath<String>,
 ) -> ApiResult<Response> {
-    let id = crate::services::auth::case_for(&state, &caller, &case, Action::Transfer).await?;
-    auth::log_event(
+    let id = auth::case_for_as(
         &state,
         &caller,
+        &case,
+        Action::Transfer,
         "transfer_exported",
-        Some(id),
-        &format!("case {id}"),
-        "ok",
-        "",
     )
     .await?;
     let pool = &state.db.pool;
@@ -325,11 +322,7 @@ struct ImportRecords {
 }
 
 struct ImportItem {
-    label: String,
-    kind: String,
-    submitted_by: String,
-    description: String,
-    capture: serde_json::Map<String, Value>,
+    evidence: crate::records::evidence::CheckedEvidence,
     /// (number, sha256, manifest, bytes, filename)
     versions: Vec<(i64, String, Option<String>, i64, String)>,
     /// (sha256, filename)
@@ -360,13 +353,7 @@ fn checked_records(header: &BundleHeader, blobs: &[(String, Vec<u8>)]) -> ApiRes
     let mut items = Vec::new();
     for item in &header.evidence {
         let what = format!("evidence {}", item.id);
-        let crate::records::evidence::CheckedEvidence {
-            label,
-            kind,
-            submitted_by,
-            description,
-            capture,
-        } = crate::records::evidence::checked_evidence(
+        let evidence = evidence::checked_evidence(
             &item.label,
             &item.kind,
             &item.submitted_by,
@@ -402,11 +389,7 @@ fn checked_records(header: &BundleHeader, blobs: &[(String, Vec<u8>)]) -> ApiRes
             ));
         }
         items.push(ImportItem {
-            label,
-            kind,
-            submitted_by,
-            description,
-            capture,
+            evidence,
             versions,
             files,
         });
@@ -458,14 +441,7 @@ async fn insert_item(
     user: i64,
     now: i64,
 ) -> ApiResult<()> {
-    let checked = crate::records::evidence::CheckedEvidence {
-        label: item.label.clone(),
-        kind: item.kind.clone(),
-        submitted_by: item.submitted_by.clone(),
-        description: item.description.clone(),
-        capture: item.capture.clone(),
-    };
-    let id = evidence::insert(&mut change.tx, case, &checked, now)
+    let id = evidence::insert(&mut change.tx, case, &item.evidence, now)
         .await
         .map_err(|e| change.failed(&e))?;
     for (number, sha, manifest, bytes, filename) in &item.versions {

@@ -396,21 +396,11 @@ pub async fn patch(
     {
         return Err(ApiError::new(StatusCode::GONE, "this upload was refused"));
     }
-    {
-        let mut busy = state
-            .busy_uploads
-            .lock()
-            .map_err(|e| ApiError::internal("upload lock", e))?;
-        if !busy.insert(id.clone()) {
-            return Err(ApiError::new(
-                StatusCode::LOCKED,
-                "another request is writing this upload; wait for it, then HEAD for the offset",
-            ));
-        }
-    }
-    let _busy = Busy {
-        state: &state,
-        id: id.clone(),
+    let Some(_busy) = Busy::take(&state, &id) else {
+        return Err(ApiError::new(
+            StatusCode::LOCKED,
+            "another request is writing this upload; wait for it, then HEAD for the offset",
+        ));
     };
     // Read again under the lock: the offset may have moved while we waited.
     let upload = load(&state, &upload.id).await?;

@@ -356,16 +356,9 @@ pub async fn log_event(
     outcome: &str,
     detail: &str,
 ) -> ApiResult<()> {
-    record_event(
+    record(
         state,
-        &caller.name,
-        caller.role.as_str(),
-        &caller.source,
-        action,
-        case_id,
-        object,
-        outcome,
-        detail,
+        caller.event(action, case_id, object, outcome, detail),
     )
     .await
 }
@@ -386,31 +379,39 @@ pub async fn record_event(
     outcome: &str,
     detail: &str,
 ) -> ApiResult<()> {
-    tracing::info!(actor, role, action, ?case_id, object, outcome, "event");
-    let event = crate::custody::Event {
-        at_ms: now_ms(),
-        actor: actor.to_owned(),
-        role: role.to_owned(),
-        action: action.to_owned(),
-        case_id,
-        object: object.to_owned(),
-        outcome: outcome.to_owned(),
-        source: source.to_owned(),
-        detail: detail.to_owned(),
-    };
+    record(
+        state,
+        crate::custody::Event {
+            at_ms: now_ms(),
+            actor: actor.to_owned(),
+            role: role.to_owned(),
+            action: action.to_owned(),
+            case_id,
+            object: object.to_owned(),
+            outcome: outcome.to_owned(),
+            source: source.to_owned(),
+            detail: detail.to_owned(),
+        },
+    )
+    .await
+}
+
+/// Record `event` in the custody log and wait for its commit. What cannot be logged is not done: the error
+/// goes back to the caller.
+async fn record(state: &AppState, event: crate::custody::Event) -> ApiResult<()> {
+    tracing::info!(
+        actor = event.actor,
+        role = event.role,
+        action = event.action,
+        case = ?event.case_id,
+        object = event.object,
+        outcome = event.outcome,
+        "event"
+    );
+    let what = format!("{} {}", event.action, event.object);
     state.events.record(event).await.map_err(|e| {
-        tracing::error!("recording the event {action} {object}: {e}");
-        if e.contains("full") {
-            ApiError::new(
-                axum::http::StatusCode::INSUFFICIENT_STORAGE,
-                "the store's disk is full: the custody log cannot record this, so it was not done",
-            )
-        } else {
-            ApiError::internal(
-                "the custody log could not record this, so it was not done",
-                e,
-            )
-        }
+        tracing::error!("recording the event {what}: {e}");
+        crate::services::mutation::logging_failed(&e)
     })
 }
 
@@ -472,12 +473,24 @@ pub async fn case_for(
     case: &str,
     action: Action,
 ) -> ApiResult<i64> {
+    case_for_as(state, caller, case, action, action.as_str()).await
+}
+
+/// [`case_for`], the decision logged under a more precise name (`custody_report` for a read), so that one
+/// event records both what was asked and whether it was allowed.
+pub async fn case_for_as(
+    state: &AppState,
+    caller: &Caller,
+    case: &str,
+    action: Action,
+    logged_as: &str,
+) -> ApiResult<i64> {
     let Some(id) = case_id(state, case).await? else {
         let shown: String = case.chars().take(40).filter(|c| !c.is_control()).collect();
         log_event(
             state,
             caller,
-            action.as_str(),
+            logged_as,
             None,
             &format!("case {shown}"),
             "denied (hidden)",
@@ -486,7 +499,16 @@ pub async fn case_for(
         .await?;
         return Err(ApiError::not_found());
     };
-    authorize(state, caller, action, Some(id), &format!("case {id}")).await?;
+    authorize_as(
+        state,
+        caller,
+        action,
+        Some(id),
+        &format!("case {id}"),
+        logged_as,
+        "",
+    )
+    .await?;
     Ok(id)
 }
 

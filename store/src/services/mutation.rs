@@ -66,7 +66,7 @@ impl<'a> Mutation<'a> {
 
 /// The custody log could not record the change: a full disk is 507, anything else a 500, and either way the
 /// change was rolled back.
-fn logging_failed(error: &sqlx::Error) -> ApiError {
+pub(crate) fn logging_failed(error: &impl std::fmt::Display) -> ApiError {
     let text = error.to_string();
     if text.contains("full") || text.contains("No space left") {
         ApiError::new(

@@ -1,5 +1,5 @@
 //! Every role × action × own/other case, in process: the same table as the end-to-end test over HTTP
-//! (`tests/it/store.rs`), written out independently of `services/auth.rs`, each cell a real request through
+//! (`tests/roles_table.in`, shared with `tests/it/store.rs`), written out independently of `services/auth.rs`, each cell a real request through
 //! `router().oneshot()`.
 
 use axum::http::{Request, StatusCode};
@@ -8,67 +8,7 @@ use serde_json::json;
 
 use crate::app::{App, sample_glb};
 
-/// The policy, written out independently of the server's table: who may do what in their own case
-/// (member, or a role that reaches every case), in another case, and outside any case.
-/// A = allowed, D = denied (403), H = hidden (404).
-const EXPECTED: &[(&str, &str, &str, &str)] = &[
-    //  action            role          own  other
-    ("read_case", "admin", "A", "A"),
-    ("read_case", "technician", "A", "A"),
-    ("read_case", "judge", "A", "H"),
-    ("read_case", "party", "A", "H"),
-    ("read_case", "appellate", "A", "A"),
-    ("add_evidence", "admin", "A", "A"),
-    ("add_evidence", "technician", "A", "A"),
-    ("add_evidence", "judge", "A", "H"),
-    ("add_evidence", "party", "D", "H"),
-    ("add_evidence", "appellate", "D", "D"),
-    ("upload", "admin", "A", "A"),
-    ("upload", "technician", "A", "A"),
-    ("upload", "judge", "D", "H"),
-    ("upload", "party", "D", "H"),
-    ("upload", "appellate", "D", "D"),
-    ("share", "admin", "A", "A"),
-    ("share", "technician", "A", "A"),
-    ("share", "judge", "A", "H"),
-    ("share", "party", "D", "H"),
-    ("share", "appellate", "D", "D"),
-    ("manage_members", "admin", "A", "A"),
-    ("manage_members", "technician", "D", "D"),
-    ("manage_members", "judge", "D", "H"),
-    ("manage_members", "party", "D", "H"),
-    ("manage_members", "appellate", "D", "D"),
-    ("create_case", "admin", "A", "A"),
-    ("create_case", "technician", "D", "D"),
-    ("create_case", "judge", "D", "D"),
-    ("create_case", "party", "D", "D"),
-    ("create_case", "appellate", "D", "D"),
-    ("manage_users", "admin", "A", "A"),
-    ("manage_users", "technician", "D", "D"),
-    ("manage_users", "judge", "D", "D"),
-    ("manage_users", "party", "D", "D"),
-    ("manage_users", "appellate", "D", "D"),
-    ("scrub", "admin", "A", "A"),
-    ("scrub", "technician", "D", "D"),
-    ("scrub", "judge", "D", "D"),
-    ("scrub", "party", "D", "D"),
-    ("scrub", "appellate", "D", "D"),
-    ("confirm", "admin", "A", "A"),
-    ("confirm", "technician", "A", "A"),
-    ("confirm", "judge", "D", "H"),
-    ("confirm", "party", "A", "H"),
-    ("confirm", "appellate", "D", "D"),
-    ("transfer", "admin", "A", "A"),
-    ("transfer", "technician", "D", "D"),
-    ("transfer", "judge", "A", "H"),
-    ("transfer", "party", "D", "H"),
-    ("transfer", "appellate", "D", "D"),
-    ("compare", "admin", "A", "A"),
-    ("compare", "technician", "A", "A"),
-    ("compare", "judge", "A", "H"),
-    ("compare", "party", "A", "H"),
-    ("compare", "appellate", "D", "D"),
-];
+include!("../../../tests/roles_table.in");
 
 #[tokio::test]
 async fn every_role_and_action_answers_as_the_table_says() {
