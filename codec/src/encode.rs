@@ -11,9 +11,10 @@ use serde_json::{Value, json};
 
 use crate::manifest::{
     ErrorBounds, GeometryRecord, LevelRecord, MANIFEST_FORMAT_VERSION, Manifest, Provenance,
-    SOFTWARE, StepRecord, SurfaceRecord, sha256_hex,
+    SOFTWARE, StepRecord, SurfaceRecord, TextureRecord, sha256_hex,
 };
 use crate::quantize::{self, ChunkPlan, Dequantization};
+use crate::texture::{ImageFormat, ImageLoss, ImageOrigin, NO_IMAGE, TextureImage};
 use crate::{CodecError, Mesh, PointCloud};
 
 /// Default precision: 0.05 mm, finer than the accuracy of most structured-light scanners.
@@ -63,6 +64,8 @@ pub struct EncodeStats {
     pub max_normal_error_deg: Option<f64>,
     /// Measured largest sRGB channel error.
     pub max_color_error_srgb8: Option<u8>,
+    /// Measured largest texture-coordinate error, in texels of the image sampled.
+    pub max_uv_error_texels: Option<f64>,
     /// Vertices written.
     pub vertices: usize,
     /// Triangles written.
@@ -105,6 +108,10 @@ struct EncodedChunk {
     measured_count: usize,
     triangle_area_m2: f64,
     reconstructed_area_m2: f64,
+    /// The image its triangles sample ([`NO_IMAGE`]: none), numbered within its level.
+    image: u32,
+    /// Largest difference between an input texture coordinate and its decoded copy, in texels of the image.
+    max_uv_error_texels: f64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -112,6 +119,7 @@ enum StreamKind {
     Position,
     Normal,
     Color,
+    TexCoord,
     Measured,
     Intensity,
     Index,
@@ -151,6 +159,7 @@ pub fn encode_point_cloud_glb(
         colors_srgb: cloud.colors_srgb.clone(),
         measured: None,
         intensity: cloud.intensity.clone(),
+        texturing: None,
     };
     as_mesh.validate()?;
     encode_geometry(&as_mesh, &[], true, config, provenance)
@@ -224,9 +233,9 @@ fn encode_geometry(
         } else {
             quantize::plan_chunks(&level.positions, &level.indices, f64::from(step))
         };
-        plans
+        split_by_image(plans, level)
             .par_iter()
-            .map(|plan| encode_chunk(level, plan, step, points))
+            .map(|(plan, image)| encode_chunk(level, plan, *image, step, points))
             .collect::<Result<Vec<_>, _>>()
     };
     // Encoding (one chunk is one thread) and measuring the levels (parallel queries) overlap.
@@ -275,7 +284,17 @@ fn encode_geometry(
     let all_levels: Vec<&[EncodedChunk]> = std::iter::once(chunks.as_slice())
         .chain(coarse.iter().map(|(c, _, _)| c.as_slice()))
         .collect();
-    let (bin, views_json, fallback_len, level_bytes) = lay_out_buffers(&all_levels);
+    let all_images: Vec<&[TextureImage]> = std::iter::once(mesh)
+        .chain(coarser)
+        .map(|level| {
+            level
+                .texturing
+                .as_ref()
+                .map_or(&[][..], |t| t.images.as_slice())
+        })
+        .collect();
+    let layout = lay_out_buffers(&all_levels, &all_images);
+    let level_bytes = &layout.level_bytes;
     let level_records: Vec<LevelRecord> = coarse
         .iter()
         .enumerate()
@@ -289,7 +308,8 @@ fn encode_geometry(
             max_error_mm: (deviation_m + level_stats.max_position_error_m) * 1e3,
         })
         .collect();
-    let mut manifest = build_manifest(mesh, config, provenance, &chunks, &stats, &bin);
+    let mut manifest = build_manifest(mesh, config, provenance, &chunks, &stats, &layout.bin);
+    manifest.textures = texture_records(&all_images, &all_levels);
     if !level_records.is_empty() {
         manifest.steps.push(StepRecord {
             name: "levels_of_detail".into(),
@@ -303,17 +323,10 @@ fn encode_geometry(
         });
         manifest.levels = level_records;
     }
-    let json = gltf_json(
-        mesh,
-        &all_levels,
-        &views_json,
-        fallback_len,
-        bin.len(),
-        &manifest,
-    );
-    let glb = crate::glb::write_glb(&json, &bin);
+    let json = gltf_json(mesh, &all_levels, &all_images, &layout, &manifest);
+    let glb = crate::glb::write_glb(&json, &layout.bin);
     let stats = EncodeStats {
-        bin_bytes: bin.len(),
+        bin_bytes: layout.bin.len(),
         ..stats
     };
     Ok(EncodedModel {
@@ -364,9 +377,39 @@ fn level_deviation(
     finest_to_level.max(level_to_finest)
 }
 
+/// Each chunk's triangles grouped by the image they sample (one glTF primitive has one material), images in
+/// order; a mesh without texturing keeps its chunks as they are.
+fn split_by_image(plans: Vec<ChunkPlan>, mesh: &Mesh) -> Vec<(ChunkPlan, u32)> {
+    let Some(texturing) = &mesh.texturing else {
+        return plans.into_iter().map(|plan| (plan, NO_IMAGE)).collect();
+    };
+    let mut out = Vec::new();
+    for plan in plans {
+        let mut by_image: std::collections::BTreeMap<u32, Vec<u32>> =
+            std::collections::BTreeMap::new();
+        for &t in &plan.triangles {
+            by_image
+                .entry(texturing.triangle_image[t as usize])
+                .or_default()
+                .push(t);
+        }
+        for (image, triangles) in by_image {
+            out.push((
+                ChunkPlan {
+                    triangles,
+                    float_positions: plan.float_positions,
+                },
+                image,
+            ));
+        }
+    }
+    out
+}
+
 fn encode_chunk(
     mesh: &Mesh,
     plan: &ChunkPlan,
+    image: u32,
     step: f32,
     points: bool,
 ) -> Result<EncodedChunk, CodecError> {
@@ -412,6 +455,15 @@ fn encode_chunk(
         )?;
         streams.push(stream);
         max_color_error = error;
+    }
+    let mut max_uv_error_texels = 0.0;
+    if let Some(texturing) = &mesh.texturing
+        && let Some(picture) = texturing.images.get(image as usize)
+    {
+        let uvs: Vec<[f32; 2]> = order.iter().map(|&g| texturing.uvs[g as usize]).collect();
+        let (stream, error) = encode_uvs(&uvs, picture)?;
+        streams.push(stream);
+        max_uv_error_texels = error;
     }
     let measured_local: Option<Vec<bool>> = mesh
         .measured
@@ -469,6 +521,8 @@ fn encode_chunk(
         measured_count,
         triangle_area_m2,
         reconstructed_area_m2,
+        image,
+        max_uv_error_texels,
     })
 }
 
@@ -627,6 +681,59 @@ fn encode_colors(colors: &[[u8; 4]]) -> Result<(Stream, u8), CodecError> {
     ))
 }
 
+/// Texture coordinates as 16-bit fractions (`KHR_mesh_quantization`) when they lie in 0..1, as `f32`
+/// otherwise (a tiling texture), and the largest difference after decoding, in texels of `image`.
+fn encode_uvs(uvs: &[[f32; 2]], image: &TextureImage) -> Result<(Stream, f64), CodecError> {
+    let size = [f64::from(image.width), f64::from(image.height)];
+    let error_texels = |decoded: &[[f64; 2]]| {
+        uvs.iter()
+            .zip(decoded)
+            .map(|(uv, d)| {
+                ((f64::from(uv[0]) - d[0]).abs() * size[0])
+                    .max((f64::from(uv[1]) - d[1]).abs() * size[1])
+            })
+            .fold(0.0, f64::max)
+    };
+    let in_unit_square = uvs
+        .iter()
+        .all(|uv| uv.iter().all(|c| (0.0..=1.0).contains(c)));
+    if !in_unit_square {
+        let encoded = encode_vertices(uvs)?;
+        let decoded = decode_vertices::<[f32; 2]>(&encoded, uvs.len())?;
+        let widened: Vec<[f64; 2]> = decoded.iter().map(|d| d.map(f64::from)).collect();
+        let error = error_texels(&widened);
+        return Ok((
+            Stream {
+                kind: StreamKind::TexCoord,
+                encoded,
+                byte_stride: 8,
+                count: uvs.len(),
+            },
+            error,
+        ));
+    }
+    let grid: Vec<[u16; 2]> = uvs
+        .iter()
+        .map(|uv| uv.map(|c| (f64::from(c) * 65535.0).round() as u16))
+        .collect();
+    let encoded = encode_vertices(&grid)?;
+    let decoded = decode_vertices::<[u16; 2]>(&encoded, uvs.len())?;
+    let widened: Vec<[f64; 2]> = decoded
+        .iter()
+        .map(|d| d.map(|c| f64::from(c) / 65535.0))
+        .collect();
+    let error = error_texels(&widened);
+    Ok((
+        Stream {
+            kind: StreamKind::TexCoord,
+            encoded,
+            byte_stride: 4,
+            count: uvs.len(),
+        },
+        error,
+    ))
+}
+
 /// The measured/reconstructed flag, one byte per vertex padded to four, verified exactly.
 fn encode_measured(flags: &[bool]) -> Result<Stream, CodecError> {
     let bytes: Vec<[u8; 4]> = flags.iter().map(|&m| [u8::from(m), 0, 0, 0]).collect();
@@ -751,6 +858,12 @@ fn measure(mesh: &Mesh, chunks: &[EncodedChunk], step: f32, points: bool) -> Enc
             .colors_srgb
             .as_ref()
             .map(|_| chunks.iter().map(|c| c.max_color_error).max().unwrap_or(0)),
+        max_uv_error_texels: mesh.texturing.as_ref().map(|_| {
+            chunks
+                .iter()
+                .map(|c| c.max_uv_error_texels)
+                .fold(0.0, f64::max)
+        }),
         vertices,
         triangles: chunks.iter().map(|c| c.index_count / 3).sum(),
         points: if points { vertices } else { 0 },
@@ -759,19 +872,37 @@ fn measure(mesh: &Mesh, chunks: &[EncodedChunk], step: f32, points: bool) -> Enc
     }
 }
 
-/// Place every compressed stream in the binary chunk and every decoded view in the fallback buffer,
-/// both 4-byte aligned. Views are numbered level by level, finest first (the glTF JSON's order); the binary
-/// chunk holds the coarsest level first. Returns the binary chunk, the bufferView JSON objects, the fallback
-/// length and the bytes of each level in the binary chunk.
-fn lay_out_buffers(levels: &[&[EncodedChunk]]) -> (Vec<u8>, Vec<Value>, usize, Vec<usize>) {
+/// Where [`lay_out_buffers`] put everything.
+struct Layout {
+    bin: Vec<u8>,
+    /// The bufferView JSON objects: every level's streams (finest level first), then every level's images.
+    views: Vec<Value>,
+    fallback_len: usize,
+    /// Bytes of each level in the binary chunk, images included.
+    level_bytes: Vec<usize>,
+    /// Per level, the bufferView of each image.
+    image_views: Vec<Vec<usize>>,
+}
+
+/// Place every compressed stream and image in the binary chunk and every decoded view in the fallback buffer,
+/// both 4-byte aligned. Views are numbered level by level, finest first (the glTF JSON's order), streams before
+/// images; the binary chunk holds the coarsest level first, each level's images after its streams, so a reader
+/// of a level's prefix has its textures too.
+fn lay_out_buffers(levels: &[&[EncodedChunk]], images: &[&[TextureImage]]) -> Layout {
     let mut bin = Vec::new();
     let mut offsets: Vec<Vec<usize>> = vec![Vec::new(); levels.len()];
+    let mut image_offsets: Vec<Vec<usize>> = vec![Vec::new(); levels.len()];
     let mut level_bytes = vec![0; levels.len()];
     for (level, chunks) in levels.iter().enumerate().rev() {
         let start = bin.len();
         for stream in chunks.iter().flat_map(|c| &c.streams) {
             offsets[level].push(bin.len());
             bin.extend_from_slice(&stream.encoded);
+            bin.resize(bin.len().next_multiple_of(4), 0);
+        }
+        for image in images.get(level).copied().unwrap_or_default() {
+            image_offsets[level].push(bin.len());
+            bin.extend_from_slice(&image.bytes);
             bin.resize(bin.len().next_multiple_of(4), 0);
         }
         level_bytes[level] = bin.len() - start;
@@ -813,7 +944,58 @@ fn lay_out_buffers(levels: &[&[EncodedChunk]]) -> (Vec<u8>, Vec<Value>, usize, V
             fallback_offset += decoded_len.next_multiple_of(4);
         }
     }
-    (bin, views, fallback_offset, level_bytes)
+    let mut image_views = Vec::new();
+    for (level, level_images) in images.iter().enumerate() {
+        let mut list = Vec::new();
+        for (image, &offset) in level_images.iter().zip(&image_offsets[level]) {
+            list.push(views.len());
+            views.push(
+                json!({ "buffer": 0, "byteOffset": offset, "byteLength": image.bytes.len() }),
+            );
+        }
+        image_views.push(list);
+    }
+    Layout {
+        bin,
+        views,
+        fallback_len: fallback_offset,
+        level_bytes,
+        image_views,
+    }
+}
+
+/// The manifest's record of every image, level by level, with the largest texture-coordinate error of the
+/// chunks that sample it.
+fn texture_records(images: &[&[TextureImage]], levels: &[&[EncodedChunk]]) -> Vec<TextureRecord> {
+    let mut records = Vec::new();
+    for (level, level_images) in images.iter().enumerate() {
+        for (number, image) in level_images.iter().enumerate() {
+            let sha256 = sha256_hex(&image.bytes);
+            let max_uv_error_texels = levels[level]
+                .iter()
+                .filter(|c| c.image as usize == number)
+                .map(|c| c.max_uv_error_texels)
+                .fold(0.0, f64::max);
+            let origin = image.origin.clone().unwrap_or_else(|| ImageOrigin {
+                source_sha256: sha256.clone(),
+                transform: "unchanged: the source file's bytes".into(),
+                loss: ImageLoss::none(image.width, image.height),
+            });
+            records.push(TextureRecord {
+                level: level as u32,
+                image: number as u32,
+                name: image.name.clone(),
+                mime_type: image.format.mime_type().into(),
+                width: image.width,
+                height: image.height,
+                bytes: image.bytes.len() as u64,
+                sha256,
+                origin,
+                max_uv_error_texels,
+            });
+        }
+    }
+    records
 }
 
 fn build_manifest(
@@ -848,6 +1030,7 @@ fn build_manifest(
             "position": "uint16 grid per chunk",
             "normal": format!("octahedral {NORMAL_BITS} bit"),
             "color": "16-bit linear",
+            "texcoord": "16-bit fraction of the image when within 0..1, else 32-bit float",
         }),
         result: json!({
             "chunks": stats.chunks,
@@ -867,6 +1050,12 @@ fn build_manifest(
     }
     if mesh.colors_srgb.is_some() {
         attributes.push("COLOR_0".into());
+    }
+    if chunks
+        .iter()
+        .any(|c| c.streams.iter().any(|s| s.kind == StreamKind::TexCoord))
+    {
+        attributes.push("TEXCOORD_0".into());
     }
     if mesh.measured.is_some() {
         attributes.push("_MEASURED".into());
@@ -900,6 +1089,7 @@ fn build_manifest(
             max_position_error_mm: stats.max_position_error_m * 1e3,
             max_normal_error_deg: stats.max_normal_error_deg,
             max_color_error_srgb8: stats.max_color_error_srgb8,
+            max_uv_error_texels: stats.max_uv_error_texels,
         },
         surface: SurfaceRecord {
             measured_flag: mesh.measured.is_some(),
@@ -912,6 +1102,7 @@ fn build_manifest(
             },
         },
         levels: Vec::new(),
+        textures: Vec::new(),
         bin_sha256: sha256_hex(bin),
         output: None,
     }
@@ -936,11 +1127,17 @@ fn shortest_f64(value: f64) -> serde_json::Value {
 fn gltf_json(
     mesh: &Mesh,
     levels: &[&[EncodedChunk]],
-    buffer_views: &[Value],
-    fallback_len: usize,
-    bin_len: usize,
+    images: &[&[TextureImage]],
+    layout: &Layout,
     manifest: &Manifest,
 ) -> Value {
+    // Material 0 is the untextured surface; material 1 + k samples the k-th image of the file (levels in order).
+    let mut first_image_of_level = Vec::with_capacity(images.len());
+    let mut image_total = 0usize;
+    for level_images in images {
+        first_image_of_level.push(image_total);
+        image_total += level_images.len();
+    }
     let mut accessors = Vec::new();
     let mut meshes = Vec::new();
     let mut nodes = Vec::new();
@@ -950,7 +1147,7 @@ fn gltf_json(
         view - 1
     };
     let mut level_nodes: Vec<Vec<usize>> = Vec::new();
-    for chunk_list in levels {
+    for (level, chunk_list) in levels.iter().enumerate() {
         level_nodes.push(Vec::new());
         for chunk in *chunk_list {
             let mut attributes = serde_json::Map::new();
@@ -979,6 +1176,15 @@ fn gltf_json(
                         json!({ "bufferView": buffer_view, "componentType": 5123, "normalized": true,
                                               "count": stream.count, "type": "VEC4" })
                     }
+                    StreamKind::TexCoord => {
+                        if stream.byte_stride == 4 {
+                            json!({ "bufferView": buffer_view, "componentType": 5123, "normalized": true,
+                                                 "count": stream.count, "type": "VEC2" })
+                        } else {
+                            json!({ "bufferView": buffer_view, "componentType": 5126,
+                                                 "count": stream.count, "type": "VEC2" })
+                        }
+                    }
                     StreamKind::Intensity => {
                         json!({ "bufferView": buffer_view, "componentType": 5126,
                                                   "count": stream.count, "type": "SCALAR" })
@@ -995,6 +1201,7 @@ fn gltf_json(
                     StreamKind::Position => "POSITION",
                     StreamKind::Normal => "NORMAL",
                     StreamKind::Color => "COLOR_0",
+                    StreamKind::TexCoord => "TEXCOORD_0",
                     StreamKind::Measured => "_MEASURED",
                     StreamKind::Intensity => "_INTENSITY",
                     StreamKind::Index => "",
@@ -1006,10 +1213,15 @@ fn gltf_json(
                 }
                 accessors.push(accessor);
             }
-            let primitive = if indices.is_null() {
-                json!({ "attributes": attributes, "material": 0, "mode": 0 })
+            let material = if chunk.image == NO_IMAGE {
+                0
             } else {
-                json!({ "attributes": attributes, "indices": indices, "material": 0, "mode": 4 })
+                1 + first_image_of_level[level] + chunk.image as usize
+            };
+            let primitive = if indices.is_null() {
+                json!({ "attributes": attributes, "material": material, "mode": 0 })
+            } else {
+                json!({ "attributes": attributes, "indices": indices, "material": material, "mode": 4 })
             };
             meshes.push(json!({ "primitives": [primitive] }));
             let mut node = json!({ "mesh": meshes.len() - 1 });
@@ -1045,21 +1257,55 @@ fn gltf_json(
     } else {
         [0.8, 0.8, 0.8, 1.0]
     };
-    let quantized = levels
-        .iter()
-        .flat_map(|l| l.iter())
-        .any(|c| c.dequantization.is_some())
-        || mesh.normals.is_some();
+    let quantized = levels.iter().flat_map(|l| l.iter()).any(|c| {
+        c.dequantization.is_some()
+            || c.streams
+                .iter()
+                .any(|s| s.kind == StreamKind::TexCoord && s.byte_stride == 4)
+    }) || mesh.normals.is_some();
     let mut extensions = vec!["EXT_meshopt_compression"];
     if quantized {
         extensions.push("KHR_mesh_quantization");
+    }
+    let all_images: Vec<&TextureImage> = images.iter().flat_map(|l| l.iter()).collect();
+    let webp = all_images.iter().any(|i| i.format == ImageFormat::Webp);
+    if webp {
+        extensions.push("EXT_texture_webp");
+    }
+    let mut materials = vec![json!({
+        "doubleSided": true,
+        "pbrMetallicRoughness": { "baseColorFactor": base_color, "metallicFactor": 0.0, "roughnessFactor": 0.7 },
+    })];
+    let mut textures = Vec::new();
+    let mut image_json = Vec::new();
+    for (k, image) in all_images.iter().enumerate() {
+        // The texture is the surface's colour as scanned: white factor, lit like the untextured surface.
+        materials.push(json!({
+            "name": image.name,
+            "doubleSided": true,
+            "pbrMetallicRoughness": {
+                "baseColorTexture": { "index": k },
+                "metallicFactor": 0.0,
+                "roughnessFactor": 0.7,
+            },
+        }));
+        textures.push(if image.format == ImageFormat::Webp {
+            json!({ "sampler": 0, "extensions": { "EXT_texture_webp": { "source": k } } })
+        } else {
+            json!({ "sampler": 0, "source": k })
+        });
+    }
+    for (level, level_images) in images.iter().enumerate() {
+        for (image, &view) in level_images.iter().zip(&layout.image_views[level]) {
+            image_json.push(json!({ "bufferView": view, "mimeType": image.format.mime_type() }));
+        }
     }
     // MSFT_lod is used, never required: a reader without it draws the finest level, which is the model.
     let mut extensions_used = extensions.clone();
     if levels.len() > 1 {
         extensions_used.push("MSFT_lod");
     }
-    json!({
+    let mut document = json!({
         "asset": {
             "version": "2.0",
             "generator": SOFTWARE,
@@ -1068,20 +1314,24 @@ fn gltf_json(
         "extensionsUsed": extensions_used,
         "extensionsRequired": extensions,
         "buffers": [
-            { "byteLength": bin_len },
-            { "byteLength": fallback_len, "extensions": { "EXT_meshopt_compression": { "fallback": true } } },
+            { "byteLength": layout.bin.len() },
+            { "byteLength": layout.fallback_len, "extensions": { "EXT_meshopt_compression": { "fallback": true } } },
         ],
-        "bufferViews": buffer_views,
+        "bufferViews": layout.views,
         "accessors": accessors,
-        "materials": [{
-            "doubleSided": true,
-            "pbrMetallicRoughness": { "baseColorFactor": base_color, "metallicFactor": 0.0, "roughnessFactor": 0.7 },
-        }],
+        "materials": materials,
         "meshes": meshes,
         "nodes": nodes,
         "scenes": [{ "nodes": scene_nodes }],
         "scene": 0,
-    })
+    });
+    if !textures.is_empty() {
+        // Linear filtering with mipmaps; the default wrapping (repeat), as the scanner's coordinates mean.
+        document["samplers"] = json!([{ "magFilter": 9729, "minFilter": 9987 }]);
+        document["textures"] = json!(textures);
+        document["images"] = json!(image_json);
+    }
+    document
 }
 
 #[cfg(test)]
@@ -1364,6 +1614,7 @@ mod tests {
             colors_srgb: kept(mesh.colors_srgb.as_ref(), &used),
             measured: kept(mesh.measured.as_ref(), &used),
             intensity: kept(mesh.intensity.as_ref(), &used),
+            texturing: None,
         }
     }
 

@@ -34,6 +34,7 @@ mod mesh;
 pub mod meshopt_decode;
 pub mod quantize;
 mod read;
+pub mod texture;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use encode::{
@@ -48,6 +49,7 @@ pub use read::{
     read_model, read_model_bytes, read_model_level_bytes, read_packed_bytes,
     read_packed_level_bytes,
 };
+pub use texture::{ImageFormat, ImageLoss, ImageOrigin, NO_IMAGE, TextureImage, Texturing};
 
 // Decoded buffers are reinterpreted in place (glTF is little-endian), so a big-endian build would misread them.
 #[cfg(target_endian = "big")]

@@ -45,6 +45,10 @@ pub struct Manifest {
     /// measured distance from it; absent when the file has only the model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub levels: Vec<LevelRecord>,
+    /// Every image in the file, level by level: where it came from and what it cost, measured; absent in an
+    /// untextured model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub textures: Vec<TextureRecord>,
     /// SHA-256 of the GLB binary chunk (all geometry), hex.
     pub bin_sha256: String,
     /// The GLB file itself; only in the sidecar, never inside the GLB.
@@ -65,6 +69,10 @@ pub struct InputRecord {
     pub format: String,
     /// Unit the file's coordinates were read in.
     pub unit: String,
+    /// For a file another input refers to (an OBJ's material file or texture image): that input's name. Such a
+    /// file is read through the one that names it, never as a scan of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_by: Option<String>,
 }
 
 /// One processing step.
@@ -113,6 +121,35 @@ pub struct ErrorBounds {
     /// Largest difference of an 8-bit sRGB channel after decoding; absent without colours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_color_error_srgb8: Option<u8>,
+    /// Largest difference between an input texture coordinate and its decoded copy, in texels of the image it
+    /// samples; absent without textures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_uv_error_texels: Option<f64>,
+}
+
+/// One image of the model (a level's texture), with its measured history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TextureRecord {
+    /// The level of detail whose triangles sample it (0: the model).
+    pub level: u32,
+    /// Its number among the level's images.
+    pub image: u32,
+    /// The source file's name.
+    pub name: String,
+    /// The glTF `mimeType` of the bytes in the file.
+    pub mime_type: String,
+    /// Width in texels.
+    pub width: u32,
+    /// Height in texels.
+    pub height: u32,
+    /// Bytes of the encoded image in the file.
+    pub bytes: u64,
+    /// SHA-256 of the encoded image in the file, hex.
+    pub sha256: String,
+    /// What it was made from and the measured difference from the source pixels.
+    pub origin: crate::texture::ImageOrigin,
+    /// Largest texture-coordinate error of the triangles that sample it, in its texels (measured after decoding).
+    pub max_uv_error_texels: f64,
 }
 
 /// Which surface was measured and which was filled in.

@@ -5,6 +5,7 @@
 //! while the offsets stay small enough for `f32` to resolve micrometres.
 
 use crate::CodecError;
+use crate::texture::{NO_IMAGE, Texturing};
 
 /// An indexed triangle mesh in metres.
 ///
@@ -28,6 +29,8 @@ pub struct Mesh {
     /// Return intensity or quality carried over from the scan's points, one per vertex, in the scanner's
     /// own scale (stored exactly, as `_INTENSITY`).
     pub intensity: Option<Vec<f32>>,
+    /// Texture coordinates and the images they point into (a textured scan), when the mesh has them.
+    pub texturing: Option<Texturing>,
 }
 
 /// A point cloud in metres, with optional per-point attributes.
@@ -110,6 +113,9 @@ impl Mesh {
             self.intensity.as_ref().map(Vec::len),
             vertex_count,
         )?;
+        if let Some(texturing) = &self.texturing {
+            check_texturing(texturing, vertex_count, self.triangle_count())?;
+        }
         if let Some(normals) = &self.normals
             && let Some(at) = normals.iter().position(|n| !is_unit(*n))
         {
@@ -128,6 +134,50 @@ impl PointCloud {
     pub fn bounds_m(&self) -> Option<([f64; 3], [f64; 3])> {
         bounds_world(self.origin_m, &self.positions)
     }
+}
+
+fn check_texturing(
+    texturing: &Texturing,
+    vertex_count: usize,
+    triangle_count: usize,
+) -> Result<(), CodecError> {
+    let invalid = |reason: String| Err(CodecError::InvalidMesh { reason });
+    check_len(
+        "texture coordinates",
+        Some(texturing.uvs.len()),
+        vertex_count,
+    )?;
+    if texturing.triangle_image.len() != triangle_count {
+        return invalid(format!(
+            "{} triangle images for {triangle_count} triangles",
+            texturing.triangle_image.len()
+        ));
+    }
+    if let Some(at) = texturing
+        .uvs
+        .iter()
+        .position(|uv| !uv.iter().all(|c| c.is_finite()))
+    {
+        return invalid(format!(
+            "vertex {at} has non-finite texture coordinates {:?}",
+            texturing.uvs[at]
+        ));
+    }
+    let images = texturing.images.len();
+    if let Some(at) = texturing
+        .triangle_image
+        .iter()
+        .position(|&i| i != NO_IMAGE && i as usize >= images)
+    {
+        return invalid(format!(
+            "triangle {at} samples image {} of {images}",
+            texturing.triangle_image[at]
+        ));
+    }
+    if u16::try_from(images).is_err() {
+        return invalid(format!("{images} images: more than a model can hold"));
+    }
+    Ok(())
 }
 
 fn check_len(what: &str, len: Option<usize>, vertex_count: usize) -> Result<(), CodecError> {

@@ -181,6 +181,9 @@ pub fn level_prefix_len(prefix: &[u8], level: usize) -> Option<usize> {
         notes: Vec::new(),
         format: "glb",
         level,
+        base_dir: None,
+        images_read: BTreeMap::new(),
+        images: Vec::new(),
     };
     let root = &reader.root;
     let mut end = bin_start;
@@ -210,6 +213,35 @@ pub fn level_prefix_len(prefix: &[u8], level: usize) -> Option<usize> {
                     }
                     end = end.max(bin_start.checked_add(offset)?.checked_add(length)?);
                 }
+            }
+            // The level's texture images (the encoder writes them after the level's streams).
+            let image_views = primitive
+                .material
+                .and_then(|m| root.materials.get(m))
+                .and_then(|m| {
+                    m.pbr_metallic_roughness
+                        .as_ref()?
+                        .base_color_texture
+                        .as_ref()
+                })
+                .and_then(|info| root.textures.get(info.index))
+                .map(|t| {
+                    let webp = t.extensions.as_ref().and_then(|e| e.webp.as_ref());
+                    webp.map(|w| w.source).or(t.source)
+                })
+                .into_iter()
+                .flatten()
+                .filter_map(|image| root.images.get(image)?.buffer_view);
+            for view in image_views {
+                let view = root.buffer_views.get(view)?;
+                if view.buffer != 0 {
+                    return None;
+                }
+                end = end.max(
+                    bin_start
+                        .checked_add(view.byte_offset)?
+                        .checked_add(view.byte_length)?,
+                );
             }
         }
     }
@@ -293,9 +325,97 @@ struct Root {
     scenes: Vec<Scene>,
     scene: Option<usize>,
     #[serde(default)]
-    images: Vec<serde_json::Value>,
+    images: Vec<ImageDef>,
+    #[serde(default)]
+    textures: Vec<TextureDef>,
+    #[serde(default)]
+    materials: Vec<MaterialDef>,
     #[serde(default)]
     skins: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImageDef {
+    uri: Option<String>,
+    buffer_view: Option<usize>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TextureDef {
+    source: Option<usize>,
+    extensions: Option<TextureExtensions>,
+}
+
+/// Sources in other formats; exhibit reads WebP, and names Basis (KTX2) sources it cannot decode.
+#[derive(Deserialize)]
+struct TextureExtensions {
+    #[serde(rename = "EXT_texture_webp")]
+    webp: Option<TextureSource>,
+    #[serde(rename = "KHR_texture_basisu")]
+    basisu: Option<TextureSource>,
+}
+
+#[derive(Deserialize)]
+struct TextureSource {
+    source: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MaterialDef {
+    pbr_metallic_roughness: Option<PbrDef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PbrDef {
+    base_color_texture: Option<TextureInfo>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TextureInfo {
+    index: usize,
+    #[serde(default)]
+    tex_coord: usize,
+    extensions: Option<TextureInfoExtensions>,
+}
+
+#[derive(Deserialize)]
+struct TextureInfoExtensions {
+    #[serde(rename = "KHR_texture_transform")]
+    transform: Option<TextureTransform>,
+}
+
+/// `KHR_texture_transform`: texture coordinates are offset, rotated and scaled before sampling.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TextureTransform {
+    #[serde(default)]
+    offset: [f64; 2],
+    #[serde(default)]
+    rotation: f64,
+    #[serde(default = "unit_scale")]
+    scale: [f64; 2],
+    tex_coord: Option<usize>,
+}
+
+fn unit_scale() -> [f64; 2] {
+    [1.0, 1.0]
+}
+
+impl TextureTransform {
+    /// The coordinates the texture is sampled at: translation × rotation × scale, as the extension defines.
+    fn apply(&self, uv: [f64; 2]) -> [f64; 2] {
+        let (sin, cos) = self.rotation.sin_cos();
+        let [u, v] = [uv[0] * self.scale[0], uv[1] * self.scale[1]];
+        [
+            cos * u + sin * v + self.offset[0],
+            -sin * u + cos * v + self.offset[1],
+        ]
+    }
 }
 
 #[derive(Deserialize)]
@@ -400,6 +520,7 @@ struct Primitive {
     mode: u32,
     #[serde(default)]
     targets: Vec<serde_json::Value>,
+    material: Option<usize>,
 }
 
 fn triangles_mode() -> u32 {
@@ -484,6 +605,12 @@ struct Reader<'a> {
     format: &'static str,
     /// Level of detail to read (0: the scene itself).
     level: usize,
+    /// The folder external files are read from (none: only what the document itself holds).
+    base_dir: Option<PathBuf>,
+    /// Images read so far: the glTF image number → its place in the model's images (or why not).
+    images_read: BTreeMap<usize, Result<u32, ()>>,
+    /// The images the model's texturing holds, in order of first use.
+    images: Vec<crate::texture::TextureImage>,
 }
 
 fn gltf_error(pointer: impl Into<String>, reason: impl Into<String>) -> CodecError {
@@ -574,7 +701,94 @@ impl<'a> Reader<'a> {
             notes: Vec::new(),
             format,
             level: 0,
+            base_dir: base_dir.map(Path::to_path_buf),
+            images_read: BTreeMap::new(),
+            images: Vec::new(),
         })
+    }
+
+    /// The base-colour texture of a material: the model's image number (each glTF image read once), the
+    /// texture-coordinate set it samples and the transform of its coordinates. `None`, with a note, when the
+    /// material has none or its image cannot be read: the primitive is then drawn untextured.
+    fn base_color_texture(
+        &mut self,
+        material: usize,
+        notes: &mut Vec<String>,
+    ) -> Option<(u32, usize, Option<TextureTransform>)> {
+        let info = self
+            .root
+            .materials
+            .get(material)?
+            .pbr_metallic_roughness
+            .as_ref()?
+            .base_color_texture
+            .as_ref()?;
+        let transform = info.extensions.as_ref().and_then(|e| e.transform);
+        let set = transform
+            .and_then(|t| t.tex_coord)
+            .unwrap_or(info.tex_coord);
+        let pointer = format!("/materials/{material}/pbrMetallicRoughness/baseColorTexture");
+        let Some(texture) = self.root.textures.get(info.index) else {
+            notes.push(format!(
+                "{pointer}: texture {} does not exist: untextured",
+                info.index
+            ));
+            return None;
+        };
+        let extensions = texture.extensions.as_ref();
+        let source = extensions
+            .and_then(|e| e.webp.as_ref())
+            .map(|w| w.source)
+            .or(texture.source);
+        let Some(source) = source else {
+            let why = if extensions.is_some_and(|e| e.basisu.is_some()) {
+                "its only image is KTX2 (KHR_texture_basisu), which exhibit does not decode"
+            } else {
+                "the texture names no image"
+            };
+            notes.push(format!("{pointer}: {why}: untextured"));
+            return None;
+        };
+        let image = match self.images_read.get(&source) {
+            Some(read) => read.ok()?,
+            None => {
+                let read = self.load_image(source).map_err(|reason| {
+                    notes.push(format!("/images/{source}: {reason}: untextured"));
+                });
+                let number = read.map(|image| {
+                    self.images.push(image);
+                    self.images.len() as u32 - 1
+                });
+                self.images_read.insert(source, number);
+                number.ok()?
+            }
+        };
+        Some((image, set, transform))
+    }
+
+    /// One image's bytes (from a buffer view, a data URI or a file beside the model), header checked.
+    fn load_image(&self, image: usize) -> Result<crate::texture::TextureImage, String> {
+        let def = self
+            .root
+            .images
+            .get(image)
+            .ok_or("the image does not exist")?;
+        let bytes: Vec<u8> = match (def.buffer_view, &def.uri) {
+            (Some(view), _) => self.view_bytes(view).map_err(|e| e.to_string())?.to_vec(),
+            (None, Some(uri)) => load_uri(uri, self.base_dir.as_deref())?,
+            (None, None) => return Err("the image has neither a bufferView nor a uri".into()),
+        };
+        let name = def
+            .name
+            .clone()
+            .or_else(|| {
+                def.uri
+                    .as_deref()
+                    .filter(|u| !u.starts_with("data:"))
+                    .map(|u| u.rsplit('/').next().unwrap_or(u).to_owned())
+            })
+            .unwrap_or_else(|| format!("image {image}"));
+        crate::texture::TextureImage::from_bytes(&name, bytes.into())
     }
 
     fn read_packed(mut self) -> Result<PackedModel, CodecError> {
@@ -784,12 +998,7 @@ impl<'a> Reader<'a> {
                 self.read_primitive(mesh_index, p, &world, &mut builder)?;
             }
         }
-        if !self.root.images.is_empty() {
-            self.notes.push(format!(
-                "{} texture image(s) not read: exhibit keeps geometry and vertex colours",
-                self.root.images.len()
-            ));
-        }
+        builder.images = std::mem::take(&mut self.images);
         if !self.root.skins.is_empty() {
             self.notes.push(format!(
                 "{} skin(s) ignored: the mesh is read in its bind pose",
@@ -913,11 +1122,12 @@ impl<'a> Reader<'a> {
     ) -> Result<(), CodecError> {
         let pointer = format!("/meshes/{mesh}/primitives/{p}");
         let prim = &self.root.meshes[mesh].primitives[p];
-        let (mode, attributes, indices, has_targets) = (
+        let (mode, attributes, indices, has_targets, material) = (
             prim.mode,
             prim.attributes.clone(),
             prim.indices,
             !prim.targets.is_empty(),
+            prim.material,
         );
         if has_targets {
             builder
@@ -972,7 +1182,40 @@ impl<'a> Reader<'a> {
             Some(a) => Some(self.read_mapped::<1, bool>(a, "_MEASURED", |[v]| v != 0.0)?),
             None => None,
         };
+        let texture = match material {
+            Some(m) if mode != 0 => self.base_color_texture(m, &mut builder.notes),
+            _ => None,
+        };
+        let (uvs, image) = match texture {
+            Some((image, set, transform)) => {
+                let name = format!("TEXCOORD_{set}");
+                match attribute(&name) {
+                    Some(a) => {
+                        let uvs = self.read_mapped::<2, [f32; 2]>(a, &name, |uv| {
+                            transform.map_or(uv, |t| t.apply(uv)).map(|c| c as f32)
+                        })?;
+                        (Some(uvs), image)
+                    }
+                    None => {
+                        builder.notes.push(format!(
+                            "{pointer}: its texture samples {name}, which it lacks: untextured"
+                        ));
+                        (None, crate::texture::NO_IMAGE)
+                    }
+                }
+            }
+            None => (None, crate::texture::NO_IMAGE),
+        };
+        if let Some(uvs) = &uvs
+            && let Some(bad) = uvs.iter().position(|uv| !uv.iter().all(|c| c.is_finite()))
+        {
+            return Err(gltf_error(
+                format!("{pointer}/attributes"),
+                format!("texture coordinate {bad} is not finite"),
+            ));
+        }
         for (name, len) in [
+            ("TEXCOORD", uvs.as_ref().map(Vec::len)),
             ("NORMAL", normals.as_ref().map(Vec::len)),
             ("COLOR_0", colors.as_ref().map(Vec::len)),
             ("_MEASURED", measured.as_ref().map(Vec::len)),
@@ -1022,6 +1265,8 @@ impl<'a> Reader<'a> {
             colors,
             measured,
             intensity,
+            uvs,
+            image,
             present,
         };
         if mode == 0 {
@@ -2046,6 +2291,10 @@ struct Part {
     colors: Option<Vec<[u8; 4]>>,
     measured: Option<Vec<bool>>,
     intensity: Option<Vec<f32>>,
+    /// Texture coordinates, when the primitive's material has a base-colour texture it could read.
+    uvs: Option<Vec<[f32; 2]>>,
+    /// The model's image the primitive samples, or [`crate::texture::NO_IMAGE`].
+    image: u32,
     present: Vec<String>,
 }
 
@@ -2057,6 +2306,7 @@ struct SceneBuilder {
     mesh_parts: Vec<(Part, Vec<u32>)>,
     point_parts: Vec<(Part, Vec<u32>)>,
     notes: Vec<String>,
+    images: Vec<crate::texture::TextureImage>,
 }
 
 impl SceneBuilder {
@@ -2131,6 +2381,31 @@ impl SceneBuilder {
         mesh.intensity = want_intensity.then_some(intensity);
     }
 
+    /// The triangles' texturing across all parts (coordinates (0, 0) and no image where a part has none), or
+    /// `None` when no part is textured.
+    fn texturing(&mut self) -> Option<crate::texture::Texturing> {
+        if self.mesh_parts.iter().all(|(p, _)| p.uvs.is_none()) {
+            return None;
+        }
+        let mut texturing = crate::texture::Texturing {
+            images: std::mem::take(&mut self.images),
+            ..crate::texture::Texturing::default()
+        };
+        for (part, triangles) in &mut self.mesh_parts {
+            match part.uvs.take() {
+                Some(uvs) => texturing.uvs.extend(uvs),
+                None => texturing
+                    .uvs
+                    .resize(texturing.uvs.len() + part.positions.len(), [0.0; 2]),
+            }
+            texturing.triangle_image.resize(
+                texturing.triangle_image.len() + triangles.len() / 3,
+                part.image,
+            );
+        }
+        Some(texturing)
+    }
+
     /// glTF coordinates are offsets from the manifest's origin (zero for other files), so they become
     /// the f32 offsets of the result unchanged.
     fn finish(mut self) -> (Mesh, PointCloud, Vec<String>) {
@@ -2155,6 +2430,7 @@ impl SceneBuilder {
             !self.mesh_parts.is_empty() && self.mesh_parts.iter().all(|(p, _)| p.normals.is_some());
         let want_colors = any(|p| p.colors.is_some(), &self.mesh_parts);
         let want_measured = any(|p| p.measured.is_some(), &self.mesh_parts);
+        mesh.texturing = self.texturing();
         if any(|p| p.normals.is_some(), &self.mesh_parts) && !want_normals {
             self.notes.push(
                 "normals present on only some primitives: left out, a viewer recomputes them"

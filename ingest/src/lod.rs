@@ -33,6 +33,10 @@ const REDUCTION: usize = 4;
 const LEAST_USEFUL_REDUCTION: f64 = 0.8;
 
 /// The coarser levels of `mesh`, finest first (the model itself is not among them).
+///
+/// A textured mesh is simplified image by image (one glTF primitive samples one image), with the borders
+/// between images locked so that no crack opens between them; within an image, vertices split at UV seams
+/// share a position, which meshoptimizer treats as a seam and collapses only along it, so no texture tears.
 #[must_use]
 pub fn coarser_levels(mesh: &Mesh, options: &LodOptions) -> Vec<Mesh> {
     let mut levels = Vec::new();
@@ -40,48 +44,69 @@ pub fn coarser_levels(mesh: &Mesh, options: &LodOptions) -> Vec<Mesh> {
     else {
         return levels;
     };
-    let mut indices = mesh.indices.clone();
+    let mut groups: Vec<(u32, Vec<u32>)> = match &mesh.texturing {
+        Some(texturing) => {
+            let mut by_image: std::collections::BTreeMap<u32, Vec<u32>> =
+                std::collections::BTreeMap::new();
+            for (corners, &image) in mesh.indices.chunks_exact(3).zip(&texturing.triangle_image) {
+                by_image
+                    .entry(image)
+                    .or_default()
+                    .extend_from_slice(corners);
+            }
+            by_image.into_iter().collect()
+        }
+        None => vec![(codec::NO_IMAGE, mesh.indices.clone())],
+    };
+    let lock = if groups.len() > 1 {
+        meshopt::SimplifyOptions::LockBorder
+    } else {
+        meshopt::SimplifyOptions::None
+    };
     while levels.len() + 1 < options.levels {
-        let triangles = indices.len() / 3;
-        let target = triangles / REDUCTION;
-        if target < options.min_triangles {
+        let triangles: usize = groups.iter().map(|(_, g)| g.len() / 3).sum();
+        if triangles / REDUCTION < options.min_triangles {
             break;
         }
         // No error limit: the triangle budget decides, the codec measures what it cost.
-        let coarser = meshopt::simplify(
-            &indices,
-            &adapter,
-            target * 3,
-            f32::MAX,
-            meshopt::SimplifyOptions::None,
-            None,
-        );
-        if coarser.is_empty()
-            || coarser.len() as f64 > indices.len() as f64 * LEAST_USEFUL_REDUCTION
+        let coarser: Vec<(u32, Vec<u32>)> = groups
+            .iter()
+            .map(|(image, indices)| {
+                let target = (indices.len() / 3 / REDUCTION).max(1);
+                let simplified =
+                    meshopt::simplify(indices, &adapter, target * 3, f32::MAX, lock, None);
+                (*image, simplified)
+            })
+            .collect();
+        let coarser_len: usize = coarser.iter().map(|(_, g)| g.len()).sum();
+        if coarser_len == 0 || coarser_len as f64 > (triangles * 3) as f64 * LEAST_USEFUL_REDUCTION
         {
             break;
         }
         levels.push(compact(mesh, &coarser));
-        indices = coarser;
+        groups = coarser;
     }
     levels
 }
 
-/// The vertices `indices` use, in first-use order, with their attributes.
-fn compact(mesh: &Mesh, indices: &[u32]) -> Mesh {
+/// The vertices the groups' triangles use, in first-use order, with their attributes (the images stay the
+/// model's until `texture::levels` gives the level its own).
+fn compact(mesh: &Mesh, groups: &[(u32, Vec<u32>)]) -> Mesh {
     let mut remap = vec![u32::MAX; mesh.positions.len()];
     let mut kept = Vec::new();
-    let indices = indices
-        .iter()
-        .map(|&i| {
+    let mut triangle_image = Vec::new();
+    let mut indices = Vec::new();
+    for (image, group) in groups {
+        triangle_image.resize(triangle_image.len() + group.len() / 3, *image);
+        for &i in group {
             let old = i as usize;
             if remap[old] == u32::MAX {
                 remap[old] = kept.len() as u32;
                 kept.push(old);
             }
-            remap[old]
-        })
-        .collect();
+            indices.push(remap[old]);
+        }
+    }
     Mesh {
         origin_m: mesh.origin_m,
         positions: kept.iter().map(|&k| mesh.positions[k]).collect(),
@@ -90,6 +115,11 @@ fn compact(mesh: &Mesh, indices: &[u32]) -> Mesh {
         colors_srgb: pick(mesh.colors_srgb.as_deref(), &kept),
         measured: pick(mesh.measured.as_deref(), &kept),
         intensity: pick(mesh.intensity.as_deref(), &kept),
+        texturing: mesh.texturing.as_ref().map(|t| codec::Texturing {
+            uvs: kept.iter().map(|&k| t.uvs[k]).collect(),
+            images: t.images.clone(),
+            triangle_image,
+        }),
     }
 }
 

@@ -1,24 +1,30 @@
 //! Wavefront OBJ: `v` (with optional r g b), `vn`, `f` with `v`, `v/vt`, `v//vn` and `v/vt/vn` corners,
 //! negative (relative) indices, polygons triangulated as fans.
 //!
-//! A vertex used with different normals becomes one vertex per (position, normal) pair, so normals
-//! are kept exactly. Texture coordinates, groups and materials are named in `dropped`.
+//! A vertex used with different normals or texture coordinates becomes one vertex per (position, texture
+//! coordinate, normal) triple, so both are kept exactly and vertices split only at seams. `usemtl` gives each
+//! triangle its material and `mtllib` names the material files; `crate::texture` reads those and the images
+//! (this parser sees only the OBJ's bytes). Groups and other statements are named in `dropped`.
 
 use std::collections::BTreeMap;
 
 use crate::error::ParseError;
-use crate::raw::RawMesh;
+use crate::raw::{RawMesh, TextureRefs};
 
 /// Parse a whole OBJ file.
 pub(crate) fn parse_obj(bytes: &[u8]) -> Result<RawMesh, ParseError> {
     let mut positions: Vec<[f64; 3]> = Vec::new();
     let mut colors: Vec<[u8; 4]> = Vec::new();
     let mut normals: Vec<[f32; 3]> = Vec::new();
-    let mut corners_of_faces: Vec<(u32, Option<u32>)> = Vec::new();
-    let mut texcoords = 0u64;
+    let mut corners_of_faces: Vec<Corner> = Vec::new();
+    let mut texcoords: Vec<[f32; 2]> = Vec::new();
+    let mut materials: Vec<String> = Vec::new();
+    let mut libraries: Vec<String> = Vec::new();
+    let mut current_material = codec::NO_IMAGE;
+    let mut triangle_material: Vec<u32> = Vec::new();
     let mut other_statements: BTreeMap<String, u64> = BTreeMap::new();
     let mut polygons_triangulated = 0u64;
-    let mut polygon: Vec<(u32, Option<u32>)> = Vec::new();
+    let mut polygon: Vec<Corner> = Vec::new();
     for (line_index, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line_number = line_index as u64 + 1;
         let text = std::str::from_utf8(line)
@@ -83,14 +89,27 @@ pub(crate) fn parse_obj(bytes: &[u8]) -> Result<RawMesh, ParseError> {
                 ];
                 normals.push(n.map(|c| c as f32));
             }
-            "vt" => texcoords += 1,
+            "vt" => {
+                let uv = [number(words.next(), "u")?, number(words.next(), "v")?];
+                texcoords.push(uv.map(|c| c as f32));
+            }
+            "usemtl" => {
+                let name = text[keyword.len()..].trim().to_owned();
+                current_material = match materials.iter().position(|m| *m == name) {
+                    Some(at) => at as u32,
+                    None => {
+                        materials.push(name);
+                        materials.len() as u32 - 1
+                    }
+                };
+            }
+            "mtllib" => libraries.extend(words.map(str::to_owned)),
             "f" => {
                 polygon.clear();
                 for word in words {
                     polygon.push(parse_corner(
                         word,
-                        positions.len(),
-                        normals.len(),
+                        [positions.len(), texcoords.len(), normals.len()],
                         line_number,
                     )?);
                 }
@@ -105,54 +124,69 @@ pub(crate) fn parse_obj(bytes: &[u8]) -> Result<RawMesh, ParseError> {
                 }
                 for k in 2..polygon.len() {
                     corners_of_faces.extend([polygon[0], polygon[k - 1], polygon[k]]);
+                    triangle_material.push(current_material);
                 }
             }
             other => *other_statements.entry(other.to_owned()).or_default() += 1,
         }
     }
-    let mut dropped: Vec<String> = other_statements
+    let dropped: Vec<String> = other_statements
         .iter()
         .map(|(k, n)| format!("{n} `{k}` statement(s)"))
         .collect();
-    if texcoords > 0 {
-        dropped.push(format!("{texcoords} texture coordinate(s)"));
-    }
-    let uses_normals =
-        !corners_of_faces.is_empty() && corners_of_faces.iter().all(|(_, n)| n.is_some());
-    if !uses_normals && corners_of_faces.iter().any(|(_, n)| n.is_some()) {
-        dropped.push("normals (given for only some face corners)".into());
-    }
-    let format = "obj".to_owned();
-    if !uses_normals {
-        let indices = corners_of_faces.iter().map(|&(v, _)| v).collect();
-        let colors_srgb = (!colors.is_empty()).then_some(colors);
-        return Ok(RawMesh {
-            format,
-            positions,
-            indices,
-            normals: None,
-            colors_srgb,
-            dropped,
-            polygons_triangulated,
-            ..RawMesh::default()
-        });
-    }
-    // One output vertex per distinct (position, normal) pair, numbered in order of first use.
-    let mut vertex_of: BTreeMap<(u32, u32), u32> = BTreeMap::new();
     let mut out = RawMesh {
-        format,
+        format: "obj".to_owned(),
         dropped,
         polygons_triangulated,
         ..RawMesh::default()
     };
+    let uses_normals =
+        !corners_of_faces.is_empty() && corners_of_faces.iter().all(|c| c.normal.is_some());
+    if !uses_normals && corners_of_faces.iter().any(|c| c.normal.is_some()) {
+        out.dropped
+            .push("normals (given for only some face corners)".into());
+    }
+    let uses_texcoords =
+        !corners_of_faces.is_empty() && corners_of_faces.iter().all(|c| c.texcoord.is_some());
+    if !uses_texcoords && !texcoords.is_empty() {
+        out.dropped.push(format!(
+            "{} texture coordinate(s) (given for only some face corners)",
+            texcoords.len()
+        ));
+    }
+    // One output vertex per distinct (position, texture coordinate, normal) triple, numbered in order of first
+    // use; a file with neither keeps its vertices as they are.
+    if !uses_normals && !uses_texcoords {
+        out.indices = corners_of_faces.iter().map(|c| c.vertex).collect();
+        out.positions = positions;
+        out.colors_srgb = (!colors.is_empty()).then_some(colors);
+        if !materials.is_empty() {
+            out.dropped.push(format!(
+                "{} material(s) (the faces have no texture coordinates)",
+                materials.len()
+            ));
+        }
+        return Ok(out);
+    }
+    let mut vertex_of: BTreeMap<(u32, u32, u32), u32> = BTreeMap::new();
     let mut out_normals = Vec::new();
     let mut out_colors = Vec::new();
-    for &(v, n) in &corners_of_faces {
-        let n = n.unwrap_or(0);
+    let mut out_uvs = Vec::new();
+    for corner in &corners_of_faces {
+        let (v, t, n) = (
+            corner.vertex,
+            corner.texcoord.filter(|_| uses_texcoords).unwrap_or(0),
+            corner.normal.filter(|_| uses_normals).unwrap_or(0),
+        );
         let next = out.positions.len() as u32;
-        let index = *vertex_of.entry((v, n)).or_insert_with(|| {
+        let index = *vertex_of.entry((v, t, n)).or_insert_with(|| {
             out.positions.push(positions[v as usize]);
-            out_normals.push(normals[n as usize]);
+            if uses_normals {
+                out_normals.push(normals[n as usize]);
+            }
+            if uses_texcoords {
+                out_uvs.push(texcoords[t as usize]);
+            }
             if let Some(c) = colors.get(v as usize) {
                 out_colors.push(*c);
             }
@@ -160,18 +194,31 @@ pub(crate) fn parse_obj(bytes: &[u8]) -> Result<RawMesh, ParseError> {
         });
         out.indices.push(index);
     }
-    out.normals = Some(out_normals);
+    out.normals = uses_normals.then_some(out_normals);
     out.colors_srgb = (!colors.is_empty()).then_some(out_colors);
+    if uses_texcoords {
+        out.texture_refs = Some(TextureRefs {
+            uvs: out_uvs,
+            triangle_material,
+            materials,
+            libraries,
+            texture_files: Vec::new(),
+        });
+    }
     Ok(out)
 }
 
+/// One face corner: indices of its position, texture coordinate and normal.
+#[derive(Clone, Copy, Debug)]
+struct Corner {
+    vertex: u32,
+    texcoord: Option<u32>,
+    normal: Option<u32>,
+}
+
 /// One face corner `v[/vt[/vn]]`, resolved to zero-based indices (negative ones count back from the end).
-fn parse_corner(
-    word: &str,
-    vertex_count: usize,
-    normal_count: usize,
-    line: u64,
-) -> Result<(u32, Option<u32>), ParseError> {
+fn parse_corner(word: &str, counts: [usize; 3], line: u64) -> Result<Corner, ParseError> {
+    let [vertex_count, texcoord_count, normal_count] = counts;
     let mut parts = word.split('/');
     let resolve = |text: &str, count: usize, what: &str| -> Result<u32, ParseError> {
         let value: i64 = text.parse().map_err(|_| {
@@ -192,12 +239,21 @@ fn parse_corner(
         Ok(resolved as u32)
     };
     let vertex = resolve(parts.next().unwrap_or(""), vertex_count, "vertex")?;
-    let _texcoord = parts.next();
+    let texcoord = match parts.next() {
+        Some(text) if !text.is_empty() => {
+            Some(resolve(text, texcoord_count, "texture coordinate")?)
+        }
+        _ => None,
+    };
     let normal = match parts.next() {
         Some(text) if !text.is_empty() => Some(resolve(text, normal_count, "normal")?),
         _ => None,
     };
-    Ok((vertex, normal))
+    Ok(Corner {
+        vertex,
+        texcoord,
+        normal,
+    })
 }
 
 #[cfg(test)]
@@ -219,6 +275,22 @@ mod tests {
         .unwrap();
         assert_eq!(raw.positions.len(), 6);
         assert_eq!(raw.normals.unwrap()[3], [0.0, 0.0, -1.0]);
+    }
+
+    #[test]
+    fn texture_coordinates_split_vertices_only_at_seams() {
+        let raw = parse_obj(
+            b"mtllib box.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nv 1 1 0\nvt 0 0\nvt 1 0\nvt 0 1\nvt 1 1\nvt 0.5 0.5\n\
+              usemtl print\nf 1/1 2/2 3/3\nf 2/2 4/4 3/3\nusemtl other\nf 1/5 3/3 2/2\n",
+        )
+        .unwrap();
+        // Vertex 1 is used with two texture coordinates (a seam): it becomes two vertices; the others stay one.
+        assert_eq!(raw.positions.len(), 5);
+        let refs = raw.texture_refs.unwrap();
+        assert_eq!(refs.uvs.len(), 5);
+        assert_eq!(refs.triangle_material, vec![0, 0, 1]);
+        assert_eq!(refs.materials, vec!["print", "other"]);
+        assert_eq!(refs.libraries, vec!["box.mtl"]);
     }
 
     #[test]

@@ -30,6 +30,27 @@ pub struct RawMesh {
     pub metadata: Vec<(String, String)>,
     /// The unit the file itself declares (a LAS coordinate system in feet, say), used unless `--unit` is given.
     pub declared_unit: Option<Unit>,
+    /// Texture coordinates and the materials or files they refer to, as the file names them (OBJ, PLY);
+    /// `crate::texture::resolve` reads the files and turns them into `texturing`.
+    pub texture_refs: Option<TextureRefs>,
+    /// Texturing with its images read (a glTF input, or after `crate::texture::resolve`).
+    pub texturing: Option<codec::Texturing>,
+}
+
+/// What a mesh file says about its textures before any image is read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TextureRefs {
+    /// Texture coordinates per vertex as the file has them: origin at the image's bottom-left (OBJ, PLY).
+    pub uvs: Vec<[f32; 2]>,
+    /// Per triangle, its material (an index into `materials`), or [`codec::NO_IMAGE`].
+    pub triangle_material: Vec<u32>,
+    /// Material names (OBJ `usemtl`), in order of first use.
+    pub materials: Vec<String>,
+    /// Material files (OBJ `mtllib`), relative to the mesh file.
+    pub libraries: Vec<String>,
+    /// Image files named directly (PLY `comment TextureFile`), relative to the mesh file; with no libraries,
+    /// material k is `texture_files[k]`.
+    pub texture_files: Vec<String>,
 }
 
 /// A glTF document's triangles as a raw mesh in metres: the scene flattened, node transforms applied.
@@ -65,6 +86,8 @@ pub fn from_gltf(bytes: &[u8], path: &std::path::Path) -> Result<RawMesh, crate:
         intensity: model.mesh.intensity,
         metadata: Vec::new(),
         declared_unit: None,
+        texture_refs: None,
+        texturing: model.mesh.texturing,
     })
 }
 
@@ -258,6 +281,21 @@ pub fn to_mesh(raw: RawMesh, unit: Unit) -> Converted<Mesh> {
         colors_srgb: keep(raw.colors_srgb, &placed.new_index),
         measured: keep(raw.measured, &placed.new_index),
         intensity: keep(raw.intensity, &placed.new_index),
+        texturing: raw.texturing.map(|t| codec::Texturing {
+            uvs: keep(Some(t.uvs), &placed.new_index).unwrap_or_default(),
+            triangle_image: t
+                .triangle_image
+                .iter()
+                .zip(raw.indices.chunks_exact(3))
+                .filter(|(_, corners)| {
+                    corners
+                        .iter()
+                        .all(|&c| placed.new_index[c as usize] != u32::MAX)
+                })
+                .map(|(&image, _)| image)
+                .collect(),
+            images: t.images,
+        }),
     };
     Converted {
         geometry: mesh,

@@ -245,6 +245,7 @@ pub(crate) fn merge(
             colors_srgb: cloud.colors_srgb,
             measured: measured.filter(|m: &Vec<bool>| !m.is_empty()),
             intensity: cloud.intensity,
+            texturing: None,
         })
     } else {
         Geometry::Points(cloud)

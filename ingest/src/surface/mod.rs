@@ -329,6 +329,7 @@ pub fn reconstruct_cloud(cloud: &PointCloud, options: &SurfaceOptions) -> Recons
         colors_srgb,
         measured: Some(measured),
         intensity,
+        texturing: None,
     };
     Reconstruction {
         mesh,

@@ -1,0 +1,229 @@
+//! Textures: the images a mesh's texture coordinates point into, kept as the bytes the scanner wrote.
+//!
+//! The codec never decodes pixels: it reads an image's header (format and size, refusing sizes no
+//! evidence needs before anything is allocated), embeds the bytes unchanged and records them. Whoever
+//! transforms an image (ingest's phone levels) decodes, measures the change against the source pixels and
+//! hands the measurement in with the new bytes ([`ImageOrigin`]); the manifest carries it.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// Largest side of a texture exhibit accepts (16384 texels, the most any GPU samples); larger headers are
+/// refused before decoding, so an image bomb costs nothing.
+pub const MAX_TEXTURE_SIDE: u32 = 16_384;
+
+/// A triangle with this image number has no texture (drawn with vertex colour or the base colour).
+pub const NO_IMAGE: u32 = u32::MAX;
+
+/// How an image file is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    /// PNG (lossless).
+    Png,
+    /// JPEG (lossy, as scanners deliver most atlases).
+    Jpeg,
+    /// WebP (`EXT_texture_webp` in glTF).
+    Webp,
+}
+
+impl ImageFormat {
+    /// The glTF `mimeType`.
+    #[must_use]
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+            Self::Webp => "image/webp",
+        }
+    }
+
+    /// The format a glTF `mimeType` names.
+    #[must_use]
+    pub fn from_mime_type(mime: &str) -> Option<Self> {
+        match mime {
+            "image/png" => Some(Self::Png),
+            "image/jpeg" => Some(Self::Jpeg),
+            "image/webp" => Some(Self::Webp),
+            _ => None,
+        }
+    }
+
+    /// The format the first bytes show (files are trusted by content, never by name).
+    #[must_use]
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(Self::Png)
+        } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+            Some(Self::Jpeg)
+        } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+            Some(Self::Webp)
+        } else {
+            None
+        }
+    }
+}
+
+/// What became of an image on its way into the model, and what that cost, measured on its pixels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageOrigin {
+    /// SHA-256 of the image it was made from (a raw input), hex.
+    pub source_sha256: String,
+    /// What was done, in words: `"unchanged"`, or the resampling and encoding.
+    pub transform: String,
+    /// The difference from the source pixels, measured after decoding.
+    pub loss: ImageLoss,
+}
+
+/// The measured difference between an image and its source pixels (the source resampled to the image's
+/// size first when the image is smaller, so the figures are about what a viewer sees, texel for texel).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageLoss {
+    /// Whether every pixel is identical to the source's.
+    pub lossless: bool,
+    /// Peak signal-to-noise ratio per channel (R, G, B), in dB; `None` where a channel is identical.
+    pub psnr_db: [Option<f64>; 3],
+    /// Largest absolute difference per channel (R, G, B, A), in 8-bit steps.
+    pub max_abs_error: [u8; 4],
+    /// Mean structural similarity of the luma (1 is identical), 8×8 windows.
+    pub ssim: f64,
+    /// Width and height of the source the figures compare against, in texels.
+    pub source_size: [u32; 2],
+}
+
+impl ImageLoss {
+    /// The loss of an image whose bytes are the source's: none.
+    #[must_use]
+    pub fn none(width: u32, height: u32) -> Self {
+        Self {
+            lossless: true,
+            psnr_db: [None; 3],
+            max_abs_error: [0; 4],
+            ssim: 1.0,
+            source_size: [width, height],
+        }
+    }
+}
+
+/// One image file of a textured mesh.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextureImage {
+    /// The file's name as the scan called it (for the manifest and notes), without folders.
+    pub name: String,
+    /// How the bytes are encoded.
+    pub format: ImageFormat,
+    /// Width in texels, from the header.
+    pub width: u32,
+    /// Height in texels, from the header.
+    pub height: u32,
+    /// The encoded image, shared between the levels that use it unchanged.
+    pub bytes: Arc<[u8]>,
+    /// What it was made from and the measured cost; `None` for an image as delivered (a raw input itself).
+    pub origin: Option<ImageOrigin>,
+}
+
+impl TextureImage {
+    /// An image file as delivered: its header read (format and size checked), its bytes kept.
+    ///
+    /// # Errors
+    /// When the bytes are not a PNG, JPEG or WebP image with a readable header, or declare a size beyond
+    /// [`MAX_TEXTURE_SIDE`].
+    pub fn from_bytes(name: &str, bytes: Arc<[u8]>) -> Result<Self, String> {
+        let (format, width, height) = probe(&bytes)?;
+        Ok(Self {
+            name: name.to_owned(),
+            format,
+            width,
+            height,
+            bytes,
+            origin: None,
+        })
+    }
+
+    /// Bytes of GPU memory the image needs decoded as RGBA8 with a full mipmap chain.
+    #[must_use]
+    pub fn gpu_bytes(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height) * 4 * 4 / 3
+    }
+}
+
+/// Format and size from an image's header, without decoding its pixels.
+///
+/// # Errors
+/// When the format is unknown, the header is unreadable, or a side is zero or beyond [`MAX_TEXTURE_SIDE`].
+pub fn probe(bytes: &[u8]) -> Result<(ImageFormat, u32, u32), String> {
+    let format = ImageFormat::sniff(bytes)
+        .ok_or("not a PNG, JPEG or WebP image (its first bytes are none of theirs)")?;
+    let image_format = match format {
+        ImageFormat::Png => image::ImageFormat::Png,
+        ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+        ImageFormat::Webp => image::ImageFormat::WebP,
+    };
+    let reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), image_format);
+    let (width, height) = reader
+        .into_dimensions()
+        .map_err(|e| format!("unreadable {} header: {e}", format.mime_type()))?;
+    if width == 0 || height == 0 {
+        return Err(format!("the image is {width}×{height} texels: empty"));
+    }
+    if width > MAX_TEXTURE_SIDE || height > MAX_TEXTURE_SIDE {
+        return Err(format!(
+            "the image declares {width}×{height} texels, more than the {MAX_TEXTURE_SIDE} a side exhibit accepts"
+        ));
+    }
+    Ok((format, width, height))
+}
+
+/// A mesh's texturing: coordinates per vertex, and per triangle the image it samples.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Texturing {
+    /// Texture coordinates per vertex, glTF's orientation (u right, v down from the image's top row).
+    pub uvs: Vec<[f32; 2]>,
+    /// The images, one material each.
+    pub images: Vec<TextureImage>,
+    /// Per triangle, the index of its image in `images`, or [`NO_IMAGE`].
+    pub triangle_image: Vec<u32>,
+}
+
+impl Texturing {
+    /// Bytes of GPU memory the images need (RGBA8 with mipmaps).
+    #[must_use]
+    pub fn gpu_bytes(&self) -> u64 {
+        self.images.iter().map(TextureImage::gpu_bytes).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_header(width: u32, height: u32) -> Vec<u8> {
+        let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        bytes.extend(width.to_be_bytes());
+        bytes.extend(height.to_be_bytes());
+        bytes.extend([8, 6, 0, 0, 0]);
+        bytes.extend([0; 4]); // CRC (not checked by the header reader)
+        bytes
+    }
+
+    #[test]
+    fn an_image_bomb_is_refused_from_its_header() {
+        let message = probe(&png_header(100_000, 100_000)).unwrap_err();
+        assert!(message.contains("100000×100000"), "{message}");
+        assert_eq!(
+            probe(&png_header(4096, 2048)).unwrap(),
+            (ImageFormat::Png, 4096, 2048)
+        );
+    }
+
+    #[test]
+    fn unknown_bytes_are_named() {
+        assert!(probe(b"GIF89a....").unwrap_err().contains("not a PNG"));
+        assert!(
+            probe(&[0xff, 0xd8, 0xff, 0xe0])
+                .unwrap_err()
+                .contains("header")
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! The coarser levels' textures: each level of detail has about a quarter of the triangles of the one before,
+//! so its images have half the side (not below 256 texels), resampled in linear light and stored as JPEG (any
+//! glTF viewer reads it without an extension) at the lowest quality that keeps the luma's SSIM against the
+//! resampled source at or above [`MIN_SSIM`]. Each image is then measured against the source pixels as a viewer
+//! would see it: decoded, magnified back to the source's size, compared texel by texel.
+
+use std::sync::Arc;
+
+use codec::{ImageFormat, ImageOrigin, Mesh, TextureImage};
+use image::{DynamicImage, RgbaImage};
+use rayon::prelude::*;
+
+use super::quality;
+
+/// The qualities tried, best last; the first that keeps [`MIN_SSIM`] is kept.
+const QUALITIES: [u8; 6] = [70, 75, 80, 85, 90, 95];
+
+/// Luma SSIM a coarser level's image keeps against the source resampled to its size.
+pub const MIN_SSIM: f64 = 0.97;
+
+/// No coarser level's image is made smaller than this side (or the source's, when smaller).
+const MIN_SIDE: u32 = 256;
+
+/// Decode an image with the limits a texture has (the header was checked already; this bounds the decoder too).
+pub fn decode(image: &TextureImage) -> Result<RgbaImage, String> {
+    let format = match image.format {
+        ImageFormat::Png => image::ImageFormat::Png,
+        ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+        ImageFormat::Webp => image::ImageFormat::WebP,
+    };
+    let mut reader =
+        image::ImageReader::with_format(std::io::Cursor::new(&image.bytes[..]), format);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(codec::texture::MAX_TEXTURE_SIDE);
+    limits.max_image_height = Some(codec::texture::MAX_TEXTURE_SIDE);
+    limits.max_alloc = Some(3 << 30);
+    reader.limits(limits);
+    reader
+        .decode()
+        .map(DynamicImage::into_rgba8)
+        .map_err(|e| format!("texture {:?} cannot be decoded: {e}", image.name))
+}
+
+/// Resample in linear light (sRGB decoded, filtered, encoded again), so that a dark print on light card does
+/// not darken as it shrinks.
+fn resample(source: &RgbaImage, width: u32, height: u32) -> RgbaImage {
+    let linear: image::Rgba32FImage =
+        image::ImageBuffer::from_fn(source.width(), source.height(), |x, y| {
+            let p = source.get_pixel(x, y).0;
+            image::Rgba([
+                codec::srgb_to_linear(p[0]) as f32,
+                codec::srgb_to_linear(p[1]) as f32,
+                codec::srgb_to_linear(p[2]) as f32,
+                f32::from(p[3]) / 255.0,
+            ])
+        });
+    let resized = image::imageops::resize(
+        &linear,
+        width,
+        height,
+        image::imageops::FilterType::Triangle,
+    );
+    RgbaImage::from_fn(width, height, |x, y| {
+        let p = resized.get_pixel(x, y).0;
+        image::Rgba([
+            codec::linear_to_srgb(f64::from(p[0])),
+            codec::linear_to_srgb(f64::from(p[1])),
+            codec::linear_to_srgb(f64::from(p[2])),
+            (p[3].clamp(0.0, 1.0) * 255.0).round() as u8,
+        ])
+    })
+}
+
+fn encode_jpeg(image: &RgbaImage, quality: u8) -> Result<Vec<u8>, String> {
+    let rgb = DynamicImage::ImageRgba8(image.clone()).into_rgb8();
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+        .encode_image(&rgb)
+        .map_err(|e| format!("JPEG encoding failed: {e}"))?;
+    Ok(bytes)
+}
+
+fn encode_png(image: &RgbaImage) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    image
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .map_err(|e| format!("PNG encoding failed: {e}"))?;
+    Ok(bytes)
+}
+
+/// One smaller copy of a source image, encoded and measured.
+fn smaller_image(
+    source: &TextureImage,
+    pixels: &RgbaImage,
+    divisor: u32,
+) -> Result<TextureImage, String> {
+    let side = |full: u32| (full / divisor).max(MIN_SIDE.min(full));
+    let (width, height) = (side(source.width), side(source.height));
+    let resampled = resample(pixels, width, height);
+    let opaque = resampled.pixels().all(|p| p.0[3] == 255);
+    let (bytes, format, how) = if opaque {
+        let mut chosen = None;
+        for quality in QUALITIES {
+            let bytes = encode_jpeg(&resampled, quality)?;
+            let decoded = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg)
+                .map_err(|e| format!("JPEG decoding failed: {e}"))?
+                .into_rgba8();
+            if quality::compare(&resampled, &decoded).ssim >= MIN_SSIM || quality == 95 {
+                chosen = Some((bytes, quality));
+                break;
+            }
+        }
+        let (bytes, quality) = chosen.ok_or("no JPEG quality was tried")?;
+        (bytes, ImageFormat::Jpeg, format!("JPEG quality {quality}"))
+    } else {
+        (
+            encode_png(&resampled)?,
+            ImageFormat::Png,
+            "PNG (it has transparency)".to_owned(),
+        )
+    };
+    // What a viewer sees: the stored image decoded and magnified back over the source's texels.
+    let decoded = image::load_from_memory(&bytes)
+        .map_err(|e| format!("decoding the new image failed: {e}"))?
+        .into_rgba8();
+    let magnified = image::imageops::resize(
+        &decoded,
+        source.width,
+        source.height,
+        image::imageops::FilterType::Triangle,
+    );
+    let loss = quality::compare(pixels, &magnified);
+    Ok(TextureImage {
+        name: source.name.clone(),
+        format,
+        width,
+        height,
+        bytes: Arc::from(bytes),
+        origin: Some(ImageOrigin {
+            source_sha256: codec::manifest::sha256_hex(&source.bytes),
+            transform: format!(
+                "resampled from {}×{} to {width}×{height} in linear light (triangle filter), {how}; loss measured after magnifying back to the source's size",
+                source.width, source.height
+            ),
+            loss,
+        }),
+    })
+}
+
+/// Give each coarser level (finest first, level 1 first) its own smaller images, made from `model`'s.
+///
+/// # Errors
+/// When a source image cannot be decoded or a new one encoded; the message names the image.
+pub fn shrink_level_textures(model: &Mesh, coarser: &mut [Mesh]) -> Result<(), String> {
+    let Some(texturing) = &model.texturing else {
+        return Ok(());
+    };
+    let sources: Vec<RgbaImage> = texturing
+        .images
+        .par_iter()
+        .map(decode)
+        .collect::<Result<_, _>>()?;
+    for (k, level) in coarser.iter_mut().enumerate() {
+        let divisor = 1u32 << (k + 1).min(12);
+        let Some(level_texturing) = &mut level.texturing else {
+            continue;
+        };
+        level_texturing.images = texturing
+            .images
+            .par_iter()
+            .zip(&sources)
+            .map(|(image, pixels)| smaller_image(image, pixels, divisor))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(())
+}
