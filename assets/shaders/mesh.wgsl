@@ -32,6 +32,14 @@ struct VertexIn {
     @location(2) color_flag: vec4<f32>,
 };
 
+// A textured model's vertices add their texture coordinates (glTF orientation: v down from the top row).
+struct TexturedVertexIn {
+    @location(0) position: vec3<f32>,
+    @location(1) normal: vec4<f32>,
+    @location(2) color_flag: vec4<f32>,
+    @location(3) uv: vec2<f32>,
+};
+
 struct VertexOut {
     @builtin(position) clip: vec4<f32>,
     @location(0) view_position: vec3<f32>,
@@ -39,7 +47,13 @@ struct VertexOut {
     @location(2) color: vec3<f32>,
     @location(3) measured: f32,
     @location(4) model_position: vec3<f32>,
+    @location(5) uv: vec2<f32>,
 };
+
+// The base-colour image of the triangles being drawn: an sRGB texture (the sampler returns linear light) with
+// its mipmaps. Only the textured entry points use it.
+@group(1) @binding(0) var base_color_texture: texture_2d<f32>;
+@group(1) @binding(1) var base_color_sampler: sampler;
 
 fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
     let low = c / 12.92;
@@ -49,6 +63,10 @@ fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
 
 @vertex
 fn vs_main(v: VertexIn) -> VertexOut {
+    return transform(v);
+}
+
+fn transform(v: VertexIn) -> VertexOut {
     var out: VertexOut;
     let view = frame.view_from_model * vec4<f32>(v.position, 1.0);
     out.clip = frame.clip_from_view * view;
@@ -57,6 +75,14 @@ fn vs_main(v: VertexIn) -> VertexOut {
     out.color = srgb_to_linear(v.color_flag.rgb);
     out.measured = v.color_flag.a;
     out.model_position = v.position;
+    out.uv = vec2<f32>(0.0);
+    return out;
+}
+
+@vertex
+fn vs_textured(v: TexturedVertexIn) -> VertexOut {
+    var out = transform(VertexIn(v.position, v.normal, v.color_flag));
+    out.uv = v.uv;
     return out;
 }
 
@@ -91,6 +117,18 @@ fn matcap(n: vec3<f32>, albedo: vec3<f32>) -> vec3<f32> {
 
 @fragment
 fn fs_main(in: VertexOut, @builtin(front_facing) front: bool) -> FragmentOut {
+    return shade(in, front, vec3<f32>(1.0), false);
+}
+
+@fragment
+fn fs_textured(in: VertexOut, @builtin(front_facing) front: bool) -> FragmentOut {
+    // Sampled first, in uniform control flow (the clipping below may discard), so the mip level is well defined.
+    let texel = textureSample(base_color_texture, base_color_sampler, in.uv);
+    return shade(in, front, texel.rgb, true);
+}
+
+// Light one fragment. A textured surface's colour is its texel (times the vertex colour where shown).
+fn shade(in: VertexOut, front: bool, texel: vec3<f32>, textured: bool) -> FragmentOut {
     for (var i = 0u; i < frame.counts.x; i++) {
         let plane = frame.planes[i];
         if (dot(plane.xyz, in.model_position) + plane.w < 0.0) {
@@ -125,6 +163,12 @@ fn fs_main(in: VertexOut, @builtin(front_facing) front: bool) -> FragmentOut {
     var albedo = frame.base_color.rgb;
     if ((flags & FLAG_VERTEX_COLORS) != 0u) {
         albedo = in.color;
+    }
+    if (textured) {
+        albedo = texel;
+        if ((flags & FLAG_VERTEX_COLORS) != 0u) {
+            albedo = texel * in.color;
+        }
     }
     if ((flags & FLAG_TINT_RECONSTRUCTED) != 0u && in.measured < 0.5) {
         // Diagonal stripes in screen space, so the tint reads as "not measured" even in greyscale print.

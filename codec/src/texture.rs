@@ -1,7 +1,8 @@
 //! Textures: the images a mesh's texture coordinates point into, kept as the bytes the scanner wrote.
 //!
-//! The codec never decodes pixels: it reads an image's header (format and size, refusing sizes no
-//! evidence needs before anything is allocated), embeds the bytes unchanged and records them. Whoever
+//! The codec embeds an image's bytes unchanged and records them; it reads the header first (format and size,
+//! refusing sizes no evidence needs before anything is allocated). [`TextureImage::decode_rgba8`] is the one
+//! decoder every part uses (bounded by the same limits); whoever
 //! transforms an image (ingest's phone levels) decodes, measures the change against the source pixels and
 //! hands the measurement in with the new bytes ([`ImageOrigin`]); the manifest carries it.
 
@@ -139,6 +140,30 @@ impl TextureImage {
             bytes,
             origin: None,
         })
+    }
+
+    /// The pixels as 8-bit sRGB RGBA, decoded within the limits a texture has (the header was checked when the
+    /// image was made; the limits bound the decoder too, whatever the header said).
+    ///
+    /// # Errors
+    /// When the bytes cannot be decoded; the message names the image.
+    pub fn decode_rgba8(&self) -> Result<image::RgbaImage, String> {
+        let format = match self.format {
+            ImageFormat::Png => image::ImageFormat::Png,
+            ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+            ImageFormat::Webp => image::ImageFormat::WebP,
+        };
+        let mut reader =
+            image::ImageReader::with_format(std::io::Cursor::new(&self.bytes[..]), format);
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(MAX_TEXTURE_SIDE);
+        limits.max_image_height = Some(MAX_TEXTURE_SIDE);
+        limits.max_alloc = Some(3 << 30);
+        reader.limits(limits);
+        reader
+            .decode()
+            .map(image::DynamicImage::into_rgba8)
+            .map_err(|e| format!("texture {:?} cannot be decoded: {e}", self.name))
     }
 
     /// Bytes of GPU memory the image needs decoded as RGBA8 with a full mipmap chain.

@@ -446,7 +446,9 @@ impl ViewerApp {
                     let model: Arc<SceneModel> = Arc::from(model);
                     self.loading = model.level != 0;
                     self.budget = ErrorBudget::from_manifest(model.manifest.as_ref(), model.level);
-                    let gpu_model = self.renderer.upload(&self.state.device, &model);
+                    let gpu_model =
+                        self.renderer
+                            .upload(&self.state.device, &self.state.queue, &model);
                     if self.camera.is_none() {
                         self.camera = Some(Camera::fitted(
                             self.view,
@@ -479,7 +481,11 @@ impl ViewerApp {
                 Loaded::Level(model) => {
                     let model: Arc<SceneModel> = Arc::from(model);
                     second.loading = model.level != 0;
-                    second.gpu_model = Some(self.renderer.upload(&self.state.device, &model));
+                    second.gpu_model = Some(self.renderer.upload(
+                        &self.state.device,
+                        &self.state.queue,
+                        &model,
+                    ));
                     if second.placement.is_none() || second.comparison.is_none() {
                         // As the files place them until the alignment is known.
                         let a_origin = self.model.as_ref().map_or(model.origin_m, |a| a.origin_m);
@@ -567,10 +573,11 @@ impl ViewerApp {
         if let Some(comparison) = Arc::get_mut(comparison) {
             comparison.statistics = stats;
         }
-        second.heat = Some(
-            self.renderer
-                .upload(&self.state.device, &a.recolored(colors)),
-        );
+        second.heat = Some(self.renderer.upload(
+            &self.state.device,
+            &self.state.queue,
+            &a.recolored(colors),
+        ));
         self.dirty = true;
         self.refresh_region_statistics();
     }

@@ -264,7 +264,7 @@ fn render_all_unscoped(
                 gpu.capabilities,
             );
             let started = Instant::now();
-            let gpu_model = renderer.upload(&gpu.device, model);
+            let gpu_model = renderer.upload(&gpu.device, &gpu.queue, model);
             gpu.wait()?;
             prepared = Some((
                 request.antialias,

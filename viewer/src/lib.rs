@@ -4,6 +4,7 @@
 //! - [`camera`]: orbit/pan/zoom, the six standard views of design-patent drawings, fitting, picking rays.
 //! - [`compare`]: aligning two models and the signed deviation of one from the other, with statistics.
 //! - [`scene`]: a decoded model made ready to draw and to pick on.
+//! - [`texture`]: a textured model's images as sRGB mipmap chains, its triangles grouped by image.
 //! - [`render`]: the wgpu pipelines (studio light, matcap, edges, wireframe, X-ray, clipping, overlays).
 //! - [`gpu`]: choosing a device (lavapipe on machines without a GPU) and reading pictures back.
 //! - [`headless`]: `exhibit render`: a model to a PNG.
@@ -26,6 +27,7 @@ pub mod overlay;
 pub mod render;
 pub mod report;
 pub mod scene;
+pub mod texture;
 
 pub use error::ViewerError;
 /// The wgpu the viewer draws with, for callers that choose backends or read adapter facts.

@@ -61,6 +61,8 @@ pub struct Style {
     pub background: [f32; 3],
     /// Use the file's vertex colours (when it has them); otherwise a neutral clay.
     pub vertex_colors: bool,
+    /// Draw textured surfaces with their images (the print); off shows the shape alone.
+    pub textures: bool,
     /// Colour for models drawn without vertex colours, linear RGB.
     pub base_color: [f32; 3],
     /// Tint surface that reconstruction filled in (the `_MEASURED` flag is 0 there).
@@ -84,6 +86,7 @@ impl Default for Style {
         Self {
             background: [0.030, 0.035, 0.045],
             vertex_colors: true,
+            textures: true,
             base_color: [0.62, 0.60, 0.56],
             tint_reconstructed: false,
             flat: false,
@@ -154,6 +157,8 @@ pub struct GpuModel {
     indices: Option<wgpu::Buffer>,
     index_count: u32,
     vertex_count: u32,
+    /// A textured model's coordinates, its images (`None` where one could not be made) and its triangles by image.
+    textures: Option<GpuTextures>,
     has_normals: bool,
     has_colors: bool,
     has_measured_flag: bool,
@@ -166,7 +171,23 @@ pub struct GpuModel {
     wire_group: wgpu::BindGroup,
 }
 
+/// A textured model's part on the GPU.
+#[derive(Debug)]
+struct GpuTextures {
+    uvs: wgpu::Buffer,
+    images: Vec<Option<wgpu::BindGroup>>,
+    groups: Vec<crate::texture::DrawGroup>,
+    /// Bytes the images take on the GPU.
+    bytes: u64,
+}
+
 impl GpuModel {
+    /// Bytes of GPU memory the model's textures take (0 when untextured).
+    #[must_use]
+    pub fn texture_bytes(&self) -> u64 {
+        self.textures.as_ref().map_or(0, |t| t.bytes)
+    }
+
     /// Triangles drawn (0 for points).
     #[must_use]
     pub fn triangle_count(&self) -> u32 {
@@ -297,6 +318,13 @@ pub struct Renderer {
     frame_layout: wgpu::BindGroupLayout,
     edges_layout: wgpu::BindGroupLayout,
     mesh: wgpu::RenderPipeline,
+    /// The same for triangles that sample an image (group 1: the image and its sampler).
+    mesh_textured: wgpu::RenderPipeline,
+    mesh_xray_textured: Option<wgpu::RenderPipeline>,
+    texture_layout: wgpu::BindGroupLayout,
+    texture_sampler: wgpu::Sampler,
+    /// Largest texture side the device takes: larger images are uploaded from the first mip level that fits.
+    max_texture_side: u32,
     /// See-through surfaces and wireframes write the picture but not the normal/depth target, which needs
     /// independent blending per target: `None` on devices without it (WebGL2), where x-ray draws solid and
     /// the wireframe is not drawn.
@@ -324,6 +352,49 @@ fn uniform_layout_entry(
         },
         count: None,
     }
+}
+
+/// A render pipeline of the scene pass: layout and module, vertex and fragment entry points with the vertex
+/// buffers, topology, colour targets and depth, multisampling.
+fn shaded_pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    (layout, module): (&wgpu::PipelineLayout, &wgpu::ShaderModule),
+    (vertex, fragment, buffers): (&str, &str, &[Option<wgpu::VertexBufferLayout<'_>>]),
+    topology: wgpu::PrimitiveTopology,
+    (targets, depth_stencil): (
+        &[Option<wgpu::ColorTargetState>],
+        Option<wgpu::DepthStencilState>,
+    ),
+    multisample: wgpu::MultisampleState,
+) -> wgpu::RenderPipeline {
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(label),
+        layout: Some(layout),
+        vertex: wgpu::VertexState {
+            module,
+            entry_point: Some(vertex),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            buffers,
+        },
+        primitive: wgpu::PrimitiveState {
+            topology,
+            front_face: wgpu::FrontFace::Ccw,
+            // Both faces: a clipped or open scan shows its inside (darkened by the shader).
+            cull_mode: None,
+            ..Default::default()
+        },
+        depth_stencil,
+        multisample,
+        fragment: Some(wgpu::FragmentState {
+            module,
+            entry_point: Some(fragment),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            targets,
+        }),
+        multiview_mask: None,
+        cache: None,
+    })
 }
 
 /// The bind group layout of a pass that reads one picture: a filterable 2D texture at binding 0 and its
@@ -448,6 +519,13 @@ impl Renderer {
                 bind_group_layouts: &[Some(&frame_layout)],
                 immediate_size: 0,
             });
+        let texture_layout = picture_layout(device, "base colour texture");
+        let textured_pipeline_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("textured"),
+                bind_group_layouts: &[Some(&frame_layout), Some(&texture_layout)],
+                immediate_size: 0,
+            });
         let edges_pipeline_layout =
             device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: Some("edges"),
@@ -511,6 +589,46 @@ impl Renderer {
                 attributes: &wgpu::vertex_attr_array![2 => Unorm8x4],
             }),
         ];
+        let textured_buffers = [
+            mesh_buffers[0].clone(),
+            mesh_buffers[1].clone(),
+            mesh_buffers[2].clone(),
+            Some(wgpu::VertexBufferLayout {
+                array_stride: 8,
+                step_mode: wgpu::VertexStepMode::Vertex,
+                attributes: &wgpu::vertex_attr_array![3 => Float32x2],
+            }),
+        ];
+        let textured_pipeline =
+            |label: &str, blend: Option<wgpu::BlendState>, depth_write: bool| {
+                shaded_pipeline(
+                    device,
+                    label,
+                    (&textured_pipeline_layout, &mesh_module),
+                    ("vs_textured", "fs_textured", &textured_buffers),
+                    wgpu::PrimitiveTopology::TriangleList,
+                    (
+                        &scene_targets(
+                            blend,
+                            if depth_write {
+                                wgpu::ColorWrites::ALL
+                            } else {
+                                wgpu::ColorWrites::empty()
+                            },
+                        ),
+                        depth(depth_write, wgpu::CompareFunction::Less),
+                    ),
+                    multisample,
+                )
+            };
+        let mesh_textured = textured_pipeline("mesh textured", None, true);
+        let mesh_xray_textured = independent_blend.then(|| {
+            textured_pipeline(
+                "mesh x-ray textured",
+                Some(wgpu::BlendState::ALPHA_BLENDING),
+                false,
+            )
+        });
         let mesh_pipeline = |label: &str,
                              topology: wgpu::PrimitiveTopology,
                              blend: Option<wgpu::BlendState>,
@@ -690,6 +808,27 @@ impl Renderer {
             fxaa_layout,
             fxaa,
             linear_sampler,
+            mesh_textured,
+            mesh_xray_textured,
+            texture_sampler: device.create_sampler(&wgpu::SamplerDescriptor {
+                label: Some("base colour"),
+                // Repeat, as glTF's default sampler says; linear within and between mip levels.
+                address_mode_u: wgpu::AddressMode::Repeat,
+                address_mode_v: wgpu::AddressMode::Repeat,
+                mag_filter: wgpu::FilterMode::Linear,
+                min_filter: wgpu::FilterMode::Linear,
+                mipmap_filter: wgpu::MipmapFilterMode::Linear,
+                // Print seen at a slant (the side of a box) stays legible.
+                anisotropy_clamp: if downlevel.contains(wgpu::DownlevelFlags::ANISOTROPIC_FILTERING)
+                {
+                    8
+                } else {
+                    1
+                },
+                ..Default::default()
+            }),
+            texture_layout,
+            max_texture_side: device.limits().max_texture_dimension_2d,
             frame_layout,
             edges_layout,
             mesh,
@@ -712,7 +851,12 @@ impl Renderer {
 
     /// Upload a model's buffers.
     #[must_use]
-    pub fn upload(&self, device: &wgpu::Device, model: &SceneModel) -> GpuModel {
+    pub fn upload(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        model: &SceneModel,
+    ) -> GpuModel {
         let buffer = |label: &str, contents: &[u8], usage: wgpu::BufferUsages| {
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
@@ -760,7 +904,12 @@ impl Renderer {
                 }],
             })
         };
+        let textures = model
+            .texture
+            .as_ref()
+            .map(|t| self.upload_textures(device, queue, t));
         GpuModel {
+            textures,
             frame_group: group("frame", &frame),
             wire_group: group("wireframe", &wire),
             frame,
@@ -775,6 +924,97 @@ impl Renderer {
             has_colors: model.has_colors,
             has_measured_flag: model.has_measured_flag,
             edges: OnceLock::new(),
+        }
+    }
+
+    /// Upload a model's images with their mipmaps (from the first level the device's size limit takes) and its
+    /// texture coordinates.
+    fn upload_textures(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        textures: &crate::texture::SurfaceTextures,
+    ) -> GpuTextures {
+        let uvs = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("texture coordinates"),
+            contents: if textures.uvs.is_empty() {
+                &[0; 8]
+            } else {
+                bytemuck::cast_slice(&textures.uvs)
+            },
+            usage: wgpu::BufferUsages::VERTEX,
+        });
+        let mut bytes = 0;
+        let images = textures
+            .images
+            .iter()
+            .map(|chain| {
+                let chain = chain.as_ref()?;
+                let first = (0..chain.levels.len()).find(|&l| {
+                    let (w, h) = chain.level_size(l);
+                    w <= self.max_texture_side && h <= self.max_texture_side
+                })?;
+                let (width, height) = chain.level_size(first);
+                let levels = &chain.levels[first..];
+                bytes += levels.iter().map(|l| l.len() as u64).sum::<u64>();
+                let texture = device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some("base colour"),
+                    size: wgpu::Extent3d {
+                        width,
+                        height,
+                        depth_or_array_layers: 1,
+                    },
+                    mip_level_count: levels.len() as u32,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: wgpu::TextureFormat::Rgba8UnormSrgb,
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    view_formats: &[],
+                });
+                for (k, level) in levels.iter().enumerate() {
+                    let (w, h) = chain.level_size(first + k);
+                    queue.write_texture(
+                        wgpu::TexelCopyTextureInfo {
+                            texture: &texture,
+                            mip_level: k as u32,
+                            origin: wgpu::Origin3d::ZERO,
+                            aspect: wgpu::TextureAspect::All,
+                        },
+                        level,
+                        wgpu::TexelCopyBufferLayout {
+                            offset: 0,
+                            bytes_per_row: Some(4 * w),
+                            rows_per_image: Some(h),
+                        },
+                        wgpu::Extent3d {
+                            width: w,
+                            height: h,
+                            depth_or_array_layers: 1,
+                        },
+                    );
+                }
+                let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+                Some(device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("base colour"),
+                    layout: &self.texture_layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::TextureView(&view),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: wgpu::BindingResource::Sampler(&self.texture_sampler),
+                        },
+                    ],
+                }))
+            })
+            .collect();
+        GpuTextures {
+            uvs,
+            images,
+            groups: textures.groups.clone(),
+            bytes,
         }
     }
 
@@ -1070,13 +1310,37 @@ impl Renderer {
                 pass.set_vertex_buffer(1, model.normals.slice(..));
                 pass.set_vertex_buffer(2, model.color_flag.slice(..));
                 let see_through = style.xray || item.color.is_some_and(|c| c[3] < 1.0);
+                let plain = match &self.mesh_xray {
+                    Some(xray) if see_through => xray,
+                    _ => &self.mesh,
+                };
+                let textured = match &self.mesh_xray_textured {
+                    Some(xray) if see_through => xray,
+                    _ => &self.mesh_textured,
+                };
+                let textures = model
+                    .textures
+                    .as_ref()
+                    .filter(|_| style.textures && item.color.is_none());
                 if let Some(indices) = &model.indices {
-                    pass.set_pipeline(match &self.mesh_xray {
-                        Some(xray) if see_through => xray,
-                        _ => &self.mesh,
-                    });
                     pass.set_index_buffer(indices.slice(..), wgpu::IndexFormat::Uint32);
-                    pass.draw_indexed(0..model.index_count, 0, 0..1);
+                    if let Some(textures) = textures {
+                        pass.set_vertex_buffer(3, textures.uvs.slice(..));
+                        for group in &textures.groups {
+                            let range = group.first_index..group.first_index + group.index_count;
+                            match group.image.and_then(|i| textures.images.get(i)?.as_ref()) {
+                                Some(image) => {
+                                    pass.set_pipeline(textured);
+                                    pass.set_bind_group(1, image, &[]);
+                                }
+                                None => pass.set_pipeline(plain),
+                            }
+                            pass.draw_indexed(range, 0, 0..1);
+                        }
+                    } else {
+                        pass.set_pipeline(plain);
+                        pass.draw_indexed(0..model.index_count, 0, 0..1);
+                    }
                 } else {
                     pass.set_pipeline(&self.points);
                     pass.draw(0..model.vertex_count, 0..1);

@@ -38,6 +38,8 @@ pub struct SceneModel {
     pub level: usize,
     /// Number of levels in the file.
     pub levels: usize,
+    /// The images and texture coordinates of a textured surface (shared by copies of the model).
+    pub texture: Option<std::sync::Arc<crate::texture::SurfaceTextures>>,
     bvh: OnceLock<TriangleBvh>,
 }
 
@@ -54,6 +56,14 @@ impl SceneModel {
             ..
         } = model;
         let triangles = !mesh.indices.is_empty();
+        let mut mesh = mesh;
+        // Each image's triangles become one run of indices (one draw each); picking sees the same triangles.
+        let texture = match &mesh.texturing {
+            Some(texturing) if triangles => Some(std::sync::Arc::new(
+                crate::texture::SurfaceTextures::prepare(texturing, &mut mesh.indices),
+            )),
+            _ => None,
+        };
         let (origin_m, positions, normals, colors, measured, indices) = if triangles {
             (
                 mesh.origin_m,
@@ -108,21 +118,34 @@ impl SceneModel {
             manifest,
             level,
             levels,
+            texture,
             bvh: OnceLock::new(),
         }
     }
 
-    /// A copy with other vertex colours (sRGB; the alpha becomes the measured flag "measured"), for heat maps.
+    /// Bytes of GPU memory the model needs (vertex buffers, indices, images with mipmaps), known before upload.
+    #[must_use]
+    pub fn gpu_bytes(&self) -> u64 {
+        let per_vertex = 12 + 8 + 4;
+        self.positions.len() as u64 * per_vertex
+            + self.indices.len() as u64 * 4
+            + self.texture.as_ref().map_or(0, |t| t.gpu_bytes())
+    }
+
+    /// A copy with other vertex colours (sRGB; the alpha becomes the measured flag "measured"), for heat maps:
+    /// without its textures, so the colours are the map's alone.
     #[must_use]
     pub fn recolored(&self, colors: Vec<[u8; 3]>) -> Self {
         let color_flag = colors.into_iter().map(|[r, g, b]| [r, g, b, 255]).collect();
-        self.copy_with(
+        let mut copy = self.copy_with(
             self.positions.clone(),
             self.origin_m,
             color_flag,
             true,
             false,
-        )
+        );
+        copy.texture = None;
+        copy
     }
 
     /// A copy whose positions are `positions` relative to `origin_m` (e.g. moved by an alignment).
@@ -159,6 +182,7 @@ impl SceneModel {
             manifest: self.manifest.clone(),
             level: self.level,
             levels: self.levels,
+            texture: self.texture.clone(),
             bvh: OnceLock::new(),
         }
     }

@@ -210,7 +210,7 @@ impl Viewer {
         let bound_mm =
             viewer::measure::ErrorBudget::from_manifest(scene.manifest.as_ref(), scene.level)
                 .point_mm;
-        let gpu = self.renderer.upload(&self.device, &scene);
+        let gpu = self.renderer.upload(&self.device, &self.queue, &scene);
         let facts = serde_json::json!({
             "triangles": scene.triangle_count(),
             "points": if scene.is_points() { scene.positions.len() } else { 0 },
@@ -258,7 +258,7 @@ impl Viewer {
             .map_err(|e| js_error("the second model does not read", e))?;
         let scene = SceneModel::from_model(model);
         let origin_a = self.model.as_ref().map_or([0.0; 3], |m| m.scene.origin_m);
-        let gpu = self.renderer.upload(&self.device, &scene);
+        let gpu = self.renderer.upload(&self.device, &self.queue, &scene);
         let loaded = Loaded { scene, gpu };
         let placed = placement(&origin_a, transform, Some(&loaded))?;
         self.second = Some((loaded, placed));
@@ -306,10 +306,11 @@ impl Viewer {
             .iter()
             .map(|&d| viewer::heatmap::color(f64::from(d), s.tolerance_mm, s.range_mm))
             .collect();
-        self.heat = Some(
-            self.renderer
-                .upload(&self.device, &a.scene.recolored(colors)),
-        );
+        self.heat = Some(self.renderer.upload(
+            &self.device,
+            &self.queue,
+            &a.scene.recolored(colors),
+        ));
         let legend: Vec<serde_json::Value> = (0..=20)
             .map(|i| {
                 let d = s.range_mm * (f64::from(i) / 10.0 - 1.0);

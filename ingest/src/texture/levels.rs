@@ -21,26 +21,6 @@ pub const MIN_SSIM: f64 = 0.97;
 /// No coarser level's image is made smaller than this side (or the source's, when smaller).
 const MIN_SIDE: u32 = 256;
 
-/// Decode an image with the limits a texture has (the header was checked already; this bounds the decoder too).
-pub fn decode(image: &TextureImage) -> Result<RgbaImage, String> {
-    let format = match image.format {
-        ImageFormat::Png => image::ImageFormat::Png,
-        ImageFormat::Jpeg => image::ImageFormat::Jpeg,
-        ImageFormat::Webp => image::ImageFormat::WebP,
-    };
-    let mut reader =
-        image::ImageReader::with_format(std::io::Cursor::new(&image.bytes[..]), format);
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(codec::texture::MAX_TEXTURE_SIDE);
-    limits.max_image_height = Some(codec::texture::MAX_TEXTURE_SIDE);
-    limits.max_alloc = Some(3 << 30);
-    reader.limits(limits);
-    reader
-        .decode()
-        .map(DynamicImage::into_rgba8)
-        .map_err(|e| format!("texture {:?} cannot be decoded: {e}", image.name))
-}
-
 /// Resample in linear light (sRGB decoded, filtered, encoded again), so that a dark print on light card does
 /// not darken as it shrinks.
 fn resample(source: &RgbaImage, width: u32, height: u32) -> RgbaImage {
@@ -161,7 +141,7 @@ pub fn shrink_level_textures(model: &Mesh, coarser: &mut [Mesh]) -> Result<(), S
     let sources: Vec<RgbaImage> = texturing
         .images
         .par_iter()
-        .map(decode)
+        .map(TextureImage::decode_rgba8)
         .collect::<Result<_, _>>()?;
     for (k, level) in coarser.iter_mut().enumerate() {
         let divisor = 1u32 << (k + 1).min(12);
