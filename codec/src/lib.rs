@@ -23,6 +23,7 @@
 //! # Ok::<(), codec::CodecError>(())
 //! ```
 
+pub mod colour;
 pub mod distance;
 #[cfg(not(target_arch = "wasm32"))]
 mod encode;

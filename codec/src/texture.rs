@@ -180,15 +180,24 @@ impl TextureImage {
 pub fn probe(bytes: &[u8]) -> Result<(ImageFormat, u32, u32), String> {
     let format = ImageFormat::sniff(bytes)
         .ok_or("not a PNG, JPEG or WebP image (its first bytes are none of theirs)")?;
-    let image_format = match format {
-        ImageFormat::Png => image::ImageFormat::Png,
-        ImageFormat::Jpeg => image::ImageFormat::Jpeg,
-        ImageFormat::Webp => image::ImageFormat::WebP,
+    let (width, height) = if format == ImageFormat::Png {
+        // The first chunk must be IHDR (PNG's rule): its size is at a fixed place, read before any decoder runs.
+        if bytes.len() < 24 || &bytes[12..16] != b"IHDR" {
+            return Err("unreadable image/png header: the first chunk is not IHDR".into());
+        }
+        let word = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        (word(16), word(20))
+    } else {
+        let image_format = if format == ImageFormat::Jpeg {
+            image::ImageFormat::Jpeg
+        } else {
+            image::ImageFormat::WebP
+        };
+        let reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), image_format);
+        reader
+            .into_dimensions()
+            .map_err(|e| format!("unreadable {} header: {e}", format.mime_type()))?
     };
-    let reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), image_format);
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|e| format!("unreadable {} header: {e}", format.mime_type()))?;
     if width == 0 || height == 0 {
         return Err(format!("the image is {width}×{height} texels: empty"));
     }

@@ -64,6 +64,16 @@ pub struct Args {
     /// Bearer token for --store (or the environment variable `EXHIBIT_TOKEN`).
     #[arg(long, env = "EXHIBIT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Also compare appearance: the CIEDE2000 colour difference between corresponding surface points, sampled
+    /// from the models' textures (or vertex colours); for trade dress and printed packaging.
+    #[arg(long, alias = "color")]
+    colour: bool,
+    /// With --colour: colour differences up to this ΔE₀₀ count as the same.
+    #[arg(long, default_value_t = 3.0, requires = "colour")]
+    tolerance_de: f64,
+    /// With --colour: write the colour-difference map (A coloured by ΔE₀₀, with a legend) as PNG.
+    #[arg(long, requires = "colour")]
+    colour_png: Option<PathBuf>,
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -196,7 +206,31 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "statistics": comparison.statistics,
         "compare_seconds": compare_seconds,
     });
-    let needs_pictures = args.png.is_some() || args.report.is_some() || args.store.is_some();
+    let colour = if args.colour {
+        let options = viewer::appearance::ColourOptions {
+            tolerance_de: args.tolerance_de,
+            ..viewer::appearance::ColourOptions::default()
+        };
+        let colour = viewer::appearance::compare_colour(&a, &b, &comparison.b_aligned, &options)
+            .map_err(|reason| anyhow::anyhow!("cannot compare the colours of {} and {}: {reason}", args.a.display(), args.b.display()))?;
+        let c = &colour.statistics;
+        result["colour"] = json!({
+            "mean_de": c.mean_de,
+            "p95_de": c.p95_de,
+            "max_de": c.max_de,
+            "tolerance_de": c.tolerance_de,
+            "share_above_tolerance": c.share_above_tolerance,
+            "count": c.count,
+            "unmatched": c.unmatched,
+            "max_distance_mm": c.max_distance_mm,
+            "sampled": c.sampled,
+            "histogram": c.histogram,
+        });
+        Some(colour)
+    } else {
+        None
+    };
+    let needs_pictures = args.png.is_some() || args.report.is_some() || args.store.is_some() || args.colour_png.is_some();
     let heat = if needs_pictures {
         let gpu = Gpu::headless()?;
         let colors = comparison
@@ -220,11 +254,27 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         };
         let mut image = render(&gpu, &heat_model, &request)?.image;
         viewer::heatmap::draw_legend(&mut image, s.tolerance_mm, s.range_mm);
-        Some((gpu, png_bytes(&image)?))
+        let colour_png = match &colour {
+            Some(colour) => {
+                let map_model = match &colour.map {
+                    viewer::appearance::ColourMap::Textures(pictures) => a.with_texture_pictures(pictures),
+                    viewer::appearance::ColourMap::Vertices(colors) => a.recolored(colors.clone()),
+                };
+                let mut image = render(&gpu, &map_model, &request)?.image;
+                viewer::appearance::draw_legend(&mut image, colour.statistics.tolerance_de);
+                Some(png_bytes(&image)?)
+            }
+            None => None,
+        };
+        Some((gpu, png_bytes(&image)?, colour_png))
     } else {
         None
     };
-    if let (Some(path), Some((_, png))) = (&args.png, &heat) {
+    if let (Some(path), Some((_, _, Some(png)))) = (&args.colour_png, &heat) {
+        output::write_atomically(path, png)?;
+        result["colour_png"] = json!(path);
+    }
+    if let (Some(path), Some((_, png, _))) = (&args.png, &heat) {
         output::write_atomically(path, png)?;
         result["png"] = json!(path);
     }
@@ -233,7 +283,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut report = result.clone();
     report["a"]["point_bound_mm"] = json!(fa.point_bound_mm);
     report["b"]["point_bound_mm"] = json!(fb.point_bound_mm);
-    if let (Some(path), Some((gpu, png))) = (&args.report, &heat) {
+    if let (Some(path), Some((gpu, png, colour_png))) = (&args.report, &heat) {
         let six = |model: &SceneModel| -> anyhow::Result<Vec<Vec<u8>>> {
             let requests: Vec<RenderRequest> = StandardView::ALL[..6]
                 .iter()
@@ -261,6 +311,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             views_b: &views_b,
             created,
             direction: comparison.direction,
+            colour: colour
+                .as_ref()
+                .zip(colour_png.as_deref())
+                .map(|(c, png)| (&c.statistics, png)),
         });
         let html_path = path.with_extension("html");
         result["report"] = json!(path);
@@ -271,14 +325,25 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         output::write_atomically(path, &serde_json::to_vec_pretty(&report)?)?;
     }
     if let (Some(store), Some(case)) = (&args.store, &args.case) {
-        let png = heat.as_ref().map(|(_, png)| png.as_slice());
+        let png = heat.as_ref().map(|(_, png, _)| png.as_slice());
         result["saved"] = save(store, case, args.token.as_deref(), &report, png)?;
     }
     result["seconds"] = json!(started.elapsed().as_secs_f64());
     if args.json {
         return output::print_json(&result);
     }
-    output::print_lines(&summary(args, &a, &b, &comparison, result.get("saved")))
+    let mut lines = summary(args, &a, &b, &comparison, result.get("saved"));
+    if let Some(colour) = &colour {
+        let c = &colour.statistics;
+        lines.push(format!(
+            "colour      ΔE00 mean {:.2}, 95 % within {:.2}, max {:.2}; {:.2} % of {} samples ({}) above {} ({} without a partner within {} mm)",
+            c.mean_de, c.p95_de, c.max_de, c.share_above_tolerance * 100.0, c.count, c.sampled, c.tolerance_de, c.unmatched, c.max_distance_mm
+        ));
+        if let Some(path) = &args.colour_png {
+            lines.push(format!("colour map  {}", path.display()));
+        }
+    }
+    output::print_lines(&lines)
 }
 
 /// What `compare` says to a person.

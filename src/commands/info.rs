@@ -48,6 +48,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 level["level"], level["triangles"], level["max_error_mm"]
             ));
         }
+        if let Some(textures) = m["textures"].as_array() {
+            let records: Vec<codec::manifest::TextureRecord> = textures
+                .iter()
+                .filter_map(|t| serde_json::from_value(t.clone()).ok())
+                .collect();
+            lines.extend(crate::commands::ingest::texture_lines(&records));
+        }
     }
     for note in json["notes"].as_array().into_iter().flatten() {
         lines.push(format!("note        {}", note.as_str().unwrap_or_default()));
@@ -75,8 +82,14 @@ pub fn describe(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
             .iter()
             .map(|(k, v)| (k.clone(), json!(v)))
             .collect();
+        let textures = match &scan.geometry {
+            ingest::Geometry::Mesh(m) => m.texturing.as_ref().map_or(0, |t| t.images.len()),
+            ingest::Geometry::Points(_) => 0,
+        };
         return Ok(json!({
             "format": scan.input.format,
+            "textures": textures,
+            "companions": scan.companions,
             "bytes": bytes_len,
             "sha256": scan.input.sha256,
             "points": points,
@@ -115,6 +128,7 @@ pub fn describe(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
             "origin_m": m.origin_m,
             "reconstructed_area_fraction": m.surface.reconstructed_area_fraction,
             "levels": m.levels,
+            "textures": m.textures,
         })
     });
     let bytes = fs_err::read(path)?;
@@ -128,6 +142,7 @@ pub fn describe(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
         "bounds_min": min,
         "bounds_max": max,
         "attributes": model.attributes,
+        "textures": model.mesh.texturing.as_ref().map_or(0, |t| t.images.len()),
         "levels": model.levels,
         "manifest": manifest,
         "bin_sha256_matches": model.bin_sha256_matches,

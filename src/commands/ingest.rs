@@ -200,6 +200,9 @@ pub fn ingest(args: &Args) -> anyhow::Result<Report> {
         "max_error_mm": stats.max_position_error_m * 1e3,
         "max_normal_error_deg": stats.max_normal_error_deg,
         "chunks": stats.chunks,
+        "textures": sidecar.textures.iter().filter(|t| t.level == 0).count(),
+        "max_uv_error_texels": stats.max_uv_error_texels,
+        "texture_records": sidecar.textures,
         "levels": sidecar.levels.iter().map(|l| json!({
             "level": l.level, "triangles": l.triangles, "bytes": l.bin_bytes, "max_error_mm": l.max_error_mm,
         })).collect::<Vec<_>>(),
@@ -238,6 +241,7 @@ pub fn ingest(args: &Args) -> anyhow::Result<Report> {
             level.level, level.triangles, level.bin_bytes, level.max_error_mm
         ));
     }
+    lines.extend(texture_lines(&sidecar.textures));
     lines.extend([
         format!(
             "wrote    {} ({} bytes, sha256 {sha256})",
@@ -248,6 +252,37 @@ pub fn ingest(args: &Args) -> anyhow::Result<Report> {
     ]);
     lines.extend(result.notes.iter().map(|n| format!("note     {n}")));
     Ok(Report { json, lines })
+}
+
+/// One line per image of a model: its level, size and format, and what it cost against its source, measured.
+pub fn texture_lines(records: &[codec::manifest::TextureRecord]) -> Vec<String> {
+    records
+        .iter()
+        .map(|t| {
+            let loss = &t.origin.loss;
+            let cost = if loss.lossless {
+                "identical to the source pixels".to_owned()
+            } else {
+                let psnr = loss
+                    .psnr_db
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .fold(f64::INFINITY, f64::min);
+                format!(
+                    "SSIM {:.4}, PSNR ≥ {psnr:.1} dB, largest error {} of 255 (measured against the {}×{} source)",
+                    loss.ssim,
+                    loss.max_abs_error.iter().max().copied().unwrap_or(0),
+                    loss.source_size[0],
+                    loss.source_size[1]
+                )
+            };
+            format!(
+                "texture  level {} image {}: {} {}×{} {} ({} bytes), {}; UV error ≤ {:.4} texel",
+                t.level, t.image, t.name, t.width, t.height, t.mime_type, t.bytes, cost, t.max_uv_error_texels
+            )
+        })
+        .collect()
 }
 
 /// A spinner on stderr naming the stage under way, with the time it has taken; indicatif hides it when

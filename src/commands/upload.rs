@@ -164,7 +164,14 @@ pub fn send_inputs(
         })?;
     let mut by_hash = std::collections::BTreeMap::new();
     let mut entries = Vec::new();
-    for dir in dirs {
+    // A texture or material file may lie in a folder beside its scan (its recorded name says which).
+    let mut folders: Vec<PathBuf> = dirs.to_vec();
+    for input in manifest.inputs.iter().filter(|i| i.used_by.is_some()) {
+        if let Some(parent) = Path::new(&input.name).parent().filter(|p| !p.as_os_str().is_empty()) {
+            folders.extend(dirs.iter().map(|d| d.join(parent)).filter(|d| d.is_dir()));
+        }
+    }
+    for dir in &folders {
         entries.extend(
             fs_err::read_dir(dir)?
                 .filter_map(Result::ok)

@@ -308,11 +308,16 @@ fn rederive(
             ));
             continue;
         };
-        // Ingest records each input by its file name (and a pose file finds its views by theirs), so each
-        // goes under the name the manifest recorded.
-        if input.name.contains(['/', '\\']) || input.name.is_empty() || input.name == ".." {
+        // Ingest records each input by its file name (a pose file finds its views by theirs, an OBJ its material
+        // files and images by the paths it writes, inside its folder), so each goes under the name recorded.
+        if input.name.is_empty()
+            || input.name.contains('\\')
+            || std::path::Path::new(&input.name)
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
             anyhow::bail!(
-                "{name}: the manifest names an input {:?}, not a file name",
+                "{name}: the manifest names an input {:?}, not a path inside the scan's folder",
                 input.name
             );
         }
@@ -320,11 +325,17 @@ fn rederive(
         if at.exists() {
             anyhow::bail!("{name}: two inputs are both named {:?}", input.name);
         }
+        if let Some(parent) = at.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
         let absolute = std::path::absolute(path)?;
         if std::fs::hard_link(&absolute, &at).is_err() {
             fs_err::copy(&absolute, &at)?;
         }
-        placed.push(at);
+        // A material file or texture is read through the scan that names it, never as a scan of its own.
+        if input.used_by.is_none() {
+            placed.push(at);
+        }
     }
     for (path, sha) in &given {
         if !manifest.inputs.iter().any(|i| i.sha256 == *sha) {

@@ -164,6 +164,22 @@ pub fn manifest(m: &codec::manifest::Manifest) -> ApiResult<()> {
         clean_sha256(&format!("manifest.inputs[{i}].sha256"), &input.sha256)?;
         clean_text(&format!("manifest.inputs[{i}].format"), &input.format, 100)?;
         clean_text(&format!("manifest.inputs[{i}].unit"), &input.unit, 20)?;
+        if let Some(scan) = &input.used_by {
+            clean_text(&format!("manifest.inputs[{i}].used_by"), scan, 255)?;
+        }
+    }
+    for (i, texture) in m.textures.iter().enumerate() {
+        let at = |field: &str| format!("manifest.textures[{i}].{field}");
+        clean_text(&at("name"), &texture.name, 255)?;
+        clean_text(&at("mime_type"), &texture.mime_type, 40)?;
+        clean_sha256(&at("sha256"), &texture.sha256)?;
+        clean_sha256(&at("origin.source_sha256"), &texture.origin.source_sha256)?;
+        clean_text(&at("origin.transform"), &texture.origin.transform, 1000)?;
+        finite(&at("origin.loss.ssim"), texture.origin.loss.ssim)?;
+        for psnr in texture.origin.loss.psnr_db.iter().flatten() {
+            finite(&at("origin.loss.psnr_db"), *psnr)?;
+        }
+        finite(&at("max_uv_error_texels"), texture.max_uv_error_texels)?;
     }
     for (i, step) in m.steps.iter().enumerate() {
         clean_text(&format!("manifest.steps[{i}].name"), &step.name, 100)?;

@@ -30,4 +30,5 @@ mod store_security;
 mod store_support;
 mod streaming;
 mod support;
+mod textures;
 mod web;

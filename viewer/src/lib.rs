@@ -2,6 +2,7 @@
 //! tools a hearing needs.
 //!
 //! - [`camera`]: orbit/pan/zoom, the six standard views of design-patent drawings, fitting, picking rays.
+//! - [`appearance`]: the colour difference (CIEDE2000) between corresponding surface points of two aligned models.
 //! - [`compare`]: aligning two models and the signed deviation of one from the other, with statistics.
 //! - [`scene`]: a decoded model made ready to draw and to pick on.
 //! - [`texture`]: a textured model's images as sRGB mipmap chains, its triangles grouped by image.
@@ -12,6 +13,7 @@
 //! - [`overlay`]: the scale bar and labels drawn onto pictures.
 //! - `desktop` (feature `desktop`): the hearing-room app, winit + egui.
 
+pub mod appearance;
 pub mod blit;
 pub mod camera;
 pub mod compare;

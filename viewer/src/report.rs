@@ -43,6 +43,8 @@ pub struct ReportPage<'a> {
     pub created: String,
     /// What was measured to what.
     pub direction: crate::compare::Direction,
+    /// The colour difference (`compare --colour`): its figures and the map (PNG bytes).
+    pub colour: Option<(&'a crate::appearance::ColourStatistics, &'a [u8])>,
 }
 
 fn escape(text: &str) -> String {
@@ -261,6 +263,58 @@ th {{ background: #eee; width: 38%; }} .hash {{ font-family: monospace; font-siz
         r#"<div class="section heat"><h2>偏差热图 · Deviation heat map (A coloured by its distance from B)</h2>{}</div>"#,
         image(page.heat_map_png, "heat map")
     );
+    if let Some((c, map)) = page.colour {
+        let _ = write!(
+            out,
+            r#"<div class="section"><h2>色差 · Colour difference (CIEDE2000 ΔE₀₀ between corresponding surface points, {n} samples: {sampled})</h2><table>"#,
+            n = c.count,
+            sampled = escape(&c.sampled),
+        );
+        for (name, key, value) in [
+            ("平均 Mean ΔE₀₀", "mean_de", c.mean_de),
+            ("95% 分位 95th percentile ΔE₀₀", "p95_de", c.p95_de),
+            ("最大 Maximum ΔE₀₀", "max_de", c.max_de),
+            ("容差 Tolerance ΔE₀₀", "tolerance_de", c.tolerance_de),
+            ("超出容差比例 Share above tolerance", "share_above_tolerance", c.share_above_tolerance),
+            ("对应点距离上限 Correspondence limit (mm)", "max_distance_mm", c.max_distance_mm),
+        ] {
+            let _ = write!(
+                out,
+                r#"<tr><th>{name}</th><td><span data-key="{key}">{}</span></td></tr>"#,
+                number(value)
+            );
+        }
+        let _ = write!(
+            out,
+            r#"<tr><th>无对应点 Samples without a partner on B</th><td><span data-key="unmatched">{}</span></td></tr></table>"#,
+            c.unmatched
+        );
+        let peak = c.histogram.iter().map(|b| b.count).max().unwrap_or(1).max(1) as f64;
+        let bar = w / c.histogram.len().max(1) as f64;
+        let _ = write!(
+            out,
+            r#"<svg viewBox="0 0 {w} {hh}" width="100%" xmlns="http://www.w3.org/2000/svg">"#,
+            hh = h + 20.0
+        );
+        for (i, b) in c.histogram.iter().enumerate() {
+            let bh = b.count as f64 / peak * (h - 10.0);
+            let [r, g, bl] = crate::appearance::de_color((b.from_de + b.to_de) * 0.5, c.tolerance_de);
+            let _ = write!(
+                out,
+                r##"<rect x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{bh:.1}" fill="rgb({r},{g},{bl})" stroke="#444" stroke-width="0.5" data-count="{n}"/>"##,
+                x = i as f64 * bar,
+                y = h - bh,
+                n = b.count
+            );
+        }
+        let _ = writeln!(
+            out,
+            r#"<text x="0" y="{ty}" font-size="11">0</text><text x="{w}" y="{ty}" font-size="11" text-anchor="end">≥ {top:.1} ΔE₀₀</text></svg>{}</div>"#,
+            image(map, "colour difference map"),
+            ty = h + 15.0,
+            top = c.histogram.last().map_or(0.0, |b| b.from_de),
+        );
+    }
     let names = [
         "主视图 Front",
         "后视图 Back",

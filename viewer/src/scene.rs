@@ -148,6 +148,24 @@ impl SceneModel {
         copy
     }
 
+    /// A copy drawn with other pictures in place of its textures (the colour-difference map), without vertex
+    /// colours; a copy of an untextured model is unchanged.
+    #[must_use]
+    pub fn with_texture_pictures(&self, pictures: &[image::RgbaImage]) -> Self {
+        let mut copy = self.copy_with(
+            self.positions.clone(),
+            self.origin_m,
+            self.color_flag.clone(),
+            false,
+            self.has_measured_flag,
+        );
+        copy.texture = self
+            .texture
+            .as_ref()
+            .map(|t| std::sync::Arc::new(t.with_images(pictures)));
+        copy
+    }
+
     /// A copy whose positions are `positions` relative to `origin_m` (e.g. moved by an alignment).
     #[must_use]
     pub fn moved(&self, positions: Vec<[f32; 3]>, origin_m: [f64; 3]) -> Self {

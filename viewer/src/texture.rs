@@ -99,6 +99,18 @@ impl SurfaceTextures {
         }
     }
 
+    /// The same coordinates and triangles with other pictures in place of the images (a colour-difference map
+    /// drawn in the model's texture space): one picture per image, mipmapped like a texture.
+    #[must_use]
+    pub fn with_images(&self, pictures: &[image::RgbaImage]) -> Self {
+        Self {
+            uvs: self.uvs.clone(),
+            images: pictures.par_iter().map(|p| Some(mip_chain(p))).collect(),
+            groups: self.groups.clone(),
+            notes: Vec::new(),
+        }
+    }
+
     /// Bytes of GPU memory the images and coordinates take.
     #[must_use]
     pub fn gpu_bytes(&self) -> u64 {
