@@ -83,10 +83,7 @@ pub fn delta_e_2000(lab1: Lab, lab2: Lab) -> f64 {
     let sc = 1.0 + 0.045 * cp_mean;
     let sh = 1.0 + 0.015 * cp_mean * t;
     let rt = -(2.0 * d_theta).to_radians().sin() * rc;
-    ((dl / sl).powi(2)
-        + (dc / sc).powi(2)
-        + (dh_big / sh).powi(2)
-        + rt * (dc / sc) * (dh_big / sh))
+    ((dl / sl).powi(2) + (dc / sc).powi(2) + (dh_big / sh).powi(2) + rt * (dc / sc) * (dh_big / sh))
         .sqrt()
 }
 
@@ -103,12 +100,23 @@ mod tests {
             ([50.0, 2.49, -0.001], [50.0, -2.49, 0.0011], 7.2195),
             ([50.0, 2.5, 0.0], [73.0, 25.0, -18.0], 27.1492),
             ([50.0, 2.5, 0.0], [50.0, 3.1736, 0.5854], 1.0),
-            ([60.2574, -34.0099, 36.2677], [60.4626, -34.1751, 39.4387], 1.2644),
-            ([22.7233, 20.0904, -46.694], [23.0331, 14.973, -42.5619], 2.0373),
+            (
+                [60.2574, -34.0099, 36.2677],
+                [60.4626, -34.1751, 39.4387],
+                1.2644,
+            ),
+            (
+                [22.7233, 20.0904, -46.694],
+                [23.0331, 14.973, -42.5619],
+                2.0373,
+            ),
         ];
         for (a, b, expected) in pairs {
             let got = delta_e_2000(a, b);
-            assert!((got - expected).abs() < 1e-4, "{a:?} {b:?}: {got} != {expected}");
+            assert!(
+                (got - expected).abs() < 1e-4,
+                "{a:?} {b:?}: {got} != {expected}"
+            );
             assert!((delta_e_2000(b, a) - expected).abs() < 1e-4, "symmetric");
         }
     }
@@ -116,7 +124,10 @@ mod tests {
     #[test]
     fn white_is_l_100() {
         let lab = srgb_to_lab([255, 255, 255]);
-        assert!((lab[0] - 100.0).abs() < 1e-3 && lab[1].abs() < 1e-2 && lab[2].abs() < 1e-2, "{lab:?}");
+        assert!(
+            (lab[0] - 100.0).abs() < 1e-3 && lab[1].abs() < 1e-2 && lab[2].abs() < 1e-2,
+            "{lab:?}"
+        );
         assert!(delta_e_2000(srgb_to_lab([200, 30, 30]), srgb_to_lab([200, 30, 30])) == 0.0);
     }
 }

@@ -185,7 +185,9 @@ pub fn probe(bytes: &[u8]) -> Result<(ImageFormat, u32, u32), String> {
         if bytes.len() < 24 || &bytes[12..16] != b"IHDR" {
             return Err("unreadable image/png header: the first chunk is not IHDR".into());
         }
-        let word = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let word = |at: usize| {
+            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
         (word(16), word(20))
     } else {
         let image_format = if format == ImageFormat::Jpeg {

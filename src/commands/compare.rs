@@ -212,7 +212,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             ..viewer::appearance::ColourOptions::default()
         };
         let colour = viewer::appearance::compare_colour(&a, &b, &comparison.b_aligned, &options)
-            .map_err(|reason| anyhow::anyhow!("cannot compare the colours of {} and {}: {reason}", args.a.display(), args.b.display()))?;
+            .map_err(|reason| {
+                anyhow::anyhow!(
+                    "cannot compare the colours of {} and {}: {reason}",
+                    args.a.display(),
+                    args.b.display()
+                )
+            })?;
         let c = &colour.statistics;
         result["colour"] = json!({
             "mean_de": c.mean_de,
@@ -230,7 +236,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let needs_pictures = args.png.is_some() || args.report.is_some() || args.store.is_some() || args.colour_png.is_some();
+    let needs_pictures = args.png.is_some()
+        || args.report.is_some()
+        || args.store.is_some()
+        || args.colour_png.is_some();
     let heat = if needs_pictures {
         let gpu = Gpu::headless()?;
         let colors = comparison
@@ -257,7 +266,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let colour_png = match &colour {
             Some(colour) => {
                 let map_model = match &colour.map {
-                    viewer::appearance::ColourMap::Textures(pictures) => a.with_texture_pictures(pictures),
+                    viewer::appearance::ColourMap::Textures(pictures) => {
+                        a.with_texture_pictures(pictures)
+                    }
                     viewer::appearance::ColourMap::Vertices(colors) => a.recolored(colors.clone()),
                 };
                 let mut image = render(&gpu, &map_model, &request)?.image;

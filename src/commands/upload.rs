@@ -167,7 +167,10 @@ pub fn send_inputs(
     // A texture or material file may lie in a folder beside its scan (its recorded name says which).
     let mut folders: Vec<PathBuf> = dirs.to_vec();
     for input in manifest.inputs.iter().filter(|i| i.used_by.is_some()) {
-        if let Some(parent) = Path::new(&input.name).parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = Path::new(&input.name)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
             folders.extend(dirs.iter().map(|d| d.join(parent)).filter(|d| d.is_dir()));
         }
     }

@@ -163,9 +163,12 @@ pub fn manifest(m: &codec::manifest::Manifest) -> ApiResult<()> {
         clean_text(&format!("manifest.inputs[{i}].name"), &input.name, 255)?;
         clean_sha256(&format!("manifest.inputs[{i}].sha256"), &input.sha256)?;
         clean_text(&format!("manifest.inputs[{i}].format"), &input.format, 100)?;
-        clean_text(&format!("manifest.inputs[{i}].unit"), &input.unit, 20)?;
         if let Some(scan) = &input.used_by {
+            // A material file or image has no unit of its own: its scan's applies.
+            optional_text(&format!("manifest.inputs[{i}].unit"), &input.unit, 20)?;
             clean_text(&format!("manifest.inputs[{i}].used_by"), scan, 255)?;
+        } else {
+            clean_text(&format!("manifest.inputs[{i}].unit"), &input.unit, 20)?;
         }
     }
     for (i, texture) in m.textures.iter().enumerate() {

@@ -46,9 +46,13 @@ fn a_textured_scan_keeps_its_print_with_every_image_step_measured() {
     assert_eq!(report["textures"], 1, "{report}");
     // Texture coordinates on a 16-bit grid: at most half a step, 4096 / 65535 / 2 texels, measured.
     let uv_error = report["max_uv_error_texels"].as_f64().unwrap();
-    assert!(uv_error > 0.0 && uv_error <= 4096.0 / 65535.0 / 2.0 + 1e-9, "{uv_error}");
+    assert!(
+        uv_error > 0.0 && uv_error <= 4096.0 / 65535.0 / 2.0 + 1e-9,
+        "{uv_error}"
+    );
     let manifest: codec::Manifest =
-        serde_json::from_slice(&fs_err::read(dir.path().join("box.manifest.json")).unwrap()).unwrap();
+        serde_json::from_slice(&fs_err::read(dir.path().join("box.manifest.json")).unwrap())
+            .unwrap();
 
     // The material file and the image are raw inputs of their own, hashed, naming the scan that uses them.
     let source_sha = sha256_file(&data("textured/ycb_003_cracker_box/texture_map.jpg"));
@@ -66,7 +70,12 @@ fn a_textured_scan_keeps_its_print_with_every_image_step_measured() {
         ]
     );
     assert_eq!(manifest.inputs[2].sha256, source_sha);
-    assert!(manifest.geometry.attributes.contains(&"TEXCOORD_0".to_owned()));
+    assert!(
+        manifest
+            .geometry
+            .attributes
+            .contains(&"TEXCOORD_0".to_owned())
+    );
 
     // Level 0 carries the scanner's JPEG byte for byte; each coarser level a smaller image whose loss against
     // the source pixels is measured and recorded.
@@ -81,16 +90,25 @@ fn a_textured_scan_keeps_its_print_with_every_image_step_measured() {
         &fs_err::read(data("textured/ycb_003_cracker_box/texture_map.jpg")).unwrap()[..]
     );
     let coarser: Vec<_> = manifest.textures.iter().filter(|t| t.level > 0).collect();
-    assert_eq!(coarser.len(), manifest.levels.len(), "one image per coarser level");
+    assert_eq!(
+        coarser.len(),
+        manifest.levels.len(),
+        "one image per coarser level"
+    );
     for t in coarser {
         assert_eq!(t.origin.source_sha256, source_sha);
         assert_eq!(t.width, 4096 >> t.level);
         let loss = &t.origin.loss;
         assert!(!loss.lossless && loss.source_size == [4096, 4096]);
         assert!(loss.ssim > 0.9 && loss.ssim < 1.0, "{loss:?}");
-        assert!(loss.psnr_db.iter().all(|p| p.is_some_and(|db| db > 25.0)), "{loss:?}");
+        assert!(
+            loss.psnr_db.iter().all(|p| p.is_some_and(|db| db > 25.0)),
+            "{loss:?}"
+        );
         // The recorded image is the one in the file.
-        let level = codec::read_model_level_bytes(&fs_err::read(&glb).unwrap(), None, t.level as usize).unwrap();
+        let level =
+            codec::read_model_level_bytes(&fs_err::read(&glb).unwrap(), None, t.level as usize)
+                .unwrap();
         let image = &level.mesh.texturing.unwrap().images[0];
         assert_eq!(codec::manifest::sha256_hex(&image.bytes), t.sha256);
         assert_eq!((image.width, image.height), (t.width, t.height));
@@ -105,15 +123,24 @@ fn a_textured_scan_keeps_its_print_with_every_image_step_measured() {
     // `info` reports the textures and their measured cost.
     let info = run_json(&mut exhibit(&["info", glb.to_str().unwrap(), "--json"]));
     assert_eq!(info["textures"], 1);
-    assert_eq!(info["manifest"]["textures"].as_array().unwrap().len(), manifest.textures.len());
+    assert_eq!(
+        info["manifest"]["textures"].as_array().unwrap().len(),
+        manifest.textures.len()
+    );
     // And re-deriving from the sealed files (scan, material file, image) gives the same model.
     let verified = run_json(&mut exhibit(&[
         "verify",
         glb.to_str().unwrap(),
         "--rederive",
-        data("textured/ycb_003_cracker_box/textured.obj").to_str().unwrap(),
-        data("textured/ycb_003_cracker_box/textured.mtl").to_str().unwrap(),
-        data("textured/ycb_003_cracker_box/texture_map.jpg").to_str().unwrap(),
+        data("textured/ycb_003_cracker_box/textured.obj")
+            .to_str()
+            .unwrap(),
+        data("textured/ycb_003_cracker_box/textured.mtl")
+            .to_str()
+            .unwrap(),
+        data("textured/ycb_003_cracker_box/texture_map.jpg")
+            .to_str()
+            .unwrap(),
         "--json",
     ]));
     assert_eq!(verified["ok"], true, "{verified}");
@@ -126,7 +153,10 @@ fn golden_textured_box_front_and_iso() {
     ingest(&cracker_box(), &glb);
     let model = load_model(&glb, 0).unwrap();
     let gpu = Gpu::headless().unwrap();
-    for (name, view) in [("cracker-box-front", StandardView::Front), ("cracker-box-iso", StandardView::Iso)] {
+    for (name, view) in [
+        ("cracker-box-front", StandardView::Front),
+        ("cracker-box-iso", StandardView::Iso),
+    ] {
         let request = RenderRequest {
             width: 320,
             height: 320,
@@ -153,7 +183,12 @@ fn golden_textured_box_front_and_iso() {
     )
     .unwrap()
     .image;
-    let reds = |image: &image::RgbaImage| image.pixels().filter(|p| p.0[0] > 90 && p.0[1] < 40 && p.0[2] < 40).count();
+    let reds = |image: &image::RgbaImage| {
+        image
+            .pixels()
+            .filter(|p| p.0[0] > 90 && p.0[1] < 40 && p.0[2] < 40)
+            .count()
+    };
     let textured = render(
         &gpu,
         &model,
@@ -166,7 +201,11 @@ fn golden_textured_box_front_and_iso() {
     )
     .unwrap()
     .image;
-    assert!(reds(&textured) > 5_000, "the red print shows: {}", reds(&textured));
+    assert!(
+        reds(&textured) > 5_000,
+        "the red print shows: {}",
+        reds(&textured)
+    );
     assert_eq!(reds(&plain), 0);
 }
 
@@ -191,7 +230,10 @@ fn repainted_box(dir: &Path) -> (PathBuf, [f32; 4]) {
 fn a_changed_print_lights_up_where_it_changed() {
     let dir = tempfile::tempdir().unwrap();
     let (changed_obj, rect) = repainted_box(dir.path());
-    let (original, changed) = (dir.path().join("original.glb"), dir.path().join("changed.glb"));
+    let (original, changed) = (
+        dir.path().join("original.glb"),
+        dir.path().join("changed.glb"),
+    );
     ingest(&cracker_box(), &original);
     ingest(&changed_obj, &changed);
     let a = load_model(&changed, 0).unwrap();
@@ -201,7 +243,11 @@ fn a_changed_print_lights_up_where_it_changed() {
         ..CompareOptions::default()
     };
     let geometry = compare(&a, &b, &options).unwrap();
-    assert!(geometry.statistics.max_mm < 0.05, "same shape: {:?}", geometry.statistics);
+    assert!(
+        geometry.statistics.max_mm < 0.05,
+        "same shape: {:?}",
+        geometry.statistics
+    );
     let colour = compare_colour(&a, &b, &geometry.b_aligned, &ColourOptions::default()).unwrap();
     let s = &colour.statistics;
     assert_eq!(s.sampled, "texels");
@@ -209,7 +255,10 @@ fn a_changed_print_lights_up_where_it_changed() {
     // Inside the repainted rectangle (a margin from its edges for filtering) the print differs; outside it,
     // nothing does.
     let inside = |uv: [f32; 2], margin: f32| {
-        uv[0] > rect[0] + margin && uv[0] < rect[2] - margin && uv[1] > rect[1] + margin && uv[1] < rect[3] - margin
+        uv[0] > rect[0] + margin
+            && uv[0] < rect[2] - margin
+            && uv[1] > rect[1] + margin
+            && uv[1] < rect[3] - margin
     };
     let (mut inside_hot, mut inside_all, mut outside_hot, mut outside_all) = (0, 0, 0, 0);
     for (uv, &de) in colour.uvs.iter().zip(&colour.delta_e) {
@@ -223,9 +272,18 @@ fn a_changed_print_lights_up_where_it_changed() {
             outside_hot += usize::from(hot);
         }
     }
-    assert!(inside_all > 1_000, "the rectangle covers surface: {inside_all}");
-    assert!(inside_hot as f64 > 0.95 * inside_all as f64, "{inside_hot} of {inside_all} inside");
-    assert!((outside_hot as f64) < 0.01 * outside_all as f64, "{outside_hot} of {outside_all} outside");
+    assert!(
+        inside_all > 1_000,
+        "the rectangle covers surface: {inside_all}"
+    );
+    assert!(
+        inside_hot as f64 > 0.95 * inside_all as f64,
+        "{inside_hot} of {inside_all} inside"
+    );
+    assert!(
+        (outside_hot as f64) < 0.01 * outside_all as f64,
+        "{outside_hot} of {outside_all} outside"
+    );
     assert!(s.share_above_tolerance > 0.01 && s.max_de > 30.0, "{s:?}");
 
     // The same box against itself: no colour differs.
@@ -246,28 +304,52 @@ fn a_changed_print_lights_up_where_it_changed() {
         report.to_str().unwrap(),
         "--json",
     ]));
-    for key in ["mean_de", "p95_de", "max_de", "tolerance_de", "share_above_tolerance"] {
+    for key in [
+        "mean_de",
+        "p95_de",
+        "max_de",
+        "tolerance_de",
+        "share_above_tolerance",
+    ] {
         assert!(result["colour"][key].is_number(), "{key}: {result}");
     }
     assert!(result["colour"]["share_above_tolerance"].as_f64().unwrap() > 0.01);
     let picture = image::open(&map).unwrap().to_rgba8();
-    let red = picture.pixels().filter(|p| p.0[0] > 140 && p.0[1] < 40 && p.0[2] < 60).count();
+    let red = picture
+        .pixels()
+        .filter(|p| p.0[0] > 140 && p.0[1] < 40 && p.0[2] < 60)
+        .count();
     assert!(red > 500, "the changed print shows red in the map: {red}");
     let html = fs_err::read_to_string(report.with_extension("html")).unwrap();
-    assert!(html.contains(r#"data-key="share_above_tolerance""#) && html.contains("colour difference map"));
+    assert!(
+        html.contains(r#"data-key="share_above_tolerance""#)
+            && html.contains("colour difference map")
+    );
 }
 
 #[test]
 fn missing_escaping_and_oversized_textures_are_named_and_the_model_still_ingests() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &str, &str); 3] = [
-        ("missing", "map_Kd no_such_file.jpg", "\"no_such_file.jpg\" was not found"),
-        ("escaping", "map_Kd ../../../../etc/passwd", "not a path inside the scan's folder: refused"),
+        (
+            "missing",
+            "map_Kd no_such_file.jpg",
+            "\"no_such_file.jpg\" was not found",
+        ),
+        (
+            "escaping",
+            "map_Kd ../../../../etc/passwd",
+            "not a path inside the scan's folder: refused",
+        ),
         ("bomb", "map_Kd bomb.png", "100000×100000"),
     ];
     for (name, map, expected) in cases {
         let obj = copy_box(&dir.path().join(name));
-        fs_err::write(obj.with_file_name("textured.mtl"), format!("newmtl material_0\n{map}\n")).unwrap();
+        fs_err::write(
+            obj.with_file_name("textured.mtl"),
+            format!("newmtl material_0\n{map}\n"),
+        )
+        .unwrap();
         // A PNG header declaring 100000 × 100000 texels: refused from its header, nothing decoded.
         let mut bomb = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
         bomb.extend(100_000u32.to_be_bytes());
@@ -277,7 +359,12 @@ fn missing_escaping_and_oversized_textures_are_named_and_the_model_still_ingests
         fs_err::write(obj.with_file_name("bomb.png"), &bomb).unwrap();
         let glb = dir.path().join(format!("{name}.glb"));
         let report = ingest(&obj, &glb);
-        let notes: Vec<&str> = report["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+        let notes: Vec<&str> = report["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
         let notes = notes.join("\n");
         assert!(notes.contains(expected), "{name}: {notes}");
         assert!(notes.contains("untextured"), "{name}: {notes}");
@@ -287,7 +374,13 @@ fn missing_escaping_and_oversized_textures_are_named_and_the_model_still_ingests
         )
         .unwrap();
         // Nothing outside the folder, and nothing unreadable, became an input.
-        assert!(manifest.inputs.iter().all(|i| i.name.ends_with(".obj") || i.name.ends_with(".mtl")), "{name}");
+        assert!(
+            manifest
+                .inputs
+                .iter()
+                .all(|i| i.name.ends_with(".obj") || i.name.ends_with(".mtl")),
+            "{name}"
+        );
     }
     // A link that leads out of the folder is refused too.
     #[cfg(unix)]
@@ -300,7 +393,12 @@ fn missing_escaping_and_oversized_textures_are_named_and_the_model_still_ingests
         )
         .unwrap();
         let report = ingest(&obj, &dir.path().join("link.glb"));
-        assert!(report["notes"].to_string().contains("leads out of the scan's folder"), "{report}");
+        assert!(
+            report["notes"]
+                .to_string()
+                .contains("leads out of the scan's folder"),
+            "{report}"
+        );
         assert_eq!(report["textures"], 0);
     }
     // An MTL that is not text is named with its problem, not a panic.
@@ -313,7 +411,10 @@ fn missing_escaping_and_oversized_textures_are_named_and_the_model_still_ingests
         dir.path().join("binary.glb").to_str().unwrap(),
     ]));
     let said = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success() && said.contains("material file \"textured.mtl\": line 1"), "{said}");
+    assert!(
+        output.status.success() && said.contains("material file \"textured.mtl\": line 1"),
+        "{said}"
+    );
 }
 
 /// CRC-32 (PNG's) of a chunk's type and data.
@@ -322,7 +423,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

@@ -122,9 +122,17 @@ pub fn draw_legend(image: &mut RgbaImage, tolerance_de: f64) {
     let label = |v: f64| format!("{v:.1} dE00");
     let (width, height) = (i64::from(image.width()), i64::from(image.height()));
     let bar_width = 10 * i64::from(scale);
-    let x = width - i64::from(text_width(&label(top_value), scale)) - bar_width - 16 * i64::from(scale);
+    let x =
+        width - i64::from(text_width(&label(top_value), scale)) - bar_width - 16 * i64::from(scale);
     let (top, bottom) = (height / 8, height - height / 8);
-    fill(image, x - 6, top - 10, width - x, bottom - top + 20, image::Rgba([0, 0, 0, 255]));
+    fill(
+        image,
+        x - 6,
+        top - 10,
+        width - x,
+        bottom - top + 20,
+        image::Rgba([0, 0, 0, 255]),
+    );
     let span = (bottom - top).max(1) as f64;
     for y in top..bottom {
         let value = top_value * (1.0 - (y - top) as f64 / span);
@@ -135,7 +143,14 @@ pub fn draw_legend(image: &mut RgbaImage, tolerance_de: f64) {
     for value in [top_value, tolerance_de, 0.0] {
         let y = top + ((top_value - value) / top_value * span).round() as i64;
         fill(image, x + bar_width, y, 4, 1, white);
-        draw_text(image, x + bar_width + 6, y - 3 * i64::from(scale), &label(value), scale, white);
+        draw_text(
+            image,
+            x + bar_width + 6,
+            y - 3 * i64::from(scale),
+            &label(value),
+            scale,
+            white,
+        );
     }
 }
 
@@ -177,13 +192,22 @@ pub fn compare_colour(
                 return f32::NAN;
             };
             let t = closest.triangle as usize;
-            let corners = [0, 1, 2].map(|k| b_aligned[b.indices[3 * t + k] as usize].map(f64::from));
+            let corners =
+                [0, 1, 2].map(|k| b_aligned[b.indices[3 * t + k] as usize].map(f64::from));
             let weights = barycentric(closest.point, &corners);
             let rgb = b_colours.at(b, t, weights);
             delta_e_2000(s.lab, srgb_to_lab(rgb)) as f32
         })
         .collect();
-    let statistics = statistics(&delta_e, options, if bakes.is_empty() { "vertices" } else { "texels" });
+    let statistics = statistics(
+        &delta_e,
+        options,
+        if bakes.is_empty() {
+            "vertices"
+        } else {
+            "texels"
+        },
+    );
     let map = if bakes.is_empty() {
         ColourMap::Vertices(
             delta_e
@@ -203,7 +227,10 @@ pub fn compare_colour(
     };
     Ok(ColourComparison {
         statistics,
-        positions: samples.iter().map(|s| s.position.map(|c| c as f32)).collect(),
+        positions: samples
+            .iter()
+            .map(|s| s.position.map(|c| c as f32))
+            .collect(),
         uvs: samples.iter().map(|s| s.uv).collect(),
         delta_e,
         map,
@@ -223,7 +250,10 @@ fn bake_level(chain: &MipChain) -> usize {
 /// A's samples, and for a textured A one picture per image (its texture at the bake level, greyed: texels no
 /// triangle covers stay so in the map).
 fn samples_of(a: &SceneModel) -> (Vec<Sample>, Vec<RgbaImage>) {
-    let textured = a.texture.as_ref().filter(|t| t.images.iter().any(Option::is_some));
+    let textured = a
+        .texture
+        .as_ref()
+        .filter(|t| t.images.iter().any(Option::is_some));
     let Some(textures) = textured else {
         let samples = a
             .positions
@@ -250,7 +280,8 @@ fn samples_of(a: &SceneModel) -> (Vec<Sample>, Vec<RgbaImage>) {
         let texels = &chain.levels[level];
         let mut covered = vec![false; (w * h) as usize];
         for group in textures.groups.iter().filter(|g| g.image == Some(image)) {
-            let range = group.first_index as usize..(group.first_index + group.index_count) as usize;
+            let range =
+                group.first_index as usize..(group.first_index + group.index_count) as usize;
             for corners in a.indices[range].chunks_exact(3) {
                 let uv = [0, 1, 2].map(|k| textures.uvs[corners[k] as usize]);
                 let position = [0, 1, 2].map(|k| a.positions[corners[k] as usize].map(f64::from));
@@ -272,7 +303,9 @@ fn samples_of(a: &SceneModel) -> (Vec<Sample>, Vec<RgbaImage>) {
         // Uncovered texels: A's own texture, dimmed, so the map shows where nothing was compared.
         let picture = RgbaImage::from_fn(w, h, |x, y| {
             let at = 4 * (y * w + x) as usize;
-            let grey = ((u32::from(texels[at]) + u32::from(texels[at + 1]) + u32::from(texels[at + 2])) / 6) as u8;
+            let grey =
+                ((u32::from(texels[at]) + u32::from(texels[at + 1]) + u32::from(texels[at + 2]))
+                    / 6) as u8;
             image::Rgba([grey, grey, grey, 255])
         });
         bakes.push(picture);
@@ -286,18 +319,42 @@ fn samples_of(a: &SceneModel) -> (Vec<Sample>, Vec<RgbaImage>) {
 fn rasterize(uv: [[f32; 2]; 3], size: (u32, u32), mut visit: impl FnMut(u32, u32, [f64; 3])) {
     let (w, h) = (f64::from(size.0), f64::from(size.1));
     let p = uv.map(|t| [f64::from(t[0]) * w, f64::from(t[1]) * h]);
-    let area = (p[1][0] - p[0][0]) * (p[2][1] - p[0][1]) - (p[2][0] - p[0][0]) * (p[1][1] - p[0][1]);
+    let area =
+        (p[1][0] - p[0][0]) * (p[2][1] - p[0][1]) - (p[2][0] - p[0][0]) * (p[1][1] - p[0][1]);
     if area.abs() < 1e-12 {
         return;
     }
-    let low = |axis: usize, limit: f64| p.iter().map(|q| q[axis]).fold(f64::INFINITY, f64::min).floor().clamp(0.0, limit);
-    let high = |axis: usize, limit: f64| p.iter().map(|q| q[axis]).fold(f64::NEG_INFINITY, f64::max).ceil().clamp(0.0, limit);
-    let (x0, x1, y0, y1) = (low(0, w) as u32, high(0, w) as u32, low(1, h) as u32, high(1, h) as u32);
+    let low = |axis: usize, limit: f64| {
+        p.iter()
+            .map(|q| q[axis])
+            .fold(f64::INFINITY, f64::min)
+            .floor()
+            .clamp(0.0, limit)
+    };
+    let high = |axis: usize, limit: f64| {
+        p.iter()
+            .map(|q| q[axis])
+            .fold(f64::NEG_INFINITY, f64::max)
+            .ceil()
+            .clamp(0.0, limit)
+    };
+    let (x0, x1, y0, y1) = (
+        low(0, w) as u32,
+        high(0, w) as u32,
+        low(1, h) as u32,
+        high(1, h) as u32,
+    );
     for y in y0..y1 {
         for x in x0..x1 {
             let c = [f64::from(x) + 0.5, f64::from(y) + 0.5];
-            let edge = |a: [f64; 2], b: [f64; 2]| (b[0] - a[0]) * (c[1] - a[1]) - (c[0] - a[0]) * (b[1] - a[1]);
-            let weights = [edge(p[1], p[2]) / area, edge(p[2], p[0]) / area, edge(p[0], p[1]) / area];
+            let edge = |a: [f64; 2], b: [f64; 2]| {
+                (b[0] - a[0]) * (c[1] - a[1]) - (c[0] - a[0]) * (b[1] - a[1])
+            };
+            let weights = [
+                edge(p[1], p[2]) / area,
+                edge(p[2], p[0]) / area,
+                edge(p[0], p[1]) / area,
+            ];
             if weights.iter().all(|&v| v >= 0.0) {
                 visit(x, y, weights);
             }
@@ -315,7 +372,13 @@ pub fn barycentric(p: [f64; 3], t: &[[f64; 3]; 3]) -> [f64; 3] {
     let sub = |a: [f64; 3], b: [f64; 3]| [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
     let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
     let (v0, v1, v2) = (sub(t[1], t[0]), sub(t[2], t[0]), sub(p, t[0]));
-    let (d00, d01, d11, d20, d21) = (dot(v0, v0), dot(v0, v1), dot(v1, v1), dot(v2, v0), dot(v2, v1));
+    let (d00, d01, d11, d20, d21) = (
+        dot(v0, v0),
+        dot(v0, v1),
+        dot(v1, v1),
+        dot(v2, v0),
+        dot(v2, v1),
+    );
     let denominator = d00 * d11 - d01 * d01;
     if denominator.abs() < 1e-30 {
         return [1.0, 0.0, 0.0];
@@ -340,7 +403,9 @@ impl<'a> SurfaceColours<'a> {
             for group in &t.groups {
                 let first = group.first_index as usize / 3;
                 for slot in &mut triangle_image[first..first + group.index_count as usize / 3] {
-                    *slot = group.image.filter(|&i| t.images.get(i).is_some_and(Option::is_some));
+                    *slot = group
+                        .image
+                        .filter(|&i| t.images.get(i).is_some_and(Option::is_some));
                 }
             }
         }
@@ -421,7 +486,9 @@ fn statistics(delta_e: &[f32], options: &ColourOptions, sampled: &str) -> Colour
     let width = 4.0 * options.tolerance_de / f64::from(bins);
     let mut counts = vec![0u64; bins as usize];
     for &d in &matched {
-        let slot = (f64::from(d) / width).floor().clamp(0.0, f64::from(bins - 1));
+        let slot = (f64::from(d) / width)
+            .floor()
+            .clamp(0.0, f64::from(bins - 1));
         counts[slot as usize] += 1;
     }
     ColourStatistics {
@@ -454,7 +521,11 @@ mod tests {
     fn barycentric_weights_rebuild_the_point() {
         let t = [[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 2.0, 0.0]];
         let w = barycentric([0.5, 0.5, 0.0], &t);
-        assert!((w[0] - 0.5).abs() < 1e-12 && (w[1] - 0.25).abs() < 1e-12 && (w[2] - 0.25).abs() < 1e-12);
+        assert!(
+            (w[0] - 0.5).abs() < 1e-12
+                && (w[1] - 0.25).abs() < 1e-12
+                && (w[2] - 0.25).abs() < 1e-12
+        );
     }
 
     #[test]

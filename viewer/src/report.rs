@@ -275,8 +275,16 @@ th {{ background: #eee; width: 38%; }} .hash {{ font-family: monospace; font-siz
             ("95% 分位 95th percentile ΔE₀₀", "p95_de", c.p95_de),
             ("最大 Maximum ΔE₀₀", "max_de", c.max_de),
             ("容差 Tolerance ΔE₀₀", "tolerance_de", c.tolerance_de),
-            ("超出容差比例 Share above tolerance", "share_above_tolerance", c.share_above_tolerance),
-            ("对应点距离上限 Correspondence limit (mm)", "max_distance_mm", c.max_distance_mm),
+            (
+                "超出容差比例 Share above tolerance",
+                "share_above_tolerance",
+                c.share_above_tolerance,
+            ),
+            (
+                "对应点距离上限 Correspondence limit (mm)",
+                "max_distance_mm",
+                c.max_distance_mm,
+            ),
         ] {
             let _ = write!(
                 out,
@@ -289,7 +297,13 @@ th {{ background: #eee; width: 38%; }} .hash {{ font-family: monospace; font-siz
             r#"<tr><th>无对应点 Samples without a partner on B</th><td><span data-key="unmatched">{}</span></td></tr></table>"#,
             c.unmatched
         );
-        let peak = c.histogram.iter().map(|b| b.count).max().unwrap_or(1).max(1) as f64;
+        let peak = c
+            .histogram
+            .iter()
+            .map(|b| b.count)
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
         let bar = w / c.histogram.len().max(1) as f64;
         let _ = write!(
             out,
@@ -298,7 +312,8 @@ th {{ background: #eee; width: 38%; }} .hash {{ font-family: monospace; font-siz
         );
         for (i, b) in c.histogram.iter().enumerate() {
             let bh = b.count as f64 / peak * (h - 10.0);
-            let [r, g, bl] = crate::appearance::de_color((b.from_de + b.to_de) * 0.5, c.tolerance_de);
+            let [r, g, bl] =
+                crate::appearance::de_color((b.from_de + b.to_de) * 0.5, c.tolerance_de);
             let _ = write!(
                 out,
                 r##"<rect x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{bh:.1}" fill="rgb({r},{g},{bl})" stroke="#444" stroke-width="0.5" data-count="{n}"/>"##,
