@@ -55,6 +55,8 @@ enum Role {
     Normal(usize),
     Color(usize),
     Intensity,
+    /// Texture coordinate u (0) or v (1), origin at the image's bottom-left.
+    TexCoord(usize),
     Other,
 }
 
@@ -73,6 +75,8 @@ fn vertex_role(name: &str) -> Role {
         "intensity" | "scalar_intensity" | "scalar_Intensity" | "quality" | "scalar_quality" => {
             Role::Intensity
         }
+        "texture_u" | "texture_s" | "s" | "u" => Role::TexCoord(0),
+        "texture_v" | "texture_t" | "t" | "v" => Role::TexCoord(1),
         _ => Role::Other,
     }
 }
@@ -420,6 +424,24 @@ fn read_body(
             "a face refers to vertex {bad}, but there are only {vertex_count} vertices"
         )));
     }
+    if let Some(refs) = &mut raw.texture_refs {
+        // `comment TextureFile NAME` (MeshLab, Artec): the images, numbered as `texnumber` counts them.
+        refs.texture_files = header
+            .comments
+            .iter()
+            .filter_map(|(_, text)| text.strip_prefix("TextureFile "))
+            .map(|name| name.trim().to_owned())
+            .collect();
+        let triangles = raw.indices.len() / 3;
+        if refs.triangle_material.len() != triangles {
+            refs.triangle_material = vec![0; triangles];
+        }
+        if raw.indices.is_empty() {
+            raw.dropped
+                .push("texture coordinates (a point cloud keeps none)".into());
+            raw.texture_refs = None;
+        }
+    }
     Ok(raw)
 }
 
@@ -429,6 +451,7 @@ struct VertexRoles {
     has_normals: bool,
     has_colors: bool,
     has_intensity: bool,
+    has_texcoords: bool,
     /// "vertex property NAME" for every property not kept.
     dropped: Vec<String>,
 }
@@ -457,6 +480,7 @@ fn vertex_roles(element: &Element) -> Result<VertexRoles, String> {
     }
     let has_normals = (0..3).all(|a| roles.contains(&Role::Normal(a)));
     let has_colors = (0..3).all(|a| roles.contains(&Role::Color(a)));
+    let has_texcoords = (0..2).all(|a| roles.contains(&Role::TexCoord(a)));
     let dropped = element
         .properties
         .iter()
@@ -465,6 +489,7 @@ fn vertex_roles(element: &Element) -> Result<VertexRoles, String> {
             Role::Position(_) | Role::Intensity => false,
             Role::Normal(_) => !has_normals,
             Role::Color(_) => !has_colors,
+            Role::TexCoord(_) => !has_texcoords,
             Role::Other => true,
         })
         .map(|(property, _)| format!("vertex property {}", property.name))
@@ -474,12 +499,17 @@ fn vertex_roles(element: &Element) -> Result<VertexRoles, String> {
         roles,
         has_normals,
         has_colors,
+        has_texcoords,
         dropped,
     })
 }
 
 /// The record layout of a vertex element whose properties are all scalars (no lists), else `None`.
 fn vertex_layout(element: &Element, roles: &VertexRoles, big_endian: bool) -> Option<RecordLayout> {
+    // Texture coordinates are read by the general loop (the fixed layouts carry points' attributes).
+    if roles.has_texcoords {
+        return None;
+    }
     let mut offset = 0;
     let mut fields = Vec::new();
     for (property, &role) in element.properties.iter().zip(&roles.roles) {
@@ -581,8 +611,10 @@ fn read_vertices(
     let mut normals = Vec::with_capacity(if has_normals { capacity } else { 0 });
     let mut colors = Vec::with_capacity(if has_colors { capacity } else { 0 });
     let mut intensity = Vec::with_capacity(if has_intensity { capacity } else { 0 });
+    let mut texcoords = Vec::with_capacity(if vertex.has_texcoords { capacity } else { 0 });
     for _ in 0..element.count {
         values.begin_record()?;
+        let mut texcoord = [0.0f32; 2];
         let mut position = [0.0f64; 3];
         let mut normal = [0.0f32; 3];
         let mut color = [0.0f64, 0.0, 0.0, 255.0];
@@ -600,6 +632,9 @@ fn read_vertices(
                 (Kind::Scalar(kind), Role::Intensity) => {
                     intensity.push(values.scalar(*kind)? as f32);
                 }
+                (Kind::Scalar(kind), Role::TexCoord(axis)) => {
+                    texcoord[*axis] = values.scalar(*kind)? as f32;
+                }
                 (Kind::Scalar(kind), Role::Other) => {
                     values.scalar(*kind)?;
                 }
@@ -614,6 +649,15 @@ fn read_vertices(
         if has_colors {
             colors.push(color.map(|c| c.round().clamp(0.0, 255.0) as u8));
         }
+        if vertex.has_texcoords {
+            texcoords.push(texcoord);
+        }
+    }
+    if vertex.has_texcoords {
+        raw.texture_refs = Some(crate::raw::TextureRefs {
+            uvs: texcoords,
+            ..crate::raw::TextureRefs::default()
+        });
     }
     raw.normals = has_normals.then_some(normals);
     raw.colors_srgb = has_colors.then_some(colors);
@@ -667,20 +711,56 @@ fn read_faces(
         ));
         return Ok(());
     };
+    // Per-corner texture coordinates (MeshLab's `texcoord`: u v per corner) and the image each face samples.
+    let texcoord_list = element
+        .properties
+        .iter()
+        .position(|p| matches!(p.kind, Kind::List { .. }) && p.name == "texcoord");
+    let texnumber = element
+        .properties
+        .iter()
+        .position(|p| matches!(p.kind, Kind::Scalar(_)) && p.name == "texnumber");
     for (i, property) in element.properties.iter().enumerate() {
-        if i != corner_list {
+        if i != corner_list && Some(i) != texcoord_list && Some(i) != texnumber {
             raw.dropped.push(format!("face property {}", property.name));
         }
     }
+    let mut corner_uvs: Vec<[f32; 2]> = Vec::new();
+    let mut face_uvs: Vec<[f32; 2]> = Vec::new();
     raw.indices.reserve(
         (element.count as usize)
             .min(values.remaining())
             .saturating_mul(3),
     );
+    let mut triangle_images: Vec<u32> = Vec::new();
     for face in 0..element.count {
         values.begin_record()?;
+        let triangles_before = raw.indices.len() / 3;
+        let mut image = 0u32;
+        face_uvs.clear();
         for (i, property) in element.properties.iter().enumerate() {
             match &property.kind {
+                Kind::List { count, item } if Some(i) == texcoord_list => {
+                    let n = values.scalar(*count)?;
+                    if !(0.0..=2048.0).contains(&n) {
+                        return Err(
+                            values.error(format!("face {face} declares {n} texture coordinates"))
+                        );
+                    }
+                    let mut flat = Vec::with_capacity(n as usize);
+                    for _ in 0..n as u64 {
+                        flat.push(values.scalar(*item)? as f32);
+                    }
+                    face_uvs.extend(flat.chunks_exact(2).map(|c| [c[0], c[1]]));
+                }
+                Kind::Scalar(kind) if Some(i) == texnumber => {
+                    let n = values.scalar(*kind)?;
+                    image = if (0.0..65_536.0).contains(&n) {
+                        n as u32
+                    } else {
+                        codec::NO_IMAGE
+                    };
+                }
                 Kind::List { count, item } if i == corner_list => {
                     let corners = values.scalar(*count)?;
                     if corners < 0.0 {
@@ -716,8 +796,77 @@ fn read_faces(
             }
         }
         values.end_record()?;
+        if texcoord_list.is_some() {
+            let corners = (raw.indices.len() / 3 - triangles_before) + 2;
+            if face_uvs.len() != corners {
+                return Err(values.error(format!(
+                    "face {face} has {corners} corners but {} texture coordinates",
+                    face_uvs.len()
+                )));
+            }
+            for k in 2..corners {
+                corner_uvs.extend([face_uvs[0], face_uvs[k - 1], face_uvs[k]]);
+            }
+            triangle_images.resize(raw.indices.len() / 3, image);
+        } else if texnumber.is_some() {
+            triangle_images.resize(raw.indices.len() / 3, image);
+        }
+    }
+    if texcoord_list.is_some() {
+        split_corner_texcoords(raw, &corner_uvs);
+    }
+    if let Some(refs) = &mut raw.texture_refs {
+        refs.triangle_material = triangle_images;
     }
     Ok(())
+}
+
+/// Per-corner texture coordinates become per-vertex ones: one vertex per distinct (vertex, coordinate) pair,
+/// numbered in order of first use after the file's own vertices, so vertices split only at seams.
+fn split_corner_texcoords(raw: &mut RawMesh, corner_uvs: &[[f32; 2]]) {
+    let vertex_count = raw.positions.len();
+    let mut uvs: Vec<Option<[f32; 2]>> = vec![None; vertex_count];
+    let mut copies: std::collections::BTreeMap<(u32, [u32; 2]), u32> =
+        std::collections::BTreeMap::new();
+    let mut sources: Vec<usize> = Vec::new();
+    for (index, uv) in raw.indices.iter_mut().zip(corner_uvs) {
+        let v = *index as usize;
+        match uvs[v] {
+            None => uvs[v] = Some(*uv),
+            Some(own) if own.map(f32::to_bits) == uv.map(f32::to_bits) => {}
+            Some(_) => {
+                let next = (vertex_count + sources.len()) as u32;
+                *index = *copies
+                    .entry((*index, uv.map(f32::to_bits)))
+                    .or_insert_with(|| {
+                        sources.push(v);
+                        uvs.push(Some(*uv));
+                        next
+                    });
+            }
+        }
+    }
+    let copy = |values: &mut Vec<_>| {
+        let added: Vec<_> = sources.iter().map(|&s| values[s]).collect();
+        values.extend(added);
+    };
+    copy(&mut raw.positions);
+    if let Some(n) = &mut raw.normals {
+        let added: Vec<_> = sources.iter().map(|&s| n[s]).collect();
+        n.extend(added);
+    }
+    if let Some(c) = &mut raw.colors_srgb {
+        let added: Vec<_> = sources.iter().map(|&s| c[s]).collect();
+        c.extend(added);
+    }
+    if let Some(i) = &mut raw.intensity {
+        let added: Vec<_> = sources.iter().map(|&s| i[s]).collect();
+        i.extend(added);
+    }
+    let refs = raw
+        .texture_refs
+        .get_or_insert_with(crate::raw::TextureRefs::default);
+    refs.uvs = uvs.into_iter().map(|uv| uv.unwrap_or([0.0; 2])).collect();
 }
 
 fn skip_element(element: &Element, values: &mut impl Values) -> Result<(), ParseError> {
@@ -754,6 +903,34 @@ mod tests {
     fn check_error(text: &[u8], expect: &str) {
         let error = parse_ply(text).unwrap_err();
         assert!(error.reason.contains(expect), "{error:?}");
+    }
+
+    #[test]
+    fn texture_coordinates_per_vertex_and_per_corner() {
+        let per_vertex = parse_ply(
+            b"ply\nformat ascii 1.0\ncomment TextureFile print.png\nelement vertex 3\nproperty float x\nproperty float y\n\
+property float z\nproperty float texture_u\nproperty float texture_v\nelement face 1\nproperty list uchar int vertex_indices\n\
+end_header\n0 0 0 0 0\n1 0 0 1 0\n0 1 0 0 1\n3 0 1 2\n",
+        )
+        .unwrap();
+        let refs = per_vertex.texture_refs.unwrap();
+        assert_eq!(refs.uvs, vec![[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]);
+        assert_eq!(refs.texture_files, vec!["print.png"]);
+        assert_eq!(refs.triangle_material, vec![0]);
+        // MeshLab's wedge coordinates: a quad whose corner 0 has two coordinates becomes 5 vertices, not 8.
+        let per_corner = parse_ply(
+            b"ply\nformat ascii 1.0\ncomment TextureFile a.png\ncomment TextureFile b.png\nelement vertex 4\n\
+property float x\nproperty float y\nproperty float z\nelement face 2\nproperty list uchar int vertex_indices\n\
+property list uchar float texcoord\nproperty int texnumber\nend_header\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n\
+3 0 1 2 6 0 0 1 0 1 1 0\n3 0 2 3 6 0.5 0.5 1 1 0 1 1\n",
+        )
+        .unwrap();
+        assert_eq!(per_corner.positions.len(), 5);
+        let refs = per_corner.texture_refs.unwrap();
+        assert_eq!(refs.uvs.len(), 5);
+        assert_eq!(refs.triangle_material, vec![0, 1]);
+        assert_eq!(refs.texture_files, vec!["a.png", "b.png"]);
+        assert!(per_corner.dropped.is_empty(), "{:?}", per_corner.dropped);
     }
 
     #[test]

@@ -432,3 +432,59 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+fn ply_and_gltf_inputs_keep_their_textures() {
+    let dir = tempfile::tempdir().unwrap();
+    // A PLY square whose TextureFile comment names a picture: left half red, right half blue.
+    let picture = image::RgbaImage::from_fn(64, 64, |x, _| {
+        if x < 32 {
+            image::Rgba([220, 20, 20, 255])
+        } else {
+            image::Rgba([20, 20, 220, 255])
+        }
+    });
+    picture.save(dir.path().join("print.png")).unwrap();
+    fs_err::write(
+        dir.path().join("square.ply"),
+        "ply\nformat ascii 1.0\ncomment TextureFile print.png\nelement vertex 4\nproperty float x\nproperty float y\n\
+         property float z\nproperty float texture_u\nproperty float texture_v\nelement face 2\n\
+         property list uchar int vertex_indices\nend_header\n0 0 0 0 0\n0.1 0 0 1 0\n0.1 0.1 0 1 1\n0 0.1 0 0 1\n\
+         3 0 1 2\n3 0 2 3\n",
+    )
+    .unwrap();
+    let glb = dir.path().join("square.glb");
+    let report = ingest(&dir.path().join("square.ply"), &glb);
+    assert_eq!(report["textures"], 1, "{report}");
+    assert_valid_gltf(&[&glb]);
+    let model = load_model(&glb, 0).unwrap();
+    let image = render(
+        &Gpu::headless().unwrap(),
+        &model,
+        &RenderRequest {
+            width: 200,
+            height: 200,
+            view: StandardView::Front,
+            ..RenderRequest::default()
+        },
+    )
+    .unwrap()
+    .image;
+    // PLY's v runs up from the image's bottom row; the picture's left half is red, its right half blue.
+    let (left, right) = (image.get_pixel(60, 100).0, image.get_pixel(140, 100).0);
+    assert!(left[0] > 100 && left[2] < 60, "left {left:?}");
+    assert!(right[2] > 100 && right[0] < 60, "right {right:?}");
+
+    // A glTF input: the Khronos BoxTextured sample's PNG is kept, byte for byte, at level 0.
+    let sample = data("gltf/khronos_samples/BoxTextured/BoxTextured.glb");
+    let out = dir.path().join("box-textured.glb");
+    let report = ingest(&sample, &out);
+    assert_eq!(report["textures"], 1, "{report}");
+    assert_valid_gltf(&[&out]);
+    let source = codec::read_model(&sample).unwrap();
+    let kept = codec::read_model(&out).unwrap();
+    assert_eq!(
+        source.mesh.texturing.unwrap().images[0].bytes,
+        kept.mesh.texturing.unwrap().images[0].bytes
+    );
+}
