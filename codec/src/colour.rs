@@ -34,7 +34,7 @@ pub fn delta_e_2000(lab1: Lab, lab2: Lab) -> f64 {
     let [l2, a2, b2] = lab2;
     let c1 = a1.hypot(b1);
     let c2 = a2.hypot(b2);
-    let c_mean = (c1 + c2) / 2.0;
+    let c_mean = f64::midpoint(c1, c2);
     let c7 = c_mean.powi(7);
     let g = 0.5 * (1.0 - (c7 / (c7 + 25f64.powi(7))).sqrt());
     let (a1p, a2p) = ((1.0 + g) * a1, (1.0 + g) * a2);
@@ -60,12 +60,12 @@ pub fn delta_e_2000(lab1: Lab, lab2: Lab) -> f64 {
         h2p - h1p + 360.0
     };
     let dh_big = 2.0 * (c1p * c2p).sqrt() * (dh.to_radians() / 2.0).sin();
-    let l_mean = (l1 + l2) / 2.0;
-    let cp_mean = (c1p + c2p) / 2.0;
+    let l_mean = f64::midpoint(l1, l2);
+    let cp_mean = f64::midpoint(c1p, c2p);
     let hp_mean = if c1p * c2p == 0.0 {
         h1p + h2p
     } else if (h1p - h2p).abs() <= 180.0 {
-        (h1p + h2p) / 2.0
+        f64::midpoint(h1p, h2p)
     } else if h1p + h2p < 360.0 {
         (h1p + h2p + 360.0) / 2.0
     } else {

@@ -1124,6 +1124,104 @@ fn shortest_f64(value: f64) -> serde_json::Value {
     shortest_f32(value as f32)
 }
 
+/// One stream's accessor, and the attribute name it goes under (empty for indices).
+fn accessor_json(
+    stream: &Stream,
+    chunk: &EncodedChunk,
+    buffer_view: usize,
+) -> (&'static str, Value) {
+    let count = stream.count;
+    match stream.kind {
+        StreamKind::Position => {
+            let component = if chunk.dequantization.is_some() {
+                5123
+            } else {
+                5126
+            };
+            let (min, max) = (
+                chunk.position_min.map(shortest_f64),
+                chunk.position_max.map(shortest_f64),
+            );
+            (
+                "POSITION",
+                json!({ "bufferView": buffer_view, "componentType": component, "count": count, "type": "VEC3",
+                "min": min, "max": max }),
+            )
+        }
+        StreamKind::Normal => (
+            "NORMAL",
+            json!({ "bufferView": buffer_view, "componentType": 5120, "normalized": true,
+            "count": count, "type": "VEC3" }),
+        ),
+        StreamKind::Color => (
+            "COLOR_0",
+            json!({ "bufferView": buffer_view, "componentType": 5123, "normalized": true,
+            "count": count, "type": "VEC4" }),
+        ),
+        StreamKind::TexCoord if stream.byte_stride == 4 => (
+            "TEXCOORD_0",
+            json!({ "bufferView": buffer_view,
+            "componentType": 5123, "normalized": true, "count": count, "type": "VEC2" }),
+        ),
+        StreamKind::TexCoord => (
+            "TEXCOORD_0",
+            json!({ "bufferView": buffer_view, "componentType": 5126,
+            "count": count, "type": "VEC2" }),
+        ),
+        StreamKind::Intensity => (
+            "_INTENSITY",
+            json!({ "bufferView": buffer_view, "componentType": 5126,
+            "count": count, "type": "SCALAR" }),
+        ),
+        StreamKind::Measured => (
+            "_MEASURED",
+            json!({ "bufferView": buffer_view, "componentType": 5121,
+            "count": count, "type": "SCALAR" }),
+        ),
+        StreamKind::Index => (
+            "",
+            json!({ "bufferView": buffer_view,
+            "componentType": if stream.byte_stride == 2 { 5123 } else { 5125 }, "count": count, "type": "SCALAR" }),
+        ),
+    }
+}
+
+/// The materials (0: untextured; 1 + k: samples the file's k-th image, levels in order), textures and images.
+fn materials_json(
+    base_color: [f64; 4],
+    images: &[&[TextureImage]],
+    layout: &Layout,
+) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
+    let mut materials = vec![json!({
+        "doubleSided": true,
+        "pbrMetallicRoughness": { "baseColorFactor": base_color, "metallicFactor": 0.0, "roughnessFactor": 0.7 },
+    })];
+    let mut textures = Vec::new();
+    let mut image_json = Vec::new();
+    for (level, level_images) in images.iter().enumerate() {
+        for (image, &view) in level_images.iter().zip(&layout.image_views[level]) {
+            let k = image_json.len();
+            // The texture is the surface's colour as scanned: white factor, lit like the untextured surface.
+            materials.push(json!({
+                "name": image.name,
+                "doubleSided": true,
+                "pbrMetallicRoughness": {
+                    "baseColorTexture": { "index": k },
+                    "metallicFactor": 0.0,
+                    "roughnessFactor": 0.7,
+                },
+            }));
+            textures.push(if image.format == ImageFormat::Webp {
+                json!({ "sampler": 0, "extensions": { "EXT_texture_webp": { "source": k } } })
+            } else {
+                json!({ "sampler": 0, "source": k })
+            });
+            image_json.push(json!({ "bufferView": view, "mimeType": image.format.mime_type() }));
+        }
+    }
+    (materials, textures, image_json)
+}
+
 fn gltf_json(
     mesh: &Mesh,
     levels: &[&[EncodedChunk]],
@@ -1154,58 +1252,7 @@ fn gltf_json(
             let mut indices = Value::Null;
             for stream in &chunk.streams {
                 let buffer_view = next_view();
-                let accessor = match stream.kind {
-                    StreamKind::Position => {
-                        let component = if chunk.dequantization.is_some() {
-                            5123
-                        } else {
-                            5126
-                        };
-                        let (min, max) = (
-                            chunk.position_min.map(shortest_f64),
-                            chunk.position_max.map(shortest_f64),
-                        );
-                        json!({ "bufferView": buffer_view, "componentType": component, "count": stream.count, "type": "VEC3",
-                            "min": min, "max": max })
-                    }
-                    StreamKind::Normal => {
-                        json!({ "bufferView": buffer_view, "componentType": 5120, "normalized": true,
-                                               "count": stream.count, "type": "VEC3" })
-                    }
-                    StreamKind::Color => {
-                        json!({ "bufferView": buffer_view, "componentType": 5123, "normalized": true,
-                                              "count": stream.count, "type": "VEC4" })
-                    }
-                    StreamKind::TexCoord => {
-                        if stream.byte_stride == 4 {
-                            json!({ "bufferView": buffer_view, "componentType": 5123, "normalized": true,
-                                                 "count": stream.count, "type": "VEC2" })
-                        } else {
-                            json!({ "bufferView": buffer_view, "componentType": 5126,
-                                                 "count": stream.count, "type": "VEC2" })
-                        }
-                    }
-                    StreamKind::Intensity => {
-                        json!({ "bufferView": buffer_view, "componentType": 5126,
-                                                  "count": stream.count, "type": "SCALAR" })
-                    }
-                    StreamKind::Measured => {
-                        json!({ "bufferView": buffer_view, "componentType": 5121,
-                                                 "count": stream.count, "type": "SCALAR" })
-                    }
-                    StreamKind::Index => json!({ "bufferView": buffer_view,
-                                              "componentType": if stream.byte_stride == 2 { 5123 } else { 5125 },
-                                              "count": stream.count, "type": "SCALAR" }),
-                };
-                let name = match stream.kind {
-                    StreamKind::Position => "POSITION",
-                    StreamKind::Normal => "NORMAL",
-                    StreamKind::Color => "COLOR_0",
-                    StreamKind::TexCoord => "TEXCOORD_0",
-                    StreamKind::Measured => "_MEASURED",
-                    StreamKind::Intensity => "_INTENSITY",
-                    StreamKind::Index => "",
-                };
+                let (name, accessor) = accessor_json(stream, chunk, buffer_view);
                 if stream.kind == StreamKind::Index {
                     indices = json!(accessors.len());
                 } else {
@@ -1268,38 +1315,10 @@ fn gltf_json(
         extensions.push("KHR_mesh_quantization");
     }
     let all_images: Vec<&TextureImage> = images.iter().flat_map(|l| l.iter()).collect();
-    let webp = all_images.iter().any(|i| i.format == ImageFormat::Webp);
-    if webp {
+    if all_images.iter().any(|i| i.format == ImageFormat::Webp) {
         extensions.push("EXT_texture_webp");
     }
-    let mut materials = vec![json!({
-        "doubleSided": true,
-        "pbrMetallicRoughness": { "baseColorFactor": base_color, "metallicFactor": 0.0, "roughnessFactor": 0.7 },
-    })];
-    let mut textures = Vec::new();
-    let mut image_json = Vec::new();
-    for (k, image) in all_images.iter().enumerate() {
-        // The texture is the surface's colour as scanned: white factor, lit like the untextured surface.
-        materials.push(json!({
-            "name": image.name,
-            "doubleSided": true,
-            "pbrMetallicRoughness": {
-                "baseColorTexture": { "index": k },
-                "metallicFactor": 0.0,
-                "roughnessFactor": 0.7,
-            },
-        }));
-        textures.push(if image.format == ImageFormat::Webp {
-            json!({ "sampler": 0, "extensions": { "EXT_texture_webp": { "source": k } } })
-        } else {
-            json!({ "sampler": 0, "source": k })
-        });
-    }
-    for (level, level_images) in images.iter().enumerate() {
-        for (image, &view) in level_images.iter().zip(&layout.image_views[level]) {
-            image_json.push(json!({ "bufferView": view, "mimeType": image.format.mime_type() }));
-        }
-    }
+    let (materials, textures, image_json) = materials_json(base_color, images, layout);
     // MSFT_lod is used, never required: a reader without it draws the finest level, which is the model.
     let mut extensions_used = extensions.clone();
     if levels.len() > 1 {

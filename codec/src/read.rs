@@ -402,6 +402,12 @@ struct TextureTransform {
     tex_coord: Option<usize>,
 }
 
+/// A primitive's texture coordinates and the model's image they sample.
+type PrimitiveTexture = (Option<Vec<[f32; 2]>>, u32);
+
+/// A material's base-colour texture as read: the model's image number, the texture-coordinate set, the transform.
+type BaseColorTexture = (u32, usize, Option<TextureTransform>);
+
 fn unit_scale() -> [f64; 2] {
     [1.0, 1.0]
 }
@@ -714,7 +720,7 @@ impl<'a> Reader<'a> {
         &mut self,
         material: usize,
         notes: &mut Vec<String>,
-    ) -> Option<(u32, usize, Option<TextureTransform>)> {
+    ) -> Option<BaseColorTexture> {
         let info = self
             .root
             .materials
@@ -749,21 +755,56 @@ impl<'a> Reader<'a> {
             notes.push(format!("{pointer}: {why}: untextured"));
             return None;
         };
-        let image = match self.images_read.get(&source) {
-            Some(read) => read.ok()?,
-            None => {
-                let read = self.load_image(source).map_err(|reason| {
-                    notes.push(format!("/images/{source}: {reason}: untextured"));
-                });
-                let number = read.map(|image| {
-                    self.images.push(image);
-                    self.images.len() as u32 - 1
-                });
-                self.images_read.insert(source, number);
-                number.ok()?
-            }
+        let image = if let Some(read) = self.images_read.get(&source) {
+            read.ok()?
+        } else {
+            let read = self.load_image(source).map_err(|reason| {
+                notes.push(format!("/images/{source}: {reason}: untextured"));
+            });
+            let number = read.map(|image| {
+                self.images.push(image);
+                self.images.len() as u32 - 1
+            });
+            self.images_read.insert(source, number);
+            number.ok()?
         };
         Some((image, set, transform))
+    }
+
+    /// A primitive's texture coordinates (transformed as its material says) and the model's image it samples;
+    /// `(None, NO_IMAGE)` when it has no readable texture, with a note saying why.
+    fn texture_coordinates(
+        &mut self,
+        material: Option<usize>,
+        mode: u32,
+        attributes: &BTreeMap<String, usize>,
+        pointer: &str,
+        builder: &mut SceneBuilder,
+    ) -> Result<PrimitiveTexture, CodecError> {
+        let texture = match material {
+            Some(m) if mode != 0 => self.base_color_texture(m, &mut builder.notes),
+            _ => None,
+        };
+        let Some((image, set, transform)) = texture else {
+            return Ok((None, crate::texture::NO_IMAGE));
+        };
+        let name = format!("TEXCOORD_{set}");
+        let Some(&accessor) = attributes.get(&name) else {
+            builder.notes.push(format!(
+                "{pointer}: its texture samples {name}, which it lacks: untextured"
+            ));
+            return Ok((None, crate::texture::NO_IMAGE));
+        };
+        let uvs = self.read_mapped::<2, [f32; 2]>(accessor, &name, |uv| {
+            transform.map_or(uv, |t| t.apply(uv)).map(|c| c as f32)
+        })?;
+        if let Some(bad) = uvs.iter().position(|uv| !uv.iter().all(|c| c.is_finite())) {
+            return Err(gltf_error(
+                format!("{pointer}/attributes/{name}"),
+                format!("texture coordinate {bad} is not finite"),
+            ));
+        }
+        Ok((Some(uvs), image))
     }
 
     /// One image's bytes (from a buffer view, a data URI or a file beside the model), header checked.
@@ -1182,38 +1223,8 @@ impl<'a> Reader<'a> {
             Some(a) => Some(self.read_mapped::<1, bool>(a, "_MEASURED", |[v]| v != 0.0)?),
             None => None,
         };
-        let texture = match material {
-            Some(m) if mode != 0 => self.base_color_texture(m, &mut builder.notes),
-            _ => None,
-        };
-        let (uvs, image) = match texture {
-            Some((image, set, transform)) => {
-                let name = format!("TEXCOORD_{set}");
-                match attribute(&name) {
-                    Some(a) => {
-                        let uvs = self.read_mapped::<2, [f32; 2]>(a, &name, |uv| {
-                            transform.map_or(uv, |t| t.apply(uv)).map(|c| c as f32)
-                        })?;
-                        (Some(uvs), image)
-                    }
-                    None => {
-                        builder.notes.push(format!(
-                            "{pointer}: its texture samples {name}, which it lacks: untextured"
-                        ));
-                        (None, crate::texture::NO_IMAGE)
-                    }
-                }
-            }
-            None => (None, crate::texture::NO_IMAGE),
-        };
-        if let Some(uvs) = &uvs
-            && let Some(bad) = uvs.iter().position(|uv| !uv.iter().all(|c| c.is_finite()))
-        {
-            return Err(gltf_error(
-                format!("{pointer}/attributes"),
-                format!("texture coordinate {bad} is not finite"),
-            ));
-        }
+        let (uvs, image) =
+            self.texture_coordinates(material, mode, &attributes, &pointer, builder)?;
         for (name, len) in [
             ("TEXCOORD", uvs.as_ref().map(Vec::len)),
             ("NORMAL", normals.as_ref().map(Vec::len)),

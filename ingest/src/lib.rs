@@ -808,6 +808,44 @@ fn refine_views(
     Ok(Some(fits))
 }
 
+/// A pose file's existing views with their poses (a missing one is a note) and its input record.
+fn read_pose_file(
+    conf: &Path,
+    bytes: &[u8],
+    notes: &mut Vec<String>,
+) -> Result<(Vec<(std::path::PathBuf, views::Pose)>, InputRecord), IngestError> {
+    let folder = conf.parent().unwrap_or_else(|| Path::new("."));
+    let file = views::parse_conf(bytes, folder).map_err(|e| e.in_file(conf))?;
+    for (view, _) in &file.views {
+        if !view.exists() {
+            notes.push(format!(
+                "{} lists {}, which is missing: skipped",
+                conf.display(),
+                view.display()
+            ));
+        }
+    }
+    let name = conf.file_name().map_or_else(
+        || conf.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let record = InputRecord {
+        name,
+        sha256: codec::manifest::sha256_hex(bytes),
+        bytes: bytes.len() as u64,
+        format: "stanford-conf".into(),
+        unit: "m".into(),
+        used_by: None,
+    };
+    Ok((
+        file.views
+            .into_iter()
+            .filter(|(view, _)| view.exists())
+            .collect(),
+        record,
+    ))
+}
+
 /// Read several views (scan files, and `.conf` pose files whose views are read when no scan is named),
 /// move each into one frame by its pose, merge them and encode. A view a pose file lists but that is
 /// missing is a note, not a failure; a scan without a pose when poses are given is an error.
@@ -836,30 +874,9 @@ pub fn ingest_files(
             source,
             path: conf.clone(),
         })?;
-        let folder = conf.parent().unwrap_or_else(|| Path::new("."));
-        let file = views::parse_conf(&bytes, folder).map_err(|e| e.in_file(conf))?;
-        for (view, _) in &file.views {
-            if !view.exists() {
-                notes.push(format!(
-                    "{} lists {}, which is missing: skipped",
-                    conf.display(),
-                    view.display()
-                ));
-            }
-        }
-        poses.extend(file.views.into_iter().filter(|(view, _)| view.exists()));
-        let name = conf.file_name().map_or_else(
-            || conf.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        inputs.push(InputRecord {
-            name,
-            sha256: codec::manifest::sha256_hex(&bytes),
-            bytes: bytes.len() as u64,
-            format: "stanford-conf".into(),
-            unit: "m".into(),
-            used_by: None,
-        });
+        let (listed, record) = read_pose_file(conf, &bytes, &mut notes)?;
+        poses.extend(listed);
+        inputs.push(record);
     }
     let views_to_read: Vec<std::path::PathBuf> = if scans.is_empty() {
         poses.iter().map(|(p, _)| p.clone()).collect()
@@ -901,8 +918,11 @@ pub fn ingest_files(
                 .iter()
                 .map(|n| format!("{}: {n}", scan.input.name)),
         );
-        inputs.push(scan.input.clone());
-        inputs.extend(scan.companions.iter().cloned());
+        inputs.extend(
+            std::iter::once(&scan.input)
+                .chain(&scan.companions)
+                .cloned(),
+        );
         let mut step = scan.step;
         step.params["file"] = json!(scan.input.name);
         steps.push(step);

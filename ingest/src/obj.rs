@@ -95,12 +95,11 @@ pub(crate) fn parse_obj(bytes: &[u8]) -> Result<RawMesh, ParseError> {
             }
             "usemtl" => {
                 let name = text[keyword.len()..].trim().to_owned();
-                current_material = match materials.iter().position(|m| *m == name) {
-                    Some(at) => at as u32,
-                    None => {
-                        materials.push(name);
-                        materials.len() as u32 - 1
-                    }
+                current_material = if let Some(at) = materials.iter().position(|m| *m == name) {
+                    at as u32
+                } else {
+                    materials.push(name);
+                    materials.len() as u32 - 1
                 };
             }
             "mtllib" => libraries.extend(words.map(str::to_owned)),
@@ -134,12 +133,52 @@ pub(crate) fn parse_obj(bytes: &[u8]) -> Result<RawMesh, ParseError> {
         .iter()
         .map(|(k, n)| format!("{n} `{k}` statement(s)"))
         .collect();
-    let mut out = RawMesh {
-        format: "obj".to_owned(),
-        dropped,
-        polygons_triangulated,
-        ..RawMesh::default()
-    };
+    Ok(assemble(
+        Statements {
+            positions,
+            colors,
+            normals,
+            texcoords,
+            materials,
+            libraries,
+        },
+        &corners_of_faces,
+        triangle_material,
+        RawMesh {
+            format: "obj".to_owned(),
+            dropped,
+            polygons_triangulated,
+            ..RawMesh::default()
+        },
+    ))
+}
+
+/// What an OBJ file's statements defined, before faces pick from it.
+struct Statements {
+    positions: Vec<[f64; 3]>,
+    colors: Vec<[u8; 4]>,
+    normals: Vec<[f32; 3]>,
+    texcoords: Vec<[f32; 2]>,
+    materials: Vec<String>,
+    libraries: Vec<String>,
+}
+
+/// The mesh the faces make: one output vertex per distinct (position, texture coordinate, normal) triple,
+/// numbered in order of first use; a file with neither normals nor coordinates keeps its vertices as they are.
+fn assemble(
+    statements: Statements,
+    corners_of_faces: &[Corner],
+    triangle_material: Vec<u32>,
+    mut out: RawMesh,
+) -> RawMesh {
+    let Statements {
+        positions,
+        colors,
+        normals,
+        texcoords,
+        materials,
+        libraries,
+    } = statements;
     let uses_normals =
         !corners_of_faces.is_empty() && corners_of_faces.iter().all(|c| c.normal.is_some());
     if !uses_normals && corners_of_faces.iter().any(|c| c.normal.is_some()) {
@@ -154,8 +193,6 @@ pub(crate) fn parse_obj(bytes: &[u8]) -> Result<RawMesh, ParseError> {
             texcoords.len()
         ));
     }
-    // One output vertex per distinct (position, texture coordinate, normal) triple, numbered in order of first
-    // use; a file with neither keeps its vertices as they are.
     if !uses_normals && !uses_texcoords {
         out.indices = corners_of_faces.iter().map(|c| c.vertex).collect();
         out.positions = positions;
@@ -166,13 +203,13 @@ pub(crate) fn parse_obj(bytes: &[u8]) -> Result<RawMesh, ParseError> {
                 materials.len()
             ));
         }
-        return Ok(out);
+        return out;
     }
     let mut vertex_of: BTreeMap<(u32, u32, u32), u32> = BTreeMap::new();
     let mut out_normals = Vec::new();
     let mut out_colors = Vec::new();
     let mut out_uvs = Vec::new();
-    for corner in &corners_of_faces {
+    for corner in corners_of_faces {
         let (v, t, n) = (
             corner.vertex,
             corner.texcoord.filter(|_| uses_texcoords).unwrap_or(0),
@@ -205,7 +242,7 @@ pub(crate) fn parse_obj(bytes: &[u8]) -> Result<RawMesh, ParseError> {
             texture_files: Vec::new(),
         });
     }
-    Ok(out)
+    out
 }
 
 /// One face corner: indices of its position, texture coordinate and normal.

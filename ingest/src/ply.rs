@@ -446,6 +446,10 @@ fn read_body(
 }
 
 /// What each vertex property is for, and which are kept.
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "which attributes the file has, one flag each"
+)]
 struct VertexRoles {
     roles: Vec<Role>,
     has_normals: bool,

@@ -129,6 +129,107 @@ struct Pairs {
     b: Vec<[f64; 3]>,
 }
 
+/// The GPU the maps were drawn on, the heat map's PNG and the colour-difference map's PNG (with `--colour`).
+type Maps = (Gpu, Vec<u8>, Option<Vec<u8>>);
+
+/// The pictures, drawn once a picture is asked for: the heat map (with its legend), and with `--colour` the
+/// colour-difference map; with the GPU they were drawn on, for the report's six views.
+fn draw_maps(
+    args: &Args,
+    (a, b): (&SceneModel, &SceneModel),
+    comparison: &viewer::compare::Comparison,
+    colour: Option<&viewer::appearance::ColourComparison>,
+    (width, height): (u32, u32),
+    view: StandardView,
+) -> anyhow::Result<Option<Maps>> {
+    let s = &comparison.statistics;
+    let needs_pictures = args.png.is_some()
+        || args.report.is_some()
+        || args.store.is_some()
+        || args.colour_png.is_some();
+    if !needs_pictures {
+        return Ok(None);
+    }
+    let gpu = Gpu::headless()?;
+    let colors = comparison
+        .deviation_mm
+        .iter()
+        .map(|&d| viewer::heatmap::color(f64::from(d), s.tolerance_mm, s.range_mm))
+        .collect();
+    // The heat map colours what was measured: A, or B's points moved onto A.
+    let heat_model = if comparison.direction == viewer::compare::Direction::BPointsToASurface {
+        b.moved(comparison.b_aligned.clone(), a.origin_m)
+            .recolored(colors)
+    } else {
+        a.recolored(colors)
+    };
+    let request = RenderRequest {
+        width,
+        height,
+        view,
+        projection: Projection::Orthographic,
+        ..RenderRequest::default()
+    };
+    let mut image = render(&gpu, &heat_model, &request)?.image;
+    viewer::heatmap::draw_legend(&mut image, s.tolerance_mm, s.range_mm);
+    let colour_png = match &colour {
+        Some(colour) => {
+            let map_model = match &colour.map {
+                viewer::appearance::ColourMap::Textures(pictures) => {
+                    a.with_texture_pictures(pictures)
+                }
+                viewer::appearance::ColourMap::Vertices(colors) => a.recolored(colors.clone()),
+            };
+            let mut image = render(&gpu, &map_model, &request)?.image;
+            viewer::appearance::draw_legend(&mut image, colour.statistics.tolerance_de);
+            Some(png_bytes(&image)?)
+        }
+        None => None,
+    };
+    Ok(Some((gpu, png_bytes(&image)?, colour_png)))
+}
+
+/// With `--colour`: the colour difference of A and B, B aligned as the comparison placed it.
+fn colour_difference(
+    args: &Args,
+    a: &SceneModel,
+    b: &SceneModel,
+    comparison: &viewer::compare::Comparison,
+) -> anyhow::Result<Option<viewer::appearance::ColourComparison>> {
+    if !args.colour {
+        return Ok(None);
+    }
+    let options = viewer::appearance::ColourOptions {
+        tolerance_de: args.tolerance_de,
+        ..viewer::appearance::ColourOptions::default()
+    };
+    viewer::appearance::compare_colour(a, b, &comparison.b_aligned, &options)
+        .map(Some)
+        .map_err(|reason| {
+            anyhow::anyhow!(
+                "cannot compare the colours of {} and {}: {reason}",
+                args.a.display(),
+                args.b.display()
+            )
+        })
+}
+
+/// The `colour` object of the JSON result.
+fn colour_json(c: &viewer::appearance::ColourStatistics) -> serde_json::Value {
+    json!({
+        "mean_de": c.mean_de,
+        "p95_de": c.p95_de,
+        "max_de": c.max_de,
+        "tolerance_de": c.tolerance_de,
+        "share_above_tolerance": c.share_above_tolerance,
+        "count": c.count,
+        "unmatched": c.unmatched,
+        "max_distance_mm": c.max_distance_mm,
+        "sampled": c.sampled,
+        "histogram": c.histogram,
+    })
+}
+
 fn load(path: &Path) -> anyhow::Result<(SceneModel, String, u64)> {
     let bytes = fs_err::read(path)?;
     let sha256 = codec::manifest::sha256_hex(&bytes);
@@ -206,81 +307,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "statistics": comparison.statistics,
         "compare_seconds": compare_seconds,
     });
-    let colour = if args.colour {
-        let options = viewer::appearance::ColourOptions {
-            tolerance_de: args.tolerance_de,
-            ..viewer::appearance::ColourOptions::default()
-        };
-        let colour = viewer::appearance::compare_colour(&a, &b, &comparison.b_aligned, &options)
-            .map_err(|reason| {
-                anyhow::anyhow!(
-                    "cannot compare the colours of {} and {}: {reason}",
-                    args.a.display(),
-                    args.b.display()
-                )
-            })?;
-        let c = &colour.statistics;
-        result["colour"] = json!({
-            "mean_de": c.mean_de,
-            "p95_de": c.p95_de,
-            "max_de": c.max_de,
-            "tolerance_de": c.tolerance_de,
-            "share_above_tolerance": c.share_above_tolerance,
-            "count": c.count,
-            "unmatched": c.unmatched,
-            "max_distance_mm": c.max_distance_mm,
-            "sampled": c.sampled,
-            "histogram": c.histogram,
-        });
-        Some(colour)
-    } else {
-        None
-    };
-    let needs_pictures = args.png.is_some()
-        || args.report.is_some()
-        || args.store.is_some()
-        || args.colour_png.is_some();
-    let heat = if needs_pictures {
-        let gpu = Gpu::headless()?;
-        let colors = comparison
-            .deviation_mm
-            .iter()
-            .map(|&d| viewer::heatmap::color(f64::from(d), s.tolerance_mm, s.range_mm))
-            .collect();
-        // The heat map colours what was measured: A, or B's points moved onto A.
-        let heat_model = if comparison.direction == viewer::compare::Direction::BPointsToASurface {
-            b.moved(comparison.b_aligned.clone(), a.origin_m)
-                .recolored(colors)
-        } else {
-            a.recolored(colors)
-        };
-        let request = RenderRequest {
-            width,
-            height,
-            view,
-            projection: Projection::Orthographic,
-            ..RenderRequest::default()
-        };
-        let mut image = render(&gpu, &heat_model, &request)?.image;
-        viewer::heatmap::draw_legend(&mut image, s.tolerance_mm, s.range_mm);
-        let colour_png = match &colour {
-            Some(colour) => {
-                let map_model = match &colour.map {
-                    viewer::appearance::ColourMap::Textures(pictures) => {
-                        a.with_texture_pictures(pictures)
-                    }
-                    viewer::appearance::ColourMap::Vertices(colors) => a.recolored(colors.clone()),
-                };
-                let mut image = render(&gpu, &map_model, &request)?.image;
-                viewer::appearance::draw_legend(&mut image, colour.statistics.tolerance_de);
-                Some(png_bytes(&image)?)
-            }
-            None => None,
-        };
-        Some((gpu, png_bytes(&image)?, colour_png))
-    } else {
-        None
-    };
+    let colour = colour_difference(args, &a, &b, &comparison)?;
+    if let Some(colour) = &colour {
+        result["colour"] = colour_json(&colour.statistics);
+    }
+    let heat = draw_maps(
+        args,
+        (&a, &b),
+        &comparison,
+        colour.as_ref(),
+        (width, height),
+        view,
+    )?;
     if let (Some(path), Some((_, _, Some(png)))) = (&args.colour_png, &heat) {
         output::write_atomically(path, png)?;
         result["colour_png"] = json!(path);

@@ -176,9 +176,8 @@ pub fn compare_colour(
     if b.is_points() {
         return Err("model B has no triangles: a colour difference needs B's surface".into());
     }
-    if !(options.tolerance_de.is_finite() && options.tolerance_de > 0.0)
-        || !(options.max_distance_mm.is_finite() && options.max_distance_mm > 0.0)
-    {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    if !positive(options.tolerance_de) || !positive(options.max_distance_mm) {
         return Err("the colour tolerance and the distance limit must be positive numbers".into());
     }
     let (samples, bakes) = samples_of(a);
@@ -428,13 +427,12 @@ impl<'a> SurfaceColours<'a> {
             return bilinear(chain, bake_level(chain), uv);
         }
         // Vertex colours, mixed in linear light.
-        let mixed = [0, 1, 2].map(|c| {
+        [0, 1, 2].map(|c| {
             let linear: f64 = (0..3)
                 .map(|k| codec::srgb_to_linear(model.color_flag[corners[k]][c]) * weights[k])
                 .sum();
             codec::linear_to_srgb(linear)
-        });
-        mixed
+        })
     }
 }
 

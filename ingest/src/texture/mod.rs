@@ -58,7 +58,7 @@ pub fn resolve(raw: &mut RawMesh, scan: &Path) -> Resolved {
         });
         let number = match loaded {
             Ok((image, mut record)) => {
-                record.format = image.format.mime_type().to_owned();
+                image.format.mime_type().clone_into(&mut record.format);
                 resolved.companions.push(record);
                 images.push(image);
                 Some(images.len() as u32 - 1)
