@@ -38,7 +38,7 @@ pub const FORMATS: [FormatRow; 8] = [
         name: "PLY (ascii, binary LE/BE, any property order and type)",
         extensions: &["ply"],
         default_unit: "m",
-        kept: "positions, faces (polygons fan-triangulated), normals, colours (uchar, ushort or float), intensity/quality (point clouds)",
+        kept: "positions, faces (polygons fan-triangulated), normals, colours (uchar, ushort or float), intensity/quality (point clouds), texture coordinates (`texture_u/v`, `s/t`, per-corner `texcoord` with `texnumber`) with the images `comment TextureFile` names",
         dropped: "every other property and element (`confidence`, `range_grid`...)",
     },
     FormatRow {
@@ -78,8 +78,8 @@ pub const FORMATS: [FormatRow; 8] = [
         name: "OBJ",
         extensions: &["obj"],
         default_unit: "m",
-        kept: "`v` (with `r g b`), `vn` (zero-length ones recomputed from the faces), `f` (negative indices, polygons)",
-        dropped: "`vt`, groups, materials",
+        kept: "`v` (with `r g b`), `vn` (zero-length ones recomputed from the faces), `vt`, `f` (negative indices, polygons), `usemtl`/`mtllib` with each material's `map_Kd` image (inside the scan's folder; UDIM tiles)",
+        dropped: "groups, other material maps",
     },
     FormatRow {
         format: ScanFormat::Stl,
@@ -95,7 +95,7 @@ pub const FORMATS: [FormatRow; 8] = [
         extensions: &["glb", "gltf"],
         default_unit: "m",
         kept: "to re-encode a model",
-        dropped: "lines, textures, skins (noted)",
+        dropped: "lines, skins, textures other than base colour (noted)",
     },
 ];
 
