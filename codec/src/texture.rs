@@ -211,6 +211,57 @@ pub fn probe(bytes: &[u8]) -> Result<(ImageFormat, u32, u32), String> {
     Ok((format, width, height))
 }
 
+/// The colour of an RGBA8 sRGB picture at texture coordinates `uv` (glTF orientation), filtered bilinearly in
+/// linear light with repeat wrapping, as a GPU's sampler with glTF's default sampler reads it.
+#[must_use]
+pub fn sample_bilinear(width: u32, height: u32, rgba: &[u8], uv: [f64; 2]) -> [u8; 3] {
+    let x = uv[0] * f64::from(width) - 0.5;
+    let y = uv[1] * f64::from(height) - 0.5;
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let wrap = |v: f64, n: u32| (v as i64).rem_euclid(i64::from(n)) as u32;
+    let texel = |xi: f64, yi: f64| {
+        let at = 4 * (wrap(yi, height) as usize * width as usize + wrap(xi, width) as usize);
+        [rgba[at], rgba[at + 1], rgba[at + 2]]
+    };
+    let corners = [
+        (texel(x0, y0), (1.0 - fx) * (1.0 - fy)),
+        (texel(x0 + 1.0, y0), fx * (1.0 - fy)),
+        (texel(x0, y0 + 1.0), (1.0 - fx) * fy),
+        (texel(x0 + 1.0, y0 + 1.0), fx * fy),
+    ];
+    [0, 1, 2].map(|c| {
+        crate::linear_to_srgb(
+            corners
+                .iter()
+                .map(|(t, weight)| crate::srgb_to_linear(t[c]) * weight)
+                .sum(),
+        )
+    })
+}
+
+/// Barycentric weights of `p` (a point on the triangle, or its closest point) in triangle `t`.
+#[must_use]
+pub fn barycentric(p: [f64; 3], t: &[[f64; 3]; 3]) -> [f64; 3] {
+    let sub = |a: [f64; 3], b: [f64; 3]| [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+    let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+    let (v0, v1, v2) = (sub(t[1], t[0]), sub(t[2], t[0]), sub(p, t[0]));
+    let (d00, d01, d11, d20, d21) = (
+        dot(v0, v0),
+        dot(v0, v1),
+        dot(v1, v1),
+        dot(v2, v0),
+        dot(v2, v1),
+    );
+    let denominator = d00 * d11 - d01 * d01;
+    if denominator.abs() < 1e-30 {
+        return [1.0, 0.0, 0.0];
+    }
+    let v = (d11 * d20 - d01 * d21) / denominator;
+    let w = (d00 * d21 - d01 * d20) / denominator;
+    [1.0 - v - w, v, w]
+}
+
 /// A mesh's texturing: coordinates per vertex, and per triangle the image it samples.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Texturing {

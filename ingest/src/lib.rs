@@ -745,7 +745,7 @@ fn encode_with_levels(
     let mut coarser = lod::coarser_levels(mesh, &config.lod);
     if mesh.texturing.is_some() && !coarser.is_empty() {
         surface::Progress::stage(config.surface.progress, "level textures");
-        texture::levels::shrink_level_textures(mesh, &mut coarser)
+        let distortion = texture::levels::shrink_level_textures(mesh, &mut coarser)
             .map_err(|reason| codec::CodecError::InvalidMesh { reason })?;
         provenance.steps.push(StepRecord {
             name: "texture_levels".into(),
@@ -755,7 +755,11 @@ fn encode_with_levels(
                 "coarser": "half the side per level (at least 256 texels), resampled in linear light, JPEG at the lowest quality of 70..95 whose luma SSIM against the resampled source is at least 0.97",
                 "measured": "each image decoded, magnified back to its source's size and compared texel by texel: PSNR and largest error per channel, SSIM (manifest `textures`)",
             }),
-            result: json!({ "images": coarser.iter().filter_map(|l| l.texturing.as_ref()).map(|t| t.images.len()).sum::<usize>() }),
+            result: json!({
+                "images": coarser.iter().filter_map(|l| l.texturing.as_ref()).map(|t| t.images.len()).sum::<usize>(),
+                "distortion": distortion,
+                "distortion_measure": "at every textured vertex of the model: its texture colour against the level's at the closest point of the level (CIEDE2000: median, 95th percentile, largest), and the displacement of the texture coordinates there (median, 95th percentile; texels of the model's image)",
+            }),
         });
     }
     if config.lod.levels > 1 {

@@ -10,6 +10,7 @@
 
 use codec::colour::{delta_e_2000, srgb_to_lab};
 use codec::distance::TriangleBvh;
+use codec::texture::barycentric;
 use image::RgbaImage;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -365,28 +366,6 @@ fn mix3(points: &[[f64; 3]; 3], weights: [f64; 3]) -> [f64; 3] {
     [0, 1, 2].map(|axis| (0..3).map(|k| points[k][axis] * weights[k]).sum())
 }
 
-/// Barycentric weights of `p` (a point on the triangle, or its closest point) in triangle `t`.
-#[must_use]
-pub fn barycentric(p: [f64; 3], t: &[[f64; 3]; 3]) -> [f64; 3] {
-    let sub = |a: [f64; 3], b: [f64; 3]| [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
-    let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-    let (v0, v1, v2) = (sub(t[1], t[0]), sub(t[2], t[0]), sub(p, t[0]));
-    let (d00, d01, d11, d20, d21) = (
-        dot(v0, v0),
-        dot(v0, v1),
-        dot(v1, v1),
-        dot(v2, v0),
-        dot(v2, v1),
-    );
-    let denominator = d00 * d11 - d01 * d01;
-    if denominator.abs() < 1e-30 {
-        return [1.0, 0.0, 0.0];
-    }
-    let v = (d11 * d20 - d01 * d21) / denominator;
-    let w = (d00 * d21 - d01 * d20) / denominator;
-    [1.0 - v - w, v, w]
-}
-
 /// How B's colour is read at a point of one of its triangles.
 struct SurfaceColours<'a> {
     textures: Option<&'a SurfaceTextures>,
@@ -436,33 +415,10 @@ impl<'a> SurfaceColours<'a> {
     }
 }
 
-/// A texel colour by bilinear filtering (repeat wrapping, as the renderer's sampler), in linear light.
+/// A texel colour of a mip level by bilinear filtering (repeat wrapping, as the renderer's sampler).
 fn bilinear(chain: &MipChain, level: usize, uv: [f64; 2]) -> [u8; 3] {
     let (w, h) = chain.level_size(level);
-    let texels = &chain.levels[level];
-    let x = uv[0] * f64::from(w) - 0.5;
-    let y = uv[1] * f64::from(h) - 0.5;
-    let (x0, y0) = (x.floor(), y.floor());
-    let (fx, fy) = (x - x0, y - y0);
-    let wrap = |v: f64, n: u32| (v as i64).rem_euclid(i64::from(n)) as u32;
-    let texel = |xi: f64, yi: f64| {
-        let at = 4 * (wrap(yi, h) * w + wrap(xi, w)) as usize;
-        [texels[at], texels[at + 1], texels[at + 2]]
-    };
-    let corners = [
-        (texel(x0, y0), (1.0 - fx) * (1.0 - fy)),
-        (texel(x0 + 1.0, y0), fx * (1.0 - fy)),
-        (texel(x0, y0 + 1.0), (1.0 - fx) * fy),
-        (texel(x0 + 1.0, y0 + 1.0), fx * fy),
-    ];
-    [0, 1, 2].map(|c| {
-        codec::linear_to_srgb(
-            corners
-                .iter()
-                .map(|(t, weight)| codec::srgb_to_linear(t[c]) * weight)
-                .sum(),
-        )
-    })
+    codec::texture::sample_bilinear(w, h, &chain.levels[level], uv)
 }
 
 fn statistics(delta_e: &[f32], options: &ColourOptions, sampled: &str) -> ColourStatistics {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use codec::{ImageFormat, ImageOrigin, Mesh, TextureImage};
 use image::{DynamicImage, RgbaImage};
 use rayon::prelude::*;
+use serde::Serialize;
 
 use super::quality;
 
@@ -71,12 +72,12 @@ fn encode_png(image: &RgbaImage) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// One smaller copy of a source image, encoded and measured.
+/// One smaller copy of a source image, encoded and measured, with its decoded pixels.
 fn smaller_image(
     source: &TextureImage,
     pixels: &RgbaImage,
     divisor: u32,
-) -> Result<TextureImage, String> {
+) -> Result<(TextureImage, RgbaImage), String> {
     let side = |full: u32| (full / divisor).max(MIN_SIDE.min(full));
     let (width, height) = (side(source.width), side(source.height));
     let resampled = resample(pixels, width, height);
@@ -113,7 +114,7 @@ fn smaller_image(
         image::imageops::FilterType::Triangle,
     );
     let loss = quality::compare(pixels, &magnified);
-    Ok(TextureImage {
+    let image = TextureImage {
         name: source.name.clone(),
         format,
         width,
@@ -127,33 +128,139 @@ fn smaller_image(
             ),
             loss,
         }),
-    })
+    };
+    Ok((image, decoded))
 }
 
-/// Give each coarser level (finest first, level 1 first) its own smaller images, made from `model`'s.
+/// How far a coarser level's surface colour is from the model's: at every textured vertex of the model, the
+/// model's texture there against the level's texture at the closest point of the level (its coordinates
+/// interpolated there), as CIEDE2000; and how far those coordinates moved, in texels of the model's image.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LevelDistortion {
+    /// 1 for the first coarser level.
+    pub level: u32,
+    /// Vertices of the model compared.
+    pub samples: usize,
+    /// Median, 95th percentile and largest ΔE₀₀.
+    pub colour_de: [f64; 3],
+    /// Median and 95th percentile of the coordinates' displacement, texels of the model's image. (At a UV seam
+    /// the closest point may lie on the neighbouring chart, where the coordinates jump but the colour does not:
+    /// the largest displacement says nothing there, so it is not recorded; the colour difference is the measure.)
+    pub uv_displacement_texels: [f64; 2],
+}
+
+/// Give each coarser level (finest first, level 1 first) its own smaller images, made from `model`'s, and
+/// measure each level's texture distortion against the model.
 ///
 /// # Errors
 /// When a source image cannot be decoded or a new one encoded; the message names the image.
-pub fn shrink_level_textures(model: &Mesh, coarser: &mut [Mesh]) -> Result<(), String> {
+pub fn shrink_level_textures(
+    model: &Mesh,
+    coarser: &mut [Mesh],
+) -> Result<Vec<LevelDistortion>, String> {
     let Some(texturing) = &model.texturing else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let sources: Vec<RgbaImage> = texturing
         .images
         .par_iter()
         .map(TextureImage::decode_rgba8)
         .collect::<Result<_, _>>()?;
+    let mut distortions = Vec::new();
     for (k, level) in coarser.iter_mut().enumerate() {
         let divisor = 1u32 << (k + 1).min(12);
         let Some(level_texturing) = &mut level.texturing else {
             continue;
         };
-        level_texturing.images = texturing
+        let made: Vec<(TextureImage, RgbaImage)> = texturing
             .images
             .par_iter()
             .zip(&sources)
             .map(|(image, pixels)| smaller_image(image, pixels, divisor))
             .collect::<Result<_, _>>()?;
+        let (images, pixels): (Vec<TextureImage>, Vec<RgbaImage>) = made.into_iter().unzip();
+        level_texturing.images = images;
+        distortions.push(distortion(model, &sources, level, &pixels, k as u32 + 1));
     }
-    Ok(())
+    Ok(distortions)
+}
+
+fn distortion(
+    model: &Mesh,
+    sources: &[RgbaImage],
+    level: &Mesh,
+    level_pixels: &[RgbaImage],
+    number: u32,
+) -> LevelDistortion {
+    use codec::texture::{barycentric, sample_bilinear};
+    let (Some(texturing), Some(level_texturing)) = (&model.texturing, &level.texturing) else {
+        return LevelDistortion {
+            level: number,
+            samples: 0,
+            colour_de: [0.0; 3],
+            uv_displacement_texels: [0.0; 2],
+        };
+    };
+    // Each textured vertex of the model, with its image.
+    let mut image_of_vertex = vec![codec::NO_IMAGE; model.positions.len()];
+    for (corners, &image) in model.indices.chunks_exact(3).zip(&texturing.triangle_image) {
+        for &c in corners {
+            image_of_vertex[c as usize] = image;
+        }
+    }
+    let bvh = codec::distance::TriangleBvh::new(&level.positions, &level.indices);
+    let measured: Vec<(f64, f64)> = (0..model.positions.len())
+        .into_par_iter()
+        .filter(|&v| image_of_vertex[v] != codec::NO_IMAGE)
+        .filter_map(|v| {
+            let image = image_of_vertex[v] as usize;
+            let closest = bvh.closest(model.positions[v].map(f64::from))?;
+            let t = closest.triangle as usize;
+            let level_image = level_texturing.triangle_image[t];
+            let corners = [0, 1, 2].map(|k| level.indices[3 * t + k] as usize);
+            let weights = barycentric(
+                closest.point,
+                &corners.map(|c| level.positions[c].map(f64::from)),
+            );
+            let uv = [0, 1].map(|axis| {
+                (0..3)
+                    .map(|k| f64::from(level_texturing.uvs[corners[k]][axis]) * weights[k])
+                    .sum::<f64>()
+            });
+            let own_uv = texturing.uvs[v].map(f64::from);
+            let source = &sources[image];
+            let own = sample_bilinear(source.width(), source.height(), source.as_raw(), own_uv);
+            let seen = match level_pixels.get(level_image as usize) {
+                Some(p) => sample_bilinear(p.width(), p.height(), p.as_raw(), uv),
+                None => return None,
+            };
+            let de = codec::colour::delta_e_2000(
+                codec::colour::srgb_to_lab(own),
+                codec::colour::srgb_to_lab(seen),
+            );
+            let moved = ((uv[0] - own_uv[0]) * f64::from(source.width()))
+                .hypot((uv[1] - own_uv[1]) * f64::from(source.height()));
+            Some((de, moved))
+        })
+        .collect();
+    let percentile = |mut values: Vec<f64>, q: f64| {
+        values.sort_by(f64::total_cmp);
+        if values.is_empty() {
+            return 0.0;
+        }
+        let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
+        values[rank]
+    };
+    let de: Vec<f64> = measured.iter().map(|m| m.0).collect();
+    let moved: Vec<f64> = measured.iter().map(|m| m.1).collect();
+    LevelDistortion {
+        level: number,
+        samples: measured.len(),
+        colour_de: [
+            percentile(de.clone(), 0.5),
+            percentile(de.clone(), 0.95),
+            percentile(de, 1.0),
+        ],
+        uv_displacement_texels: [percentile(moved.clone(), 0.5), percentile(moved, 0.95)],
+    }
 }
