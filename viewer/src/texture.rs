@@ -2,32 +2,9 @@
 //! average of four texels in linear light, so print does not darken or shimmer when it is small on screen), and
 //! the triangles grouped by the image they sample so that one draw call covers each image.
 
+pub use codec::texture::{MipChain, mip_chain};
 use codec::{NO_IMAGE, Texturing};
 use rayon::prelude::*;
-
-/// One image as the GPU takes it: RGBA8 sRGB, level 0 first, each level half the one before.
-#[derive(Debug)]
-pub struct MipChain {
-    /// Width and height of level 0, in texels.
-    pub size: (u32, u32),
-    /// The levels' texels, row by row, 4 bytes each.
-    pub levels: Vec<Vec<u8>>,
-}
-
-impl MipChain {
-    /// Bytes the whole chain takes on the GPU.
-    #[must_use]
-    pub fn bytes(&self) -> u64 {
-        self.levels.iter().map(|l| l.len() as u64).sum()
-    }
-
-    /// Width and height of level `level`.
-    #[must_use]
-    pub fn level_size(&self, level: usize) -> (u32, u32) {
-        let shift = level.min(31) as u32;
-        ((self.size.0 >> shift).max(1), (self.size.1 >> shift).max(1))
-    }
-}
 
 /// A run of triangles that sample one image (or none).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,75 +100,9 @@ impl SurfaceTextures {
     }
 }
 
-/// The full mipmap chain of an sRGB image: each level averages 2×2 texels of the one before in linear light
-/// (an odd last row or column is averaged into its neighbour's texel).
-#[must_use]
-pub fn mip_chain(pixels: &image::RgbaImage) -> MipChain {
-    let to_linear: Vec<f32> = (0..=255u8)
-        .map(|v| codec::srgb_to_linear(v) as f32)
-        .collect();
-    let (width, height) = pixels.dimensions();
-    let mut levels = vec![pixels.as_raw().clone()];
-    let (mut w, mut h) = (width, height);
-    while w > 1 || h > 1 {
-        let (nw, nh) = ((w / 2).max(1), (h / 2).max(1));
-        let previous = levels.last().map_or(&[][..], Vec::as_slice);
-        let next: Vec<u8> = (0..nh)
-            .into_par_iter()
-            .flat_map_iter(|y| {
-                let to_linear = &to_linear;
-                (0..nw).flat_map(move |x| {
-                    // The source texels this one covers (2×2, or 3 wide/high at an odd edge).
-                    let xs = 2 * x..if x + 1 == nw { w } else { 2 * x + 2 };
-                    let ys = 2 * y..if y + 1 == nh { h } else { 2 * y + 2 };
-                    let mut sum = [0.0f32; 4];
-                    let mut count = 0.0f32;
-                    for sy in ys {
-                        for sx in xs.clone() {
-                            let at = 4 * (sy * w + sx) as usize;
-                            for c in 0..3 {
-                                sum[c] += to_linear[previous[at + c] as usize];
-                            }
-                            sum[3] += f32::from(previous[at + 3]);
-                            count += 1.0;
-                        }
-                    }
-                    let mean = sum.map(|s| s / count);
-                    [
-                        codec::linear_to_srgb(f64::from(mean[0])),
-                        codec::linear_to_srgb(f64::from(mean[1])),
-                        codec::linear_to_srgb(f64::from(mean[2])),
-                        mean[3].round().clamp(0.0, 255.0) as u8,
-                    ]
-                })
-            })
-            .collect();
-        levels.push(next);
-        (w, h) = (nw, nh);
-    }
-    MipChain {
-        size: (width, height),
-        levels,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mip_levels_average_in_linear_light() {
-        // A black and white checkerboard: its 1×1 level is the linear mean, mid-grey in light (sRGB 188), not
-        // the sRGB mean (128) a naive filter gives.
-        let pixels = image::RgbaImage::from_fn(4, 4, |x, y| {
-            let v = if (x + y) % 2 == 0 { 255 } else { 0 };
-            image::Rgba([v, v, v, 255])
-        });
-        let chain = mip_chain(&pixels);
-        assert_eq!(chain.levels.len(), 3);
-        assert_eq!(chain.level_size(2), (1, 1));
-        assert_eq!(&chain.levels[2][..], &[188, 188, 188, 255]);
-    }
 
     #[test]
     fn triangles_are_grouped_by_image() {
