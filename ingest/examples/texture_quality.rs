@@ -1,8 +1,11 @@
 //! Benchmark helper: the measured loss of an image against its source, exactly as ingest records it for a
 //! coarser level (the image magnified back to the source's size, then PSNR, largest error and luma SSIM).
 //!
-//! usage: cargo run --release -p ingest --example texture_quality -- SOURCE IMAGE
-#![allow(clippy::print_stdout, reason = "a command-line helper prints its result")]
+//! usage: `cargo run --release -p ingest --example texture_quality -- SOURCE IMAGE`
+#![allow(
+    clippy::print_stdout,
+    reason = "a command-line helper prints its result"
+)]
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

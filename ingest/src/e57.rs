@@ -2,6 +2,8 @@
 //! its pose, concatenated; cartesian or spherical coordinates; intensity in the scanner's scale; colour.
 //! Page checksums are verified as pages are read, and a corrupt page is an error naming the file.
 //! Scanner metadata (vendor, model, serial, firmware, capture time, pose) goes into the metadata.
+//! The file's images (`images2D`) are listed with their kind, size, pose and SHA-256 (the read step records them,
+//! `info` shows them); they are not used to colour the points.
 
 use std::io::Cursor;
 
@@ -11,11 +13,18 @@ use crate::raw::RawMesh;
 /// Parse a whole E57 file.
 pub(crate) fn parse_e57(bytes: &[u8]) -> Result<RawMesh, ParseError> {
     let fail = |e: e57::Error| ParseError::byte(0, format!("E57: {e}"));
-    let reader = e57::E57Reader::new(Cursor::new(bytes)).map_err(fail)?;
+    let mut reader = e57::E57Reader::new(Cursor::new(bytes)).map_err(fail)?;
     let mut raw = RawMesh {
         format: "e57".into(),
         ..RawMesh::default()
     };
+    raw.embedded_images = embedded_images(&mut reader, bytes.len() as u64)?;
+    if !raw.embedded_images.is_empty() {
+        raw.dropped.push(format!(
+            "{} image(s) (images2D): listed and hashed in the read step, not used to colour the points",
+            raw.embedded_images.len()
+        ));
+    }
     let scans = reader.pointclouds();
     let total: u64 = scans.iter().map(|s| s.records).sum();
     // Every record takes at least a bit in the file: a count the file cannot hold is refused.
@@ -77,6 +86,66 @@ pub(crate) fn parse_e57(bytes: &[u8]) -> Result<RawMesh, ParseError> {
     raw.dropped
         .push("row and column indices, time stamps and return numbers".into());
     Ok(raw)
+}
+
+/// Every image of the file: its blob read (within the file's length), hashed, its header checked.
+fn embedded_images(
+    reader: &mut e57::E57Reader<Cursor<&[u8]>>,
+    file_len: u64,
+) -> Result<Vec<crate::raw::EmbeddedImage>, ParseError> {
+    let mut out = Vec::new();
+    for (number, image) in reader.images().into_iter().enumerate() {
+        let name = image
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("image {number}"));
+        let (kind, blob) = match (&image.projection, &image.visual_reference) {
+            (Some(e57::Projection::Pinhole(p)), _) => ("pinhole", &p.blob),
+            (Some(e57::Projection::Spherical(p)), _) => ("spherical", &p.blob),
+            (Some(e57::Projection::Cylindrical(p)), _) => ("cylindrical", &p.blob),
+            (None, Some(v)) => ("visual reference", &v.blob),
+            (None, None) => continue,
+        };
+        if blob.data.length > file_len {
+            return Err(ParseError::byte(
+                blob.data.offset,
+                format!(
+                    "{name:?} declares {} bytes, more than the file holds",
+                    blob.data.length
+                ),
+            ));
+        }
+        let mut bytes = Vec::new();
+        reader
+            .blob(&blob.data, &mut bytes)
+            .map_err(|e| ParseError::byte(blob.data.offset, format!("E57 image {name:?}: {e}")))?;
+        let (mime_type, size) = match codec::texture::probe(&bytes) {
+            Ok((format, width, height)) => (format.mime_type().to_owned(), [width, height]),
+            Err(why) => (format!("unreadable: {why}"), [0, 0]),
+        };
+        let pose = image.transform.as_ref().map(|t| {
+            [
+                t.translation.x,
+                t.translation.y,
+                t.translation.z,
+                t.rotation.w,
+                t.rotation.x,
+                t.rotation.y,
+                t.rotation.z,
+            ]
+        });
+        out.push(crate::raw::EmbeddedImage {
+            name,
+            kind: kind.into(),
+            mime_type,
+            size,
+            bytes: bytes.len() as u64,
+            sha256: codec::manifest::sha256_hex(&bytes),
+            pose,
+            scan: image.pointcloud_guid.clone(),
+        });
+    }
+    Ok(out)
 }
 
 /// One scan's points as read, in the file's frame (the crate applies the scan's pose).

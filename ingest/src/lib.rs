@@ -284,6 +284,7 @@ pub fn read_scan_from(
             sha256,
             bytes,
             textures: texture::Resolved::default(),
+            embedded_images: Vec::new(),
         };
         return Ok(facts.into_scan(streamed.cloud.map(Geometry::Points), path, options));
     }
@@ -304,6 +305,7 @@ pub fn read_scan_from(
             sha256: streamed.sha256,
             bytes: streamed.bytes,
             textures: texture::Resolved::default(),
+            embedded_images: Vec::new(),
         };
         return Ok(facts.into_scan(streamed.cloud.map(Geometry::Points), path, options));
     }
@@ -335,6 +337,7 @@ pub fn read_scan_from(
         sha256,
         bytes: bytes.len() as u64,
         textures,
+        embedded_images: std::mem::take(&mut raw.embedded_images),
     };
     drop(bytes);
     let converted = if raw.indices.is_empty() {
@@ -502,6 +505,8 @@ struct ReadFacts {
     bytes: u64,
     /// The material files and images the scan named, and what could not be used.
     textures: texture::Resolved,
+    /// Images the file carries besides its geometry (E57 `images2D`).
+    embedded_images: Vec<raw::EmbeddedImage>,
 }
 
 impl ReadFacts {
@@ -523,6 +528,7 @@ impl ReadFacts {
             sha256,
             bytes,
             textures,
+            embedded_images,
         } = self;
         let mut notes: Vec<String> = dropped.iter().map(|d| format!("not kept: {d}")).collect();
         notes.extend(textures.notes.iter().cloned());
@@ -584,6 +590,9 @@ impl ReadFacts {
         // Only where it happened: models made before this field existed keep their exact bytes.
         if normals_recomputed > 0 {
             step.result["normals_recomputed"] = json!(normals_recomputed);
+        }
+        if !embedded_images.is_empty() {
+            step.result["images"] = json!(embedded_images);
         }
         if let Geometry::Mesh(mesh) = &geometry
             && let Some(texturing) = &mesh.texturing

@@ -35,6 +35,29 @@ pub struct RawMesh {
     pub texture_refs: Option<TextureRefs>,
     /// Texturing with its images read (a glTF input, or after `crate::texture::resolve`).
     pub texturing: Option<codec::Texturing>,
+    /// Images the scan file carries besides its geometry (E57 `images2D`), listed and hashed.
+    pub embedded_images: Vec<EmbeddedImage>,
+}
+
+/// An image a scan file carries (an E57 `images2D` entry): what it is, where it was taken, its hash.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct EmbeddedImage {
+    /// Its name in the file, or `image N`.
+    pub name: String,
+    /// `pinhole`, `spherical`, `cylindrical` or `visual reference` (a picture without a projection model).
+    pub kind: String,
+    /// `image/jpeg` or `image/png`, from its bytes.
+    pub mime_type: String,
+    /// Width and height in pixels, from its header.
+    pub size: [u32; 2],
+    /// Bytes of the encoded image.
+    pub bytes: u64,
+    /// SHA-256 of the encoded image, hex.
+    pub sha256: String,
+    /// Where it was taken: translation (m) and rotation quaternion (w, x, y, z) into the file's frame, when given.
+    pub pose: Option<[f64; 7]>,
+    /// The scan it belongs to (the point cloud's GUID), when given.
+    pub scan: Option<String>,
 }
 
 /// What a mesh file says about its textures before any image is read.
@@ -88,6 +111,7 @@ pub fn from_gltf(bytes: &[u8], path: &std::path::Path) -> Result<RawMesh, crate:
         declared_unit: None,
         texture_refs: None,
         texturing: model.mesh.texturing,
+        embedded_images: Vec::new(),
     })
 }
 

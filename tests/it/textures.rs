@@ -489,3 +489,47 @@ fn ply_and_gltf_inputs_keep_their_textures() {
         kept.mesh.texturing.unwrap().images[0].bytes
     );
 }
+
+#[test]
+fn e57_images_are_listed_with_their_kind_size_pose_and_hash() {
+    let info = run_json(&mut exhibit(&[
+        "info",
+        data("e57/tiny_pc_and_images.e57").to_str().unwrap(),
+        "--json",
+    ]));
+    let images = info["read"]["images"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{info}"));
+    // The file (synthetic, cry-inc/e57) carries four: a JPEG visual reference, a posed spherical PNG, and a
+    // pinhole and a cylindrical entry whose blobs are not images (named so, not guessed at).
+    let kinds: Vec<&str> = images.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["visual reference", "spherical", "pinhole", "cylindrical"],
+        "{info}"
+    );
+    for image in images {
+        assert_eq!(image["sha256"].as_str().unwrap().len(), 64, "{image}");
+        assert!(image["bytes"].as_u64().unwrap() > 0, "{image}");
+    }
+    assert_eq!(images[0]["mime_type"], "image/jpeg");
+    assert_eq!(images[1]["mime_type"], "image/png");
+    assert_eq!(images[1]["size"], serde_json::json!([100, 100]));
+    assert_eq!(
+        images[1]["pose"],
+        serde_json::json!([1.0, 2.0, 3.0, 0.5, 1.0, 0.0, 0.0])
+    );
+    assert!(images[0]["pose"].is_null());
+    assert!(
+        images[2]["mime_type"]
+            .as_str()
+            .unwrap()
+            .starts_with("unreadable"),
+        "{info}"
+    );
+    let notes = info["notes"].to_string();
+    assert!(
+        notes.contains("images2D") && notes.contains("not used to colour"),
+        "{notes}"
+    );
+}

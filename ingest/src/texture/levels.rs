@@ -25,28 +25,36 @@ const MIN_SIDE: u32 = 256;
 
 /// `image` magnified to `width` × `height` by bilinear filtering (texel centres aligned, edges clamped), as a
 /// GPU's linear magnification shows it; rows in parallel.
+#[must_use]
 pub fn magnify(image: &RgbaImage, width: u32, height: u32) -> RgbaImage {
     let (w, h) = image.dimensions();
     let source = image.as_raw();
     let row_bytes = 4 * width as usize;
     let mut out = vec![0u8; row_bytes * height as usize];
-    let scale = (f64::from(w) / f64::from(width), f64::from(h) / f64::from(height));
-    out.par_chunks_mut(row_bytes).enumerate().for_each(|(y, row)| {
-        let sy = ((y as f64 + 0.5) * scale.1 - 0.5).clamp(0.0, f64::from(h - 1));
-        let (y0, fy) = (sy.floor() as usize, sy.fract());
-        let y1 = (y0 + 1).min(h as usize - 1);
-        for x in 0..width as usize {
-            let sx = ((x as f64 + 0.5) * scale.0 - 0.5).clamp(0.0, f64::from(w - 1));
-            let (x0, fx) = (sx.floor() as usize, sx.fract());
-            let x1 = (x0 + 1).min(w as usize - 1);
-            let at = |xi: usize, yi: usize, c: usize| f64::from(source[4 * (yi * w as usize + xi) + c]);
-            for c in 0..4 {
-                let top = at(x0, y0, c) * (1.0 - fx) + at(x1, y0, c) * fx;
-                let bottom = at(x0, y1, c) * (1.0 - fx) + at(x1, y1, c) * fx;
-                row[4 * x + c] = (top * (1.0 - fy) + bottom * fy).round() as u8;
+    let scale = (
+        f64::from(w) / f64::from(width),
+        f64::from(h) / f64::from(height),
+    );
+    out.par_chunks_mut(row_bytes)
+        .enumerate()
+        .for_each(|(y, row)| {
+            let sy = ((y as f64 + 0.5) * scale.1 - 0.5).clamp(0.0, f64::from(h - 1));
+            let (y0, fy) = (sy.floor() as usize, sy.fract());
+            let y1 = (y0 + 1).min(h as usize - 1);
+            for x in 0..width as usize {
+                let sx = ((x as f64 + 0.5) * scale.0 - 0.5).clamp(0.0, f64::from(w - 1));
+                let (x0, fx) = (sx.floor() as usize, sx.fract());
+                let x1 = (x0 + 1).min(w as usize - 1);
+                let at = |xi: usize, yi: usize, c: usize| {
+                    f64::from(source[4 * (yi * w as usize + xi) + c])
+                };
+                for c in 0..4 {
+                    let top = at(x0, y0, c) * (1.0 - fx) + at(x1, y0, c) * fx;
+                    let bottom = at(x0, y1, c) * (1.0 - fx) + at(x1, y1, c) * fx;
+                    row[4 * x + c] = (top * (1.0 - fy) + bottom * fy).round() as u8;
+                }
             }
-        }
-    });
+        });
     RgbaImage::from_raw(width, height, out).unwrap_or_default()
 }
 
