@@ -60,6 +60,9 @@ pub struct Args {
     /// Neutral clay instead of the file's colours.
     #[arg(long)]
     no_colors: bool,
+    /// The shape alone: textured surfaces drawn without their images.
+    #[arg(long)]
+    no_textures: bool,
     /// Tint the surface that reconstruction filled in (not measured).
     #[arg(long)]
     tint_reconstructed: bool,
@@ -109,6 +112,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         wireframe: args.wireframe,
         edges: !args.no_edges,
         vertex_colors: !args.no_colors,
+        textures: !args.no_textures,
         tint_reconstructed: args.tint_reconstructed,
         clip_planes: clip_planes(&args.clip, centre)?,
         ..Default::default()

@@ -589,10 +589,37 @@ fn a_textured_box_shows_its_print_in_a_real_browser() {
     std::fs::create_dir(&phone).unwrap();
     let report = browse(&url, &phone, &["--phone"]);
     assert_eq!(report["state"], "shown", "{report}");
+    assert_eq!(report["level"], "0", "{report}");
+    assert_eq!(report["textures"], "1", "{report}");
+    let full: u64 = report["gpuBytes"].as_str().unwrap().parse().unwrap();
+    // The 4096² atlas with its mipmaps: 4096² × 4 × 4/3 bytes, plus the geometry.
+    assert!(full > 89_000_000 && full < 92_000_000, "{report}");
     let picture = image::open(phone.join("canvas.png")).unwrap().to_rgba8();
     assert!(
         red(&picture) > 2_000,
         "the phone shows the print: {}",
+        red(&picture)
+    );
+    // A phone that says it has 0.5 GB: a model may take 64 MB, so the page keeps the level whose 2048² texture
+    // fits, says why, and still shows the print.
+    let small = work.path().join("small-phone");
+    std::fs::create_dir(&small).unwrap();
+    let report = browse(&url, &small, &["--phone", "--device-memory", "0.5"]);
+    assert_eq!(report["state"], "shown", "{report}");
+    assert_eq!(report["level"], "1", "{report}");
+    let fits: u64 = report["gpuBytes"].as_str().unwrap().parse().unwrap();
+    assert!(fits < 64 << 20, "{report}");
+    assert!(
+        report["limited"]
+            .as_str()
+            .unwrap()
+            .contains("budget is 64 MB"),
+        "{report}"
+    );
+    let picture = image::open(small.join("canvas.png")).unwrap().to_rgba8();
+    assert!(
+        red(&picture) > 2_000,
+        "the small phone shows the print: {}",
         red(&picture)
     );
 }

@@ -8,6 +8,7 @@
 //   --expect-closed  the link is expired or revoked: report the HTTP status and the page's words
 //   --expect-unavailable  the live viewer cannot load: report what the page says and shows instead
 //   --throttle KBPS  download at most KBPS kilobytes per second, with 60 ms latency (a 4G-class link)
+//   --device-memory GB  what navigator.deviceMemory says (the page gives a model an eighth of it on the GPU)
 //   --case-page TOKEN  URL is a case page: sign in with TOKEN, report what it lists, open the first version
 //   --compare        a link to two models: wait for the second, report the saved heat map image, and screenshot
 //                    the side-by-side, swipe and overlay layouts (compare-side.png, compare-swipe.png, ...)
@@ -50,6 +51,10 @@ try {
     await client.send('Network.enable');
     await client.send('Network.emulateNetworkConditions', { offline: false, latency: 60, downloadThroughput: kbps * 1024, uploadThroughput: kbps * 1024 });
     result.throttle_kbps = kbps;
+  }
+  const memory = flags.indexOf('--device-memory');
+  if (memory >= 0) {
+    await page.addInitScript((gb) => Object.defineProperty(navigator, 'deviceMemory', { get: () => gb }), Number(flags[memory + 1]));
   }
   const casePage = flags.indexOf('--case-page');
   if (casePage >= 0) {

@@ -1559,6 +1559,7 @@ impl ViewerApp {
         ui.label(RichText::new(t("display")).strong());
         let before = self.style.clone();
         ui.checkbox(&mut self.style.vertex_colors, t("colors"));
+        ui.checkbox(&mut self.style.textures, t("textures"));
         ui.checkbox(&mut self.style.tint_reconstructed, t("tint"));
         ui.checkbox(&mut self.style.flat, t("flat"));
         ui.checkbox(&mut self.style.matcap, t("matcap"));

@@ -70,6 +70,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("perspective", "Perspective", "透视投影"),
     ("display", "Display", "显示"),
     ("colors", "Colours", "颜色"),
+    ("textures", "Textures (print)", "纹理（印刷图案）"),
     ("tint", "Tint reconstructed surface", "标示重建表面"),
     ("flat", "Flat shading", "平面着色"),
     ("matcap", "Matcap", "材质球着色"),

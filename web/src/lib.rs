@@ -58,6 +58,9 @@ pub struct Viewer {
     /// Model A coloured by its deviation from B (the heat map), and whether to draw it.
     heat: Option<GpuModel>,
     show_heat: bool,
+    /// Graphics memory a model may take (vertex buffers, indices, textures with mipmaps), bytes; a level that
+    /// needs more is refused before anything is uploaded, so the page keeps a coarser one.
+    memory_budget: u64,
 }
 
 fn js_error(context: &str, error: impl std::fmt::Display) -> JsError {
@@ -150,8 +153,17 @@ impl Viewer {
             overlay: false,
             heat: None,
             show_heat: false,
+            memory_budget: u64::MAX,
             adapter: format!("{} ({:?})", info.name, info.backend),
         })
+    }
+
+    /// The graphics memory models may take, in MiB (the page derives it from the device's memory: a phone
+    /// gets the level and texture size that fit).
+    pub fn set_memory_budget_mb(&mut self, megabytes: f64) {
+        if megabytes.is_finite() && megabytes > 0.0 {
+            self.memory_budget = (megabytes * 1_048_576.0) as u64;
+        }
     }
 
     /// The adapter drawing, e.g. `ANGLE (…SwiftShader…) (Gl)`.
@@ -207,6 +219,16 @@ impl Viewer {
                 limit >> 20
             )));
         }
+        // Known before upload: vertices, indices and every texture with its mipmaps.
+        let needs = scene.gpu_bytes();
+        if needs > self.memory_budget {
+            return Err(JsError::new(&format!(
+                "level {} needs {} MB of graphics memory (its textures included); this device's budget is {} MB",
+                scene.level,
+                needs >> 20,
+                self.memory_budget >> 20
+            )));
+        }
         let bound_mm =
             viewer::measure::ErrorBudget::from_manifest(scene.manifest.as_ref(), scene.level)
                 .point_mm;
@@ -218,6 +240,8 @@ impl Viewer {
             "levels": scene.levels,
             "geometry_hash_matches": hash_matches,
             "error_bound_mm": bound_mm,
+            "gpu_bytes": needs,
+            "textures": scene.texture.as_ref().map_or(0, |t| t.images.len()),
         });
         // Fitted to each level until someone moves it, so the full model is framed exactly as `exhibit render`
         // frames it.

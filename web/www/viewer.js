@@ -86,6 +86,9 @@ export async function openViewer({ canvas, url, status, started = 0, onMove = nu
     await init();
     fit(canvas);
     viewer = await Viewer.open(canvas);
+    // A model may take an eighth of the device's memory on the graphics side (navigator.deviceMemory, GiB,
+    // where the browser tells it): a phone gets the level and texture size that fit.
+    if (navigator.deviceMemory) viewer.set_memory_budget_mb(navigator.deviceMemory * 1024 / 8);
   } catch (error) {
     fail(status, `这个浏览器无法三维显示 this browser cannot draw in 3D (${error})`);
     return null;
@@ -176,6 +179,8 @@ export async function openViewer({ canvas, url, status, started = 0, onMove = nu
     root.dataset.fullDetailMs = String(Math.round(performance.now() - started));
     root.dataset.fileBytes = String(bytes.length);
     root.dataset.level = String(facts.level);
+    root.dataset.gpuBytes = String(facts.gpu_bytes);
+    root.dataset.textures = String(facts.textures);
     if (limited && facts.level > 0) {
       root.dataset.limited = limited;
       say(status, `${describe(facts)} · 完整模型超出本设备图形能力 the full model is too large for this device (${limited})`);
