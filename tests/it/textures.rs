@@ -19,7 +19,7 @@ fn cracker_box() -> PathBuf {
 }
 
 /// The box's folder copied to `to` (so a test can change or break one of its files).
-fn copy_box(to: &Path) -> PathBuf {
+pub(crate) fn copy_box(to: &Path) -> PathBuf {
     let from = data("textured/ycb_003_cracker_box");
     fs_err::create_dir_all(to).unwrap();
     for name in ["textured.obj", "textured.mtl", "texture_map.jpg"] {
@@ -210,7 +210,7 @@ fn golden_textured_box_front_and_iso() {
 }
 
 /// The box with a rectangle of its atlas repainted blue: same shape, different print.
-fn repainted_box(dir: &Path) -> (PathBuf, [f32; 4]) {
+pub(crate) fn repainted_box(dir: &Path) -> (PathBuf, [f32; 4]) {
     let obj = copy_box(&dir.join("repainted"));
     let image_path = obj.with_file_name("texture_map.jpg");
     let mut image = image::open(&image_path).unwrap().to_rgb8();

@@ -305,8 +305,10 @@ fn a_share_link_opens_the_live_viewer_in_a_real_browser() {
     );
     assert_eq!(
         report["layouts"],
-        json!(["side", "swipe", "overlay", "heat"])
+        json!(["side", "swipe", "overlay", "heat", "colour"])
     );
+    // Two scans of one untextured bunny: no colour differs.
+    assert_eq!(report["colour"]["share_above_tolerance"], 0.0, "{report}");
     // The heat map in the browser is measured again with the saved transform: the saved figures.
     for field in ["mean_mm", "rms_mm", "p95_mm", "max_mm", "within_tolerance"] {
         let (browser, saved_value) = (
@@ -600,6 +602,70 @@ fn a_textured_box_shows_its_print_in_a_real_browser() {
         "the phone shows the print: {}",
         red(&picture)
     );
+    // The same box with a repainted print, saved as a comparison: the page's colour layout finds the change, as
+    // `exhibit compare --colour` does.
+    let changed = work.path().join("changed.glb");
+    let (changed_obj, _) = super::textures::repainted_box(work.path());
+    run_json(&mut exhibit(&[
+        "ingest",
+        changed_obj.to_str().unwrap(),
+        "-o",
+        changed.to_str().unwrap(),
+        "--json",
+    ]));
+    upload(
+        &court.technician,
+        &changed,
+        court.case,
+        court.evidence,
+        "model",
+        1 << 20,
+        &work.path().join("state"),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let saved = run_json(&mut exhibit(&[
+        "compare",
+        changed.to_str().unwrap(),
+        model.to_str().unwrap(),
+        "--colour",
+        "--size",
+        "640x360",
+        "--store",
+        &server.url,
+        "--case",
+        &court.case.to_string(),
+        "--token",
+        &court.judge.token,
+        "--json",
+    ]));
+    let link = court.judge.create(
+        "/api/shares",
+        &json!({ "comparison": saved["saved"]["id"], "expires_in_s": 3600 }),
+    );
+    let compared = work.path().join("compared");
+    std::fs::create_dir(&compared).unwrap();
+    let report = browse(link["url"].as_str().unwrap(), &compared, &["--compare"]);
+    assert_eq!(report["second_shown"], true, "{report}");
+    let browser = report["colour"]["share_above_tolerance"].as_f64().unwrap();
+    let cli = saved["colour"]["share_above_tolerance"].as_f64().unwrap();
+    assert!(
+        browser > 0.01 && (browser - cli).abs() < 0.002,
+        "browser {browser}, exhibit compare {cli}"
+    );
+    let map = image::open(compared.join("compare-colour.png"))
+        .unwrap()
+        .to_rgba8();
+    let hot = map
+        .pixels()
+        .filter(|p| p.0[0] > 140 && p.0[1] < 60 && p.0[2] < 70)
+        .count();
+    assert!(hot > 200, "the changed print shows red on the page: {hot}");
+    assert!(
+        report["legend"].as_str().unwrap().contains("CIEDE2000"),
+        "{report}"
+    );
+
     // A phone that says it has 0.5 GB: a model may take 64 MB, so the page keeps the level whose 2048² texture
     // fits, says why, and still shows the print.
     let small = work.path().join("small-phone");

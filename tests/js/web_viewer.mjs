@@ -106,7 +106,7 @@ try {
         return img ? { complete: img.complete, width: img.naturalWidth, height: img.naturalHeight } : null;
       });
       result.layouts = [];
-      for (const layout of ['side', 'swipe', 'overlay', 'heat']) {
+      for (const layout of ['side', 'swipe', 'overlay', 'heat', 'colour']) {
         await page.click(`button[data-layout=${layout}]`);
         await page.waitForFunction((l) => document.documentElement.dataset.layout === l, layout);
         await page.waitForTimeout(400);
@@ -114,6 +114,7 @@ try {
         result.layouts.push(layout);
       }
       result.heat = JSON.parse(await page.evaluate(() => document.documentElement.dataset.heat || 'null'));
+      result.colour = JSON.parse(await page.evaluate(() => document.documentElement.dataset.colour || 'null'));
       result.legend = await page.locator('#legend').innerText();
     }
     if (has('--touch-orbit')) {

@@ -57,10 +57,24 @@ pub struct Viewer {
     overlay: bool,
     /// Model A coloured by its deviation from B (the heat map), and whether to draw it.
     heat: Option<GpuModel>,
-    show_heat: bool,
+    /// Model A coloured by its colour difference from B (CIEDE2000 in its texture space), and whether to draw it.
+    colour: Option<GpuModel>,
+    /// Which picture of A is drawn: its own colours, the heat map or the colour difference.
+    colouring: Colouring,
     /// Graphics memory a model may take (vertex buffers, indices, textures with mipmaps), bytes; a level that
     /// needs more is refused before anything is uploaded, so the page keeps a coarser one.
     memory_budget: u64,
+}
+
+/// How model A is coloured in the picture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Colouring {
+    /// Its own colours and textures.
+    Own,
+    /// By its deviation from B (the heat map).
+    Deviation,
+    /// By its colour difference from B (CIEDE2000).
+    ColourDifference,
 }
 
 fn js_error(context: &str, error: impl std::fmt::Display) -> JsError {
@@ -152,7 +166,8 @@ impl Viewer {
             second: None,
             overlay: false,
             heat: None,
-            show_heat: false,
+            colour: None,
+            colouring: Colouring::Own,
             memory_budget: u64::MAX,
             adapter: format!("{} ({:?})", info.name, info.backend),
         })
@@ -346,9 +361,77 @@ impl Viewer {
         Ok(out.to_string())
     }
 
+    /// Measure the colour difference (CIEDE2000 between corresponding surface points, sampled from the textures)
+    /// of A and B placed by a recorded transform (16 numbers; empty: as placed), exactly as `exhibit compare
+    /// --colour` does, and colour A by it. Returns the statistics as JSON with the legend's stops (`legend`: ΔE and
+    /// sRGB colour).
+    pub fn compute_colour(
+        &mut self,
+        transform: &[f64],
+        tolerance_de: f64,
+    ) -> Result<String, JsError> {
+        let (Some(a), Some((b, _))) = (&self.model, &self.second) else {
+            return Err(JsError::new("the colour difference needs both models"));
+        };
+        let align = match transform.len() {
+            0 => viewer::compare::Align::None,
+            16 => viewer::compare::Align::Given(
+                <[f64; 16]>::try_from(transform).map_err(|_| JsError::new("16 numbers"))?,
+            ),
+            _ => return Err(JsError::new("a transform is 16 numbers")),
+        };
+        let options = viewer::compare::CompareOptions {
+            align,
+            ..viewer::compare::CompareOptions::default()
+        };
+        let placed = viewer::compare::compare(&a.scene, &b.scene, &options)
+            .map_err(|e| js_error("cannot place B", e))?;
+        let colour_options = viewer::appearance::ColourOptions {
+            tolerance_de,
+            ..viewer::appearance::ColourOptions::default()
+        };
+        let colour = viewer::appearance::compare_colour(
+            &a.scene,
+            &b.scene,
+            &placed.b_aligned,
+            &colour_options,
+        )
+        .map_err(|e| js_error("cannot compare colours", e))?;
+        let map = match &colour.map {
+            viewer::appearance::ColourMap::Textures(pictures) => {
+                a.scene.with_texture_pictures(pictures)
+            }
+            viewer::appearance::ColourMap::Vertices(colors) => a.scene.recolored(colors.clone()),
+        };
+        self.colour = Some(self.renderer.upload(&self.device, &self.queue, &map));
+        let s = &colour.statistics;
+        let legend: Vec<serde_json::Value> = (0..=12)
+            .map(|i| {
+                let de = s.tolerance_de * 3.0 * f64::from(i) / 12.0;
+                serde_json::json!([de, viewer::appearance::de_color(de, s.tolerance_de)])
+            })
+            .collect();
+        let mut out = serde_json::to_value(s).map_err(|e| js_error("statistics", e))?;
+        out["legend"] = serde_json::json!(legend);
+        Ok(out.to_string())
+    }
+
+    /// Draw A coloured by its colour difference (after [`Viewer::compute_colour`]) instead of its own colours.
+    pub fn set_colour(&mut self, on: bool) {
+        if on {
+            self.colouring = Colouring::ColourDifference;
+        } else if self.colouring == Colouring::ColourDifference {
+            self.colouring = Colouring::Own;
+        }
+    }
+
     /// Draw A coloured by its deviation (after [`Viewer::compute_heat`]) instead of its own colours.
     pub fn set_heat(&mut self, on: bool) {
-        self.show_heat = on;
+        if on {
+            self.colouring = Colouring::Deviation;
+        } else if self.colouring == Colouring::Deviation {
+            self.colouring = Colouring::Own;
+        }
     }
 
     /// Look from a standard view (front, back, left, right, top, bottom, iso), fitted to the model.
@@ -466,8 +549,9 @@ impl Viewer {
             });
         if let (Some(model), Some(camera)) = (&self.model, &self.camera) {
             let aspect = f64::from(width) / f64::from(height);
-            let shown = match &self.heat {
-                Some(heat) if self.show_heat => heat,
+            let shown = match (&self.heat, &self.colour) {
+                (_, Some(colour)) if self.colouring == Colouring::ColourDifference => colour,
+                (Some(heat), _) if self.colouring == Colouring::Deviation => heat,
                 _ => &model.gpu,
             };
             let mut items = vec![DrawItem {

@@ -235,7 +235,43 @@ export async function openComparison({ canvasA, canvasB, urlA, urlB, transform, 
     canvasB.style.clipPath = frame.dataset.layout === 'swipe' ? `inset(0 0 0 ${swipe.value}%)` : 'none';
   };
   let heat = null;
+  let colour = null;
+  const showColour = () => {
+    try {
+      // The print compared here, with the saved transform, by the same code as `exhibit compare --colour`.
+      colour = JSON.parse(a.compute_colour(new Float64Array(transform), 3));
+    } catch (error) {
+      say(status, `色差 colour difference: ${error.message || error}`);
+      return false;
+    }
+    root.dataset.colour = JSON.stringify({ mean_de: colour.mean_de, p95_de: colour.p95_de, max_de: colour.max_de, tolerance_de: colour.tolerance_de, share_above_tolerance: colour.share_above_tolerance, count: colour.count });
+    return true;
+  };
+  const colourLegend = () => {
+    const stops = colour.legend.map(([, [r, g, b]], i) => `rgb(${r},${g},${b}) ${(100 * i) / (colour.legend.length - 1)}%`);
+    legend.innerHTML = `<div class="bar"></div>
+      <div class="ticks"><span>0</span><span>ΔE₀₀ ${colour.tolerance_de}</span><span>≥ ${3 * colour.tolerance_de}</span></div>
+      <p>色差 colour difference of A from B (CIEDE2000, ${colour.count} samples, ${colour.sampled}): mean ${colour.mean_de.toFixed(2)},
+      95 % ${colour.p95_de.toFixed(2)}, max ${colour.max_de.toFixed(2)}; ${(100 * colour.share_above_tolerance).toFixed(2)} % above ΔE₀₀ ${colour.tolerance_de}
+      (${colour.unmatched} without a partner within ${colour.max_distance_mm} mm)</p>`;
+    legend.querySelector('.bar').style.background = `linear-gradient(90deg,${stops.join(',')})`;
+  };
+  const heatLegend = () => {
+    const stops = heat.legend.map(([mm, [r, g, b]], i) => `rgb(${r},${g},${b}) ${(100 * i) / (heat.legend.length - 1)}%`);
+    // The bar's gradient is set through the style object: a `style` attribute in markup would be refused by
+    // the store's Content Security Policy.
+    legend.innerHTML = `<div class="bar"></div>
+      <div class="ticks"><span>−${heat.range_mm} mm</span><span>±${heat.tolerance_mm} mm</span><span>+${heat.range_mm} mm</span></div>
+      <p>偏差 deviation of A from B: mean ${heat.mean_mm.toFixed(4)}, RMS ${heat.rms_mm.toFixed(4)}, 95 % ${heat.p95_mm.toFixed(4)},
+      max ${heat.max_mm.toFixed(4)} mm; ${(100 * heat.within_tolerance).toFixed(2)} % within ±${heat.tolerance_mm} mm${
+        heat.invented_share > 0
+          ? `; ${(100 * heat.invented_share).toFixed(2)} % against surface a reconstruction filled in (与重建填补表面比较，推测)`
+          : ''}</p>`;
+    legend.querySelector('.bar').style.background = `linear-gradient(90deg,${stops.join(',')})`;
+  };
   const setLayout = (layout) => {
+    if (layout === 'colour' && !colour && !showColour()) return;
+    if (layout === 'colour') colourLegend();
     if (layout === 'heat' && !heat) {
       try {
         // Measured again here, with the saved transform, by the same code as `exhibit compare`.
@@ -245,22 +281,13 @@ export async function openComparison({ canvasA, canvasB, urlA, urlB, transform, 
         return;
       }
       root.dataset.heat = JSON.stringify({ mean_mm: heat.mean_mm, rms_mm: heat.rms_mm, p95_mm: heat.p95_mm, max_mm: heat.max_mm, within_tolerance: heat.within_tolerance });
-      const stops = heat.legend.map(([mm, [r, g, b]], i) => `rgb(${r},${g},${b}) ${(100 * i) / (heat.legend.length - 1)}%`);
-      // The bar's gradient is set through the style object: a `style` attribute in markup would be refused by
-      // the store's Content Security Policy.
-      legend.innerHTML = `<div class="bar"></div>
-        <div class="ticks"><span>−${heat.range_mm} mm</span><span>±${heat.tolerance_mm} mm</span><span>+${heat.range_mm} mm</span></div>
-        <p>偏差 deviation of A from B: mean ${heat.mean_mm.toFixed(4)}, RMS ${heat.rms_mm.toFixed(4)}, 95 % ${heat.p95_mm.toFixed(4)},
-        max ${heat.max_mm.toFixed(4)} mm; ${(100 * heat.within_tolerance).toFixed(2)} % within ±${heat.tolerance_mm} mm${
-          heat.invented_share > 0
-            ? `; ${(100 * heat.invented_share).toFixed(2)} % against surface a reconstruction filled in (与重建填补表面比较，推测)`
-            : ''}</p>`;
-      legend.querySelector('.bar').style.background = `linear-gradient(90deg,${stops.join(',')})`;
     }
+    if (layout === 'heat') heatLegend();
     frame.dataset.layout = layout;
     cut();
     a.set_heat(layout === 'heat');
-    legend.hidden = layout !== 'heat';
+    a.set_colour(layout === 'colour');
+    legend.hidden = layout !== 'heat' && layout !== 'colour';
     a.set_overlay(layout === 'overlay');
     root.dataset.layout = layout;
     requestAnimationFrame(() => {
