@@ -432,10 +432,16 @@ fn two_models_open_side_by_side_are_aligned_and_switch_layouts() {
         "{by_pairs}"
     );
     xdotool(&["key", "Escape"]);
-    for layout in ["Swipe", "Overlay", "Heat", "SixViews"] {
+    for layout in ["Swipe", "Overlay", "Heat", "Colour", "SixViews"] {
         xdotool(&["key", "m"]);
         wait_for(&format!("layout {layout}"));
     }
+    // The colour difference of a model against itself (vertex colours: one grey): nothing above the tolerance.
+    let line = wait_for_line(&log, "colour difference:");
+    assert!(
+        line.contains("0.00 % of") && line.contains("(vertices)"),
+        "{line}"
+    );
     std::thread::sleep(Duration::from_secs(1));
     let shot = dir.path().join("screen.png");
     photograph(&display, &shot);

@@ -218,6 +218,8 @@ enum Layout {
     Overlay,
     /// A coloured by its deviation from B.
     Heat,
+    /// A coloured by its colour difference from B (CIEDE2000, from both textures).
+    Colour,
     /// The six standard views of A and of B, as in design-patent drawings.
     SixViews,
 }
@@ -247,6 +249,21 @@ struct Second {
     compare_rx: Option<Receiver<Result<Comparison, String>>>,
     /// A coloured by its deviation.
     heat: Option<GpuModel>,
+    /// A coloured by its colour difference, and the figures (made when the layout is first shown).
+    colour: Option<(GpuModel, crate::appearance::ColourStatistics)>,
+}
+
+/// The colour difference's figures in one line: mean / 95th percentile / largest ΔE00, and the share above the
+/// tolerance.
+fn colour_summary(label: &str, c: &crate::appearance::ColourStatistics) -> String {
+    format!(
+        "{label}: {:.2} / {:.2} / {:.2}, {:.2} % > {}",
+        c.mean_de,
+        c.p95_de,
+        c.max_de,
+        c.share_above_tolerance * 100.0,
+        c.tolerance_de
+    )
 }
 
 /// Read a model on the rayon pool: the coarsest level of detail first, then the model.
@@ -346,6 +363,7 @@ impl ViewerApp {
             comparison: None,
             compare_rx: None,
             heat: None,
+            colour: None,
         });
         // FXAA on a CPU adapter (lavapipe), where 4× multisampling would cost 4× the frame; MSAA on a GPU.
         let antialias = crate::render::Antialias::for_device(state.adapter.get_info().device_type);
@@ -541,6 +559,7 @@ impl ViewerApp {
                         s.tolerance_mm
                     );
                     second.comparison = Some(Arc::new(comparison));
+                    second.colour = None;
                     self.recolor_heat();
                 }
                 Err(reason) => self.status = format!("comparison: {reason}"),
@@ -580,6 +599,47 @@ impl ViewerApp {
         ));
         self.dirty = true;
         self.refresh_region_statistics();
+    }
+
+    /// Colour A by its colour difference from B (once per alignment, when the layout is first shown).
+    fn recolor_colour(&mut self) {
+        let (Some(a), Some(second)) = (&self.model, &mut self.second) else {
+            return;
+        };
+        let (Some(b), Some(comparison)) = (&second.model, &second.comparison) else {
+            return;
+        };
+        if second.colour.is_some() {
+            return;
+        }
+        let options = crate::appearance::ColourOptions::default();
+        match crate::appearance::compare_colour(a, b, &comparison.b_aligned, &options) {
+            Ok(colour) => {
+                let map = match &colour.map {
+                    crate::appearance::ColourMap::Textures(pictures) => {
+                        a.with_texture_pictures(pictures)
+                    }
+                    crate::appearance::ColourMap::Vertices(colors) => a.recolored(colors.clone()),
+                };
+                let s = colour.statistics;
+                eprintln!(
+                    "exhibit view: colour difference: ΔE00 mean {:.2}, 95 % within {:.2}, max {:.2}; {:.2} % of {} samples ({}) above {}",
+                    s.mean_de,
+                    s.p95_de,
+                    s.max_de,
+                    s.share_above_tolerance * 100.0,
+                    s.count,
+                    s.sampled,
+                    s.tolerance_de
+                );
+                let gpu = self
+                    .renderer
+                    .upload(&self.state.device, &self.state.queue, &map);
+                second.colour = Some((gpu, s));
+            }
+            Err(reason) => self.status = format!("colour difference: {reason}"),
+        }
+        self.dirty = true;
     }
 
     /// Recompute the statistics of the region the clipping plane keeps.
@@ -939,6 +999,11 @@ impl ViewerApp {
             .unwrap_or(DMat4::IDENTITY);
         let b_model = self.second.as_ref().and_then(|s| s.gpu_model.as_ref());
         let heat = self.second.as_ref().and_then(|s| s.heat.as_ref());
+        let colour = self
+            .second
+            .as_ref()
+            .and_then(|s| s.colour.as_ref())
+            .map(|(gpu, _)| gpu);
         let a_item = |model| DrawItem {
             model,
             scene_from_model: DMat4::IDENTITY,
@@ -946,6 +1011,7 @@ impl ViewerApp {
         };
         let mut items = match self.layout {
             Layout::Heat => vec![a_item(heat.unwrap_or(gpu_model))],
+            Layout::Colour => vec![a_item(colour.unwrap_or(gpu_model))],
             // Warm clay A, see-through blue B: where B hides inside A it shows as a blue haze.
             Layout::Overlay => vec![DrawItem {
                 color: Some([0.70, 0.52, 0.36, 1.0]),
@@ -1090,6 +1156,7 @@ impl ViewerApp {
                 (Layout::Swipe, "swipe"),
                 (Layout::Overlay, "overlay"),
                 (Layout::Heat, "heat_map"),
+                (Layout::Colour, "colour_difference"),
                 (Layout::SixViews, "six_views"),
             ] {
                 ui.selectable_value(&mut self.layout, value, t(key));
@@ -1177,6 +1244,9 @@ impl ViewerApp {
                         t("invented"),
                         s.invented_share * 100.0
                     ));
+                }
+                if let (Layout::Colour, Some((_, c))) = (self.layout, &second.colour) {
+                    ui.label(colour_summary(t("colour_difference"), c));
                 }
                 // The region of interest: the part the clipping plane keeps.
                 if let Some(r) = &self.region_statistics {
@@ -1295,7 +1365,8 @@ impl ViewerApp {
         }
         if self.second.is_some() && pressed(Key::M) {
             self.layout = match self.layout {
-                Layout::Heat => Layout::SixViews,
+                Layout::Heat => Layout::Colour,
+                Layout::Colour => Layout::SixViews,
                 Layout::Single | Layout::SixViews => Layout::SideBySide,
                 Layout::SideBySide => Layout::Swipe,
                 Layout::Swipe => Layout::Overlay,
@@ -1966,6 +2037,9 @@ impl eframe::App for ViewerApp {
         }
         self.receive();
         self.receive_second();
+        if self.layout == Layout::Colour {
+            self.recolor_colour();
+        }
         self.shortcuts();
         self.show_share();
         egui::Panel::left("facts and tools")

@@ -70,6 +70,11 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("perspective", "Perspective", "透视投影"),
     ("display", "Display", "显示"),
     ("colors", "Colours", "颜色"),
+    (
+        "colour_difference",
+        "Colour difference (ΔE00)",
+        "色差（ΔE00）",
+    ),
     ("textures", "Textures (print)", "纹理（印刷图案）"),
     ("tint", "Tint reconstructed surface", "标示重建表面"),
     ("flat", "Flat shading", "平面着色"),
