@@ -225,6 +225,15 @@ pub(crate) fn merge(
             ));
         }
     }
+    let textured = views
+        .iter()
+        .filter(|(g, _)| matches!(g, Geometry::Mesh(m) if m.texturing.is_some()))
+        .count();
+    if textured > 0 {
+        notes.push(format!(
+            "textures of {textured} view(s) not kept: merged views keep geometry and vertex colours only"
+        ));
+    }
     let placed = crate::raw::to_cloud(
         crate::RawMesh {
             positions,

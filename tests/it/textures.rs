@@ -166,6 +166,26 @@ fn golden_textured_box_front_and_iso() {
         let image = render(&gpu, &model, &request).unwrap().image;
         assert_matches_golden_on(name, None, &image);
     }
+    // A PNG atlas (the Google Scanned Objects frying pan): its image drawn as delivered.
+    let pan = dir.path().join("pan.glb");
+    ingest(
+        &data("textured/gso_chefmate_8_frypan/chefmate_8_frypan.obj"),
+        &pan,
+    );
+    let pan_model = load_model(&pan, 0).unwrap();
+    let image = render(
+        &gpu,
+        &pan_model,
+        &RenderRequest {
+            width: 320,
+            height: 320,
+            view: StandardView::Top,
+            ..RenderRequest::default()
+        },
+    )
+    .unwrap()
+    .image;
+    assert_matches_golden_on("frypan-top", None, &image);
     // Without textures the same box is plain clay: the print came from the texture, not from anything else.
     let plain = render(
         &gpu,
