@@ -214,25 +214,13 @@ pub fn level_prefix_len(prefix: &[u8], level: usize) -> Option<usize> {
                     end = end.max(bin_start.checked_add(offset)?.checked_add(length)?);
                 }
             }
-            // The level's texture images (the encoder writes them after the level's streams).
-            let image_views = primitive
+            // The level's texture image (the encoder writes it after the level's streams).
+            let image_view = primitive
                 .material
-                .and_then(|m| root.materials.get(m))
-                .and_then(|m| {
-                    m.pbr_metallic_roughness
-                        .as_ref()?
-                        .base_color_texture
-                        .as_ref()
-                })
-                .and_then(|info| root.textures.get(info.index))
-                .map(|t| {
-                    let webp = t.extensions.as_ref().and_then(|e| e.webp.as_ref());
-                    webp.map(|w| w.source).or(t.source)
-                })
-                .into_iter()
-                .flatten()
-                .filter_map(|image| root.images.get(image)?.buffer_view);
-            for view in image_views {
+                .and_then(|m| root.base_color_info(m))
+                .and_then(|info| root.textures.get(info.index)?.image())
+                .and_then(|image| root.images.get(image)?.buffer_view);
+            if let Some(view) = image_view {
                 let view = root.buffer_views.get(view)?;
                 if view.buffer != 0 {
                     return None;
@@ -346,6 +334,29 @@ struct ImageDef {
 struct TextureDef {
     source: Option<usize>,
     extensions: Option<TextureExtensions>,
+}
+
+impl TextureDef {
+    /// The image it samples: its WebP source when it has one, else its own.
+    fn image(&self) -> Option<usize> {
+        self.extensions
+            .as_ref()
+            .and_then(|e| e.webp.as_ref())
+            .map(|w| w.source)
+            .or(self.source)
+    }
+}
+
+impl Root {
+    /// A material's base-colour texture reference, when it has one.
+    fn base_color_info(&self, material: usize) -> Option<&TextureInfo> {
+        self.materials
+            .get(material)?
+            .pbr_metallic_roughness
+            .as_ref()?
+            .base_color_texture
+            .as_ref()
+    }
 }
 
 /// Sources in other formats; exhibit reads WebP, and names Basis (KTX2) sources it cannot decode.
@@ -614,7 +625,7 @@ struct Reader<'a> {
     /// The folder external files are read from (none: only what the document itself holds).
     base_dir: Option<PathBuf>,
     /// Images read so far: the glTF image number → its place in the model's images (or why not).
-    images_read: BTreeMap<usize, Result<u32, ()>>,
+    images_read: BTreeMap<usize, Option<u32>>,
     /// The images the model's texturing holds, in order of first use.
     images: Vec<crate::texture::TextureImage>,
 }
@@ -721,14 +732,7 @@ impl<'a> Reader<'a> {
         material: usize,
         notes: &mut Vec<String>,
     ) -> Option<BaseColorTexture> {
-        let info = self
-            .root
-            .materials
-            .get(material)?
-            .pbr_metallic_roughness
-            .as_ref()?
-            .base_color_texture
-            .as_ref()?;
+        let info = self.root.base_color_info(material)?;
         let transform = info.extensions.as_ref().and_then(|e| e.transform);
         let set = transform
             .and_then(|t| t.tex_coord)
@@ -741,13 +745,12 @@ impl<'a> Reader<'a> {
             ));
             return None;
         };
-        let extensions = texture.extensions.as_ref();
-        let source = extensions
-            .and_then(|e| e.webp.as_ref())
-            .map(|w| w.source)
-            .or(texture.source);
-        let Some(source) = source else {
-            let why = if extensions.is_some_and(|e| e.basisu.is_some()) {
+        let Some(source) = texture.image() else {
+            let why = if texture
+                .extensions
+                .as_ref()
+                .is_some_and(|e| e.basisu.is_some())
+            {
                 "its only image is KTX2 (KHR_texture_basisu), which exhibit does not decode"
             } else {
                 "the texture names no image"
@@ -756,17 +759,20 @@ impl<'a> Reader<'a> {
             return None;
         };
         let image = if let Some(read) = self.images_read.get(&source) {
-            read.ok()?
+            (*read)?
         } else {
-            let read = self.load_image(source).map_err(|reason| {
-                notes.push(format!("/images/{source}: {reason}: untextured"));
-            });
-            let number = read.map(|image| {
-                self.images.push(image);
-                self.images.len() as u32 - 1
-            });
+            let number = match self.load_image(source) {
+                Ok(image) => {
+                    self.images.push(image);
+                    Some(self.images.len() as u32 - 1)
+                }
+                Err(reason) => {
+                    notes.push(format!("/images/{source}: {reason}: untextured"));
+                    None
+                }
+            };
             self.images_read.insert(source, number);
-            number.ok()?
+            number?
         };
         Some((image, set, transform))
     }

@@ -52,6 +52,15 @@ impl ImageFormat {
         }
     }
 
+    /// The `image` crate's name for it.
+    fn decoder_format(self) -> image::ImageFormat {
+        match self {
+            Self::Png => image::ImageFormat::Png,
+            Self::Jpeg => image::ImageFormat::Jpeg,
+            Self::Webp => image::ImageFormat::WebP,
+        }
+    }
+
     /// The format the first bytes show (files are trusted by content, never by name).
     #[must_use]
     pub fn sniff(bytes: &[u8]) -> Option<Self> {
@@ -149,13 +158,10 @@ impl TextureImage {
     /// # Errors
     /// When the bytes cannot be decoded; the message names the image.
     pub fn decode_rgba8(&self) -> Result<image::RgbaImage, String> {
-        let format = match self.format {
-            ImageFormat::Png => image::ImageFormat::Png,
-            ImageFormat::Jpeg => image::ImageFormat::Jpeg,
-            ImageFormat::Webp => image::ImageFormat::WebP,
-        };
-        let mut reader =
-            image::ImageReader::with_format(std::io::Cursor::new(&self.bytes[..]), format);
+        let mut reader = image::ImageReader::with_format(
+            std::io::Cursor::new(&self.bytes[..]),
+            self.format.decoder_format(),
+        );
         let mut limits = image::Limits::default();
         limits.max_image_width = Some(MAX_TEXTURE_SIDE);
         limits.max_image_height = Some(MAX_TEXTURE_SIDE);
@@ -165,12 +171,6 @@ impl TextureImage {
             .decode()
             .map(image::DynamicImage::into_rgba8)
             .map_err(|e| format!("texture {:?} cannot be decoded: {e}", self.name))
-    }
-
-    /// Bytes of GPU memory the image needs decoded as RGBA8 with a full mipmap chain.
-    #[must_use]
-    pub fn gpu_bytes(&self) -> u64 {
-        u64::from(self.width) * u64::from(self.height) * 4 * 4 / 3
     }
 }
 
@@ -191,12 +191,8 @@ pub fn probe(bytes: &[u8]) -> Result<(ImageFormat, u32, u32), String> {
         };
         (word(16), word(20))
     } else {
-        let image_format = if format == ImageFormat::Jpeg {
-            image::ImageFormat::Jpeg
-        } else {
-            image::ImageFormat::WebP
-        };
-        let reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), image_format);
+        let reader =
+            image::ImageReader::with_format(std::io::Cursor::new(bytes), format.decoder_format());
         reader
             .into_dimensions()
             .map_err(|e| format!("unreadable {} header: {e}", format.mime_type()))?
@@ -233,6 +229,17 @@ impl MipChain {
     pub fn level_size(&self, level: usize) -> (u32, u32) {
         let shift = level.min(31) as u32;
         ((self.size.0 >> shift).max(1), (self.size.1 >> shift).max(1))
+    }
+
+    /// The finest level whose sides are both at most `side` (the coarsest when none is).
+    #[must_use]
+    pub fn level_within(&self, side: u32) -> usize {
+        (0..self.levels.len())
+            .find(|&l| {
+                let (w, h) = self.level_size(l);
+                w.max(h) <= side
+            })
+            .unwrap_or(self.levels.len().saturating_sub(1))
     }
 }
 
@@ -348,14 +355,6 @@ pub struct Texturing {
     pub images: Vec<TextureImage>,
     /// Per triangle, the index of its image in `images`, or [`NO_IMAGE`].
     pub triangle_image: Vec<u32>,
-}
-
-impl Texturing {
-    /// Bytes of GPU memory the images need (RGBA8 with mipmaps).
-    #[must_use]
-    pub fn gpu_bytes(&self) -> u64 {
-        self.images.iter().map(TextureImage::gpu_bytes).sum()
-    }
 }
 
 #[cfg(test)]

@@ -123,17 +123,7 @@ fn embedded_images(
             Ok((format, width, height)) => (format.mime_type().to_owned(), [width, height]),
             Err(why) => (format!("unreadable: {why}"), [0, 0]),
         };
-        let pose = image.transform.as_ref().map(|t| {
-            [
-                t.translation.x,
-                t.translation.y,
-                t.translation.z,
-                t.rotation.w,
-                t.rotation.x,
-                t.rotation.y,
-                t.rotation.z,
-            ]
-        });
+        let pose = image.transform.as_ref().map(pose_numbers);
         out.push(crate::raw::EmbeddedImage {
             name,
             kind: kind.into(),
@@ -209,19 +199,23 @@ fn describe_scan(metadata: &mut Vec<(String, String)>, label: &str, scan: &e57::
     );
     put(
         "pose (tx ty tz qw qx qy qz, applied)",
-        scan.transform.as_ref().map(|t| {
-            format!(
-                "{} {} {} {} {} {} {}",
-                t.translation.x,
-                t.translation.y,
-                t.translation.z,
-                t.rotation.w,
-                t.rotation.x,
-                t.rotation.y,
-                t.rotation.z
-            )
-        }),
+        scan.transform
+            .as_ref()
+            .map(|t| pose_numbers(t).map(|v| v.to_string()).join(" ")),
     );
+}
+
+/// A pose as seven numbers: translation (x y z, metres), then the rotation quaternion (w x y z).
+fn pose_numbers(t: &e57::Transform) -> [f64; 7] {
+    [
+        t.translation.x,
+        t.translation.y,
+        t.translation.z,
+        t.rotation.w,
+        t.rotation.x,
+        t.rotation.y,
+        t.rotation.z,
+    ]
 }
 
 #[cfg(test)]

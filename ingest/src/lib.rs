@@ -492,6 +492,14 @@ fn fill(
     Ok(buffer.len() - before)
 }
 
+/// The name an input is recorded by: its file name without folders (re-deriving elsewhere gives the same manifest).
+pub(crate) fn input_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
 /// What reading learned about a file besides its geometry.
 struct ReadFacts {
     format: String,
@@ -559,12 +567,8 @@ impl ReadFacts {
                 ));
             }
         }
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
         let input = InputRecord {
-            name,
+            name: input_name(path),
             sha256,
             bytes,
             format: format_name,
@@ -838,12 +842,8 @@ fn read_pose_file(
             ));
         }
     }
-    let name = conf.file_name().map_or_else(
-        || conf.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
     let record = InputRecord {
-        name,
+        name: input_name(conf),
         sha256: codec::manifest::sha256_hex(bytes),
         bytes: bytes.len() as u64,
         format: "stanford-conf".into(),

@@ -850,23 +850,7 @@ fn split_corner_texcoords(raw: &mut RawMesh, corner_uvs: &[[f32; 2]]) {
             }
         }
     }
-    let copy = |values: &mut Vec<_>| {
-        let added: Vec<_> = sources.iter().map(|&s| values[s]).collect();
-        values.extend(added);
-    };
-    copy(&mut raw.positions);
-    if let Some(n) = &mut raw.normals {
-        let added: Vec<_> = sources.iter().map(|&s| n[s]).collect();
-        n.extend(added);
-    }
-    if let Some(c) = &mut raw.colors_srgb {
-        let added: Vec<_> = sources.iter().map(|&s| c[s]).collect();
-        c.extend(added);
-    }
-    if let Some(i) = &mut raw.intensity {
-        let added: Vec<_> = sources.iter().map(|&s| i[s]).collect();
-        i.extend(added);
-    }
+    raw.duplicate_vertices(&sources);
     let refs = raw
         .texture_refs
         .get_or_insert_with(crate::raw::TextureRefs::default);

@@ -60,6 +60,30 @@ pub struct EmbeddedImage {
     pub scan: Option<String>,
 }
 
+impl RawMesh {
+    /// Append a copy of each vertex in `sources`, every per-vertex attribute with it (a vertex split where its
+    /// texture coordinates differ: a seam, a UDIM tile).
+    pub(crate) fn duplicate_vertices(&mut self, sources: &[usize]) {
+        fn append<T: Copy>(values: &mut Vec<T>, sources: &[usize]) {
+            let added: Vec<T> = sources.iter().map(|&s| values[s]).collect();
+            values.extend(added);
+        }
+        append(&mut self.positions, sources);
+        if let Some(v) = &mut self.normals {
+            append(v, sources);
+        }
+        if let Some(v) = &mut self.colors_srgb {
+            append(v, sources);
+        }
+        if let Some(v) = &mut self.measured {
+            append(v, sources);
+        }
+        if let Some(v) = &mut self.intensity {
+            append(v, sources);
+        }
+    }
+}
+
 /// What a mesh file says about its textures before any image is read.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TextureRefs {

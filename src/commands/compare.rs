@@ -174,13 +174,7 @@ fn draw_maps(
     viewer::heatmap::draw_legend(&mut image, s.tolerance_mm, s.range_mm);
     let colour_png = match &colour {
         Some(colour) => {
-            let map_model = match &colour.map {
-                viewer::appearance::ColourMap::Textures(pictures) => {
-                    a.with_texture_pictures(pictures)
-                }
-                viewer::appearance::ColourMap::Vertices(colors) => a.recolored(colors.clone()),
-            };
-            let mut image = render(&gpu, &map_model, &request)?.image;
+            let mut image = render(&gpu, &colour.map_on(a), &request)?.image;
             viewer::appearance::draw_legend(&mut image, colour.statistics.tolerance_de);
             Some(png_bytes(&image)?)
         }
@@ -212,22 +206,6 @@ fn colour_difference(
                 args.b.display()
             )
         })
-}
-
-/// The `colour` object of the JSON result.
-fn colour_json(c: &viewer::appearance::ColourStatistics) -> serde_json::Value {
-    json!({
-        "mean_de": c.mean_de,
-        "p95_de": c.p95_de,
-        "max_de": c.max_de,
-        "tolerance_de": c.tolerance_de,
-        "share_above_tolerance": c.share_above_tolerance,
-        "count": c.count,
-        "unmatched": c.unmatched,
-        "max_distance_mm": c.max_distance_mm,
-        "sampled": c.sampled,
-        "histogram": c.histogram,
-    })
 }
 
 fn load(path: &Path) -> anyhow::Result<(SceneModel, String, u64)> {
@@ -309,7 +287,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     });
     let colour = colour_difference(args, &a, &b, &comparison)?;
     if let Some(colour) = &colour {
-        result["colour"] = colour_json(&colour.statistics);
+        result["colour"] = json!(colour.statistics);
     }
     let heat = draw_maps(
         args,

@@ -28,6 +28,14 @@ pub(crate) fn copy_box(to: &Path) -> PathBuf {
     to.join("textured.obj")
 }
 
+/// Pixels of the cracker box's red print (dark saturated red) in a picture.
+pub(crate) fn printed_red(image: &image::RgbaImage) -> usize {
+    image
+        .pixels()
+        .filter(|p| p.0[0] > 90 && p.0[1] < 40 && p.0[2] < 40)
+        .count()
+}
+
 fn ingest(input: &Path, output: &Path) -> serde_json::Value {
     run_json(&mut exhibit(&[
         "ingest",
@@ -203,12 +211,6 @@ fn golden_textured_box_front_and_iso() {
     )
     .unwrap()
     .image;
-    let reds = |image: &image::RgbaImage| {
-        image
-            .pixels()
-            .filter(|p| p.0[0] > 90 && p.0[1] < 40 && p.0[2] < 40)
-            .count()
-    };
     let textured = render(
         &gpu,
         &model,
@@ -222,11 +224,11 @@ fn golden_textured_box_front_and_iso() {
     .unwrap()
     .image;
     assert!(
-        reds(&textured) > 5_000,
+        printed_red(&textured) > 5_000,
         "the red print shows: {}",
-        reds(&textured)
+        printed_red(&textured)
     );
-    assert_eq!(reds(&plain), 0);
+    assert_eq!(printed_red(&plain), 0);
 }
 
 /// The box with a rectangle of its atlas repainted blue: same shape, different print.

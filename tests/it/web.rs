@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::store_support::{Backend, Court, Server, upload};
 use super::support::{exhibit, root, run_json};
+use super::textures::printed_red;
 
 /// The built web viewer; scripts/test builds it before the tests run.
 pub(crate) fn web_dist() -> PathBuf {
@@ -41,6 +42,49 @@ pub(crate) fn browse(url: &str, out: &Path, flags: &[&str]) -> Value {
         "the browser run failed: {report}"
     );
     report
+}
+
+/// Upload `model` to the court's case as its technician (resumable state under `work`).
+fn upload_model(court: &Court, model: &Path, work: &Path) -> ingest::upload::UploadReceipt {
+    upload(
+        &court.technician,
+        model,
+        court.case,
+        court.evidence,
+        "model",
+        1 << 20,
+        &work.join("state"),
+        Duration::from_secs(30),
+    )
+    .unwrap()
+}
+
+/// A share link (the store's answer) to a model version that opens at the front view, valid for an hour.
+fn front_view_link(court: &Court, sha256: &str) -> Value {
+    court.judge.create(
+        "/api/shares",
+        &json!({ "model": sha256, "view": "front", "expires_in_s": 3600 }),
+    )
+}
+
+/// `exhibit render --view front` of `model` at the size of the canvas a browser run reports, written to `to`.
+fn front_render(model: &Path, report: &Value, to: &Path) -> image::RgbaImage {
+    let (width, height) = (
+        report["canvas"]["width"].as_u64().unwrap(),
+        report["canvas"]["height"].as_u64().unwrap(),
+    );
+    run_json(&mut exhibit(&[
+        "render",
+        model.to_str().unwrap(),
+        "-o",
+        to.to_str().unwrap(),
+        "--view",
+        "front",
+        "--size",
+        &format!("{width}x{height}"),
+        "--json",
+    ]));
+    image::open(to).unwrap().to_rgba8()
 }
 
 /// Mean absolute difference per channel (0..255) and the share of pixels differing by more than 48 in any
@@ -88,21 +132,8 @@ fn a_share_link_opens_the_live_viewer_in_a_real_browser() {
         &["--web-dir", dist.to_str().unwrap()],
     );
     let court = Court::set_up(&server);
-    let uploaded = upload(
-        &court.technician,
-        &model,
-        court.case,
-        court.evidence,
-        "model",
-        1 << 20,
-        &work.path().join("state"),
-        Duration::from_secs(30),
-    )
-    .unwrap();
-    let link = court.judge.create(
-        "/api/shares",
-        &json!({ "model": uploaded.sha256, "view": "front", "expires_in_s": 3600 }),
-    );
+    let uploaded = upload_model(&court, &model, work.path());
+    let link = front_view_link(&court, &uploaded.sha256);
     let url = link["url"].as_str().unwrap().to_owned();
     // The view is stored with the link, not carried in it; the page hands it to the viewer, which must open
     // at the front view (the picture is compared with `exhibit render --view front` below).
@@ -126,24 +157,8 @@ fn a_share_link_opens_the_live_viewer_in_a_real_browser() {
         status.contains("geometry matches its manifest") && status.contains("full model"),
         "{status}"
     );
-    let (width, height) = (
-        report["canvas"]["width"].as_u64().unwrap(),
-        report["canvas"]["height"].as_u64().unwrap(),
-    );
-    let reference = work.path().join("reference.png");
-    run_json(&mut exhibit(&[
-        "render",
-        model.to_str().unwrap(),
-        "-o",
-        reference.to_str().unwrap(),
-        "--view",
-        "front",
-        "--size",
-        &format!("{width}x{height}"),
-        "--json",
-    ]));
+    let native = front_render(&model, &report, &work.path().join("reference.png"));
     let web = image::open(desktop.join("canvas.png")).unwrap().to_rgba8();
-    let native = image::open(&reference).unwrap().to_rgba8();
     let (mean, far) = difference(&web, &native);
     assert!(
         mean < 4.0 && far < 0.01,
@@ -260,17 +275,7 @@ fn a_share_link_opens_the_live_viewer_in_a_real_browser() {
         "1",
         "--json",
     ]));
-    upload(
-        &court.technician,
-        &second,
-        court.case,
-        court.evidence,
-        "model",
-        1 << 20,
-        &work.path().join("state"),
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    upload_model(&court, &second, work.path());
     let case = court.case.to_string();
     let saved = run_json(&mut exhibit(&[
         "compare",
@@ -457,17 +462,7 @@ fn regression_18_a_share_page_whose_viewer_cannot_load_says_so_and_shows_the_pic
         &["--web-dir", broken.to_str().unwrap(), "--previews"],
     );
     let court = Court::set_up(&server);
-    let uploaded = upload(
-        &court.technician,
-        &model,
-        court.case,
-        court.evidence,
-        "model",
-        1 << 20,
-        &work.path().join("state"),
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let uploaded = upload_model(&court, &model, work.path());
     let link = court.judge.create(
         "/api/shares",
         &json!({ "model": uploaded.sha256, "expires_in_s": 3600 }),
@@ -528,56 +523,27 @@ fn a_textured_box_shows_its_print_in_a_real_browser() {
         &["--web-dir", dist.to_str().unwrap()],
     );
     let court = Court::set_up(&server);
-    let uploaded = upload(
-        &court.technician,
-        &model,
-        court.case,
-        court.evidence,
-        "model",
-        1 << 20,
-        &work.path().join("state"),
-        Duration::from_secs(30),
-    )
-    .unwrap();
-    let link = court.judge.create(
-        "/api/shares",
-        &json!({ "model": uploaded.sha256, "view": "front", "expires_in_s": 3600 }),
-    );
-    let url = link["url"].as_str().unwrap().to_owned();
-    let red = |image: &image::RgbaImage| {
-        image
-            .pixels()
-            .filter(|p| p.0[0] > 90 && p.0[1] < 40 && p.0[2] < 40)
-            .count()
-    };
+    let uploaded = upload_model(&court, &model, work.path());
+    let url = front_view_link(&court, &uploaded.sha256)["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for (name, flags) in [("webgl2", &[][..]), ("webgpu", &["--webgpu"][..])] {
         let out = work.path().join(name);
         std::fs::create_dir(&out).unwrap();
         let report = browse(&url, &out, flags);
         assert_eq!(report["state"], "shown", "{name}: {report}");
         assert_eq!(report["level"], "0", "{name}: {report}");
-        let (width, height) = (
-            report["canvas"]["width"].as_u64().unwrap(),
-            report["canvas"]["height"].as_u64().unwrap(),
+        let native = front_render(
+            &model,
+            &report,
+            &work.path().join(format!("{name}-reference.png")),
         );
-        let reference = work.path().join(format!("{name}-reference.png"));
-        run_json(&mut exhibit(&[
-            "render",
-            model.to_str().unwrap(),
-            "-o",
-            reference.to_str().unwrap(),
-            "--view",
-            "front",
-            "--size",
-            &format!("{width}x{height}"),
-            "--json",
-        ]));
         let web = image::open(out.join("canvas.png")).unwrap().to_rgba8();
-        let native = image::open(&reference).unwrap().to_rgba8();
         assert!(
-            red(&web) > 10_000,
+            printed_red(&web) > 10_000,
             "{name}: the red print shows: {}",
-            red(&web)
+            printed_red(&web)
         );
         let (mean, far) = difference(&web, &native);
         assert!(
@@ -598,9 +564,9 @@ fn a_textured_box_shows_its_print_in_a_real_browser() {
     assert!(full > 89_000_000 && full < 92_000_000, "{report}");
     let picture = image::open(phone.join("canvas.png")).unwrap().to_rgba8();
     assert!(
-        red(&picture) > 2_000,
+        printed_red(&picture) > 2_000,
         "the phone shows the print: {}",
-        red(&picture)
+        printed_red(&picture)
     );
     // The same box with a repainted print, saved as a comparison: the page's colour layout finds the change, as
     // `exhibit compare --colour` does.
@@ -613,17 +579,7 @@ fn a_textured_box_shows_its_print_in_a_real_browser() {
         changed.to_str().unwrap(),
         "--json",
     ]));
-    upload(
-        &court.technician,
-        &changed,
-        court.case,
-        court.evidence,
-        "model",
-        1 << 20,
-        &work.path().join("state"),
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    upload_model(&court, &changed, work.path());
     let saved = run_json(&mut exhibit(&[
         "compare",
         changed.to_str().unwrap(),
@@ -684,8 +640,8 @@ fn a_textured_box_shows_its_print_in_a_real_browser() {
     );
     let picture = image::open(small.join("canvas.png")).unwrap().to_rgba8();
     assert!(
-        red(&picture) > 2_000,
+        printed_red(&picture) > 2_000,
         "the small phone shows the print: {}",
-        red(&picture)
+        printed_red(&picture)
     );
 }

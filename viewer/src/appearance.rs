@@ -91,6 +91,17 @@ pub struct ColourComparison {
     pub map: ColourMap,
 }
 
+impl ColourComparison {
+    /// A as the map draws it: its texture space coloured by ΔE (a textured A), or its vertices.
+    #[must_use]
+    pub fn map_on(&self, a: &SceneModel) -> SceneModel {
+        match &self.map {
+            ColourMap::Textures(pictures) => a.with_texture_pictures(pictures),
+            ColourMap::Vertices(colors) => a.recolored(colors.clone()),
+        }
+    }
+}
+
 /// How the colour difference is shown on A.
 #[derive(Debug)]
 pub enum ColourMap {
@@ -117,42 +128,15 @@ pub fn de_color(de: f64, tolerance_de: f64) -> [u8; 3] {
 /// Draw the ΔE legend at the right edge: the colour bar from three times the tolerance (top) to 0, with the
 /// tolerance marked.
 pub fn draw_legend(image: &mut RgbaImage, tolerance_de: f64) {
-    use crate::overlay::{draw_text, fill, text_width};
-    let scale = if image.height() >= 600 { 2 } else { 1 };
     let top_value = 3.0 * tolerance_de;
-    let label = |v: f64| format!("{v:.1} dE00");
-    let (width, height) = (i64::from(image.width()), i64::from(image.height()));
-    let bar_width = 10 * i64::from(scale);
-    let x =
-        width - i64::from(text_width(&label(top_value), scale)) - bar_width - 16 * i64::from(scale);
-    let (top, bottom) = (height / 8, height - height / 8);
-    fill(
+    let label = |value: f64| format!("{value:.1} dE00");
+    crate::heatmap::draw_scale(
         image,
-        x - 6,
-        top - 10,
-        width - x,
-        bottom - top + 20,
-        image::Rgba([0, 0, 0, 255]),
+        (top_value, 0.0),
+        |value| de_color(value, tolerance_de),
+        &[top_value, tolerance_de, 0.0],
+        (label, &label(top_value)),
     );
-    let span = (bottom - top).max(1) as f64;
-    for y in top..bottom {
-        let value = top_value * (1.0 - (y - top) as f64 / span);
-        let [r, g, b] = de_color(value, tolerance_de);
-        fill(image, x, y, bar_width, 1, image::Rgba([r, g, b, 255]));
-    }
-    let white = image::Rgba([255, 255, 255, 255]);
-    for value in [top_value, tolerance_de, 0.0] {
-        let y = top + ((top_value - value) / top_value * span).round() as i64;
-        fill(image, x + bar_width, y, 4, 1, white);
-        draw_text(
-            image,
-            x + bar_width + 6,
-            y - 3 * i64::from(scale),
-            &label(value),
-            scale,
-            white,
-        );
-    }
 }
 
 /// One sample of A: where it is, its colour, and where its picture goes.
@@ -237,16 +221,6 @@ pub fn compare_colour(
     })
 }
 
-/// The mip level of a chain no larger than [`BAKE_SIDE`] a side.
-fn bake_level(chain: &MipChain) -> usize {
-    (0..chain.levels.len())
-        .find(|&l| {
-            let (w, h) = chain.level_size(l);
-            w.max(h) <= BAKE_SIDE
-        })
-        .unwrap_or(chain.levels.len() - 1)
-}
-
 /// A's samples, and for a textured A one picture per image (its texture at the bake level, greyed: texels no
 /// triangle covers stay so in the map).
 fn samples_of(a: &SceneModel) -> (Vec<Sample>, Vec<RgbaImage>) {
@@ -275,7 +249,7 @@ fn samples_of(a: &SceneModel) -> (Vec<Sample>, Vec<RgbaImage>) {
             bakes.push(RgbaImage::new(1, 1));
             continue;
         };
-        let level = bake_level(chain);
+        let level = chain.level_within(BAKE_SIDE);
         let (w, h) = chain.level_size(level);
         let texels = &chain.levels[level];
         let mut covered = vec![false; (w * h) as usize];
@@ -403,7 +377,7 @@ impl<'a> SurfaceColours<'a> {
                     .map(|k| f64::from(textures.uvs[corners[k]][axis]) * weights[k])
                     .sum::<f64>()
             });
-            return bilinear(chain, bake_level(chain), uv);
+            return bilinear(chain, chain.level_within(BAKE_SIDE), uv);
         }
         // Vertex colours, mixed in linear light.
         [0, 1, 2].map(|c| {

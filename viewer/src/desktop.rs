@@ -615,12 +615,7 @@ impl ViewerApp {
         let options = crate::appearance::ColourOptions::default();
         match crate::appearance::compare_colour(a, b, &comparison.b_aligned, &options) {
             Ok(colour) => {
-                let map = match &colour.map {
-                    crate::appearance::ColourMap::Textures(pictures) => {
-                        a.with_texture_pictures(pictures)
-                    }
-                    crate::appearance::ColourMap::Vertices(colors) => a.recolored(colors.clone()),
-                };
+                let map = colour.map_on(a);
                 let s = colour.statistics;
                 eprintln!(
                     "exhibit view: colour difference: ΔE00 mean {:.2}, 95 % within {:.2}, max {:.2}; {:.2} % of {} samples ({}) above {}",

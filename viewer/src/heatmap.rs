@@ -46,9 +46,31 @@ fn label(value: f64) -> String {
 /// Draw the legend at the right edge: the colour bar from +range (top) to −range (bottom) with the values
 /// of its ends, the tolerance band and zero.
 pub fn draw_legend(image: &mut RgbaImage, tolerance_mm: f64, range_mm: f64) {
+    let mut marks = vec![range_mm, 0.0, -range_mm];
+    if tolerance_mm > 0.0 && tolerance_mm < range_mm * 0.8 {
+        marks.extend([tolerance_mm, -tolerance_mm]);
+    }
+    draw_scale(
+        image,
+        (range_mm, -range_mm),
+        |value| color(value, tolerance_mm, range_mm),
+        &marks,
+        (label, &label(-range_mm)),
+    );
+}
+
+/// A colour scale at the right edge of a picture: a bar from `high` (top) to `low` (bottom) coloured by
+/// `colour`, on black, with a tick and a label (`label`) at each mark; room is made for the `widest` label.
+pub fn draw_scale(
+    image: &mut RgbaImage,
+    (high, low): (f64, f64),
+    colour: impl Fn(f64) -> [u8; 3],
+    marks: &[f64],
+    (label, widest): (impl Fn(f64) -> String, &str),
+) {
     let scale = if image.height() >= 600 { 2 } else { 1 };
     let (width, height) = (i64::from(image.width()), i64::from(image.height()));
-    let label_width = i64::from(text_width(&label(-range_mm), scale));
+    let label_width = i64::from(text_width(widest, scale));
     let bar_width = 10 * i64::from(scale);
     let x = width - label_width - bar_width - 16 * i64::from(scale);
     let top = height / 8;
@@ -63,17 +85,13 @@ pub fn draw_legend(image: &mut RgbaImage, tolerance_mm: f64, range_mm: f64) {
     );
     let span = (bottom - top).max(1) as f64;
     for y in top..bottom {
-        let value = range_mm - 2.0 * range_mm * (y - top) as f64 / span;
-        let [r, g, b] = color(value, tolerance_mm, range_mm);
+        let value = high - (high - low) * (y - top) as f64 / span;
+        let [r, g, b] = colour(value);
         fill(image, x, y, bar_width, 1, Rgba([r, g, b, 255]));
     }
     let white = Rgba([255, 255, 255, 255]);
-    let mut marks = vec![range_mm, 0.0, -range_mm];
-    if tolerance_mm > 0.0 && tolerance_mm < range_mm * 0.8 {
-        marks.extend([tolerance_mm, -tolerance_mm]);
-    }
-    for value in marks {
-        let y = top + ((range_mm - value) / (2.0 * range_mm) * span).round() as i64;
+    for &value in marks {
+        let y = top + ((high - value) / (high - low) * span).round() as i64;
         fill(image, x + bar_width, y, 4, 1, white);
         draw_text(
             image,

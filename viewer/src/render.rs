@@ -599,87 +599,62 @@ impl Renderer {
                 attributes: &wgpu::vertex_attr_array![3 => Float32x2],
             }),
         ];
-        let textured_pipeline =
-            |label: &str, blend: Option<wgpu::BlendState>, depth_write: bool| {
-                shaded_pipeline(
-                    device,
-                    label,
-                    (&textured_pipeline_layout, &mesh_module),
-                    ("vs_textured", "fs_textured", &textured_buffers),
-                    wgpu::PrimitiveTopology::TriangleList,
-                    (
-                        &scene_targets(
-                            blend,
-                            if depth_write {
-                                wgpu::ColorWrites::ALL
-                            } else {
-                                wgpu::ColorWrites::empty()
-                            },
-                        ),
-                        depth(depth_write, wgpu::CompareFunction::Less),
-                    ),
-                    multisample,
+        // The scene's pipelines differ in topology, blending, depth writes and whether they sample an image.
+        let scene_pipeline = |label: &str,
+                              textured: bool,
+                              topology: wgpu::PrimitiveTopology,
+                              blend: Option<wgpu::BlendState>,
+                              depth_write: bool| {
+            let (layout, vertex, fragment, buffers) = if textured {
+                (
+                    &textured_pipeline_layout,
+                    "vs_textured",
+                    "fs_textured",
+                    &textured_buffers[..],
+                )
+            } else {
+                (
+                    &frame_pipeline_layout,
+                    "vs_main",
+                    "fs_main",
+                    &mesh_buffers[..],
                 )
             };
-        let mesh_textured = textured_pipeline("mesh textured", None, true);
-        let mesh_xray_textured = independent_blend.then(|| {
-            textured_pipeline(
-                "mesh x-ray textured",
-                Some(wgpu::BlendState::ALPHA_BLENDING),
-                false,
-            )
-        });
-        let mesh_pipeline = |label: &str,
-                             topology: wgpu::PrimitiveTopology,
-                             blend: Option<wgpu::BlendState>,
-                             depth_write: bool| {
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some(label),
-                layout: Some(&frame_pipeline_layout),
-                vertex: wgpu::VertexState {
-                    module: &mesh_module,
-                    entry_point: Some("vs_main"),
-                    compilation_options: wgpu::PipelineCompilationOptions::default(),
-                    buffers: &mesh_buffers,
-                },
-                primitive: wgpu::PrimitiveState {
-                    topology,
-                    front_face: wgpu::FrontFace::Ccw,
-                    // Both faces: a clipped or open scan shows its inside (darkened by the shader).
-                    cull_mode: None,
-                    ..Default::default()
-                },
-                depth_stencil: depth(depth_write, wgpu::CompareFunction::Less),
+            // X-ray surfaces leave the normal/depth target empty: lines through a see-through model would be
+            // every hidden crease at once.
+            let normal_writes = if depth_write {
+                wgpu::ColorWrites::ALL
+            } else {
+                wgpu::ColorWrites::empty()
+            };
+            shaded_pipeline(
+                device,
+                label,
+                (layout, &mesh_module),
+                (vertex, fragment, buffers),
+                topology,
+                (
+                    &scene_targets(blend, normal_writes),
+                    depth(depth_write, wgpu::CompareFunction::Less),
+                ),
                 multisample,
-                fragment: Some(wgpu::FragmentState {
-                    module: &mesh_module,
-                    entry_point: Some("fs_main"),
-                    compilation_options: wgpu::PipelineCompilationOptions::default(),
-                    // X-ray surfaces leave the normal/depth target empty: lines through a see-through
-                    // model would be every hidden crease at once.
-                    targets: &scene_targets(
-                        blend,
-                        if depth_write {
-                            wgpu::ColorWrites::ALL
-                        } else {
-                            wgpu::ColorWrites::empty()
-                        },
-                    ),
-                }),
-                multiview_mask: None,
-                cache: None,
-            })
-        };
-        let mesh = mesh_pipeline("mesh", wgpu::PrimitiveTopology::TriangleList, None, true);
-        let mesh_xray = independent_blend.then(|| {
-            mesh_pipeline(
-                "mesh x-ray",
-                wgpu::PrimitiveTopology::TriangleList,
-                Some(wgpu::BlendState::ALPHA_BLENDING),
-                false,
             )
-        });
-        let points = mesh_pipeline("points", wgpu::PrimitiveTopology::PointList, None, true);
+        };
+        let triangles = wgpu::PrimitiveTopology::TriangleList;
+        let see_through = Some(wgpu::BlendState::ALPHA_BLENDING);
+        let mesh = scene_pipeline("mesh", false, triangles, None, true);
+        let mesh_xray = independent_blend
+            .then(|| scene_pipeline("mesh x-ray", false, triangles, see_through, false));
+        let mesh_textured = scene_pipeline("mesh textured", true, triangles, None, true);
+        let mesh_xray_textured = independent_blend
+            .then(|| scene_pipeline("mesh x-ray textured", true, triangles, see_through, false));
+        let points = scene_pipeline(
+            "points",
+            false,
+            wgpu::PrimitiveTopology::PointList,
+            None,
+            true,
+        );
         let wireframe = independent_blend.then(|| {
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some("wireframe"),
@@ -950,10 +925,7 @@ impl Renderer {
             .iter()
             .map(|chain| {
                 let chain = chain.as_ref()?;
-                let first = (0..chain.levels.len()).find(|&l| {
-                    let (w, h) = chain.level_size(l);
-                    w <= self.max_texture_side && h <= self.max_texture_side
-                })?;
+                let first = chain.level_within(self.max_texture_side);
                 let (width, height) = chain.level_size(first);
                 let levels = &chain.levels[first..];
                 bytes += levels.iter().map(|l| l.len() as u64).sum::<u64>();

@@ -47,6 +47,22 @@ pub struct ReportPage<'a> {
     pub colour: Option<(&'a crate::appearance::ColourStatistics, &'a [u8])>,
 }
 
+/// A histogram's bars (count and sRGB colour each) as SVG rectangles in a `w` × `h` box, the tallest reaching
+/// 10 units below its top.
+fn histogram_bars(out: &mut String, bars: &[(u64, [u8; 3])], (w, h): (f64, f64)) {
+    let peak = bars.iter().map(|b| b.0).max().unwrap_or(1).max(1) as f64;
+    let bar = w / bars.len().max(1) as f64;
+    for (i, &(count, [r, g, bl])) in bars.iter().enumerate() {
+        let bh = count as f64 / peak * (h - 10.0);
+        let _ = write!(
+            out,
+            r##"<rect x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{bh:.1}" fill="rgb({r},{g},{bl})" stroke="#444" stroke-width="0.5" data-count="{count}"/>"##,
+            x = i as f64 * bar,
+            y = h - bh,
+        );
+    }
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -208,15 +224,7 @@ th {{ background: #eee; width: 38%; }} .hash {{ font-family: monospace; font-siz
     }
     out.push_str("</table></div>\n");
     // Histogram as inline SVG: bars over ±range, the tolerance band shaded.
-    let peak = s
-        .histogram
-        .iter()
-        .map(|b| b.count)
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
     let (w, h) = (600.0, 160.0);
-    let bar = w / s.histogram.len().max(1) as f64;
     let _ = write!(
         out,
         r#"<div class="section"><h2>偏差直方图 · Histogram of signed deviations (mm)</h2><svg viewBox="0 0 {w} {hh}" width="100%" xmlns="http://www.w3.org/2000/svg">"#,
@@ -229,19 +237,18 @@ th {{ background: #eee; width: 38%; }} .hash {{ font-family: monospace; font-siz
         x = w / 2.0 - band,
         bw = 2.0 * band
     );
-    for (i, b) in s.histogram.iter().enumerate() {
-        let bh = b.count as f64 / peak * (h - 10.0);
-        let middle = (b.from_mm + b.to_mm) * 0.5;
-        let [r, g, bl] = crate::heatmap::color(middle, s.tolerance_mm, s.range_mm);
-        let _ = write!(
-            out,
-            r##"<rect x="{x:.1}" y="{y:.1}" width="{bw:.1}" height="{bh:.1}" fill="rgb({r},{g},{bl})" stroke="#444" stroke-width="0.5" data-count="{c}"/>"##,
-            x = i as f64 * bar,
-            y = h - bh,
-            bw = bar,
-            c = b.count
-        );
-    }
+    let bars: Vec<(u64, [u8; 3])> = s
+        .histogram
+        .iter()
+        .map(|b| {
+            let middle = (b.from_mm + b.to_mm) * 0.5;
+            (
+                b.count,
+                crate::heatmap::color(middle, s.tolerance_mm, s.range_mm),
+            )
+        })
+        .collect();
+    histogram_bars(&mut out, &bars, (w, h));
     for value in [-s.range_mm, 0.0, s.range_mm] {
         let x = (value + s.range_mm) / (2.0 * s.range_mm) * w;
         let anchor = if value < 0.0 {
@@ -297,31 +304,20 @@ th {{ background: #eee; width: 38%; }} .hash {{ font-family: monospace; font-siz
             r#"<tr><th>无对应点 Samples without a partner on B</th><td><span data-key="unmatched">{}</span></td></tr></table>"#,
             c.unmatched
         );
-        let peak = c
-            .histogram
-            .iter()
-            .map(|b| b.count)
-            .max()
-            .unwrap_or(1)
-            .max(1) as f64;
-        let bar = w / c.histogram.len().max(1) as f64;
         let _ = write!(
             out,
             r#"<svg viewBox="0 0 {w} {hh}" width="100%" xmlns="http://www.w3.org/2000/svg">"#,
             hh = h + 20.0
         );
-        for (i, b) in c.histogram.iter().enumerate() {
-            let bh = b.count as f64 / peak * (h - 10.0);
-            let [r, g, bl] =
-                crate::appearance::de_color((b.from_de + b.to_de) * 0.5, c.tolerance_de);
-            let _ = write!(
-                out,
-                r##"<rect x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{bh:.1}" fill="rgb({r},{g},{bl})" stroke="#444" stroke-width="0.5" data-count="{n}"/>"##,
-                x = i as f64 * bar,
-                y = h - bh,
-                n = b.count
-            );
-        }
+        let bars: Vec<(u64, [u8; 3])> = c
+            .histogram
+            .iter()
+            .map(|b| {
+                let middle = (b.from_de + b.to_de) * 0.5;
+                (b.count, crate::appearance::de_color(middle, c.tolerance_de))
+            })
+            .collect();
+        histogram_bars(&mut out, &bars, (w, h));
         let _ = writeln!(
             out,
             r#"<text x="0" y="{ty}" font-size="11">0</text><text x="{w}" y="{ty}" font-size="11" text-anchor="end">≥ {top:.1} ΔE₀₀</text></svg>{}</div>"#,

@@ -362,47 +362,32 @@ impl Viewer {
     }
 
     /// Measure the colour difference (CIEDE2000 between corresponding surface points, sampled from the textures)
-    /// of A and B placed by a recorded transform (16 numbers; empty: as placed), exactly as `exhibit compare
+    /// of A and B (placed as `load_second` placed it, by the saved transform), exactly as `exhibit compare
     /// --colour` does, and colour A by it. Returns the statistics as JSON with the legend's stops (`legend`: ΔE and
     /// sRGB colour).
-    pub fn compute_colour(
-        &mut self,
-        transform: &[f64],
-        tolerance_de: f64,
-    ) -> Result<String, JsError> {
-        let (Some(a), Some((b, _))) = (&self.model, &self.second) else {
+    pub fn compute_colour(&mut self, tolerance_de: f64) -> Result<String, JsError> {
+        let (Some(a), Some((b, placed))) = (&self.model, &self.second) else {
             return Err(JsError::new("the colour difference needs both models"));
         };
-        let align = match transform.len() {
-            0 => viewer::compare::Align::None,
-            16 => viewer::compare::Align::Given(
-                <[f64; 16]>::try_from(transform).map_err(|_| JsError::new("16 numbers"))?,
-            ),
-            _ => return Err(JsError::new("a transform is 16 numbers")),
-        };
-        let options = viewer::compare::CompareOptions {
-            align,
-            ..viewer::compare::CompareOptions::default()
-        };
-        let placed = viewer::compare::compare(&a.scene, &b.scene, &options)
-            .map_err(|e| js_error("cannot place B", e))?;
-        let colour_options = viewer::appearance::ColourOptions {
+        // B in A's local frame, where `load_second` placed it by the saved transform.
+        let b_aligned: Vec<[f32; 3]> = b
+            .scene
+            .positions
+            .iter()
+            .map(|p| {
+                placed
+                    .transform_point3(glam::DVec3::from(p.map(f64::from)))
+                    .as_vec3()
+                    .to_array()
+            })
+            .collect();
+        let options = viewer::appearance::ColourOptions {
             tolerance_de,
             ..viewer::appearance::ColourOptions::default()
         };
-        let colour = viewer::appearance::compare_colour(
-            &a.scene,
-            &b.scene,
-            &placed.b_aligned,
-            &colour_options,
-        )
-        .map_err(|e| js_error("cannot compare colours", e))?;
-        let map = match &colour.map {
-            viewer::appearance::ColourMap::Textures(pictures) => {
-                a.scene.with_texture_pictures(pictures)
-            }
-            viewer::appearance::ColourMap::Vertices(colors) => a.scene.recolored(colors.clone()),
-        };
+        let colour = viewer::appearance::compare_colour(&a.scene, &b.scene, &b_aligned, &options)
+            .map_err(|e| js_error("cannot compare colours", e))?;
+        let map = colour.map_on(&a.scene);
         self.colour = Some(self.renderer.upload(&self.device, &self.queue, &map));
         let s = &colour.statistics;
         let legend: Vec<serde_json::Value> = (0..=12)

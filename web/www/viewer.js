@@ -238,8 +238,8 @@ export async function openComparison({ canvasA, canvasB, urlA, urlB, transform, 
   let colour = null;
   const showColour = () => {
     try {
-      // The print compared here, with the saved transform, by the same code as `exhibit compare --colour`.
-      colour = JSON.parse(a.compute_colour(new Float64Array(transform), 3));
+      // The print compared here, B placed by the saved transform, by the same code as `exhibit compare --colour`.
+      colour = JSON.parse(a.compute_colour(3));
     } catch (error) {
       say(status, `色差 colour difference: ${error.message || error}`);
       return false;

@@ -7,14 +7,6 @@ use codec::InputRecord;
 /// Largest companion file read (a 16384² PNG with an alpha channel fits).
 const MAX_COMPANION_BYTES: u64 = 1 << 30;
 
-/// The file name a user knows the scan by.
-pub(super) fn display_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
-}
-
 /// `relative` (as a scan file writes it, `/` or `\` between folders) inside `folder`, or why not: absolute
 /// paths, `..`, and links that lead out of the folder are refused, so a scan cannot make exhibit read (and
 /// upload) a file it was not given.

@@ -107,49 +107,44 @@ fn smaller_image(
     let (width, height) = chain.level_size(level);
     let resampled = RgbaImage::from_raw(width, height, chain.levels[level].clone())
         .ok_or("a mipmap level has the wrong size")?;
+    // Each candidate decoded by the decoder every reader of the model uses: what is measured is what is seen.
+    let candidate = |format, bytes: Vec<u8>| -> Result<(TextureImage, RgbaImage), String> {
+        let image = TextureImage {
+            name: source.name.clone(),
+            format,
+            width,
+            height,
+            bytes: Arc::from(bytes),
+            origin: None,
+        };
+        let decoded = image.decode_rgba8()?;
+        Ok((image, decoded))
+    };
     let opaque = resampled.pixels().all(|p| p.0[3] == 255);
-    let (bytes, format, how) = if opaque {
+    let (mut image, decoded, how) = if opaque {
         let mut chosen = None;
         for quality in QUALITIES {
-            let bytes = encode_jpeg(&resampled, quality)?;
-            let decoded = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg)
-                .map_err(|e| format!("JPEG decoding failed: {e}"))?
-                .into_rgba8();
+            let (image, decoded) = candidate(ImageFormat::Jpeg, encode_jpeg(&resampled, quality)?)?;
             if quality::compare(&resampled, &decoded).ssim >= MIN_SSIM || quality == 95 {
-                chosen = Some((bytes, quality));
+                chosen = Some((image, decoded, format!("JPEG quality {quality}")));
                 break;
             }
         }
-        let (bytes, quality) = chosen.ok_or("no JPEG quality was tried")?;
-        (bytes, ImageFormat::Jpeg, format!("JPEG quality {quality}"))
+        chosen.ok_or("no JPEG quality was tried")?
     } else {
-        (
-            encode_png(&resampled)?,
-            ImageFormat::Png,
-            "PNG (it has transparency)".to_owned(),
-        )
+        let (image, decoded) = candidate(ImageFormat::Png, encode_png(&resampled)?)?;
+        (image, decoded, "PNG (it has transparency)".to_owned())
     };
-    // What a viewer sees: the stored image decoded and magnified back over the source's texels.
-    let decoded = image::load_from_memory(&bytes)
-        .map_err(|e| format!("decoding the new image failed: {e}"))?
-        .into_rgba8();
+    // What a viewer sees: the stored image magnified back over the source's texels.
     let magnified = magnify(&decoded, source.width, source.height);
-    let loss = quality::compare(pixels, &magnified);
-    let image = TextureImage {
-        name: source.name.clone(),
-        format,
-        width,
-        height,
-        bytes: Arc::from(bytes),
-        origin: Some(ImageOrigin {
-            source_sha256: codec::manifest::sha256_hex(&source.bytes),
-            transform: format!(
-                "resampled from {}×{} to {width}×{height} (2×2 texel means in linear light, as the mipmaps a GPU samples), {how}; loss measured after magnifying back to the source's size",
-                source.width, source.height
-            ),
-            loss,
-        }),
-    };
+    image.origin = Some(ImageOrigin {
+        source_sha256: codec::manifest::sha256_hex(&source.bytes),
+        transform: format!(
+            "resampled from {}×{} to {width}×{height} (2×2 texel means in linear light, as the mipmaps a GPU samples), {how}; loss measured after magnifying back to the source's size",
+            source.width, source.height
+        ),
+        loss: quality::compare(pixels, &magnified),
+    });
     Ok((image, decoded))
 }
 

@@ -41,7 +41,7 @@ pub fn resolve(raw: &mut RawMesh, scan: &Path) -> Resolved {
         return resolved;
     };
     let folder = scan.parent().unwrap_or_else(|| Path::new("."));
-    let scan_name = files::display_name(scan);
+    let scan_name = crate::input_name(scan);
     let material_files = material_images(&refs, folder, &scan_name, &mut resolved);
     // One image per file, shared by the materials and UDIM tiles that name it.
     let mut images: Vec<TextureImage> = Vec::new();
@@ -231,31 +231,12 @@ fn split_tiles(raw: &mut RawMesh, uvs: &[[f32; 2]], triangle_tile: &[(i32, i32)]
             }
         }
     }
-    let extra = &source[vertex_count..];
-    copy_extra(&mut raw.positions, extra);
-    if let Some(v) = &mut raw.normals {
-        copy_extra(v, extra);
-    }
-    if let Some(v) = &mut raw.colors_srgb {
-        copy_extra(v, extra);
-    }
-    if let Some(v) = &mut raw.measured {
-        copy_extra(v, extra);
-    }
-    if let Some(v) = &mut raw.intensity {
-        copy_extra(v, extra);
-    }
+    raw.duplicate_vertices(&source[vertex_count..]);
     source
         .iter()
         .zip(&tiles)
         .map(|(&s, &tile)| flip(uvs[s], tile))
         .collect()
-}
-
-/// Append a copy of the values of `sources` (vertices split for another tile).
-fn copy_extra<T: Copy>(values: &mut Vec<T>, sources: &[usize]) {
-    let added: Vec<T> = sources.iter().map(|&s| values[s]).collect();
-    values.extend(added);
 }
 
 #[cfg(test)]
