@@ -23,13 +23,15 @@ measure() { "$quality" "$source" "$1"; }
 
 read -r seconds rss <<<"$(cpu "$exhibit" ingest "$box/textured.obj" -o "$work/exhibit.glb")"
 node "$here/glb_images.mjs" "$work/exhibit.glb" "$work/exhibit" >/dev/null
-echo "{\"tool\":\"exhibit ingest\",\"cpu_s\":$seconds,\"peak_kb\":$rss,\"glb_bytes\":$(stat -c %s "$work/exhibit.glb"),\"level1_image_bytes\":$(stat -c %s "$work/exhibit-1.jpeg"),\"level1\":$(measure "$work/exhibit-1.jpeg")}"
+# Level 1's image: JPEG or WebP, whichever ingest measured smaller at the same SSIM.
+level1=$(ls "$work"/exhibit-1.*)
+echo "{\"tool\":\"exhibit ingest\",\"cpu_s\":$seconds,\"peak_kb\":$rss,\"glb_bytes\":$(stat -c %s "$work/exhibit.glb"),\"level1_image\":\"${level1##*.}\",\"level1_image_bytes\":$(stat -c %s "$level1"),\"level1\":$(measure "$level1")}"
 
 read -r seconds rss <<<"$(cpu node "$js/node_modules/.bin/gltfpack" -i "$box/textured.obj" -o "$work/gltfpack.glb")"
 echo "{\"tool\":\"gltfpack (npm build: no -tc/-tw, textures copied)\",\"cpu_s\":$seconds,\"peak_kb\":$rss,\"glb_bytes\":$(stat -c %s "$work/gltfpack.glb")}"
 
 node "$js/node_modules/.bin/gltfpack" -i "$box/textured.obj" -o "$work/plain.glb" -noq >/dev/null
-side=$(measure "$work/exhibit-1.jpeg" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).width))')
+side=$(measure "$level1" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).width))')
 read -r seconds rss <<<"$(cpu node "$js/node_modules/.bin/gltf-transform" resize "$work/plain.glb" "$work/half.glb" --width "$side" --height "$side")"
 node "$here/glb_images.mjs" "$work/half.glb" "$work/half" >/dev/null
 echo "{\"tool\":\"gltf-transform resize (JPEG)\",\"cpu_s\":$seconds,\"image_bytes\":$(stat -c %s "$work/half-0.jpeg"),\"level1\":$(measure "$work/half-0.jpeg")}"

@@ -1199,7 +1199,11 @@ fn materials_json(
     let mut textures = Vec::new();
     let mut image_json = Vec::new();
     for (level, level_images) in images.iter().enumerate() {
-        for (image, &view) in level_images.iter().zip(&layout.image_views[level]) {
+        for (index, (image, &view)) in level_images
+            .iter()
+            .zip(&layout.image_views[level])
+            .enumerate()
+        {
             let k = image_json.len();
             // The texture is the surface's colour as scanned: white factor, lit like the untextured surface.
             materials.push(json!({
@@ -1212,7 +1216,16 @@ fn materials_json(
                 },
             }));
             textures.push(if image.format == ImageFormat::Webp {
-                json!({ "sampler": 0, "extensions": { "EXT_texture_webp": { "source": k } } })
+                // A coarser level's WebP image is a smaller copy of the model's image at the same place in
+                // level 0, with the same coordinates: that image is the fallback for readers without WebP.
+                let fallback = images[0]
+                    .get(index)
+                    .filter(|finest| level > 0 && finest.format != ImageFormat::Webp)
+                    .map(|_| index);
+                match fallback {
+                    Some(source) => json!({ "sampler": 0, "source": source, "extensions": { "EXT_texture_webp": { "source": k } } }),
+                    None => json!({ "sampler": 0, "extensions": { "EXT_texture_webp": { "source": k } } }),
+                }
             } else {
                 json!({ "sampler": 0, "source": k })
             });
@@ -1314,13 +1327,23 @@ fn gltf_json(
     if quantized {
         extensions.push("KHR_mesh_quantization");
     }
-    let all_images: Vec<&TextureImage> = images.iter().flat_map(|l| l.iter()).collect();
-    if all_images.iter().any(|i| i.format == ImageFormat::Webp) {
+    let (materials, textures, image_json) = materials_json(base_color, images, layout);
+    // WebP is required only where a texture has no other source (the scanner delivered WebP); the coarser
+    // levels' WebP images fall back on the model's own.
+    let webp_used = textures
+        .iter()
+        .any(|t| t["extensions"]["EXT_texture_webp"].is_object());
+    let webp_required = textures
+        .iter()
+        .any(|t| t["extensions"]["EXT_texture_webp"].is_object() && t["source"].is_null());
+    if webp_required {
         extensions.push("EXT_texture_webp");
     }
-    let (materials, textures, image_json) = materials_json(base_color, images, layout);
     // MSFT_lod is used, never required: a reader without it draws the finest level, which is the model.
     let mut extensions_used = extensions.clone();
+    if webp_used && !webp_required {
+        extensions_used.push("EXT_texture_webp");
+    }
     if levels.len() > 1 {
         extensions_used.push("MSFT_lod");
     }

@@ -122,6 +122,48 @@ fn a_textured_scan_keeps_its_print_with_every_image_step_measured() {
         assert_eq!((image.width, image.height), (t.width, t.height));
     }
 
+    // Each coarser image's format was chosen by measurement: JPEG and WebP each at the lowest quality that keeps
+    // the SSIM floor, the smaller kept, and the record says which and over what.
+    for t in manifest.textures.iter().filter(|t| t.level > 0) {
+        let transform = &t.origin.transform;
+        assert!(transform.contains("chosen over"), "{transform}");
+        let kept = if t.mime_type == "image/webp" {
+            "WebP"
+        } else {
+            "JPEG"
+        };
+        assert!(
+            transform.contains(&format!("{kept} quality")),
+            "{transform}"
+        );
+    }
+    // A WebP image of a coarser level falls back on the model's own image for readers without WebP, so the
+    // file never requires the extension for the scanner's JPEG.
+    let document = glb_json(&fs_err::read(&glb).unwrap());
+    let webp_textures: Vec<&serde_json::Value> = document["textures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["extensions"]["EXT_texture_webp"].is_object())
+        .collect();
+    assert_eq!(
+        webp_textures.len(),
+        manifest
+            .textures
+            .iter()
+            .filter(|t| t.mime_type == "image/webp")
+            .count()
+    );
+    for texture in &webp_textures {
+        assert_eq!(texture["source"], 0, "falls back on the scanner's JPEG");
+    }
+    let required = document["extensionsRequired"].as_array().unwrap();
+    assert!(!required.contains(&serde_json::json!("EXT_texture_webp")));
+    if !webp_textures.is_empty() {
+        let used = document["extensionsUsed"].as_array().unwrap();
+        assert!(used.contains(&serde_json::json!("EXT_texture_webp")));
+    }
+
     // Standard glTF: the Khronos validator finds nothing wrong, compressed or decoded.
     assert_valid_gltf(&[&glb]);
     // Same inputs, same bytes.
@@ -554,4 +596,10 @@ fn e57_images_are_listed_with_their_kind_size_pose_and_hash() {
         notes.contains("images2D") && notes.contains("not used to colour"),
         "{notes}"
     );
+}
+
+/// The JSON chunk of a GLB.
+fn glb_json(glb: &[u8]) -> serde_json::Value {
+    let length = u32::from_le_bytes([glb[12], glb[13], glb[14], glb[15]]) as usize;
+    serde_json::from_slice(&glb[20..20 + length]).unwrap()
 }

@@ -1,21 +1,26 @@
 //! The coarser levels' textures: each level of detail has about a quarter of the triangles of the one before,
 //! so its images have half the side (not below 256 texels): the source's mipmap level (2×2 texel means in linear
-//! light, what a GPU would sample at that distance), stored as JPEG (any
-//! glTF viewer reads it without an extension) at the lowest quality that keeps the luma's SSIM against the
-//! resampled source at or above [`MIN_SSIM`]. Each image is then measured against the source pixels as a viewer
-//! would see it: decoded, magnified back to the source's size, compared texel by texel.
+//! light, what a GPU would sample at that distance), encoded by measurement: JPEG (any glTF reader opens it) and
+//! lossy WebP (`EXT_texture_webp`, with the model's own image as the fallback for readers without it), each at
+//! its lowest quality that keeps the luma's SSIM against the resampled source at or above [`MIN_SSIM`], and the
+//! smaller kept; an image with transparency is kept losslessly (the smaller of PNG and lossless WebP). Each
+//! image is then measured against the source pixels as a viewer would see it: decoded, magnified back to the
+//! source's size, compared texel by texel.
 
 use std::sync::Arc;
 
 use codec::{ImageFormat, ImageOrigin, Mesh, TextureImage};
-use image::{DynamicImage, RgbaImage};
+use image::RgbaImage;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::quality;
+use super::{encode, quality};
 
-/// The qualities tried, best last; the first that keeps [`MIN_SSIM`] is kept.
-const QUALITIES: [u8; 6] = [70, 75, 80, 85, 90, 95];
+/// The JPEG qualities tried, lowest first; the lowest that keeps [`MIN_SSIM`] is the JPEG candidate.
+const JPEG_QUALITIES: [u8; 6] = [70, 75, 80, 85, 90, 95];
+
+/// The WebP qualities tried, lowest first (libwebp keeps print legible far lower than JPEG does).
+const WEBP_QUALITIES: [u8; 14] = [30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95];
 
 /// Luma SSIM a coarser level's image keeps against the source resampled to its size.
 pub const MIN_SSIM: f64 = 0.97;
@@ -58,36 +63,6 @@ pub fn magnify(image: &RgbaImage, width: u32, height: u32) -> RgbaImage {
     RgbaImage::from_raw(width, height, out).unwrap_or_default()
 }
 
-/// Baseline JPEG with 4:2:0 chroma (print detail lives in the luma) and Huffman tables optimized for the image.
-fn encode_jpeg(image: &RgbaImage, quality: u8) -> Result<Vec<u8>, String> {
-    let rgb = DynamicImage::ImageRgba8(image.clone()).into_rgb8();
-    let (width, height) = (
-        u16::try_from(rgb.width()).map_err(|_| "the image is too wide for JPEG")?,
-        u16::try_from(rgb.height()).map_err(|_| "the image is too tall for JPEG")?,
-    );
-    let mut bytes = Vec::new();
-    let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, quality);
-    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
-    // Optimized tables would save a few per cent, but the image crate's decoder (the viewer's, in the browser
-    // too) misreads this encoder's optimized tables (SSIM 0.28 where libjpeg reads 0.986): standard tables.
-    encoder.set_optimized_huffman_tables(false);
-    encoder
-        .encode(rgb.as_raw(), width, height, jpeg_encoder::ColorType::Rgb)
-        .map_err(|e| format!("JPEG encoding failed: {e}"))?;
-    Ok(bytes)
-}
-
-fn encode_png(image: &RgbaImage) -> Result<Vec<u8>, String> {
-    let mut bytes = Vec::new();
-    image
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )
-        .map_err(|e| format!("PNG encoding failed: {e}"))?;
-    Ok(bytes)
-}
-
 /// One smaller copy of a source image (level `level` of its mipmap chain, not below [`MIN_SIDE`]), encoded
 /// and measured, with its decoded pixels.
 fn smaller_image(
@@ -107,34 +82,7 @@ fn smaller_image(
     let (width, height) = chain.level_size(level);
     let resampled = RgbaImage::from_raw(width, height, chain.levels[level].clone())
         .ok_or("a mipmap level has the wrong size")?;
-    // Each candidate decoded by the decoder every reader of the model uses: what is measured is what is seen.
-    let candidate = |format, bytes: Vec<u8>| -> Result<(TextureImage, RgbaImage), String> {
-        let image = TextureImage {
-            name: source.name.clone(),
-            format,
-            width,
-            height,
-            bytes: Arc::from(bytes),
-            origin: None,
-        };
-        let decoded = image.decode_rgba8()?;
-        Ok((image, decoded))
-    };
-    let opaque = resampled.pixels().all(|p| p.0[3] == 255);
-    let (mut image, decoded, how) = if opaque {
-        let mut chosen = None;
-        for quality in QUALITIES {
-            let (image, decoded) = candidate(ImageFormat::Jpeg, encode_jpeg(&resampled, quality)?)?;
-            if quality::compare(&resampled, &decoded).ssim >= MIN_SSIM || quality == 95 {
-                chosen = Some((image, decoded, format!("JPEG quality {quality}")));
-                break;
-            }
-        }
-        chosen.ok_or("no JPEG quality was tried")?
-    } else {
-        let (image, decoded) = candidate(ImageFormat::Png, encode_png(&resampled)?)?;
-        (image, decoded, "PNG (it has transparency)".to_owned())
-    };
+    let (mut image, decoded, how) = choose_encoding(&source.name, &resampled)?;
     // What a viewer sees: the stored image magnified back over the source's texels.
     let magnified = magnify(&decoded, source.width, source.height);
     image.origin = Some(ImageOrigin {
@@ -146,6 +94,149 @@ fn smaller_image(
         loss: quality::compare(pixels, &magnified),
     });
     Ok((image, decoded))
+}
+
+/// One encoding of a resampled image, decoded by the decoder every reader of the model uses (what is measured
+/// is what is seen), with its SSIM against the resampled pixels.
+struct Candidate {
+    image: TextureImage,
+    decoded: RgbaImage,
+    ssim: f64,
+    quality: Option<u8>,
+}
+
+fn candidate(
+    name: &str,
+    target: &RgbaImage,
+    format: ImageFormat,
+    quality: Option<u8>,
+    bytes: Vec<u8>,
+) -> Result<Candidate, String> {
+    let image = TextureImage {
+        name: name.to_owned(),
+        format,
+        width: target.width(),
+        height: target.height(),
+        bytes: Arc::from(bytes),
+        origin: None,
+    };
+    let decoded = image.decode_rgba8()?;
+    let ssim = quality::compare(target, &decoded).ssim;
+    Ok(Candidate {
+        image,
+        decoded,
+        ssim,
+        quality,
+    })
+}
+
+/// The candidate at the lowest of `qualities` (ascending) that keeps [`MIN_SSIM`], found by bisection (SSIM
+/// rises with quality); the highest quality's when none does.
+fn lowest_passing(
+    qualities: &[u8],
+    make: impl Fn(u8) -> Result<Candidate, String>,
+) -> Result<Candidate, String> {
+    let (mut low, mut high) = (0, qualities.len() - 1);
+    let mut best = make(qualities[high])?;
+    if best.ssim < MIN_SSIM {
+        return Ok(best);
+    }
+    while low < high {
+        let middle = usize::midpoint(low, high);
+        let tried = make(qualities[middle])?;
+        if tried.ssim >= MIN_SSIM {
+            high = middle;
+            best = tried;
+        } else {
+            low = middle + 1;
+        }
+    }
+    Ok(best)
+}
+
+/// Encode `target` for a coarser level: opaque images as the smaller of JPEG and lossy WebP at the quality
+/// that keeps [`MIN_SSIM`] (the higher SSIM when neither reaches it), images with transparency as the smaller
+/// of PNG and lossless WebP. Returns the image, its decoded pixels and a sentence saying what was chosen and
+/// over what.
+fn choose_encoding(
+    name: &str,
+    target: &RgbaImage,
+) -> Result<(TextureImage, RgbaImage, String), String> {
+    let size = |c: &Candidate| c.image.bytes.len();
+    if target.pixels().any(|p| p.0[3] != 255) {
+        let (png, webp) = rayon::join(
+            || candidate(name, target, ImageFormat::Png, None, encode::png(target)?),
+            || {
+                let bytes = encode::webp_lossless(target)?;
+                candidate(name, target, ImageFormat::Webp, None, bytes)
+            },
+        );
+        let (png, webp) = (png?, webp?);
+        let (kept, other, kept_name, other_name) = if size(&webp) < size(&png) {
+            (webp, png, "lossless WebP", "PNG")
+        } else {
+            (png, webp, "PNG", "lossless WebP")
+        };
+        let how = format!(
+            "{kept_name} (it has transparency; {other_name} took {} bytes)",
+            size(&other)
+        );
+        return Ok((kept.image, kept.decoded, how));
+    }
+    let (jpeg, webp) = rayon::join(
+        || {
+            lowest_passing(&JPEG_QUALITIES, |q| {
+                candidate(
+                    name,
+                    target,
+                    ImageFormat::Jpeg,
+                    Some(q),
+                    encode::jpeg(target, q)?,
+                )
+            })
+        },
+        || {
+            lowest_passing(&WEBP_QUALITIES, |q| {
+                candidate(
+                    name,
+                    target,
+                    ImageFormat::Webp,
+                    Some(q),
+                    encode::webp_lossy(target, q)?,
+                )
+            })
+        },
+    );
+    let (jpeg, webp) = (jpeg?, webp?);
+    let webp_wins = match (jpeg.ssim >= MIN_SSIM, webp.ssim >= MIN_SSIM) {
+        (true, true) => size(&webp) < size(&jpeg),
+        (false, false) => webp.ssim > jpeg.ssim,
+        (jpeg_passes, _) => !jpeg_passes,
+    };
+    let describe = |c: &Candidate, format: &str| {
+        format!(
+            "{format} quality {} ({} bytes, SSIM {:.4})",
+            c.quality.unwrap_or_default(),
+            size(c),
+            c.ssim
+        )
+    };
+    let (kept, how) = if webp_wins {
+        let how = format!(
+            "{}, chosen over {}",
+            describe(&webp, "WebP"),
+            describe(&jpeg, "JPEG")
+        );
+        (webp, how)
+    } else {
+        let how = format!(
+            "{}, chosen over {}",
+            describe(&jpeg, "JPEG"),
+            describe(&webp, "WebP")
+        );
+        (jpeg, how)
+    };
+    Ok((kept.image, kept.decoded, how))
 }
 
 /// How far a coarser level's surface colour is from the model's: at every textured vertex of the model, the

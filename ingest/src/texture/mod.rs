@@ -4,12 +4,15 @@
 //! - `mtl.rs`: which image each OBJ material's colour comes from.
 //! - `files.rs`: reading a named file, only from inside the scan's folder, hashed as a raw input.
 //! - `quality.rs`: PSNR, largest absolute error and SSIM between an image and its source.
-//! - `levels.rs`: the smaller images of the coarser levels (resampled in linear light, JPEG), measured.
+//! - `encode.rs`: the encoders of those images (JPEG, lossy and lossless WebP, PNG), deterministic.
+//! - `levels.rs`: the smaller images of the coarser levels (resampled in linear light, the smaller of JPEG and
+//!   WebP at the same SSIM), measured.
 //!
 //! Every image the model uses is a raw input of its own (hashed, listed in the manifest with the scan that names
 //! it), so the model can be made again from the sealed files. A texture that cannot be read is named and its
 //! triangles drawn untextured: the model still ingests and says so.
 
+pub mod encode;
 mod files;
 pub mod levels;
 pub mod mtl;
