@@ -3,6 +3,8 @@
 //! what was asked and the store's own reason. Typed lookups by court number or label live with the command
 //! line, which knows the store's types; this module knows only HTTP and JSON.
 
+/// The HTTP methods [`Store::change`] takes.
+pub use reqwest::Method;
 use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
@@ -124,6 +126,24 @@ impl Store {
             .header("Content-Type", "application/json")
             .body(body);
         self.answer(request, what)
+    }
+
+    /// `method path` with `body` as JSON when given, for changes the store answers with no content (204):
+    /// `PUT` a password, `DELETE` a token.
+    pub fn change(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        what: &str,
+    ) -> Result<(), ClientError> {
+        let mut request = self.request(method, &self.url(path)).timeout(API_TIMEOUT);
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body.to_string());
+        }
+        self.bytes(request, what).map(|_| ())
     }
 
     /// `GET path` with the token, its bytes as they came (a transfer bundle), with the long time limit.

@@ -39,6 +39,14 @@ CREATE TABLE IF NOT EXISTS tokens (
     created_ms BIGINT NOT NULL,
     revoked_ms BIGINT
 );
+CREATE TABLE IF NOT EXISTS sessions (
+    hash TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    created_ms BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    revoked_ms BIGINT,
+    source TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS cases (
     id {ID},
     number TEXT NOT NULL UNIQUE,
@@ -266,7 +274,14 @@ impl Db {
                 .map_err(|e| anyhow::anyhow!("creating the schema: {e}\n{statement}"))?;
         }
         // Columns added after a table was first made: a store made by an earlier version gains them.
-        for (table, column, kind) in [("shares", "comparison_id", "BIGINT")] {
+        for (table, column, kind) in [
+            ("shares", "comparison_id", "BIGINT"),
+            // Browser sign-in: an argon2id PHC string; NULL for a user who signs in with tokens only.
+            ("users", "password_hash", "TEXT"),
+            // Tokens named by their holder, and ending: NULL for the first admin's and older tokens.
+            ("tokens", "name", "TEXT"),
+            ("tokens", "expires_ms", "BIGINT"),
+        ] {
             // PostgreSQL says IF NOT EXISTS (a failed probe would abort its transaction); SQLite cannot,
             // so it is probed.
             let add = match self.dialect {

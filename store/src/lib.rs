@@ -18,7 +18,9 @@ use axum::Router;
 
 use axum::routing::{get, post};
 use custody::writer as events;
-use handlers::{api, comparisons, confirm, download, log_api, report, scrub, share, transfer, tus};
+use handlers::{
+    api, comparisons, confirm, download, log_api, report, scrub, share, sign_in, transfer, tus,
+};
 
 pub mod blobs;
 pub mod body;
@@ -142,6 +144,8 @@ pub struct AppState {
     pub verified: Mutex<HashMap<String, (blobs::Fingerprint, Instant)>>,
     /// Buckets of requests for what anyone may ask without a token.
     pub rate_limit: rate_limit::Limiter,
+    /// Failed browser sign-ins, by name and by address.
+    pub sign_in_failures: services::sign_in::FailureLimiter,
     /// Chunk sums of blobs hashed whole, for later downloads of the same bytes.
     pub chunk_sums: Arc<download::ChunkSums>,
     /// Previews drawn at once (one: a CPU renderer takes every core).
@@ -235,6 +239,7 @@ pub async fn open(
         verified: Mutex::new(HashMap::new()),
         preview_slots: tokio::sync::Semaphore::new(1),
         rate_limit: rate_limit::Limiter::default(),
+        sign_in_failures: services::sign_in::FailureLimiter::default(),
         chunk_sums: Arc::default(),
     });
     let sealed = confirm::seal_plain_keys(&state).await?;
@@ -251,6 +256,28 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/whoami", get(api::whoami))
         .route("/api/users", get(api::list_users).post(api::create_user))
+        .route(
+            "/api/session",
+            get(sign_in::current)
+                .post(sign_in::sign_in)
+                .delete(sign_in::sign_out),
+        )
+        .route(
+            "/api/users/{user}/password",
+            axum::routing::put(sign_in::set_password),
+        )
+        .route(
+            "/api/users/{user}/tokens",
+            get(sign_in::list_tokens).post(sign_in::create_token),
+        )
+        .route(
+            "/api/users/{user}/tokens/{token}",
+            axum::routing::delete(sign_in::revoke_token),
+        )
+        .route(
+            "/api/cases/{case}/members/{user}",
+            axum::routing::delete(sign_in::remove_member),
+        )
         .route("/api/cases", get(api::list_cases).post(api::create_case))
         .route("/api/cases/{case}", get(api::get_case))
         .route("/api/cases/{case}/members", post(api::add_member))

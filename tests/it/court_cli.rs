@@ -266,3 +266,96 @@ fn regression_18_clerk_and_technician_work_from_the_command_line_by_court_number
         "{stderr}"
     );
 }
+
+/// `exhibit ARGS --store URL --token T --json` with `input` on standard input, its JSON.
+fn with_stdin(server: &Server, token: &str, args: &[&str], input: &str) -> Value {
+    use std::io::Write as _;
+    let mut all = args.to_vec();
+    all.extend(["--store", &server.url, "--token", token, "--json"]);
+    let mut child = exhibit(&all)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{all:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Issue 22: a party's browser password and their command-line tokens, made, listed and revoked from the
+/// command line; a revoked token is refused at once.
+#[test]
+fn passwords_and_tokens_from_the_command_line() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start(&Backend::Embedded, &work.path().join("data"), &[]);
+    let admin = server.admin_token();
+    let party = with_stdin(
+        &server,
+        &admin,
+        &[
+            "user",
+            "add",
+            "原告代理人 Zhao",
+            "--role",
+            "party",
+            "--password-stdin",
+        ],
+        "a long enough passphrase\n",
+    );
+    let party_token = party["token"].as_str().unwrap().to_owned();
+    // Signs in to the browser with it.
+    let client = reqwest::blocking::Client::new();
+    let signed_in = client
+        .post(format!("{}/api/session", server.url))
+        .header("content-type", "application/json")
+        .body(
+            serde_json::json!({ "name": "原告代理人 Zhao", "password": "a long enough passphrase" })
+                .to_string(),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    // Changes it (the new one, then the current one).
+    with_stdin(
+        &server,
+        &party_token,
+        &["user", "password"],
+        "another long passphrase\na long enough passphrase\n",
+    );
+    let made = as_user(
+        &server,
+        &party_token,
+        &["user", "token", "create", "laptop", "--days", "7"],
+    );
+    let laptop = made["token"].as_str().unwrap().to_owned();
+    let listed = as_user(&server, &laptop, &["user", "token", "list"]);
+    let names: Vec<&str> = listed["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["first", "laptop"]);
+    let id = made["id"].as_str().unwrap();
+    as_user(
+        &server,
+        &admin,
+        &["user", "token", "revoke", id, "--user", "原告代理人 Zhao"],
+    );
+    let stderr = refused(&server, &laptop, &["user", "token", "list"]);
+    assert!(
+        stderr.contains("revoked") || stderr.contains("401"),
+        "{stderr}"
+    );
+}

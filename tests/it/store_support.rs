@@ -518,6 +518,9 @@ impl Api {
     }
 }
 
+/// The password every user of [`Court::set_up`] signs in to the browser with.
+pub const COURT_PASSWORD: &str = "correct horse battery staple";
+
 /// A court's worth of people and one case of theirs plus another case they are not in.
 #[derive(Debug)]
 pub struct Court {
@@ -540,7 +543,10 @@ impl Court {
     pub fn set_up(server: &Server) -> Self {
         let admin = Api::new(&server.url, &server.admin_token());
         let user = |name: &str, role: &str| -> (i64, Api) {
-            let created = admin.create("/api/users", &json!({ "name": name, "role": role }));
+            let created = admin.create(
+                "/api/users",
+                &json!({ "name": name, "role": role, "password": COURT_PASSWORD }),
+            );
             (
                 created["id"].as_i64().unwrap(),
                 admin.with_token(created["token"].as_str().unwrap()),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::store_support::{Backend, Court, Server, upload};
+use super::store_support::{Backend, COURT_PASSWORD, Court, Server, upload};
 use super::support::{exhibit, root, run_json};
 use super::textures::printed_red;
 
@@ -372,9 +372,17 @@ fn a_share_link_opens_the_live_viewer_in_a_real_browser() {
     let report = browse(
         &format!("{}/cases/{}", server.url, court.case),
         &page,
-        &["--case-page", &court.plaintiff.token],
+        &["--case-page", "原告代理人 Zhao", COURT_PASSWORD],
     );
     assert!(report["error"].is_null(), "{report}");
+    // Signed in with name and password through the page's form: the session cookie is HttpOnly, Secure and
+    // SameSite=Strict, out of the page script's reach.
+    assert_eq!(report["cookie_visible_to_script"], false, "{report}");
+    assert_eq!(
+        report["session_cookie"],
+        json!({ "httpOnly": true, "secure": true, "sameSite": "Strict" }),
+        "{report}"
+    );
     let evidence = report["evidence"].as_str().unwrap();
     assert!(
         evidence.contains("原告专利 路灯")
@@ -400,7 +408,7 @@ fn a_share_link_opens_the_live_viewer_in_a_real_browser() {
     let other = browse(
         &format!("{}/cases/{}", server.url, court.other_case),
         &page,
-        &["--case-page", &court.plaintiff.token],
+        &["--case-page", "原告代理人 Zhao", COURT_PASSWORD],
     );
     assert!(
         other["error"]

@@ -9,7 +9,7 @@
 //   --expect-unavailable  the live viewer cannot load: report what the page says and shows instead
 //   --throttle KBPS  download at most KBPS kilobytes per second, with 60 ms latency (a 4G-class link)
 //   --device-memory GB  what navigator.deviceMemory says (the page gives a model an eighth of it on the GPU)
-//   --case-page TOKEN  URL is a case page: sign in with TOKEN, report what it lists, open the first version
+//   --case-page NAME PASSWORD  URL is a case page: sign in with the form, report what it lists, open the first version
 //   --compare        a link to two models: wait for the second, report the saved heat map image, and screenshot
 //                    the side-by-side, swipe and overlay layouts (compare-side.png, compare-swipe.png, ...)
 // Writes OUT_DIR/canvas.png (and canvas-after.png with --touch-orbit).
@@ -57,13 +57,21 @@ try {
     await page.addInitScript((gb) => Object.defineProperty(navigator, 'deviceMemory', { get: () => gb }), Number(flags[memory + 1]));
   }
   const casePage = flags.indexOf('--case-page');
-  if (casePage >= 0) {
-    await page.addInitScript((token) => sessionStorage.setItem('exhibit-token', token), flags[casePage + 1]);
-  }
   const started = Date.now();
   const response = await page.goto(url, { waitUntil: 'domcontentloaded' });
   result.status = response.status();
   if (casePage >= 0) {
+    // Signed in through the page's own form; the session cookie must be out of the script's reach.
+    await page.waitForSelector('#signin, [data-case-loaded]', { timeout: 60000 });
+    if (await page.locator('#signin').count()) {
+      await page.fill('#name', flags[casePage + 1]);
+      await page.fill('#password', flags[casePage + 2]);
+      await Promise.all([page.waitForNavigation({ timeout: 60000 }).catch(() => null), page.click('#signin button')]);
+    }
+    result.cookie_visible_to_script = await page.evaluate(() => document.cookie.includes('exhibit_session'));
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'exhibit_session');
+    result.session_cookie = session ? { httpOnly: session.httpOnly, secure: session.secure, sameSite: session.sameSite } : null;
     await page.waitForFunction(() => document.documentElement.dataset.caseLoaded || document.documentElement.dataset.error, null, { timeout: 60000 });
     result.error = await page.evaluate(() => document.documentElement.dataset.error || null);
     if (!result.error) {

@@ -1,13 +1,13 @@
 // The case page for signed-in users: the case, its evidence and versions with the parties' confirmations,
-// saved comparisons, and the custody timeline, all read from the store's API with the user's token (kept in
-// this tab's sessionStorage only); any version opens in the live viewer.
+// saved comparisons, and the custody timeline, all read from the store's API with the session the user signed in
+// with (an HttpOnly cookie this script never sees; changes carry the session's CSRF token); any version opens in
+// the live viewer.
 //
-// Marks on <html> for tests: data-case-loaded, data-error.
+// Marks on <html> for tests: data-case-loaded, data-error, data-signed-in.
 
 import { openViewer } from './viewer.js';
 
 const root = document.documentElement;
-const KEY = 'exhibit-token';
 
 function text(value) {
   const span = document.createElement('span');
@@ -15,22 +15,35 @@ function text(value) {
   return span.innerHTML;
 }
 
-async function api(path, token) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
-  if (response.status === 401) throw Object.assign(new Error('令牌无效 the token is not valid'), { signIn: true });
+async function api(path, options = {}) {
+  const response = await fetch(path, { credentials: 'same-origin', ...options });
+  if (response.status === 401) throw Object.assign(new Error('请登录 please sign in'), { signIn: true });
   if (response.status === 404) throw new Error('没有这个案件，或您无权查看 no such case, or not one of yours');
   if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
-  return response.json();
+  return response.status === 204 ? null : response.json();
 }
 
 function signIn(main, message) {
-  main.innerHTML = `<h1>登录 Sign in</h1><p>${text(message || '请输入法院发给您的令牌。 Enter the token the court gave you.')}</p>
-    <form id="signin"><input id="token" type="password" autocomplete="off" size="70" aria-label="token">
+  main.innerHTML = `<h1>登录 Sign in</h1><p id="signin-message">${text(message || '请输入法院为您开设的账户。 Sign in with the account the court made for you.')}</p>
+    <form id="signin"><label>用户名 Name <input id="name" autocomplete="username" required></label>
+    <label>密码 Password <input id="password" type="password" autocomplete="current-password" required></label>
     <button type="submit">登录 Sign in</button></form>`;
-  main.querySelector('#signin').addEventListener('submit', (e) => {
+  main.querySelector('#signin').addEventListener('submit', async (e) => {
     e.preventDefault();
-    sessionStorage.setItem(KEY, main.querySelector('#token').value.trim());
-    location.reload();
+    const response = await fetch('/api/session', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: main.querySelector('#name').value, password: main.querySelector('#password').value }),
+    });
+    if (response.ok) {
+      location.reload();
+      return;
+    }
+    const answer = await response.json().catch(() => ({}));
+    const message = response.status === 429 ? `尝试次数过多 ${answer.error || ''}` : `用户名或密码错误 ${answer.error || 'wrong name or password'}`;
+    main.querySelector('#signin-message').textContent = message;
+    root.dataset.error = message;
   });
 }
 
@@ -48,18 +61,13 @@ function confirmations(list) {
 }
 
 export async function openCase({ main, caseId }) {
-  const token = sessionStorage.getItem(KEY);
-  if (!token) {
-    signIn(main);
-    return;
-  }
   try {
     const [who, found, evidence, events, comparisons] = await Promise.all([
-      api('/api/whoami', token),
-      api(`/api/cases/${caseId}`, token),
-      api(`/api/cases/${caseId}/evidence`, token),
-      api(`/api/cases/${caseId}/events`, token),
-      api(`/api/cases/${caseId}/comparisons`, token),
+      api('/api/session'),
+      api(`/api/cases/${caseId}`),
+      api(`/api/cases/${caseId}/evidence`),
+      api(`/api/cases/${caseId}/events`),
+      api(`/api/cases/${caseId}/comparisons`),
     ]);
     const members = (found.members || []).map((m) => `${text(m.name)} (${text(m.role)}${m.side ? `, ${text(m.side)}` : ''})`).join('; ');
     const items = evidence.evidence
@@ -96,9 +104,10 @@ export async function openCase({ main, caseId }) {
       <h2>证据 Evidence</h2><div id="evidence">${items || '—'}</div>
       <h2>比对 Comparisons</h2><table id="comparisons"><tr><th>#</th><th>A / B</th><th>结果 Result</th><th>保存 Saved by</th></tr>${compared}</table>
       <h2>保管时间线 Custody timeline</h2><table id="timeline"><tr><th>#</th><th>时间 Time (UTC)</th><th>人 Who</th><th>动作 Action</th><th>对象 Object</th><th>结果 Outcome</th></tr>${timeline}</table>`;
-    main.querySelector('#signout').addEventListener('click', (e) => {
+    root.dataset.signedIn = who.name;
+    main.querySelector('#signout').addEventListener('click', async (e) => {
       e.preventDefault();
-      sessionStorage.removeItem(KEY);
+      await api('/api/session', { method: 'DELETE', headers: { 'X-CSRF-Token': who.csrf } });
       location.reload();
     });
     let opened = false;
@@ -114,7 +123,7 @@ export async function openCase({ main, caseId }) {
         const live = main.querySelector('#live');
         live.hidden = false;
         live.scrollIntoView();
-        await openViewer({ canvas: main.querySelector('#view3d'), url: `/api/blobs/${button.dataset.open}`, status: main.querySelector('#status'), token, started: performance.now() });
+        await openViewer({ canvas: main.querySelector('#view3d'), url: `/api/blobs/${button.dataset.open}`, status: main.querySelector('#status'), started: performance.now() });
       });
     }
     root.dataset.caseLoaded = '1';

@@ -132,10 +132,10 @@ pub fn run_case(
         .to_owned();
     let admin = Store::new(&running.url, &admin_token)?;
     let technician =
-        crate::commands::user::add(&admin, "技术员 Li Ming (technician)", "technician")?;
-    let judge = crate::commands::user::add(&admin, "审判员 Wang Fang (judge)", "judge")?;
-    let plaintiff = crate::commands::user::add(&admin, PLAINTIFF, "party")?;
-    let defendant = crate::commands::user::add(&admin, DEFENDANT, "party")?;
+        crate::commands::user::add(&admin, "技术员 Li Ming (technician)", "technician", None)?;
+    let judge = crate::commands::user::add(&admin, "审判员 Wang Fang (judge)", "judge", None)?;
+    let plaintiff = crate::commands::user::add(&admin, PLAINTIFF, "party", None)?;
+    let defendant = crate::commands::user::add(&admin, DEFENDANT, "party", None)?;
     let token = |u: &crate::client::UserCreated| u.token.clone();
 
     // The clerk opens the case by its court number and adds its people.

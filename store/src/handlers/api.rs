@@ -39,7 +39,7 @@ pub async fn openapi() -> Response {
 }
 
 /// Who the token belongs to.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Whoami {
     pub id: i64,
     pub name: String,
@@ -63,9 +63,11 @@ pub async fn whoami(caller: Caller) -> Json<Whoami> {
 pub struct NewUser {
     name: String,
     role: String,
+    /// For signing in from a browser (at least 12 characters); without it, the user has only tokens.
+    password: Option<String>,
 }
 
-/// A user made, with their first token (shown once; the store keeps only its hash).
+/// A user made, with their first token (shown once; the store keeps only its hash; it ends after 90 days).
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserCreated {
     pub id: i64,
@@ -91,14 +93,27 @@ pub async fn create_user(
             body.role
         ))
     })?;
+    let password_hash = match body.password {
+        Some(password) => Some(
+            tokio::task::spawn_blocking(move || crate::services::sign_in::hash_password(&password))
+                .await
+                .map_err(|e| ApiError::internal("hashing a password", e.to_string()))??,
+        ),
+        None => None,
+    };
     let token = auth::new_token();
+    let now = now_ms();
+    let token_seconds =
+        i64::try_from(crate::handlers::sign_in::DEFAULT_TOKEN_SECONDS).unwrap_or(i64::MAX);
     let mut change = Mutation::begin(&state, "creating a user").await?;
     let id = records::users::insert(
         &mut change.tx,
         &name,
         role.as_str(),
+        password_hash.as_deref(),
         &auth::token_hash(&token),
-        now_ms(),
+        now,
+        now.saturating_add(token_seconds * 1000),
     )
     .await
     .map_err(|e| {

@@ -1,4 +1,4 @@
-//! What every handler takes from a request: the caller (from the bearer token) and a size- and time-limited
+//! What every handler takes from a request: the caller (from the bearer token or the session cookie) and a size- and time-limited
 //! JSON body. Their errors are the one `ApiError`.
 
 use std::sync::Arc;
@@ -16,7 +16,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> ApiResult<Self> {
         let source = source_of(parts);
-        auth::caller(state, &parts.headers, &source).await
+        auth::caller(state, &parts.method, &parts.headers, &source).await
     }
 }
 

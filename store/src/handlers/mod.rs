@@ -12,5 +12,6 @@ pub mod openapi;
 pub mod report;
 pub mod scrub;
 pub mod share;
+pub mod sign_in;
 pub mod transfer;
 pub mod tus;

@@ -7,7 +7,8 @@ use utoipa::OpenApi as _;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use super::{
-    api, app_files, comparisons, confirm, download, log_api, report, scrub, share, transfer, tus,
+    api, app_files, comparisons, confirm, download, log_api, report, scrub, share, sign_in,
+    transfer, tus,
 };
 
 /// The bearer token every authenticated route takes.
@@ -30,8 +31,9 @@ impl utoipa::Modify for BearerToken {
         title = "exhibit court store",
         description = "Cases, evidence, immutable model versions addressed by hash, a tamper-evident custody \
                        log, parties' confirmations, share links and appellate transfer. Send \
-                       `Authorization: Bearer <token>` on every /api route except /api/log/* and \
-                       /api/openapi.json. Every error answers {\"error\", \"status\"}."
+                       `Authorization: Bearer <token>` on every /api route except /api/log/*, \
+                       /api/openapi.json and POST /api/session; a browser signed in with POST /api/session \
+                       sends its session cookie instead, and `X-CSRF-Token` on every change. Every error answers {\"error\", \"status\"}."
     ),
     paths(
         api::healthz, api::openapi, api::whoami, api::list_users, api::create_user, api::list_cases,
@@ -43,7 +45,9 @@ impl utoipa::Modify for BearerToken {
         log_api::check, log_api::latest, log_api::inclusion, log_api::consistency, log_api::entry,
         share::page, share::model, share::other_model, share::render, share::heat_map,
         share::comparison_report, share::qr_png, share::qr_svg, app_files::web_app_file,
-        app_files::asset, app_files::case_page
+        app_files::asset, app_files::case_page, sign_in::sign_in, sign_in::current, sign_in::sign_out,
+        sign_in::set_password, sign_in::create_token, sign_in::list_tokens, sign_in::revoke_token,
+        sign_in::remove_member
     ),
     modifiers(&BearerToken),
     security(("token" = []))

@@ -193,3 +193,17 @@ pub async fn add_member(
         .await
         .map(|_| ())
 }
+
+/// Remove a member from a case; whether they were one.
+pub async fn remove_member(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    case: i64,
+    user: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query("DELETE FROM case_members WHERE case_id = $1 AND user_id = $2")
+        .bind(case)
+        .bind(user)
+        .execute(&mut **tx)
+        .await
+        .map(|done| done.rows_affected() > 0)
+}

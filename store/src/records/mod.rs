@@ -12,6 +12,7 @@ pub mod evidence;
 pub mod keys;
 pub mod models;
 pub mod previews;
+pub mod sessions;
 pub mod shares;
 pub mod transfers;
 pub mod uploads;

@@ -1,6 +1,7 @@
-//! Who may do what: bearer tokens (stored hashed), roles, and the one table every decision comes from.
+//! Who may do what: bearer tokens and browser sessions (both stored hashed), roles, and the one table every
+//! decision comes from.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use sqlx::Row as _;
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::AppState;
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::services::sign_in;
 
 /// A user's role in the store. Judges and parties act only in the cases they are members of;
 /// technicians work on every case; the appellate court reads every case.
@@ -265,28 +267,55 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Look up the caller of a request; 401 when the token is missing, unknown or revoked.
-pub async fn caller(state: &AppState, headers: &HeaderMap, source: &str) -> ApiResult<Caller> {
+/// Look up the caller of a request: by its bearer token (the command line), else by its session cookie (a
+/// signed-in browser). 401 when neither is there, or the one there is unknown, revoked or expired; 403 when a
+/// state-changing request made with the cookie lacks the session's CSRF token.
+pub async fn caller(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    source: &str,
+) -> ApiResult<Caller> {
     let unauthorized = |why: &str| {
         ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
-            format!("{why}: send Authorization: Bearer <token>"),
+            format!("{why}: sign in, or send Authorization: Bearer <token>"),
         )
     };
-    let token = bearer(headers).ok_or_else(|| unauthorized("no token"))?;
-    let row = sqlx::query(
-        "SELECT users.id, users.name, users.role FROM tokens JOIN users ON users.id = tokens.user_id \
-         WHERE tokens.hash = $1 AND tokens.revoked_ms IS NULL",
-    )
-    .bind(token_hash(token))
-    .fetch_optional(&state.db.pool)
-    .await
-    .map_err(|e| ApiError::database("checking the token", &e))?
-    .ok_or_else(|| unauthorized("unknown or revoked token"))?;
-    let role: String = row.get(2);
+    let now = now_ms();
+    let (user_id, name, role) = if let Some(token) = bearer(headers) {
+        let row = sqlx::query(
+            "SELECT users.id, users.name, users.role, tokens.expires_ms FROM tokens \
+             JOIN users ON users.id = tokens.user_id WHERE tokens.hash = $1 AND tokens.revoked_ms IS NULL",
+        )
+        .bind(token_hash(token))
+        .fetch_optional(&state.db.pool)
+        .await
+        .map_err(|e| ApiError::database("checking the token", &e))?
+        .ok_or_else(|| unauthorized("unknown or revoked token"))?;
+        let expires: Option<i64> = row.get(3);
+        if expires.is_some_and(|end| end <= now) {
+            return Err(unauthorized("the token has expired"));
+        }
+        (row.get(0), row.get(1), row.get::<String, _>(2))
+    } else if let Some(session) = sign_in::session_token(headers) {
+        let user = crate::records::sessions::live(&state.db.pool, &token_hash(session), now)
+            .await?
+            .ok_or_else(|| unauthorized("the session has ended"))?;
+        let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe && !sign_in::carries_csrf(headers, session) {
+            return Err(ApiError::forbidden(format!(
+                "a change made with the session cookie must carry the session's {} header",
+                sign_in::CSRF_HEADER
+            )));
+        }
+        (user.user_id, user.name, user.role)
+    } else {
+        return Err(unauthorized("not signed in"));
+    };
     Ok(Caller {
-        user_id: row.get(0),
-        name: row.get(1),
+        user_id,
+        name,
         role: Role::parse(&role).ok_or_else(|| ApiError::internal("user role", role))?,
         source: source.to_owned(),
     })

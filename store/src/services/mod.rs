@@ -7,3 +7,4 @@ pub mod bundle;
 pub mod log;
 pub mod mutation;
 pub mod scrub;
+pub mod sign_in;

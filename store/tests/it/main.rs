@@ -13,3 +13,4 @@ mod app;
 mod openapi;
 mod roles;
 mod security;
+mod sign_in;
