@@ -109,6 +109,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "custody_events_checked": court.custody_events_checked,
             "rederived": court.rederived,
             "tokens": court.tokens,
+            "case_page_password": court.case_page_password,
             "rendered": made.adapter.is_some(),
             "adapter": made.adapter,
             "serving": args.serve,
@@ -194,6 +195,13 @@ fn court_lines(court: &court::CourtResult, serving: bool) -> Vec<String> {
     ];
     lines.extend(court.qr_lines.iter().map(|l| format!("    {l}")));
     lines.push(format!("case page:       {}", court.case_page));
+    lines.push(format!(
+        "  sign in there as {:?}, {:?} or {:?} with the password {}",
+        court::JUDGE,
+        court::PLAINTIFF,
+        court::DEFENDANT,
+        court.case_page_password
+    ));
     lines.push("tokens (shown once; each is a person of the case):".to_owned());
     for (who, token) in [
         ("admin", &court.tokens.admin),

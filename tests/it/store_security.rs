@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::store_support::{Api, Backend, Court, Server, sample_glb, upload};
+use super::store_support::{Api, Backend, COURT_PASSWORD, Court, Server, sample_glb, upload};
 
 /// Text every planted value starts with, so that a page can be searched for where it shows them.
 const MARK: &str = "XSSMARK";
@@ -78,7 +78,7 @@ fn regression_21_markup_in_every_field_stays_text_in_a_real_browser() {
     let user = |field: &str, role: &str| -> (i64, Api) {
         let made = admin.create(
             "/api/users",
-            &json!({ "name": planted(field), "role": role }),
+            &json!({ "name": planted(field), "role": role, "password": COURT_PASSWORD }),
         );
         (
             made["id"].as_i64().unwrap(),
@@ -177,7 +177,7 @@ fn regression_21_markup_in_every_field_stays_text_in_a_real_browser() {
         &[format!("{}/api/cases/{case}/report", server.url)],
     ));
     pages.extend(check_in_chromium(
-        &["--session", &judge.token],
+        &["--sign-in", &planted("judge"), COURT_PASSWORD],
         &[format!("{}/cases/{case}", server.url)],
     ));
     assert_eq!(pages.len(), 4);

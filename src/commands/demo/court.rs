@@ -17,8 +17,9 @@ const CASE_NUMBER: &str = "(2026)鲁01知民初1号";
 const COURT: &str = "山东省济南市中级人民法院 Jinan Intermediate People's Court";
 const TITLE: &str =
     "外观设计专利侵权纠纷（兔形摆件） Design patent infringement: a rabbit figurine";
-const PLAINTIFF: &str = "原告 Lapin Design Co.";
-const DEFENDANT: &str = "被告 Hare Crafts Ltd.";
+pub(super) const JUDGE: &str = "审判员 Wang Fang (judge)";
+pub(super) const PLAINTIFF: &str = "原告 Lapin Design Co.";
+pub(super) const DEFENDANT: &str = "被告 Hare Crafts Ltd.";
 const EVIDENCE_LABEL: &str = "原告外观设计产品 Plaintiff's design (bunny)";
 /// A file in the store folder that marks it as the demo's own, so a second run may start it afresh.
 const MARKER: &str = ".exhibit-demo-store";
@@ -53,6 +54,8 @@ pub struct CourtResult {
     pub custody_events_checked: u64,
     pub rederived: bool,
     pub tokens: Tokens,
+    /// The case page's sign-in for the judge and the parties: one password, made for this run.
+    pub case_page_password: String,
     #[serde(skip)]
     pub qr_lines: Vec<String>,
 }
@@ -133,9 +136,12 @@ pub fn run_case(
     let admin = Store::new(&running.url, &admin_token)?;
     let technician =
         crate::commands::user::add(&admin, "技术员 Li Ming (technician)", "technician", None)?;
-    let judge = crate::commands::user::add(&admin, "审判员 Wang Fang (judge)", "judge", None)?;
-    let plaintiff = crate::commands::user::add(&admin, PLAINTIFF, "party", None)?;
-    let defendant = crate::commands::user::add(&admin, DEFENDANT, "party", None)?;
+    // The people of the case sign in to the case page with a password made for this run (never a fixed one: a
+    // demo store may be kept running with --serve).
+    let password = store::random::random_hex(8);
+    let judge = crate::commands::user::add(&admin, JUDGE, "judge", Some(&password))?;
+    let plaintiff = crate::commands::user::add(&admin, PLAINTIFF, "party", Some(&password))?;
+    let defendant = crate::commands::user::add(&admin, DEFENDANT, "party", Some(&password))?;
     let token = |u: &crate::client::UserCreated| u.token.clone();
 
     // The clerk opens the case by its court number and adds its people.
@@ -273,6 +279,7 @@ pub fn run_case(
         qr_version,
         custody_events_checked: log["checked"].as_u64().unwrap_or(0),
         rederived,
+        case_page_password: password,
         tokens: Tokens {
             admin: admin_token,
             technician: token(&technician),

@@ -76,7 +76,7 @@ pub async fn sign_in(
             .insert(header::RETRY_AFTER, header::HeaderValue::from(wait));
         return Ok(response);
     }
-    let user = if body.name.len() <= 120 {
+    let user = if body.name.chars().count() <= 120 {
         records::sessions::credentials(&state.db.pool, &body.name).await?
     } else {
         None
