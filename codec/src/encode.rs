@@ -1187,6 +1187,17 @@ fn accessor_json(
 }
 
 /// The materials (0: untextured; 1 + k: samples the file's k-th image, levels in order), textures and images.
+/// The image a WebP texture falls back on for readers without WebP: a coarser level's image is a smaller copy of
+/// the model's image at the same place in level 0, with the same coordinates, so that image (unless it is WebP
+/// itself). `None` at level 0.
+fn webp_fallback(images: &[&[TextureImage]], level: usize, index: usize) -> Option<usize> {
+    images
+        .first()?
+        .get(index)
+        .filter(|finest| level > 0 && finest.format != ImageFormat::Webp)
+        .map(|_| index)
+}
+
 fn materials_json(
     base_color: [f64; 4],
     images: &[&[TextureImage]],
@@ -1216,13 +1227,7 @@ fn materials_json(
                 },
             }));
             textures.push(if image.format == ImageFormat::Webp {
-                // A coarser level's WebP image is a smaller copy of the model's image at the same place in
-                // level 0, with the same coordinates: that image is the fallback for readers without WebP.
-                let fallback = images[0]
-                    .get(index)
-                    .filter(|finest| level > 0 && finest.format != ImageFormat::Webp)
-                    .map(|_| index);
-                match fallback {
+                match webp_fallback(images, level, index) {
                     Some(source) => json!({ "sampler": 0, "source": source, "extensions": { "EXT_texture_webp": { "source": k } } }),
                     None => json!({ "sampler": 0, "extensions": { "EXT_texture_webp": { "source": k } } }),
                 }
@@ -1330,12 +1335,14 @@ fn gltf_json(
     let (materials, textures, image_json) = materials_json(base_color, images, layout);
     // WebP is required only where a texture has no other source (the scanner delivered WebP); the coarser
     // levels' WebP images fall back on the model's own.
-    let webp_used = textures
-        .iter()
-        .any(|t| t["extensions"]["EXT_texture_webp"].is_object());
-    let webp_required = textures
-        .iter()
-        .any(|t| t["extensions"]["EXT_texture_webp"].is_object() && t["source"].is_null());
+    let webp = images.iter().enumerate().flat_map(|(level, list)| {
+        list.iter()
+            .enumerate()
+            .filter(|(_, image)| image.format == ImageFormat::Webp)
+            .map(move |(index, _)| webp_fallback(images, level, index))
+    });
+    let webp_used = webp.clone().next().is_some();
+    let webp_required = webp.clone().any(|fallback| fallback.is_none());
     if webp_required {
         extensions.push("EXT_texture_webp");
     }

@@ -4,11 +4,16 @@
 //! - lossy WebP (libwebp, `EXT_texture_webp`), usually a third smaller at the same SSIM;
 //! - PNG and lossless WebP, for images with transparency (no loss at all).
 
-use image::{DynamicImage, RgbaImage};
+use image::{DynamicImage, RgbImage, RgbaImage};
 
-/// Baseline JPEG of the opaque `image` with 4:2:0 chroma (print detail lives in the luma).
-pub fn jpeg(image: &RgbaImage, quality: u8) -> Result<Vec<u8>, String> {
-    let rgb = DynamicImage::ImageRgba8(image.clone()).into_rgb8();
+/// The colour of an opaque image without its alpha, made once for every lossy candidate of that image.
+#[must_use]
+pub fn opaque_rgb(image: &RgbaImage) -> RgbImage {
+    DynamicImage::ImageRgba8(image.clone()).into_rgb8()
+}
+
+/// Baseline JPEG of `rgb` with 4:2:0 chroma (print detail lives in the luma).
+pub fn jpeg(rgb: &RgbImage, quality: u8) -> Result<Vec<u8>, String> {
     let (width, height) = (
         u16::try_from(rgb.width()).map_err(|_| "the image is too wide for JPEG")?,
         u16::try_from(rgb.height()).map_err(|_| "the image is too tall for JPEG")?,
@@ -51,36 +56,38 @@ fn webp_config(quality: f32, lossless: bool) -> Result<webp::WebPConfig, String>
     Ok(config)
 }
 
-fn webp_with(
-    image: &RgbaImage,
-    config: &webp::WebPConfig,
-    rgb_only: bool,
-) -> Result<Vec<u8>, String> {
-    let (width, height) = image.dimensions();
+/// Refuse a side beyond WebP's limit, naming the size.
+fn check_webp_size(width: u32, height: u32) -> Result<(), String> {
     if width > 16_383 || height > 16_383 {
         return Err(format!(
             "{width}×{height} is beyond WebP's 16383-texel side"
         ));
     }
-    let encoded = if rgb_only {
-        let rgb = DynamicImage::ImageRgba8(image.clone()).into_rgb8();
-        webp::Encoder::from_rgb(rgb.as_raw(), width, height).encode_advanced(config)
-    } else {
-        webp::Encoder::from_rgba(image.as_raw(), width, height).encode_advanced(config)
-    };
+    Ok(())
+}
+
+fn webp_result(
+    encoded: Result<webp::WebPMemory, webp::WebPEncodingError>,
+) -> Result<Vec<u8>, String> {
     encoded
         .map(|memory| memory.to_vec())
         .map_err(|e| format!("WebP encoding failed: {e:?}"))
 }
 
-/// Lossy WebP of the opaque `image` at `quality` (0–100).
-pub fn webp_lossy(image: &RgbaImage, quality: u8) -> Result<Vec<u8>, String> {
-    webp_with(image, &webp_config(f32::from(quality), false)?, true)
+/// Lossy WebP of `rgb` at `quality` (0–100).
+pub fn webp_lossy(rgb: &RgbImage, quality: u8) -> Result<Vec<u8>, String> {
+    let (width, height) = rgb.dimensions();
+    check_webp_size(width, height)?;
+    let config = webp_config(f32::from(quality), false)?;
+    webp_result(webp::Encoder::from_rgb(rgb.as_raw(), width, height).encode_advanced(&config))
 }
 
 /// Lossless WebP of `image`, alpha kept.
 pub fn webp_lossless(image: &RgbaImage) -> Result<Vec<u8>, String> {
-    webp_with(image, &webp_config(75.0, true)?, false)
+    let (width, height) = image.dimensions();
+    check_webp_size(width, height)?;
+    let config = webp_config(75.0, true)?;
+    webp_result(webp::Encoder::from_rgba(image.as_raw(), width, height).encode_advanced(&config))
 }
 
 #[cfg(test)]
@@ -107,7 +114,7 @@ mod tests {
 
     #[test]
     fn lossy_webp_is_deterministic_and_decodes_to_the_same_size() {
-        let image = print_like(96, 64);
+        let image = opaque_rgb(&print_like(96, 64));
         let first = webp_lossy(&image, 70).unwrap();
         assert_eq!(first, webp_lossy(&image, 70).unwrap());
         assert_eq!(&first[..4], b"RIFF");
@@ -127,7 +134,7 @@ mod tests {
 
     #[test]
     fn an_image_beyond_webps_limit_is_refused_with_its_size() {
-        let wide = RgbaImage::new(16_384, 1);
+        let wide = RgbImage::new(16_384, 1);
         let error = webp_lossy(&wide, 80).unwrap_err();
         assert!(error.contains("16384×1"), "{error}");
     }

@@ -183,6 +183,8 @@ fn choose_encoding(
         );
         return Ok((kept.image, kept.decoded, how));
     }
+    // Both encoders take the colour without alpha: converted once, not once per quality tried.
+    let rgb = encode::opaque_rgb(target);
     let (jpeg, webp) = rayon::join(
         || {
             lowest_passing(&JPEG_QUALITIES, |q| {
@@ -191,7 +193,7 @@ fn choose_encoding(
                     target,
                     ImageFormat::Jpeg,
                     Some(q),
-                    encode::jpeg(target, q)?,
+                    encode::jpeg(&rgb, q)?,
                 )
             })
         },
@@ -202,7 +204,7 @@ fn choose_encoding(
                     target,
                     ImageFormat::Webp,
                     Some(q),
-                    encode::webp_lossy(target, q)?,
+                    encode::webp_lossy(&rgb, q)?,
                 )
             })
         },
@@ -213,7 +215,12 @@ fn choose_encoding(
         (false, false) => webp.ssim > jpeg.ssim,
         (jpeg_passes, _) => !jpeg_passes,
     };
-    let describe = |c: &Candidate, format: &str| {
+    let describe = |c: &Candidate| {
+        let format = if c.image.format == ImageFormat::Webp {
+            "WebP"
+        } else {
+            "JPEG"
+        };
         format!(
             "{format} quality {} ({} bytes, SSIM {:.4})",
             c.quality.unwrap_or_default(),
@@ -221,21 +228,12 @@ fn choose_encoding(
             c.ssim
         )
     };
-    let (kept, how) = if webp_wins {
-        let how = format!(
-            "{}, chosen over {}",
-            describe(&webp, "WebP"),
-            describe(&jpeg, "JPEG")
-        );
-        (webp, how)
+    let (kept, other) = if webp_wins {
+        (webp, jpeg)
     } else {
-        let how = format!(
-            "{}, chosen over {}",
-            describe(&jpeg, "JPEG"),
-            describe(&webp, "WebP")
-        );
-        (jpeg, how)
+        (jpeg, webp)
     };
+    let how = format!("{}, chosen over {}", describe(&kept), describe(&other));
     Ok((kept.image, kept.decoded, how))
 }
 

@@ -94,11 +94,7 @@ pub async fn create_user(
         ))
     })?;
     let password_hash = match body.password {
-        Some(password) => Some(
-            tokio::task::spawn_blocking(move || crate::services::sign_in::hash_password(&password))
-                .await
-                .map_err(|e| ApiError::internal("hashing a password", e.to_string()))??,
-        ),
+        Some(password) => Some(crate::services::sign_in::hash_password_off_thread(password).await?),
         None => None,
     };
     let token = auth::new_token();

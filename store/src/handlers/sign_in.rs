@@ -82,12 +82,7 @@ pub async fn sign_in(
         None
     };
     let stored = user.as_ref().and_then(|(_, _, phc)| phc.clone());
-    let password = body.password.clone();
-    // argon2 takes tens of milliseconds of one core: off the async threads.
-    let matches =
-        tokio::task::spawn_blocking(move || sign_in::verify_password(&password, stored.as_deref()))
-            .await
-            .map_err(|e| ApiError::internal("checking a password", e.to_string()))?;
+    let matches = sign_in::verify_password_off_thread(body.password.clone(), stored).await?;
     let Some((user_id, role, _)) = user.filter(|_| matches) else {
         state.sign_in_failures.fail(&body.name, &source);
         refuse("unknown", "denied", "wrong name or password").await?;
@@ -226,11 +221,7 @@ pub async fn set_password(
         let current = body.current_password.clone().ok_or_else(|| {
             ApiError::bad_request("field `current_password`: needed to change your own password")
         })?;
-        let matches = tokio::task::spawn_blocking(move || {
-            sign_in::verify_password(&current, stored.as_deref())
-        })
-        .await
-        .map_err(|e| ApiError::internal("checking a password", e.to_string()))?;
+        let matches = sign_in::verify_password_off_thread(current, stored).await?;
         if !matches {
             auth::log_event(
                 &state,
@@ -248,11 +239,7 @@ pub async fn set_password(
             ));
         }
     }
-    sign_in::check_password(&body.password)?;
-    let password = body.password.clone();
-    let phc = tokio::task::spawn_blocking(move || sign_in::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::internal("hashing a password", e.to_string()))??;
+    let phc = sign_in::hash_password_off_thread(body.password.clone()).await?;
     let mut change = Mutation::begin(&state, "setting a password").await?;
     records::sessions::set_password(&mut change.tx, user, &phc)
         .await

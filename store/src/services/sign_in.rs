@@ -89,6 +89,23 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
     real && matches
 }
 
+/// [`hash_password`] on a blocking thread: argon2 takes tens of milliseconds of one core, never an async thread's.
+pub async fn hash_password_off_thread(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal("hashing a password", e.to_string()))?
+}
+
+/// [`verify_password`] on a blocking thread.
+pub async fn verify_password_off_thread(
+    password: String,
+    stored: Option<String>,
+) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
+        .await
+        .map_err(|e| ApiError::internal("checking a password", e.to_string()))
+}
+
 /// The CSRF token of a session: SHA-256 of a label and the session token, hex.
 pub fn csrf_token(session_token: &str) -> String {
     let mut digest = Sha256::new();

@@ -72,9 +72,26 @@ impl App {
         token: &str,
         body: Option<Value>,
     ) -> Answer {
+        let bearer = format!("Bearer {token}");
+        let headers: &[(&str, &str)] = if token.is_empty() {
+            &[]
+        } else {
+            &[("authorization", &bearer)]
+        };
+        self.call_with(method, path, headers, body).await
+    }
+
+    /// Send a request with these headers; `body` is JSON when given.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
         let mut request = Request::builder().method(method).uri(path);
-        if !token.is_empty() {
-            request = request.header("authorization", format!("Bearer {token}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let request = match body {
             Some(body) => request

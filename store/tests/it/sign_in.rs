@@ -2,8 +2,7 @@
 //! change, failed attempts limited), API tokens that are named, end and are revoked, and members removed, every
 //! step a custody event.
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::app::{Answer, App};
@@ -19,21 +18,12 @@ async fn with_cookie(
     csrf: Option<&str>,
     body: Option<Value>,
 ) -> Answer {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::COOKIE, format!("theme=dark; {cookie}"));
+    let cookie = format!("theme=dark; {cookie}");
+    let mut headers = vec![("cookie", cookie.as_str())];
     if let Some(csrf) = csrf {
-        request = request.header("x-csrf-token", csrf);
+        headers.push(("x-csrf-token", csrf));
     }
-    let request = match body {
-        Some(body) => request
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string())),
-        None => request.body(Body::empty()),
-    }
-    .unwrap();
-    app.send(request).await
+    app.call_with(method, path, &headers, body).await
 }
 
 async fn sign_in(app: &App, name: &str, password: &str) -> Answer {
